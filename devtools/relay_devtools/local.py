@@ -1,0 +1,307 @@
+"""`relay local`: the whole pipeline on one machine, no AWS account and no Docker.
+
+- moto's server holds the queue, DLQ, tables and secrets that template.yaml declares;
+- the Northca emulator stands in for the partner, unless --northca-url points at a real one;
+- an HTTP server turns each request into an HTTP API v2 event for the real ingress handler;
+- the consumer is driven like Lambda's SQS event source mapping, with the template's settings.
+
+The real handlers build their clients from the environment exactly as in Lambda; this module only
+sets that environment (endpoint, queue URLs, table names) before their first call.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from relay.config import RelayConfig, load_config
+from relay_devtools.emulator import NorthcaEmulator
+from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
+from relay_devtools.lambda_context import LocalLambdaContext
+from relay_devtools.secrets_file import SecretsFile, ensure_secrets_file
+from relay_devtools.template import QueueSettings, load_template, queue_settings
+
+REGION = "us-east-1"
+TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
+# Env var each table's name goes to, by the table's logical id in template.yaml.
+TABLE_ENV = {"UnitStateTable": "STATE_TABLE", "ReplayTable": "REPLAY_TABLE"}
+
+
+@dataclass
+class LocalOptions:
+    config: Path = Path("relay.toml")
+    secrets: Path = Path("relay.secrets.toml")
+    template: Path = Path("template.yaml")
+    host: str = "127.0.0.1"
+    port: int = 3000
+    emulator_port: int = 4010
+    moto_port: int = 0
+    northca_url: str | None = None
+    # Overrides of the template's queue settings, for tests that cannot wait six minutes.
+    visibility_timeout: int | None = None
+    window_seconds: float | None = None
+
+
+def api_gateway_v2_event(
+    method: str, raw_path: str, query: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
+) -> dict[str, Any]:
+    """The event API Gateway's HTTP API (payload 2.0) would build: lower-case names, repeats comma-joined."""
+    joined: dict[str, str] = {}
+    for name, value in headers:
+        key = name.lower()
+        joined[key] = f"{joined[key]},{value}" if key in joined else value
+    parts = raw_path.strip("/").split("/")
+    route, parameters = "$default", {}
+    if len(parts) in (2, 3) and parts[0] == "hooks":
+        route = "POST /hooks/{source}" if len(parts) == 2 else "POST /hooks/{source}/{token}"
+        parameters = {"source": parts[1]} | ({"token": parts[2]} if len(parts) == 3 else {})
+    content_type = joined.get("content-type", "")
+    is_text = any(content_type.startswith(t) for t in TEXT_TYPES)
+    try:
+        text = body.decode("utf-8") if is_text else None
+    except UnicodeDecodeError:
+        text = None
+    now = datetime.now(UTC)
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {route}" if route != "$default" else route,
+        "rawPath": raw_path,
+        "rawQueryString": query,
+        "headers": joined,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": joined.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": route,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "pathParameters": parameters,
+        "body": text if text is not None else base64.b64encode(body).decode(),
+        "isBase64Encoded": text is None,
+    }
+
+
+def make_ingress_server(
+    host: str, port: int, invoke: Callable[[dict[str, Any]], dict[str, Any]], max_body: int
+) -> ThreadingHTTPServer:
+    class IngressRequestHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            # API Gateway caps payloads at 10 MB; read at most a little past the relay's own cap.
+            body = self.rfile.read(min(length, max_body + 1)) if length else b""
+            if length > len(body):
+                self.close_connection = True
+            path, _, query = self.path.partition("?")
+            event = api_gateway_v2_event(
+                "POST", path, query, list(self.headers.items()), body, self.client_address[0]
+            )
+            answer = invoke(event)
+            payload = answer.get("body") or ""
+            data = base64.b64decode(payload) if answer.get("isBase64Encoded") else payload.encode()
+            self._answer(int(answer.get("statusCode", 200)), dict(answer.get("headers") or {}), data)
+
+        def do_GET(self) -> None:
+            self._answer(
+                405, {"content-type": "application/json"}, b'{"ok": false, "error": "Method not allowed"}'
+            )
+
+    server = ThreadingHTTPServer((host, port), IngressRequestHandler)
+    server.daemon_threads = True
+    return server
+
+
+@dataclass
+class LocalStack:
+    options: LocalOptions
+    config: RelayConfig = field(init=False)
+    secrets: SecretsFile = field(init=False)
+    queue: QueueSettings = field(init=False)
+    created_secrets_file: bool = field(init=False, default=False)
+    emulator: NorthcaEmulator | None = field(init=False, default=None)
+    mapping: SqsEventSourceMapping | None = field(init=False, default=None)
+    ingress_url: str = field(init=False, default="")
+    northca_url: str = field(init=False, default="")
+    queue_url: str = field(init=False, default="")
+    dlq_url: str = field(init=False, default="")
+    _moto: ThreadedMotoServer | None = field(init=False, default=None)
+    _ingress: ThreadingHTTPServer | None = field(init=False, default=None)
+    _stop: threading.Event = field(init=False, default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(init=False, default_factory=list)
+
+    def start(self) -> None:
+        o = self.options
+        self.config = load_config(o.config)
+        self.secrets, self.created_secrets_file = ensure_secrets_file(o.secrets, self.config)
+        self.queue = queue_settings(o.template)
+        self._start_aws()
+        self._start_northca()
+        self._start_ingress()
+        self._start_consumer()
+
+    def _start_aws(self) -> None:
+        o = self.options
+        self._moto = ThreadedMotoServer(ip_address=o.host, port=o.moto_port, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "POWERTOOLS_METRICS_NAMESPACE": "NorthcaRelayLocal",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "RELAY_CONFIG": str(o.config.resolve()),
+            }
+        )
+        sqs = boto3.client("sqs")
+        visibility = o.visibility_timeout or self.queue.visibility_timeout
+        self.dlq_url = sqs.create_queue(QueueName="northca-relay-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        self.queue_url = sqs.create_queue(
+            QueueName="northca-relay-queue",
+            Attributes={
+                "VisibilityTimeout": str(visibility),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.queue.max_receive_count}
+                ),
+            },
+        )["QueueUrl"]
+        os.environ.update({"QUEUE_URL": self.queue_url, "DLQ_URL": self.dlq_url})
+        self._create_tables()
+        secretsmanager = boto3.client("secretsmanager")
+        for name in self.secrets.secrets:
+            secretsmanager.create_secret(Name=name, SecretString=self.secrets.as_secret_string(name))
+
+    def _create_tables(self) -> None:
+        dynamodb = boto3.client("dynamodb")
+        for logical_id, resource in load_template(self.options.template)["Resources"].items():
+            if resource["Type"] != "AWS::DynamoDB::Table":
+                continue
+            props = resource["Properties"]
+            name = f"northca-relay-{logical_id}"
+            dynamodb.create_table(
+                TableName=name,
+                KeySchema=props["KeySchema"],
+                AttributeDefinitions=props["AttributeDefinitions"],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            if logical_id in TABLE_ENV:
+                os.environ[TABLE_ENV[logical_id]] = name
+
+    def _start_northca(self) -> None:
+        o = self.options
+        if o.northca_url:
+            self.northca_url = o.northca_url.rstrip("/")
+        else:
+            key = self.secrets.first(self.config.northca.partner_key_secret)
+            links: dict[str, list[str]] = {}
+            for source in self.config.sources.values():
+                links.setdefault(source.mdt_id, []).append(source.guild_id)
+            self.emulator = NorthcaEmulator(partner_keys=[key], links=links)
+            self.northca_url = self.emulator.start(o.host, o.emulator_port)
+        os.environ["NORTHCA_BASE_URL"] = self.northca_url
+
+    def _start_ingress(self) -> None:
+        from relay.handlers import ingress
+
+        def invoke(event: dict[str, Any]) -> dict[str, Any]:
+            answer: dict[str, Any] = ingress.lambda_handler(
+                event, LocalLambdaContext(function_name="ingress", timeout_seconds=10)
+            )
+            return answer
+
+        o = self.options
+        self._ingress = make_ingress_server(o.host, o.port, invoke, self.config.ingress.max_body_bytes)
+        port = self._ingress.server_address[1]
+        self.ingress_url = f"http://{o.host}:{port}/hooks"
+        self._spawn("ingress", self._ingress.serve_forever)
+
+    def _start_consumer(self) -> None:
+        from relay.handlers import consumer
+
+        settings = MappingSettings(
+            batch_size=self.queue.batch_size,
+            window_seconds=self.options.window_seconds
+            if self.options.window_seconds is not None
+            else self.queue.window_seconds,
+            function_timeout_seconds=self.queue.consumer_timeout,
+        )
+        self.mapping = SqsEventSourceMapping(
+            boto3.client("sqs"), self.queue_url, consumer.lambda_handler, settings
+        )
+
+        def loop() -> None:
+            assert self.mapping is not None
+            while not self._stop.is_set():
+                if self.mapping.poll_once(wait=True) is None:
+                    self._stop.wait(0.2)
+
+        self._spawn("consumer", loop)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=f"relay-local-{name}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def ready_line(self) -> str:
+        return f"relay local ready: ingress {self.ingress_url}/{{source}} northca {self.northca_url}"
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._ingress:
+            self._ingress.shutdown()
+            self._ingress.server_close()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        if self.emulator:
+            self.emulator.stop()
+        if self._moto:
+            self._moto.stop()
+
+    def wait(self) -> None:
+        try:
+            while not self._stop.is_set():
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass

@@ -1,0 +1,83 @@
+"""relay.secrets.toml: the local stand-in for Secrets Manager (git-ignored; a demo one is made on first run).
+
+[secrets]
+"northca/partner-key" = "..."
+"relay/sources/cad" = "whsec_..."          # or an array of values while rotating
+
+[signing_keys]                              # only for ed25519 sources: the sender's private key (hex)
+"relay/sources/erlc" = "..."
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from relay.config import RelayConfig
+from relay_devtools.signing import new_secret
+
+
+@dataclass
+class SecretsFile:
+    secrets: dict[str, str | list[str]] = field(default_factory=dict)
+    signing_keys: dict[str, str] = field(default_factory=dict)
+
+    def first(self, name: str) -> str:
+        value = self.secrets[name]
+        return value[-1] if isinstance(value, list) else value
+
+    def as_secret_string(self, name: str) -> str:
+        value = self.secrets[name]
+        return json.dumps(value) if isinstance(value, list) else value
+
+
+def load_secrets_file(path: Path) -> SecretsFile:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return SecretsFile(secrets=dict(data.get("secrets", {})), signing_keys=dict(data.get("signing_keys", {})))
+
+
+def _toml_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+def write_secrets_file(path: Path, content: SecretsFile) -> None:
+    lines = ["# Local secrets for `relay local` (never commit this file).", "[secrets]"]
+    for name, value in sorted(content.secrets.items()):
+        rendered = (
+            "[" + ", ".join(map(_toml_string, value)) + "]"
+            if isinstance(value, list)
+            else _toml_string(value)
+        )
+        lines.append(f"{_toml_string(name)} = {rendered}")
+    if content.signing_keys:
+        lines.append("")
+        lines.append("[signing_keys]")
+        lines.extend(
+            f"{_toml_string(k)} = {_toml_string(v)}" for k, v in sorted(content.signing_keys.items())
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+
+
+def ensure_secrets_file(path: Path, config: RelayConfig) -> tuple[SecretsFile, bool]:
+    """Load the file, adding a fresh value for every secret the config names and the file lacks."""
+    content = load_secrets_file(path) if path.exists() else SecretsFile()
+    created = False
+    if config.northca.partner_key_secret not in content.secrets:
+        content.secrets[config.northca.partner_key_secret] = "demo-" + secrets.token_urlsafe(24)
+        created = True
+    for source in config.sources.values():
+        name = source.signature.secret
+        if name in content.secrets:
+            continue
+        value, private_key = new_secret(source.signature.scheme)
+        content.secrets[name] = value
+        if private_key:
+            content.signing_keys[name] = private_key
+        created = True
+    if created:
+        write_secrets_file(path, content)
+    return content, created

@@ -1,0 +1,76 @@
+"""Reads the settings the local stack must share with template.yaml, so both stay one truth."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !Sub, ...) read as plain values."""
+
+
+def _any_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {suffix: loader.construct_sequence(node, deep=True)}
+    return {suffix: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+
+
+_CfnLoader.add_multi_constructor("!", _any_tag)
+
+
+def load_template(path: str | Path) -> dict[str, Any]:
+    data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: not a CloudFormation template")
+    return data
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    batch_size: int
+    window_seconds: int
+    max_receive_count: int
+    visibility_timeout: int
+    consumer_timeout: int
+    roster_poll_seconds: int
+
+
+def _parameter_default(template: dict[str, Any], name: str) -> Any:
+    return template["Parameters"][name]["Default"]
+
+
+def _resolve(template: dict[str, Any], value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return _parameter_default(template, value["Ref"])
+    return value
+
+
+def _rate_seconds(expression: str) -> int:
+    """`rate(1 minute)` / `rate(5 minutes)` / `rate(30 seconds)` in seconds."""
+    inner = expression.strip().removeprefix("rate(").removesuffix(")").split()
+    amount, unit = int(inner[0]), inner[1].rstrip("s")
+    return amount * {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[unit]
+
+
+def queue_settings(path: str | Path = "template.yaml") -> QueueSettings:
+    template = load_template(path)
+    resources = template["Resources"]
+    consumer = resources["ConsumerFunction"]["Properties"]
+    event = next(e for e in consumer["Events"].values() if e["Type"] == "SQS")["Properties"]
+    queue = resources["WebhookQueue"]["Properties"]
+    redrive = queue["RedrivePolicy"]
+    timeout = _resolve(template, consumer.get("Timeout", template["Globals"]["Function"].get("Timeout", 3)))
+    return QueueSettings(
+        batch_size=int(_resolve(template, event["BatchSize"])),
+        window_seconds=int(_resolve(template, event["MaximumBatchingWindowInSeconds"])),
+        max_receive_count=int(_resolve(template, redrive["maxReceiveCount"])),
+        visibility_timeout=int(_resolve(template, queue["VisibilityTimeout"])),
+        consumer_timeout=int(timeout),
+        roster_poll_seconds=_rate_seconds(str(_parameter_default(template, "RosterPollSchedule"))),
+    )

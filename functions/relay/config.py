@@ -1,0 +1,140 @@
+"""relay.toml: sources and settings as code, validated once at start.
+
+An error names the file, the key and what was expected, e.g.
+`relay.toml: sources.cad.signature.scheme: expected one of 'standard-webhooks', ...`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+
+from relay.errors import ConfigError
+
+SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NorthcaSettings(Strict):
+    base_url: HttpUrl = HttpUrl("https://api.northca.dev/v1")
+    partner_key_secret: str = Field(min_length=1)
+    connect_timeout: float = Field(default=3.05, gt=0, le=30)
+    read_timeout: float = Field(default=10.0, gt=0, le=60)
+    # The partner documents no bulk limit; keep each PUT small enough to be quick and cheap to retry.
+    max_units_per_request: int = Field(default=100, ge=1, le=1000)
+
+
+class IngressSettings(Strict):
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=6 * 1024 * 1024)
+    # Replayed deliveries are remembered at least twice the widest signature tolerance.
+    replay_ttl_seconds: int = Field(default=900, ge=60)
+
+
+class StandardWebhooksSignature(Strict):
+    scheme: Literal["standard-webhooks"]
+    secret: str = Field(min_length=1)
+    tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+
+
+class HmacSha256Signature(Strict):
+    scheme: Literal["hmac-sha256"]
+    secret: str = Field(min_length=1)
+    header: str = Field(min_length=1)
+    prefix: str = ""
+    encoding: Literal["hex", "base64"] = "hex"
+    timestamp_header: str | None = None
+    tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    # Where the sender puts a delivery id that stays the same on its retries (e.g. X-GitHub-Delivery).
+    delivery_id_header: str | None = None
+
+
+class Ed25519Signature(Strict):
+    scheme: Literal["ed25519"]
+    secret: str = Field(min_length=1, description="secret holding the public key (base64 SPKI/DER or hex)")
+    signature_header: str = "X-Signature-Ed25519"
+    timestamp_header: str = "X-Signature-Timestamp"
+    tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+
+
+class BodyKeySignature(Strict):
+    scheme: Literal["body-key"]
+    secret: str = Field(min_length=1)
+    field: str = Field(default="key", min_length=1)
+
+
+class UrlTokenSignature(Strict):
+    scheme: Literal["url-token"]
+    secret: str = Field(min_length=1)
+
+
+SignatureConfig = Annotated[
+    StandardWebhooksSignature | HmacSha256Signature | Ed25519Signature | BodyKeySignature | UrlTokenSignature,
+    Field(discriminator="scheme"),
+]
+
+
+class SourceConfig(Strict):
+    adapter: str = Field(min_length=1)
+    mdt_id: str = Field(min_length=1)
+    guild_id: str = Field(pattern=r"^[0-9]{5,25}$")
+    actor: str | None = Field(default=None, pattern=r"^[0-9]{5,25}$")
+    signature: SignatureConfig
+    # Adapter-specific settings, validated by the adapter itself at load time.
+    options: dict[str, Any] = Field(default_factory=dict)
+    # A JMESPath into the body naming a delivery id, for senders that put it there.
+    delivery_id_path: str | None = None
+
+
+class RelayConfig(Strict):
+    northca: NorthcaSettings
+    ingress: IngressSettings = IngressSettings()
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+
+    @field_validator("sources")
+    @classmethod
+    def _source_names_are_url_safe(cls, sources: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+        for name in sources:
+            if not SOURCE_NAME.match(name):
+                raise ValueError(f"source name {name!r} must match {SOURCE_NAME.pattern}")
+        return sources
+
+    def secret_names(self) -> set[str]:
+        """Every secret the config refers to: the partner key and one per source."""
+        return {self.northca.partner_key_secret} | {s.signature.secret for s in self.sources.values()}
+
+
+def _describe(error: Any) -> str:
+    location = ".".join(str(part) for part in error["loc"])
+    return f"{location or '(top level)'}: {error['msg']}"
+
+
+def parse_config(data: dict[str, Any], origin: str = "relay.toml") -> RelayConfig:
+    try:
+        config = RelayConfig.model_validate(data)
+    except ValidationError as exc:
+        details = "; ".join(f"{origin}: {_describe(e)}" for e in exc.errors(include_url=False))
+        raise ConfigError(details) from None
+    # Imported here: the adapter registry imports config types.
+    from relay.sources import validate_adapter_options
+
+    for name, source in config.sources.items():
+        validate_adapter_options(name, source, origin)
+    return config
+
+
+def load_config(path: str | Path) -> RelayConfig:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(data, origin=str(path))

@@ -1,0 +1,182 @@
+"""The Northca Partner API client: urllib3, one pool, explicit timeouts, no redirects, no hidden retries.
+
+Retries are the consumer's decision (it knows the invocation's remaining time), so this client makes
+exactly one attempt per call and turns every outcome into a typed result or a typed error.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
+
+USER_AGENT = "northca-relay/0.1"
+
+
+class NorthcaError(Exception):
+    """Base of every failed call. `retryable` says whether the same request may succeed later."""
+
+    retryable = False
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class NorthcaAuthError(NorthcaError):
+    """401: the partner key is wrong (perhaps rotated)."""
+
+
+class NorthcaForbiddenError(NorthcaError):
+    """403: the MDT is not linked to this guild."""
+
+
+class NorthcaInvalidRequestError(NorthcaError):
+    """400: the partner refuses this body; retrying it unchanged will not help."""
+
+
+class NorthcaThrottledError(NorthcaError):
+    """429 or 503: come back after `retry_after` seconds (None when the partner did not say)."""
+
+    retryable = True
+
+    def __init__(self, message: str, status: int, retry_after: float | None) -> None:
+        super().__init__(message, status)
+        self.retry_after = retry_after
+
+
+class NorthcaServerError(NorthcaError):
+    """5xx other than 503, or an answer that is not the partner's envelope."""
+
+    retryable = True
+
+
+class NorthcaTimeoutError(NorthcaError):
+    retryable = True
+
+
+class NorthcaConnectionError(NorthcaError):
+    """Connection refused or dropped: the request may or may not have been applied."""
+
+    retryable = True
+
+
+_DIGITS = re.compile(r"^\s*\d+(\.\d+)?\s*$")
+MAX_RETRY_AFTER_SECONDS = 3600.0
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds (fractions tolerated) or an HTTP date.
+
+    Garbage and negative values give None (the caller picks its own backoff), never an exception.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if _DIGITS.match(text):
+        return min(float(text), MAX_RETRY_AFTER_SECONDS)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return min(max((when - now).total_seconds(), 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    units: list[dict[str, Any]]
+
+
+class NorthcaClient:
+    def __init__(
+        self,
+        base_url: str,
+        partner_key: str,
+        *,
+        connect_timeout: float = 3.05,
+        read_timeout: float = 10.0,
+        pool: urllib3.PoolManager | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.clock = clock
+        self.base_url = base_url.rstrip("/")
+        self.partner_key = partner_key
+        self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        # Retries and redirects are off at the pool: a redirect would carry the key to another host.
+        self.pool = pool or urllib3.PoolManager(maxsize=4, retries=False, timeout=self.timeout)
+
+    def _headers(self, guild_id: str, actor: str | None) -> dict[str, str]:
+        headers = {
+            "x-partner-key": self.partner_key,
+            "x-discord-guild": guild_id,
+            "accept": "application/json",
+            "content-type": "application/json",
+            "user-agent": USER_AGENT,
+        }
+        if actor:
+            headers["x-discord-actor"] = actor
+        return headers
+
+    def _units_url(self, mdt_id: str) -> str:
+        return f"{self.base_url}/mdts/{quote(mdt_id, safe='')}/units/active"
+
+    def upsert_units(
+        self, mdt_id: str, guild_id: str, units: Sequence[dict[str, Any]], actor: str | None = None
+    ) -> UpsertResult:
+        body = json.dumps({"units": list(units)}, separators=(",", ":")).encode()
+        data = self._call("PUT", self._units_url(mdt_id), self._headers(guild_id, actor), body)
+        return UpsertResult(units=data if isinstance(data, list) else [])
+
+    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
+        data = self._call("GET", self._units_url(mdt_id), self._headers(guild_id, None), None)
+        return data if isinstance(data, list) else []
+
+    def _call(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Any:
+        try:
+            response = self.pool.request(
+                method, url, body=body, headers=headers, timeout=self.timeout, retries=False, redirect=False
+            )
+        except (ReadTimeoutError, Urllib3TimeoutError) as exc:
+            raise NorthcaTimeoutError(f"{method} timed out: {type(exc).__name__}") from None
+        except ProtocolError as exc:
+            raise NorthcaConnectionError(f"{method} connection dropped: {type(exc).__name__}") from None
+        except HTTPError as exc:
+            raise NorthcaConnectionError(f"{method} failed: {type(exc).__name__}") from None
+        return self._interpret(response)
+
+    def _interpret(self, response: urllib3.BaseHTTPResponse) -> Any:
+        status = response.status
+        try:
+            envelope = json.loads(response.data or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            envelope = None
+        error = envelope.get("error") if isinstance(envelope, dict) else None
+        message = error if isinstance(error, str) else f"HTTP {status}"
+        if 200 <= status < 300:
+            if isinstance(envelope, dict) and envelope.get("ok") is True:
+                return envelope.get("data")
+            raise NorthcaServerError(f"HTTP {status} without the ok envelope", status)
+        if status in (429, 503):
+            retry_after = parse_retry_after(response.headers.get("retry-after"), self.clock())
+            raise NorthcaThrottledError(message, status, retry_after)
+        if status == 401:
+            raise NorthcaAuthError(message, status)
+        if status == 403:
+            raise NorthcaForbiddenError(message, status)
+        if status in (400, 404, 409, 413, 422):
+            raise NorthcaInvalidRequestError(message, status)
+        if 300 <= status < 400:
+            raise NorthcaServerError(f"unexpected redirect (HTTP {status}), not followed", status)
+        raise NorthcaServerError(message, status)

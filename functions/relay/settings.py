@@ -1,0 +1,53 @@
+"""Environment settings of each function: validated once per cold start, never read at import time."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from relay.config import RelayConfig, load_config
+
+# relay.toml ships beside the package (functions/relay.toml is a link to the repository's relay.toml).
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "relay.toml"
+
+
+class FunctionSettings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    RELAY_CONFIG: str = str(DEFAULT_CONFIG)
+
+
+class IngressSettings(FunctionSettings):
+    QUEUE_URL: str = Field(min_length=1)
+    REPLAY_TABLE: str | None = None
+
+
+class ConsumerSettings(FunctionSettings):
+    QUEUE_URL: str | None = None
+    STATE_TABLE: str | None = None
+    # Overrides relay.toml's northca.base_url (a stage's own partner, or the local emulator).
+    NORTHCA_BASE_URL: str | None = None
+
+
+def config_path(settings: FunctionSettings) -> Path:
+    path = Path(settings.RELAY_CONFIG)
+    if not path.is_absolute():
+        # Relative to the code root (LAMBDA_TASK_ROOT in Lambda, functions/ here).
+        path = Path(os.environ.get("LAMBDA_TASK_ROOT", DEFAULT_CONFIG.parent)) / path
+    return path
+
+
+@functools.cache
+def relay_config(path: Path) -> RelayConfig:
+    return load_config(path)
+
+
+def ingress_settings() -> IngressSettings:
+    return IngressSettings.model_validate(os.environ)
+
+
+def consumer_settings() -> ConsumerSettings:
+    return ConsumerSettings.model_validate(os.environ)
