@@ -16,10 +16,8 @@ import json
 import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from relay.config import RelayConfig, load_config
+from relay_devtools.apigw import api_gateway_v2_event
 from relay_devtools.emulator import NorthcaEmulator
 from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.lambda_context import LocalLambdaContext
@@ -35,7 +34,6 @@ from relay_devtools.secrets_file import SecretsFile, ensure_secrets_file
 from relay_devtools.template import QueueSettings, load_template, queue_settings
 
 REGION = "us-east-1"
-TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
 # Env var each table's name goes to, by the table's logical id in template.yaml.
 TABLE_ENV = {"UnitStateTable": "STATE_TABLE", "ReplayTable": "REPLAY_TABLE"}
 
@@ -53,56 +51,6 @@ class LocalOptions:
     # Overrides of the template's queue settings, for tests that cannot wait six minutes.
     visibility_timeout: int | None = None
     window_seconds: float | None = None
-
-
-def api_gateway_v2_event(
-    method: str, raw_path: str, query: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
-) -> dict[str, Any]:
-    """The event API Gateway's HTTP API (payload 2.0) would build: lower-case names, repeats comma-joined."""
-    joined: dict[str, str] = {}
-    for name, value in headers:
-        key = name.lower()
-        joined[key] = f"{joined[key]},{value}" if key in joined else value
-    parts = raw_path.strip("/").split("/")
-    route, parameters = "$default", {}
-    if len(parts) in (2, 3) and parts[0] == "hooks":
-        route = "POST /hooks/{source}" if len(parts) == 2 else "POST /hooks/{source}/{token}"
-        parameters = {"source": parts[1]} | ({"token": parts[2]} if len(parts) == 3 else {})
-    content_type = joined.get("content-type", "")
-    is_text = any(content_type.startswith(t) for t in TEXT_TYPES)
-    try:
-        text = body.decode("utf-8") if is_text else None
-    except UnicodeDecodeError:
-        text = None
-    now = datetime.now(UTC)
-    return {
-        "version": "2.0",
-        "routeKey": f"{method} {route}" if route != "$default" else route,
-        "rawPath": raw_path,
-        "rawQueryString": query,
-        "headers": joined,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "domainName": "localhost",
-            "domainPrefix": "localhost",
-            "http": {
-                "method": method,
-                "path": raw_path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": source_ip,
-                "userAgent": joined.get("user-agent", ""),
-            },
-            "requestId": str(uuid.uuid4()),
-            "routeKey": route,
-            "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(now.timestamp() * 1000),
-        },
-        "pathParameters": parameters,
-        "body": text if text is not None else base64.b64encode(body).decode(),
-        "isBase64Encoded": text is None,
-    }
 
 
 def make_ingress_server(

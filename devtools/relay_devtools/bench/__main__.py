@@ -1,0 +1,49 @@
+"""Run every benchmark module and print one table: subject, figure, baseline, ratio."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import platform
+import sys
+from dataclasses import dataclass
+
+import relay_devtools.bench as package
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured figure next to the baseline it should be read against."""
+
+    name: str
+    value: float
+    baseline_name: str
+    baseline: float
+    unit: str
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.baseline if self.baseline else float("inf")
+
+
+def main() -> int:
+    print(f"northca-relay benchmarks - Python {platform.python_version()} on {platform.machine()}")
+    selected = set(sys.argv[1:])
+    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if not module_info.name.startswith("bench_"):
+            continue
+        if selected and module_info.name not in selected:
+            continue
+        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
+        print(f"\n## {module_info.name}: {(module.__doc__ or '').strip().splitlines()[0]}")
+        print(f"{'measured':48} {'value':>14}   {'baseline':44} {'value':>14} {'ratio':>8}")
+        for row in module.run():
+            print(
+                f"{row.name:48} {row.value:>11.3f} {row.unit:<3}  {row.baseline_name:44} "
+                f"{row.baseline:>11.3f} {row.unit:<3} {row.ratio:>7.2f}x"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

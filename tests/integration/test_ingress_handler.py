@@ -1,0 +1,140 @@
+"""The real ingress handler with HTTP API v2 events, moto's SQS and Secrets Manager."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from relay.handlers.ingress import lambda_handler
+from relay.ingress import IngressDeps
+from relay.models import QueueMessage
+from relay.queue import SqsPublisher
+from relay.secrets import PowertoolsSecrets
+from relay_devtools.apigw import api_gateway_v2_event
+from relay_devtools.signing import sign
+from tests.conftest import CAD_SECRET, GUILD, MDT, NOW, FixedClock
+from tests.integration.conftest import drain
+
+UNITS = {"units": [{"id": "ADAM-12", "officer_name": "B. Bubbleton", "status": "10-8"}]}
+
+
+def event_for(body: bytes, headers: dict[str, str], path: str = "/hooks/cad") -> dict[str, Any]:
+    return api_gateway_v2_event("POST", path, "", list(headers.items()), body, "203.0.113.9")
+
+
+def signed_event(config: Any, payload: Any = UNITS, **overrides: Any) -> dict[str, Any]:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    delivery = sign(config.sources["cad"].signature, body, CAD_SECRET, now=NOW, delivery_id="msg_1")
+    headers = delivery.headers | overrides
+    return event_for(delivery.body, headers)
+
+
+def invoke(
+    event: dict[str, Any], config: Any, aws: dict[str, Any], lambda_context: Any, publisher: Any = None
+):
+    deps = IngressDeps(
+        config=config,
+        secrets=PowertoolsSecrets(),
+        publisher=publisher or SqsPublisher(aws["queue_url"], aws["sqs"]),
+    )
+    answer = lambda_handler(event, lambda_context, deps=deps, now=FixedClock())
+    return answer["statusCode"], json.loads(answer["body"])
+
+
+def test_ingress_a_signed_webhook_is_queued_and_answered_202(config, aws, lambda_context) -> None:
+    # Given a correctly signed units webhook
+    event = signed_event(config)
+    # When the handler gets it
+    status, body = invoke(event, config, aws, lambda_context)
+    # Then it answers 202 in the envelope and exactly one message is queued with the change
+    assert status == 202
+    assert body == {"ok": True, "data": {"source": "cad", "webhook_id": "msg_1", "changes": 1}}
+    queued = [QueueMessage.model_validate_json(m["Body"]) for m in drain(aws["sqs"], aws["queue_url"])]
+    assert len(queued) == 1
+    message = queued[0]
+    assert (message.source, message.mdt_id, message.guild_id, message.webhook_id) == (
+        "cad",
+        MDT,
+        GUILD,
+        "msg_1",
+    )
+    assert message.changes[0].fields == {"officer_name": "B. Bubbleton", "status": "10-8"}
+    assert message.changes[0].at == NOW
+
+
+def test_ingress_a_base64_body_from_api_gateway_is_verified_on_the_decoded_bytes(config, aws, lambda_context):
+    event = signed_event(config)
+    event["body"] = base64.b64encode(event["body"].encode()).decode()
+    event["isBase64Encoded"] = True
+    status, _ = invoke(event, config, aws, lambda_context)
+    assert status == 202
+
+
+def test_ingress_a_forged_webhook_gets_401_and_nothing_is_queued(config, aws, lambda_context) -> None:
+    event = signed_event(config)
+    event["body"] = event["body"].replace("10-8", "10-7")
+    status, body = invoke(event, config, aws, lambda_context)
+    assert (status, body) == (401, {"ok": False, "error": "Unauthorized"})
+    assert drain(aws["sqs"], aws["queue_url"]) == []
+
+
+def test_ingress_a_malformed_body_gets_422_saying_what_is_wrong(config, aws, lambda_context) -> None:
+    status, body = invoke(signed_event(config, {"units": [{"status": "10-8"}]}), config, aws, lambda_context)
+    assert status == 422
+    assert body == {"ok": False, "error": "units.0.id: Field required"}
+    assert drain(aws["sqs"], aws["queue_url"]) == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "error"),
+    [
+        (b"not json", 422, "body: not valid JSON"),
+        (b"[1, 2]", 422, "body: expected a JSON object, got list"),
+        (b"\xff\xfe", 422, "body: not UTF-8"),
+        (b"   ", 422, "body: empty"),
+        (b'{"a":' * 40 + b"1" + b"}" * 40, 422, "nested deeper than 32"),
+    ],
+)
+def test_ingress_signed_but_unreadable_bodies_get_422(
+    config, aws, lambda_context, payload, status, error
+) -> None:
+    got_status, body = invoke(signed_event(config, payload), config, aws, lambda_context)
+    assert got_status == status
+    assert error in body["error"]
+
+
+def test_ingress_unknown_source_too_large_and_wrong_type(config, aws, lambda_context) -> None:
+    assert invoke(event_for(b"{}", {}, "/hooks/nope"), config, aws, lambda_context)[0] == 404
+    big = signed_event(config, {"units": [{"id": "A", "status": "x" * 200}] * 1400})
+    assert invoke(big, config, aws, lambda_context) == (
+        413,
+        {"ok": False, "error": "Body larger than 262144 bytes"},
+    )
+    xml = signed_event(config, **{"content-type": "application/xml"})
+    assert invoke(xml, config, aws, lambda_context)[0] == 415
+    assert drain(aws["sqs"], aws["queue_url"]) == []
+
+
+class FailingSqs:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send_message_batch(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        return {
+            "Successful": [],
+            "Failed": [
+                {"Id": e["Id"], "SenderFault": False, "Code": "InternalError"} for e in kwargs["Entries"]
+            ],
+        }
+
+
+def test_ingress_answers_503_unless_every_message_is_queued(config, aws, lambda_context) -> None:
+    sqs = FailingSqs()
+    publisher = SqsPublisher("https://queue", sqs, attempts=3, sleep=lambda _: None)  # type: ignore[arg-type]
+    status, body = invoke(signed_event(config), config, aws, lambda_context, publisher=publisher)
+    assert (status, body["ok"]) == (503, False)
+    assert sqs.calls == 3

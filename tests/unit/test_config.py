@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from relay.config import load_config, parse_config
+from relay.errors import ConfigError
+from tests.conftest import ROOT, base_config_data
+
+
+def test_config_the_shipped_relay_toml_is_valid() -> None:
+    # Given the relay.toml in the repository / When loaded
+    config = load_config(ROOT / "relay.toml")
+    # Then it has the demo source and the partner key secret
+    assert "cad" in config.sources
+    assert config.northca.partner_key_secret == "northca/partner-key"
+
+
+def test_config_the_function_package_ships_the_same_file() -> None:
+    assert (ROOT / "functions" / "relay.toml").resolve() == (ROOT / "relay.toml").resolve()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["northca"].pop("partner_key_secret"), "northca.partner_key_secret: Field required"),
+        (lambda d: d["northca"].update(base_url="not a url"), "northca.base_url"),
+        (
+            lambda d: d["sources"]["cad"].update(adapter="nope"),
+            "sources.cad.adapter: expected one of 'units'",
+        ),
+        (lambda d: d["sources"]["cad"].update(guild_id="abc"), "sources.cad.guild_id"),
+        (lambda d: d["sources"]["cad"]["signature"].update(scheme="md5"), "sources.cad.signature"),
+        (
+            lambda d: d["sources"]["cad"].update(colour="red"),
+            "sources.cad.colour: Extra inputs are not permitted",
+        ),
+        (lambda d: d["sources"]["cad"].update(options={"max_units": 0}), "sources.cad.options.max_units"),
+        (lambda d: d["sources"].update({"Bad Name": d["sources"]["cad"]}), "source name 'Bad Name'"),
+        (
+            lambda d: d["sources"]["cad"]["signature"].pop("secret"),
+            "sources.cad.signature.standard-webhooks.secret",
+        ),
+    ],
+)
+def test_config_errors_name_the_file_the_key_and_the_expectation(mutate, expected: str) -> None:
+    # Given a config with one mistake
+    data = base_config_data()
+    mutate(data)
+    # When it is validated / Then the error names the file and the key
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, origin="relay.toml")
+    assert str(caught.value).startswith("relay.toml: ")
+    assert expected in str(caught.value)
+
+
+def test_config_a_missing_file_and_bad_toml_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "absent.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[northca\n")
+    with pytest.raises(ConfigError, match=r"broken.toml: not valid TOML"):
+        load_config(broken)
+
+
+def test_config_lists_every_secret_it_names(config) -> None:
+    assert config.secret_names() == {"northca/partner-key", "relay/sources/cad"}
