@@ -6,24 +6,8 @@ import importlib
 import pkgutil
 import platform
 import sys
-from dataclasses import dataclass
 
 import relay_devtools.bench as package
-
-
-@dataclass(frozen=True)
-class Row:
-    """One measured figure next to the baseline it should be read against."""
-
-    name: str
-    value: float
-    baseline_name: str
-    baseline: float
-    unit: str
-
-    @property
-    def ratio(self) -> float:
-        return self.value / self.baseline if self.baseline else float("inf")
 
 
 def main() -> int:
