@@ -46,8 +46,12 @@ def _parameter_default(template: dict[str, Any], name: str) -> Any:
 
 
 def _resolve(template: dict[str, Any], value: Any) -> Any:
+    """A literal, a `!Ref` to a parameter (its default) or a `!FindInMap` with literal keys."""
     if isinstance(value, dict) and set(value) == {"Ref"}:
         return _parameter_default(template, value["Ref"])
+    if isinstance(value, dict) and set(value) == {"FindInMap"}:
+        mapping, top, second = value["FindInMap"]
+        return template["Mappings"][mapping][top][second]
     return value
 
 
