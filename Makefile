@@ -60,8 +60,7 @@ bench: dev
 
 # Lambda layer requirements come from the lock file (boto3 is in the Lambda runtime).
 deps: dev
-	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header --no-annotate \
-		--prune boto3 --prune botocore --prune s3transfer > layers/deps/requirements.txt
+	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header --no-annotate > layers/deps/requirements.txt
 
 build: deps
 	$(SAM) build --parallel
