@@ -1,0 +1,443 @@
+"""House rules for template.yaml, checked on the template as written (SAM, before the transform).
+
+The template is read with cfn-lint's YAML loader, so `!Ref`, `!Sub`, `!GetAtt`, ... come back as their
+long forms (`{"Ref": ...}`, `{"Fn::Sub": ...}`). Numbers behind a `!Ref` to a parameter are checked at
+the parameter's Default and, where the rule depends on it, at its MinValue/MaxValue.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import ManualArgs, lint, lint_file
+from cfnlint.decode import cfn_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = ROOT / "template.yaml"
+EVENTS = ROOT / "events"
+REGION = "eu-west-1"
+
+FUNCTIONS = ("IngressFunction", "ConsumerFunction", "ScheduledFunction")
+EXPECTED_ENV = {
+    "IngressFunction": {"QUEUE_URL", "REPLAY_TABLE"},
+    "ConsumerFunction": {"QUEUE_URL", "DLQ_URL", "STATE_TABLE", "PARTNER_KEY_SECRET"},
+    "ScheduledFunction": {"QUEUE_URL", "STATE_TABLE"},
+}
+GLOBAL_ENV = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_LOG_LEVEL",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "RELAY_CONFIG",
+}
+# Services whose permissions must always name their resources.
+SCOPED_SERVICES = ("secretsmanager", "sqs", "dynamodb")
+SIX_TIMES = 6
+
+
+# ------------------------------------------------------------------ loading and resolving
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    loaded: dict[str, Any] = cfn_yaml.loads(TEMPLATE_PATH.read_text(encoding="utf-8"), str(TEMPLATE_PATH))
+    return loaded
+
+
+def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == resource_type}
+
+
+def merge_globals(global_value: Any, local_value: Any) -> Any:
+    """SAM's Globals rule: maps merge (local wins), lists concatenate, anything else is the local value."""
+    if isinstance(global_value, dict) and isinstance(local_value, dict):
+        if any(k == "Ref" or k.startswith("Fn::") for k in (*global_value, *local_value)):
+            return local_value
+        merged = dict(global_value)
+        for key, value in local_value.items():
+            merged[key] = merge_globals(merged[key], value) if key in merged else value
+        return merged
+    if isinstance(global_value, list) and isinstance(local_value, list):
+        return global_value + local_value
+    return local_value
+
+
+def function_properties(template: dict[str, Any], name: str) -> dict[str, Any]:
+    global_props = template.get("Globals", {}).get("Function", {})
+    props: dict[str, Any] = merge_globals(global_props, template["Resources"][name]["Properties"])
+    return props
+
+
+def parameter(template: dict[str, Any], name: str) -> dict[str, Any]:
+    params: dict[str, Any] = template["Parameters"]
+    assert name in params, f"parameter {name} is not declared"
+    result: dict[str, Any] = params[name]
+    return result
+
+
+def resolve(template: dict[str, Any], value: Any, bound: str = "Default") -> Any:
+    """A literal, a `Ref` to a parameter (its Default, MinValue or MaxValue) or a `Fn::FindInMap`."""
+    if isinstance(value, dict) and "Ref" in value:
+        param = parameter(template, value["Ref"])
+        assert bound in param, f"parameter {value['Ref']} has no {bound}"
+        return param[bound]
+    if isinstance(value, dict) and "Fn::FindInMap" in value:
+        mapping, top, second = value["Fn::FindInMap"]
+        return template["Mappings"][mapping][top][second]
+    assert not isinstance(value, dict), f"cannot resolve {value!r}"
+    return value
+
+
+def number(template: dict[str, Any], value: Any, bound: str = "Default") -> int:
+    return int(resolve(template, value, bound))
+
+
+def getatt_target(value: Any) -> str:
+    assert isinstance(value, dict), f"expected !GetAtt, got {value!r}"
+    assert "Fn::GetAtt" in value, f"expected !GetAtt, got {value!r}"
+    target = value["Fn::GetAtt"]
+    name = target[0] if isinstance(target, list) else target.split(".")[0]
+    return str(name)
+
+
+def sqs_events(props: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e["Properties"] for e in props.get("Events", {}).values() if e["Type"] == "SQS"]
+
+
+def consumer_event(template: dict[str, Any]) -> dict[str, Any]:
+    events = sqs_events(function_properties(template, "ConsumerFunction"))
+    assert len(events) == 1, "the consumer has exactly one SQS event source"
+    return events[0]
+
+
+# ------------------------------------------------------------------ cfn-lint and sam validate
+
+
+def test_cfn_lint_reports_no_errors_or_warnings() -> None:
+    matches = lint_file(TEMPLATE_PATH, config=ManualArgs(regions=[REGION]))
+    problems = [m for m in matches if m.rule.id[0] in "EW"]
+    assert not problems, "\n".join(str(m) for m in problems)
+
+
+def test_cfn_lint_is_really_linting() -> None:
+    """Guards the test above: the API call must report a plainly broken SAM function."""
+    broken = (
+        "Transform: AWS::Serverless-2016-10-31\n"
+        "Resources:\n"
+        "  Fn:\n"
+        "    Type: AWS::Serverless::Function\n"
+        "    Properties: {Runtime: python3.13, Handler: a.b, CodeUri: x/, Timeout: soon, Bogus: 1}\n"
+    )
+    ids = {m.rule.id for m in lint(broken, config=ManualArgs(regions=[REGION]))}
+    assert {"E3002", "E3012"} <= ids
+
+
+@pytest.mark.skipif(shutil.which("sam") is None, reason="the AWS SAM CLI is not on PATH")
+def test_sam_validate_lint() -> None:
+    sam = shutil.which("sam")
+    assert sam is not None
+    env = {**os.environ, "AWS_DEFAULT_REGION": REGION, "SAM_CLI_TELEMETRY": "0"}
+    result = subprocess.run(
+        [sam, "validate", "--lint", "--template", str(TEMPLATE_PATH), "--region", REGION],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ------------------------------------------------------------------ functions
+
+
+def test_the_three_functions_exist(template: dict[str, Any]) -> None:
+    assert set(resources_of_type(template, "AWS::Serverless::Function")) == set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_function_is_python313_on_arm64(template: dict[str, Any], name: str) -> None:
+    props = function_properties(template, name)
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
+    assert props["CodeUri"] == "functions/"
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_handler_module_exists_and_defines_the_handler(template: dict[str, Any], name: str) -> None:
+    props = function_properties(template, name)
+    module, _, attribute = props["Handler"].rpartition(".")
+    assert module and attribute, f"{name}: Handler must be <module path>.<function>"
+    path = ROOT / props["CodeUri"] / (module.replace(".", "/") + ".py")
+    assert path.is_file(), f"{name}: handler module {path.relative_to(ROOT)} does not exist"
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            defined |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            defined.add(node.target.id)
+        elif isinstance(node, ast.ImportFrom):
+            defined |= {a.asname or a.name for a in node.names}
+    assert attribute in defined, f"{name}: {path.relative_to(ROOT)} does not define {attribute}"
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_function_environment(template: dict[str, Any], name: str) -> None:
+    variables = function_properties(template, name)["Environment"]["Variables"]
+    missing = (EXPECTED_ENV[name] | GLOBAL_ENV) - set(variables)
+    assert not missing, f"{name}: missing environment variables {sorted(missing)}"
+    assert variables["RELAY_CONFIG"] == "relay.toml"
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_function_logs_to_its_own_log_group_with_retention(template: dict[str, Any], name: str) -> None:
+    props = function_properties(template, name)
+    logging_config = props["LoggingConfig"]
+    assert logging_config["LogFormat"] == "JSON"
+    group_ref = logging_config["LogGroup"]
+    assert isinstance(group_ref, dict) and "Ref" in group_ref, f"{name}: LoggingConfig.LogGroup must !Ref"
+    group = template["Resources"][group_ref["Ref"]]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert resolve(template, group["Properties"]["RetentionInDays"]) > 0
+    # The group carries the function's own name (/aws/lambda/<FunctionName>).
+    function_name = props["FunctionName"]["Fn::Sub"]
+    assert group["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/{function_name}"}
+
+
+def test_every_log_group_has_a_retention(template: dict[str, Any]) -> None:
+    for name, group in resources_of_type(template, "AWS::Logs::LogGroup").items():
+        assert "RetentionInDays" in group["Properties"], name
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_function_is_tagged(template: dict[str, Any], name: str) -> None:
+    assert function_properties(template, name)["Tags"]["project"] == "northca-relay"
+
+
+def test_no_function_with_an_sqs_event_has_an_async_dead_letter_queue(template: dict[str, Any]) -> None:
+    # Failed SQS records go to the queue's redrive DLQ; a function DLQ only catches async invokes.
+    for name in FUNCTIONS:
+        props = function_properties(template, name)
+        if sqs_events(props):
+            assert "DeadLetterQueue" not in props, name
+
+
+def test_layer_matches_the_functions(template: dict[str, Any]) -> None:
+    layers = resources_of_type(template, "AWS::Serverless::LayerVersion")
+    assert set(layers) == {"DepsLayer"}
+    layer = layers["DepsLayer"]
+    assert (ROOT / layer["Properties"]["ContentUri"] / "requirements.txt").is_file()
+    for name in FUNCTIONS:
+        props = function_properties(template, name)
+        assert {"Ref": "DepsLayer"} in props["Layers"], name
+        assert layer["Metadata"]["BuildArchitecture"] == props["Architectures"][0], name
+        assert layer["Metadata"]["BuildMethod"] == props["Runtime"], name
+        assert props["Architectures"][0] in layer["Properties"]["CompatibleArchitectures"], name
+        assert props["Runtime"] in layer["Properties"]["CompatibleRuntimes"], name
+
+
+# ------------------------------------------------------------------ queue and consumer
+
+
+def test_consumer_reports_partial_batch_failures(template: dict[str, Any]) -> None:
+    assert "ReportBatchItemFailures" in consumer_event(template)["FunctionResponseTypes"]
+
+
+def test_consumer_batches(template: dict[str, Any]) -> None:
+    event = consumer_event(template)
+    assert number(template, event["BatchSize"]) > 10
+    # More than 10 records per batch needs a batching window of at least one second.
+    window = event["MaximumBatchingWindowInSeconds"]
+    assert number(template, window) >= 1
+    if isinstance(window, dict):
+        assert number(template, window, "MinValue") >= 1
+    concurrency = event["ScalingConfig"]["MaximumConcurrency"]
+    assert number(template, concurrency) >= 2
+    if isinstance(concurrency, dict):
+        assert number(template, concurrency, "MinValue") >= 2
+
+
+def test_queue_visibility_covers_six_consumer_timeouts_and_the_window(template: dict[str, Any]) -> None:
+    event = consumer_event(template)
+    queue = template["Resources"][getatt_target(event["Queue"])]
+    visibility = number(template, queue["Properties"]["VisibilityTimeout"])
+    timeout = number(template, function_properties(template, "ConsumerFunction")["Timeout"])
+    window = event["MaximumBatchingWindowInSeconds"]
+    # A parameter's largest allowed value counts, not just its default.
+    widest = number(template, window, "MaxValue") if isinstance(window, dict) else number(template, window)
+    assert widest >= number(template, window)
+    assert visibility >= SIX_TIMES * timeout + widest, (visibility, timeout, widest)
+
+
+def test_redrive_to_a_longer_lived_dead_letter_queue(template: dict[str, Any]) -> None:
+    queue_name = getatt_target(consumer_event(template)["Queue"])
+    queue = template["Resources"][queue_name]["Properties"]
+    redrive = queue["RedrivePolicy"]
+    assert number(template, redrive["maxReceiveCount"]) >= 5
+    if isinstance(redrive["maxReceiveCount"], dict):
+        assert number(template, redrive["maxReceiveCount"], "MinValue") >= 5
+    dlq = template["Resources"][getatt_target(redrive["deadLetterTargetArn"])]["Properties"]
+    assert number(template, dlq["MessageRetentionPeriod"]) > number(template, queue["MessageRetentionPeriod"])
+
+
+def test_every_queue_is_encrypted(template: dict[str, Any]) -> None:
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    assert queues
+    for name, queue in queues.items():
+        props = queue.get("Properties", {})
+        assert props.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in props, name
+
+
+def test_every_dead_letter_queue_has_a_depth_alarm(template: dict[str, Any]) -> None:
+    dlqs = {
+        getatt_target(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        for q in resources_of_type(template, "AWS::SQS::Queue").values()
+        if "RedrivePolicy" in q.get("Properties", {})
+    } | {getatt_target(e["DeadLetterConfig"]["Arn"]) for e in schedule_events(template)}
+    watched = set()
+    for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values():
+        props = alarm["Properties"]
+        if props.get("MetricName") == "ApproximateNumberOfMessagesVisible":
+            assert props["Threshold"] == 0 and props["ComparisonOperator"] == "GreaterThanThreshold"
+            watched |= {getatt_target(d["Value"]) for d in props["Dimensions"] if d["Name"] == "QueueName"}
+    assert dlqs and dlqs <= watched, dlqs - watched
+
+
+# ------------------------------------------------------------------ schedule
+
+
+def schedule_events(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        event["Properties"]
+        for name in FUNCTIONS
+        for event in function_properties(template, name).get("Events", {}).values()
+        if event["Type"] == "ScheduleV2"
+    ]
+
+
+def test_schedule_retries_and_keeps_failed_invocations(template: dict[str, Any]) -> None:
+    events = schedule_events(template)
+    assert events
+    for event in events:
+        assert {"MaximumRetryAttempts", "MaximumEventAgeInSeconds"} <= set(event["RetryPolicy"])
+        dlq = template["Resources"][getatt_target(event["DeadLetterConfig"]["Arn"])]
+        assert dlq["Type"] == "AWS::SQS::Queue"
+        assert dlq["Properties"]["SqsManagedSseEnabled"] is True
+        assert json.loads(event["Input"]) == {"task": "erlc-roster"}
+
+
+# ------------------------------------------------------------------ IAM
+
+
+def iter_policies(template: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    for name in FUNCTIONS:
+        for policy in function_properties(template, name).get("Policies", []):
+            yield name, policy
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role"):
+        for name, resource in resources_of_type(template, kind).items():
+            props = resource["Properties"]
+            if "PolicyDocument" in props:
+                yield name, props["PolicyDocument"]
+            for inline in props.get("Policies", []):
+                yield name, inline["PolicyDocument"]
+
+
+def flat(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def resource_text(template: dict[str, Any], value: Any) -> str:
+    """A Resource entry as text, `${Param}` replaced by the parameter's Default."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+        params = template["Parameters"]
+        return re.sub(
+            r"\$\{([A-Za-z0-9]+)\}",
+            lambda m: str(params[m.group(1)]["Default"]) if m.group(1) in params else m.group(0),
+            value["Fn::Sub"],
+        )
+    return json.dumps(value)  # !GetAtt / !Ref: a named resource
+
+
+def test_no_wildcard_resources_for_secrets_queues_or_tables(template: dict[str, Any]) -> None:
+    checked = 0
+    for owner, policy in iter_policies(template):
+        assert not isinstance(policy, str) or "FullAccess" not in policy, f"{owner}: {policy}"
+        if isinstance(policy, dict) and "Statement" in policy:
+            for statement in flat(policy["Statement"]):
+                actions = [str(a).lower() for a in flat(statement.get("Action", []))]
+                if not any(a.split(":")[0] in SCOPED_SERVICES or a == "*" for a in actions):
+                    continue
+                for resource in flat(statement["Resource"]):
+                    text = resource_text(template, resource)
+                    checked += 1
+                    assert text != "*" and not text.endswith(":*"), f"{owner}: {actions} on {text}"
+                    assert not text.endswith(":secret:*"), f"{owner}: {actions} on every secret"
+        elif isinstance(policy, dict):  # a SAM policy template, e.g. SQSSendMessagePolicy
+            for template_name, arguments in policy.items():
+                for argument in (arguments or {}).values():
+                    checked += 1
+                    assert resource_text(template, argument) != "*", f"{owner}: {template_name}"
+    assert checked
+
+
+@pytest.mark.parametrize("name", ["SourceSecretsPrefix", "ErlcServerKeySecretPrefix"])
+def test_secret_prefixes_cannot_be_empty(template: dict[str, Any], name: str) -> None:
+    # `secret:${Prefix}*` with an empty prefix would be every secret in the account.
+    param = parameter(template, name)
+    pattern = param["AllowedPattern"]
+    assert re.fullmatch(pattern, "") is None
+    assert re.fullmatch(pattern, param["Default"])
+    assert param["Default"].endswith("/")
+
+
+# ------------------------------------------------------------------ API and outputs
+
+
+def test_http_api_is_throttled_and_logged(template: dict[str, Any]) -> None:
+    api = template["Resources"]["WebhookApi"]
+    assert api["Type"] == "AWS::Serverless::HttpApi"
+    throttling = api["Properties"]["DefaultRouteSettings"]
+    assert throttling["ThrottlingBurstLimit"] > 0 and throttling["ThrottlingRateLimit"] > 0
+    group = template["Resources"][getatt_target(api["Properties"]["AccessLogSettings"]["DestinationArn"])]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    expected = {
+        "WebhookUrl",
+        "WebhookQueueUrl",
+        "WebhookQueueArn",
+        "WebhookDlqUrl",
+        "WebhookDlqArn",
+        "UnitStateTableName",
+        "ReplayTableName",
+        *(f"{name}Name" for name in FUNCTIONS),
+    }
+    assert expected <= set(template["Outputs"])
+
+
+def test_sample_events_match_the_template(template: dict[str, Any]) -> None:
+    routes = {
+        f"{e['Properties']['Method']} {e['Properties']['Path']}"
+        for e in function_properties(template, "IngressFunction")["Events"].values()
+        if e["Type"] == "HttpApi"
+    }
+    apigw = json.loads((EVENTS / "apigw_hooks_cad.json").read_text())
+    assert apigw["routeKey"] in routes
+    assert apigw["requestContext"]["routeKey"] == apigw["routeKey"]
+    schedule = json.loads((EVENTS / "schedule_erlc_roster.json").read_text())
+    assert [schedule] == [json.loads(e["Input"]) for e in schedule_events(template)]
+    sqs = json.loads((EVENTS / "sqs_batch_duplicates.json").read_text())
+    assert {r["eventSource"] for r in sqs["Records"]} == {"aws:sqs"}
