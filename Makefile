@@ -45,6 +45,7 @@ typecheck: dev
 
 template: dev
 	$(RUN) cfn-lint template.yaml
+	AWS_DEFAULT_REGION=eu-west-1 $(SAM) validate --lint
 
 unit: dev
 	$(RUN) pytest tests/unit
