@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 from relay.errors import ConfigError
 
@@ -92,10 +92,46 @@ class SourceConfig(Strict):
     delivery_id_path: str | None = None
 
 
+class ErlcServerConfig(Strict):
+    """One ER:LC private server whose on-duty players the roster poller turns into units."""
+
+    server_key_secret: str = Field(min_length=1)
+    base_url: HttpUrl = HttpUrl("https://api.erlc.gg")
+    api_version: Literal["v2", "v1"] = "v2"  # v2 falls back to v1 when the server answers 404
+    mdt_id: str = Field(min_length=1)
+    guild_id: str = Field(pattern=r"^[0-9]{5,25}$")
+    actor: str | None = Field(default=None, pattern=r"^[0-9]{5,25}$")
+    # In-game team -> the MDT's department; a player on any other team is not a unit.
+    departments: dict[str, str] = Field(
+        default_factory=lambda: {"Police": "Police", "Sheriff": "Sheriff", "Fire": "Fire", "DOT": "DOT"},
+        min_length=1,
+    )
+    on_duty_status: str = Field(default="10-8", max_length=256)
+    off_duty_status: str = Field(default="10-7", max_length=256)
+    # Unit id for an on-duty player without a callsign, e.g. "RBX-{player_id}"; unset = not a unit.
+    callsign_fallback: str | None = Field(default=None, pattern=r"^[^{}]*(\{(player_id|name)\}[^{}]*)+$")
+    uppercase_callsigns: bool = True
+    connect_timeout: float = Field(default=3.05, gt=0, le=30)
+    read_timeout: float = Field(default=10.0, gt=0, le=60)
+
+
+class ErlcSettings(Strict):
+    servers: dict[str, ErlcServerConfig] = Field(default_factory=dict)
+
+    @field_validator("servers")
+    @classmethod
+    def _server_names_are_key_safe(cls, servers: dict[str, ErlcServerConfig]) -> dict[str, ErlcServerConfig]:
+        for name in servers:
+            if not SOURCE_NAME.match(name):
+                raise ValueError(f"server name {name!r} must match {SOURCE_NAME.pattern}")
+        return servers
+
+
 class RelayConfig(Strict):
     northca: NorthcaSettings
     ingress: IngressSettings = IngressSettings()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    erlc: ErlcSettings = ErlcSettings()
 
     @field_validator("sources")
     @classmethod
@@ -105,9 +141,21 @@ class RelayConfig(Strict):
                 raise ValueError(f"source name {name!r} must match {SOURCE_NAME.pattern}")
         return sources
 
+    @model_validator(mode="after")
+    def _erlc_event_sources_name_a_server(self) -> RelayConfig:
+        for name, source in self.sources.items():
+            server = source.options.get("server") if source.adapter == "erlc-events" else None
+            if isinstance(server, str) and server not in self.erlc.servers:
+                raise ValueError(f"sources.{name}.options.server: no [erlc.servers.{server}] in this file")
+        return self
+
     def secret_names(self) -> set[str]:
-        """Every secret the config refers to: the partner key and one per source."""
-        return {self.northca.partner_key_secret} | {s.signature.secret for s in self.sources.values()}
+        """Every secret the config refers to: the partner key, one per source, one per ER:LC server."""
+        return (
+            {self.northca.partner_key_secret}
+            | {s.signature.secret for s in self.sources.values()}
+            | {s.server_key_secret for s in self.erlc.servers.values()}
+        )
 
 
 def _describe(error: Any) -> str:

@@ -45,9 +45,19 @@ class AdapterKind:
 
 
 def _registry() -> dict[str, AdapterKind]:
-    from relay.sources import units
+    from relay.sources import discord, erlc_events, forms, mapping, snailycad, sonoran, units
 
-    return {"units": units.KIND}
+    return {
+        "units": units.KIND,
+        "mapping": mapping.KIND,
+        "erlc-events": erlc_events.KIND,
+        "sonoran": sonoran.KIND,
+        "snailycad": snailycad.KIND,
+        "typeform": forms.TYPEFORM,
+        "tally": forms.TALLY,
+        "google-forms": forms.GOOGLE_FORMS,
+        "discord": discord.KIND,
+    }
 
 
 ADAPTERS: dict[str, AdapterKind] = {}

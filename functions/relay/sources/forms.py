@@ -1,0 +1,143 @@
+"""Form submissions as units: Typeform and Tally (HMAC-signed), Google Forms through Apps Script.
+
+A form answers one unit per submission. `labels` say which question holds which unit field, matched
+case-insensitively against the question's title/label or its ref/key; value maps, constants and
+defaults apply as in the mapping adapter. The full Typeform and Tally payload field lists are
+UNCONFIRMED (sources.md §3.6, §3.7): the code reads only the few fields named here and ignores the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from relay.errors import InvalidPayloadError
+from relay.models import UnitChange
+from relay.sources import AdapterContext, AdapterKind
+from relay.sources.labelled import GoogleFormsOptions, LabelledOptions, build_google_forms
+from relay.sources.mapping import MappingAdapter, UnitKey, parse_event_time
+
+
+def _norm(text: Any) -> str:
+    return text.strip().lower() if isinstance(text, str) else ""
+
+
+def _pick(options: LabelledOptions, answers: Mapping[str, Any], where: str) -> dict[UnitKey, Any]:
+    """The value answered to each labelled question; the id question must have an answer."""
+    picked = {key: answers.get(_norm(label)) for key, label in options.labels.items() if label.strip()}
+    if picked.get("id") in (None, ""):
+        raise InvalidPayloadError(
+            f"{where}: no answer to the unit id question {options.labels['id']!r} (matched by title or ref)"
+        )
+    return picked
+
+
+class TypeformAdapter:
+    """`{event_type: "form_response", form_response: {submitted_at, definition.fields, answers}}`."""
+
+    def __init__(self, options: LabelledOptions) -> None:
+        self.options = options
+
+    def normalise(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
+        if payload.get("event_type", "form_response") != "form_response":
+            return []
+        response = payload.get("form_response")
+        if not isinstance(response, dict):
+            raise InvalidPayloadError("form_response: missing, expected Typeform's form_response object")
+        answers = response.get("answers")
+        if not isinstance(answers, list):
+            raise InvalidPayloadError("form_response.answers: expected a list of answers")
+        definition = response.get("definition")
+        titles: dict[str, str] = {}
+        if isinstance(definition, dict) and isinstance(definition.get("fields"), list):
+            titles = {
+                str(f.get("id")): _norm(f.get("title")) for f in definition["fields"] if isinstance(f, dict)
+            }
+        by_question: dict[str, Any] = {}
+        for index, answer in enumerate(answers):
+            if not isinstance(answer, dict) or not isinstance(answer.get("field"), dict):
+                raise InvalidPayloadError(f"form_response.answers[{index}]: expected an answer with a field")
+            value = typeform_value(answer, f"form_response.answers[{index}]")
+            field = answer["field"]
+            for name in (titles.get(str(field.get("id")), ""), _norm(field.get("ref"))):
+                if name:
+                    by_question.setdefault(name, value)
+        picked = _pick(self.options, by_question, "form_response.answers")
+        at = parse_event_time(response.get("submitted_at"), "form_response.submitted_at")
+        return [self.options.unit(picked, at or context.received_at, "form_response")]
+
+
+def typeform_value(answer: Mapping[str, Any], where: str) -> Any:
+    """The answer under its type's key: text, number, boolean, choice.label, choices.labels, ..."""
+    kind = answer.get("type")
+    value = answer.get(kind) if isinstance(kind, str) else None
+    if isinstance(value, dict):
+        if "label" in value or "other" in value:
+            return value.get("label") or value.get("other")
+        if "labels" in value and isinstance(value["labels"], list):
+            return ", ".join(str(v) for v in value["labels"])
+        raise InvalidPayloadError(f"{where}: a {kind} answer this relay cannot read")
+    if isinstance(value, list):
+        raise InvalidPayloadError(f"{where}: a {kind} answer this relay cannot read")
+    return value
+
+
+class TallyAdapter:
+    """`{eventType: "FORM_RESPONSE", createdAt, data: {fields: [{key, label, type, value, options}]}}`."""
+
+    def __init__(self, options: LabelledOptions) -> None:
+        self.options = options
+
+    def normalise(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
+        if payload.get("eventType", "FORM_RESPONSE") != "FORM_RESPONSE":
+            return []
+        data = payload.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("fields"), list):
+            raise InvalidPayloadError("data.fields: missing, expected Tally's list of answered fields")
+        by_question: dict[str, Any] = {}
+        for index, field in enumerate(data["fields"]):
+            if not isinstance(field, dict):
+                raise InvalidPayloadError(f"data.fields[{index}]: expected an object")
+            value = tally_value(field, f"data.fields[{index}]")
+            for name in (_norm(field.get("label")), _norm(field.get("key"))):
+                if name:
+                    by_question.setdefault(name, value)
+        picked = _pick(self.options, by_question, "data.fields")
+        when = data.get("createdAt") or payload.get("createdAt")
+        at = parse_event_time(when, "data.createdAt")
+        return [self.options.unit(picked, at or context.received_at, "data")]
+
+
+def tally_value(field: Mapping[str, Any], where: str) -> Any:
+    """Choice answers arrive as option ids: read them back as the options' text."""
+    value = field.get("value")
+    if not isinstance(value, list):
+        return value
+    options = field.get("options")
+    texts = {}
+    if isinstance(options, list):
+        texts = {o.get("id"): o.get("text") for o in options if isinstance(o, dict)}
+    parts = []
+    for item in value:
+        if isinstance(item, dict):
+            raise InvalidPayloadError(f"{where}: a {field.get('type')} answer this relay cannot read")
+        parts.append(str(texts.get(item, item)))
+    return ", ".join(parts)
+
+
+class GoogleFormsAdapter:
+    """The body the Apps Script in docs/sources/google-forms.md sends: `{submitted_at, answers: [...]}`."""
+
+    def __init__(self, options: GoogleFormsOptions) -> None:
+        self.mapping: MappingAdapter = build_google_forms(options)
+
+    def normalise(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
+        answers = payload.get("answers")
+        if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
+            raise InvalidPayloadError("answers: expected a list of {title, response} objects")
+        return self.mapping.normalise(payload, context)
+
+
+TYPEFORM = AdapterKind(options_model=LabelledOptions, build=TypeformAdapter)
+TALLY = AdapterKind(options_model=LabelledOptions, build=TallyAdapter)
+GOOGLE_FORMS = AdapterKind(options_model=GoogleFormsOptions, build=GoogleFormsAdapter)
