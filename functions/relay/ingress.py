@@ -7,7 +7,7 @@ Every step raises a typed `RelayError`; `relay.http` turns those into answers.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -54,6 +54,8 @@ class IngressDeps:
     config: RelayConfig
     secrets: SecretsSource
     publisher: Publisher
+    # Passed to adapters as AdapterContext.lookups (e.g. relay.kvstore.state_lookups for source state).
+    lookups: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     _adapters: dict[str, tuple[Adapter, AdapterKind]] = field(default_factory=dict)
 
     def adapter(self, name: str, source: SourceConfig) -> tuple[Adapter, AdapterKind]:
@@ -117,7 +119,9 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
     verified = verify_signature(source.signature, signed, deps.secrets.get(source.signature.secret))
 
     payload = parse_json_object(request.body)
-    context = AdapterContext(source=request.source, received_at=request.received_at, headers=request.headers)
+    context = AdapterContext(
+        source=request.source, received_at=request.received_at, headers=request.headers, lookups=deps.lookups
+    )
     changes = adapter.normalise(payload, context)
     if not changes:
         return Accepted(request.source, verified.delivery_id, 0, 0)

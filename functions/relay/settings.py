@@ -23,6 +23,8 @@ class FunctionSettings(BaseModel):
 class IngressSettings(FunctionSettings):
     QUEUE_URL: str = Field(min_length=1)
     REPLAY_TABLE: str | None = None
+    # Source state (ER:LC rosters, Sonoran's identId cache) for the adapters that need it.
+    STATE_TABLE: str | None = None
 
 
 class ConsumerSettings(FunctionSettings):
@@ -30,6 +32,13 @@ class ConsumerSettings(FunctionSettings):
     STATE_TABLE: str | None = None
     # Overrides relay.toml's northca.base_url (a stage's own partner, or the local emulator).
     NORTHCA_BASE_URL: str | None = None
+
+
+class ScheduledSettings(FunctionSettings):
+    QUEUE_URL: str = Field(min_length=1)
+    STATE_TABLE: str = Field(min_length=1)
+    # Overrides every ER:LC server's base_url (the local ER:LC emulator).
+    ERLC_BASE_URL: str | None = None
 
 
 def config_path(settings: FunctionSettings) -> Path:
@@ -51,3 +60,7 @@ def ingress_settings() -> IngressSettings:
 
 def consumer_settings() -> ConsumerSettings:
     return ConsumerSettings.model_validate(os.environ)
+
+
+def scheduled_settings() -> ScheduledSettings:
+    return ScheduledSettings.model_validate(os.environ)

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from relay import http
 from relay.errors import AuthenticationError, InvalidPayloadError, QueueUnavailableError, RelayError
 from relay.ingress import InboundRequest, IngressDeps, accept_webhook
+from relay.kvstore import DynamoKeyValueStore, state_lookups
 from relay.observability import logger, metrics
 from relay.queue import SqsPublisher
 from relay.secrets import PowertoolsSecrets
@@ -32,6 +33,9 @@ def default_deps() -> IngressDeps:
         config=relay_config(config_path(settings)),
         secrets=PowertoolsSecrets(),
         publisher=SqsPublisher(settings.QUEUE_URL, boto3.client("sqs")),
+        lookups=state_lookups(DynamoKeyValueStore(settings.STATE_TABLE, boto3.client("dynamodb")))
+        if settings.STATE_TABLE
+        else {},
     )
 
 
