@@ -14,6 +14,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,9 +27,10 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from relay.config import RelayConfig, load_config
+from relay.config import ErlcServerConfig, RelayConfig, SourceConfig, load_config
 from relay_devtools.apigw import api_gateway_v2_event
 from relay_devtools.emulator import NorthcaEmulator
+from relay_devtools.erlc_emulator import ErlcEmulator
 from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.lambda_context import LocalLambdaContext
 from relay_devtools.secrets_file import SecretsFile, ensure_secrets_file
@@ -51,6 +54,11 @@ class LocalOptions:
     # Overrides of the template's queue settings, for tests that cannot wait six minutes.
     visibility_timeout: int | None = None
     window_seconds: float | None = None
+    # ER:LC servers in relay.toml are polled on the template's schedule, against the local ER:LC
+    # emulator unless --erlc-url points elsewhere; tests shorten the period.
+    erlc_emulator_port: int = 4020
+    erlc_url: str | None = None
+    roster_poll_seconds: float | None = None
 
 
 def make_ingress_server(
@@ -103,6 +111,8 @@ class LocalStack:
     queue: QueueSettings = field(init=False)
     created_secrets_file: bool = field(init=False, default=False)
     emulator: NorthcaEmulator | None = field(init=False, default=None)
+    erlc_emulator: ErlcEmulator | None = field(init=False, default=None)
+    erlc_url: str = field(init=False, default="")
     mapping: SqsEventSourceMapping | None = field(init=False, default=None)
     ingress_url: str = field(init=False, default="")
     northca_url: str = field(init=False, default="")
@@ -118,10 +128,12 @@ class LocalStack:
         self.config = load_config(o.config)
         self.secrets, self.created_secrets_file = ensure_secrets_file(o.secrets, self.config)
         self.queue = queue_settings(o.template)
+        self._add_erlc_server_keys()
         self._start_aws()
         self._start_northca()
         self._start_ingress()
         self._start_consumer()
+        self._start_schedules()
 
     def _start_aws(self) -> None:
         o = self.options
@@ -184,8 +196,12 @@ class LocalStack:
         else:
             key = self.secrets.first(self.config.northca.partner_key_secret)
             links: dict[str, list[str]] = {}
-            for source in self.config.sources.values():
-                links.setdefault(source.mdt_id, []).append(source.guild_id)
+            targets: list[SourceConfig | ErlcServerConfig] = [
+                *self.config.sources.values(),
+                *self.config.erlc.servers.values(),
+            ]
+            for target in targets:
+                links.setdefault(target.mdt_id, []).append(target.guild_id)
             self.emulator = NorthcaEmulator(partner_keys=[key], links=links)
             self.northca_url = self.emulator.start(o.host, o.emulator_port)
         os.environ["NORTHCA_BASE_URL"] = self.northca_url
@@ -227,13 +243,48 @@ class LocalStack:
 
         self._spawn("consumer", loop)
 
+    def _add_erlc_server_keys(self) -> None:
+        # The secrets file holds source secrets; an ER:LC server key it lacks is made up for the emulator.
+        for server in self.config.erlc.servers.values():
+            self.secrets.secrets.setdefault(
+                server.server_key_secret, "demo-erlc-" + secrets.token_urlsafe(16)
+            )
+
+    def _start_schedules(self) -> None:
+        """The template's ScheduleV2 task: `{"task": "erlc-roster"}` every RosterPollSchedule period."""
+        servers = self.config.erlc.servers
+        if not servers:
+            return
+        from relay.handlers import scheduled
+
+        o = self.options
+        if o.erlc_url:
+            self.erlc_url = o.erlc_url.rstrip("/")
+        else:
+            keys = [self.secrets.first(server.server_key_secret) for server in servers.values()]
+            self.erlc_emulator = ErlcEmulator(keys)
+            self.erlc_url = self.erlc_emulator.start(o.host, o.erlc_emulator_port)
+        os.environ["ERLC_BASE_URL"] = self.erlc_url
+        period = o.roster_poll_seconds or self.queue.roster_poll_seconds
+
+        def loop() -> None:
+            while not self._stop.wait(period):
+                context = LocalLambdaContext(function_name="scheduled", timeout_seconds=30)
+                try:
+                    scheduled.lambda_handler({"task": "erlc-roster"}, context)
+                except Exception as exc:  # noqa: BLE001 - like Lambda: log it, the next tick runs anyway
+                    print(f"relay local: roster poll failed: {exc!r}", file=sys.stderr, flush=True)
+
+        self._spawn("schedule-erlc-roster", loop)
+
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=f"relay-local-{name}", daemon=True)
         thread.start()
         self._threads.append(thread)
 
     def ready_line(self) -> str:
-        return f"relay local ready: ingress {self.ingress_url}/{{source}} northca {self.northca_url}"
+        line = f"relay local ready: ingress {self.ingress_url}/{{source}} northca {self.northca_url}"
+        return line + (f" erlc {self.erlc_url}" if self.erlc_url else "")
 
     def stop(self) -> None:
         self._stop.set()
@@ -244,6 +295,8 @@ class LocalStack:
             thread.join(timeout=10)
         if self.emulator:
             self.emulator.stop()
+        if self.erlc_emulator:
+            self.erlc_emulator.stop()
         if self._moto:
             self._moto.stop()
 
