@@ -190,10 +190,6 @@ class ErlcEventsAdapter:
             status = command.name
         else:
             return None  # another integration's command
-        allowed = self.options.allowed_statuses
-        if status is not None and allowed is not None and status not in allowed:
-            logger.info("erlc event: status not allowed", extra={"status": status[:32]})
-            return None
         return status
 
     def _event_time(self, candidates: Sequence[Mapping[str, Any]], context: AdapterContext) -> datetime:
@@ -216,7 +212,12 @@ class ErlcEventsAdapter:
                 "erlc event: player is not an on-duty unit, command skipped", extra={"player": player_id}
             )
             return []
-        return [self.options.unit({"id": unit.unit_id, "status": status}, at, "command")]
+        change = self.options.unit({"id": unit.unit_id, "status": status}, at, "command")
+        allowed = self.options.allowed_statuses
+        if allowed is not None and change.fields.get("status") not in allowed:
+            logger.info("erlc event: status not allowed", extra={"status": status[:32]})
+            return []
+        return [change]
 
 
 KIND = AdapterKind(options_model=ErlcEventsOptions, build=ErlcEventsAdapter)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from relay.sources.mapping import Expression, FieldRules, MappingAdapter, MappingOptions, UnitKey
 
@@ -44,11 +44,12 @@ class LabelledOptions(FieldRules):
             data = {**data, "labels": {**DEFAULT_LABELS, **data["labels"]}}
         return data
 
-    @model_validator(mode="after")
-    def _id_has_a_label(self) -> LabelledOptions:
-        if not self.labels.get("id", "").strip():
-            raise ValueError("labels.id: a label for the unit id is required")
-        return self
+    @field_validator("labels")
+    @classmethod
+    def _id_has_a_label(cls, labels: dict[UnitKey, str]) -> dict[UnitKey, str]:
+        if not labels.get("id", "").strip():
+            raise ValueError("a label for the unit id (`id`) is required")
+        return labels
 
     def rules(self) -> dict[str, Any]:
         return self.model_dump(include=set(FieldRules.model_fields))

@@ -30,7 +30,15 @@ from typing import Annotated, Any, Literal, get_args
 import jmespath
 import jmespath.exceptions
 import jmespath.functions
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from relay.errors import InvalidPayloadError
 from relay.models import UNIT_FIELDS, UnitChange, UnitField
@@ -216,13 +224,14 @@ class MappingOptions(FieldRules):
     units: Expression = "@"
     filter: Expression | None = None
     at: Expression | None = None
-    fields: dict[UnitKey, Expression] = Field(default_factory=dict)
+    fields: dict[UnitKey, Expression]
 
-    @model_validator(mode="after")
-    def _id_is_mapped(self) -> MappingOptions:
-        if not self.fields.get("id", "").strip():
-            raise ValueError("fields.id: an expression for the unit id is required")
-        return self
+    @field_validator("fields")
+    @classmethod
+    def _id_is_mapped(cls, fields: dict[UnitKey, str]) -> dict[UnitKey, str]:
+        if not fields.get("id", "").strip():
+            raise ValueError("an expression for the unit id (`id`) is required")
+        return fields
 
 
 class MappingAdapter:

@@ -1,0 +1,147 @@
+"""`relay map SOURCE PAYLOAD...`: what the relay would enqueue for a payload, or the precise error.
+
+A dry run for people writing a mapping: the source's adapter from relay.toml runs on the file exactly
+as the ingress would run it, but without the signature check and with an in-memory state store.
+Several payloads run in order against the same store (a Sonoran login, then its status change);
+`--roster SERVER=FILE` loads an ER:LC player list (v1 or v2, e.g. events/erlc_v2_server.json) as the
+roster the `erlc-events` adapter looks players up in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from relay.config import RelayConfig, load_config
+from relay.erlc import ROSTER_SK, ErlcResponseError, build_roster, dump_roster, parse_players
+from relay.errors import RelayError
+from relay.ingress import parse_json_object
+from relay.kvstore import InMemoryKeyValueStore, KeyValueStore, roster_key, state_lookups
+from relay.models import QueueMessage
+from relay.queue import split_messages
+from relay.sources import AdapterContext, build_adapter
+
+
+class MapError(Exception):
+    """The dry run cannot start: unknown source, unreadable file, bad option."""
+
+
+def map_payload(
+    config: RelayConfig,
+    source_name: str,
+    body: bytes,
+    *,
+    headers: Mapping[str, str] | None = None,
+    store: KeyValueStore | None = None,
+    received_at: datetime | None = None,
+) -> list[QueueMessage]:
+    """The queue messages the ingress would send for this body (none when it maps to no change).
+
+    Raises the same RelayError the ingress would answer with (e.g. InvalidPayloadError -> 422).
+    """
+    source = config.sources.get(source_name)
+    if source is None:
+        known = ", ".join(sorted(config.sources)) or "none"
+        raise MapError(f"no source {source_name!r} in the config (sources: {known})")
+    received_at = received_at or datetime.now(UTC)
+    adapter, _ = build_adapter(source_name, source)
+    payload = parse_json_object(body)
+    context = AdapterContext(
+        source=source_name,
+        received_at=received_at,
+        headers={name.lower(): value for name, value in (headers or {}).items()},
+        lookups=state_lookups(store or InMemoryKeyValueStore()),
+    )
+    changes = adapter.normalise(payload, context)
+    if not changes:
+        return []
+    message = QueueMessage(
+        source=source_name,
+        mdt_id=source.mdt_id,
+        guild_id=source.guild_id,
+        actor=source.actor,
+        received_at=received_at,
+        changes=changes,
+    )
+    return split_messages(message)
+
+
+def load_roster_file(config: RelayConfig, store: KeyValueStore, spec: str) -> None:
+    """`SERVER=FILE`: the players in FILE become SERVER's roster, as the poller would store it."""
+    server_name, sep, file_name = spec.partition("=")
+    if not sep or not server_name or not file_name:
+        raise MapError(f"--roster {spec!r}: expected SERVER=FILE")
+    server = config.erlc.servers.get(server_name)
+    if server is None:
+        raise MapError(f"--roster: no [erlc.servers.{server_name}] in the config")
+    try:
+        players = parse_players(json.loads(Path(file_name).read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError, ErlcResponseError) as exc:
+        raise MapError(f"--roster {file_name}: {exc}") from None
+    store.put(roster_key(server_name), ROSTER_SK, dump_roster(build_roster(players, server)))
+
+
+def parse_headers(values: Sequence[str]) -> dict[str, str]:
+    headers = {}
+    for value in values:
+        name, sep, text = value.partition(":")
+        if not sep or not name.strip():
+            raise MapError(f"--header {value!r}: expected 'Name: value'")
+        headers[name.strip().lower()] = text.strip()
+    return headers
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+        store = InMemoryKeyValueStore()
+        for spec in args.roster:
+            load_roster_file(config, store, spec)
+        headers = parse_headers(args.header)
+        try:
+            received_at = datetime.fromisoformat(args.received_at) if args.received_at else None
+        except ValueError:
+            raise MapError(f"--received-at {args.received_at!r}: not an ISO 8601 time") from None
+        for name in args.payloads:
+            try:
+                body = Path(name).read_bytes()
+            except OSError as exc:
+                raise MapError(f"{name}: {exc.strerror}") from None
+            try:
+                messages = map_payload(
+                    config, args.source, body, headers=headers, store=store, received_at=received_at
+                )
+            except RelayError as exc:
+                print(f"relay map: {name}: {exc.status} {exc.message}", file=sys.stderr)
+                return 1
+            result: dict[str, Any] = {
+                "payload": name,
+                "messages": [json.loads(m.to_json()) for m in messages],
+            }
+            print(json.dumps(result, indent=2))
+    except MapError as exc:
+        print(f"relay map: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "map", help="dry run: print the unit changes a payload becomes for a source (no signature check)"
+    )
+    parser.add_argument("source", help="a source name from relay.toml")
+    parser.add_argument("payloads", nargs="+", metavar="PAYLOAD", help="JSON body files, run in order")
+    parser.add_argument("--config", default=argparse.SUPPRESS, help="relay.toml to use")
+    parser.add_argument(
+        "--header", action="append", default=[], metavar="'NAME: VALUE'", help="a request header"
+    )
+    parser.add_argument(
+        "--roster", action="append", default=[], metavar="SERVER=FILE", help="ER:LC players for a roster"
+    )
+    parser.add_argument("--received-at", help="receive time (ISO 8601), default now")
+    parser.set_defaults(func=cmd_map)

@@ -1,0 +1,154 @@
+"""The `erlc-events` preset: `;` commands become status changes for the player's unit on the roster."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from relay.config import ErlcServerConfig
+from relay.erlc import ROSTER_SK, build_roster, dump_roster, parse_players
+from relay.errors import InvalidPayloadError
+from relay.kvstore import InMemoryKeyValueStore, state_lookups
+from relay.models import UnitChange
+from relay.sources import AdapterContext, adapter_kinds
+from tests.conftest import GUILD, MDT, NOW, FixedClock, load_event
+
+TYPED_AT = datetime(2026, 11, 28, 11, 59, 50, tzinfo=UTC)
+BUBBLETON = "B_Bubbleton:1234567890"  # on the roster as unit 1A-12 (Police)
+
+
+@pytest.fixture
+def store() -> InMemoryKeyValueStore:
+    # Given the roster the poller stored from the sample v2 server
+    store = InMemoryKeyValueStore(clock=FixedClock())
+    server = ErlcServerConfig(server_key_secret="relay/erlc/main", mdt_id=MDT, guild_id=GUILD)
+    roster = build_roster(parse_players(load_event("erlc_v2_server.json")), server)
+    store.put("roster#main", ROSTER_SK, dump_roster(roster))
+    return store
+
+
+def run(
+    store: InMemoryKeyValueStore,
+    payload: Any,
+    options: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> list[UnitChange]:
+    kind = adapter_kinds()["erlc-events"]
+    adapter = kind.build(kind.options_model.model_validate({"server": "main", **(options or {})}))
+    context = AdapterContext(
+        source="erlc", received_at=NOW, headers=headers or {}, lookups=state_lookups(store)
+    )
+    return adapter.normalise(payload, context)
+
+
+def command(text: str, player: Any = BUBBLETON) -> dict[str, Any]:
+    return {"Type": "CustomCommand", "Timestamp": 1795867190, "Data": {"Player": player, "Command": text}}
+
+
+def test_erlc_events_status_command_changes_the_players_unit(store: InMemoryKeyValueStore) -> None:
+    # Given the sample `;status 10-6` event, when it is normalised
+    changes = run(store, load_event("erlc_event_command.json"))
+    # Then the player's unit (found on the roster) gets that status, at the event's time
+    assert changes == [UnitChange(id="1A-12", at=TYPED_AT, fields={"status": "10-6"})]
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        (";10-8", "10-8"),
+        (";10-97", "10-97"),
+        (";s 10-23", "10-23"),
+        (" ;STATUS Out of service", "Out of service"),
+    ],
+)
+def test_erlc_events_command_forms(store: InMemoryKeyValueStore, text: str, status: str) -> None:
+    assert run(store, command(text)) == [UnitChange(id="1A-12", at=TYPED_AT, fields={"status": status})]
+
+
+def test_erlc_events_aliases_value_maps_and_allowed_statuses(store: InMemoryKeyValueStore) -> None:
+    options = {
+        "aliases": {"avail": "10-8"},
+        "value_maps": {"status": {"busy": "10-6"}},
+        "allowed_statuses": ["10-8", "10-6"],
+    }
+    assert run(store, command(";avail"), options)[0].fields == {"status": "10-8"}
+    assert run(store, command(";status busy"), options)[0].fields == {"status": "10-6"}
+    # A status outside the allowed list is ignored, not written onto the MDT
+    assert run(store, command(";status anything"), options) == []
+
+
+@pytest.mark.parametrize(
+    "player",
+    [
+        BUBBLETON,
+        1234567890,
+        "1234567890",
+        {"Name": "B_Bubbleton", "UserId": 1234567890},
+        {"Player": BUBBLETON},
+    ],
+)
+def test_erlc_events_player_shapes(store: InMemoryKeyValueStore, player: Any) -> None:
+    assert run(store, command(";10-8", player))[0].id == "1A-12"
+
+
+def test_erlc_events_top_level_fields_and_header_time(store: InMemoryKeyValueStore) -> None:
+    # Given a flat event without a timestamp of its own
+    payload = {"Command": ";10-8", "PlayerId": 2345678901}
+    # Then the signed timestamp header gives the event time
+    changes = run(store, payload, headers={"x-signature-timestamp": "1795867190"})
+    assert changes == [UnitChange(id="S-31", at=TYPED_AT, fields={"status": "10-8"})]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        command(";10-8", "civ:with:colons:3456789012"),  # a civilian: not a unit
+        command(";10-8", "Someone:999"),  # not on the server roster
+        command(";ban Someone"),  # another integration's command
+        command(";status"),  # no status given
+        command("hello there"),  # not a command
+        load_event("erlc_event_emergency_call.json"),  # logged and skipped for now
+        {"Type": "PlayerJoined", "Data": {"Player": BUBBLETON}},  # a type this adapter does not handle
+        {},  # what a validation probe may send
+    ],
+)
+def test_erlc_events_that_change_no_unit_are_accepted_and_skipped(
+    store: InMemoryKeyValueStore, payload: dict[str, Any]
+) -> None:
+    assert run(store, payload) == []
+
+
+def test_erlc_events_without_a_roster_change_nothing() -> None:
+    assert run(InMemoryKeyValueStore(), command(";10-8")) == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (
+            {"Hello": "world"},
+            "body: not an ER:LC event: no Type, no command text (Command/Message/Content/Text) "
+            "and no emergency call",
+        ),
+        (
+            {"Command": ";10-8"},
+            "Command: a command without a player (looked for Player, Sender, Author, Speaker",
+        ),
+        ({"Command": [";10-8"], "Player": BUBBLETON}, "Command: expected text, got list"),
+        (command(";10-8", "B_Bubbleton"), "Player: expected 'Name:UserId' or a user id, got 'B_Bubbleton'"),
+        (command(";10-8", ["B", 1]), "Player: expected a player, got list"),
+        (command(";10-8", {"Name": "B"}), "Player: an object without a player id"),
+        (
+            {"Command": ";10-8", "Player": BUBBLETON, "Timestamp": "tomorrow"},
+            "Timestamp: 'tomorrow' is not an ISO 8601 time",
+        ),
+    ],
+)
+def test_erlc_events_malformed_payloads_get_a_precise_422(
+    store: InMemoryKeyValueStore, payload: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidPayloadError) as caught:
+        run(store, payload)
+    assert caught.value.message.startswith(message)
