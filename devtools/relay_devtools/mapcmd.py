@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from relay.config import RelayConfig, load_config
+from relay.config import RelayConfig, SourceConfig, load_config
 from relay.erlc import ROSTER_SK, ErlcResponseError, build_roster, dump_roster, parse_players
 from relay.errors import RelayError
 from relay.ingress import parse_json_object
@@ -44,10 +44,7 @@ def map_payload(
 
     Raises the same RelayError the ingress would answer with (e.g. InvalidPayloadError -> 422).
     """
-    source = config.sources.get(source_name)
-    if source is None:
-        known = ", ".join(sorted(config.sources)) or "none"
-        raise MapError(f"no source {source_name!r} in the config (sources: {known})")
+    source = source_config(config, source_name)
     received_at = received_at or datetime.now(UTC)
     adapter, _ = build_adapter(source_name, source)
     payload = parse_json_object(body)
@@ -69,6 +66,14 @@ def map_payload(
         changes=changes,
     )
     return split_messages(message)
+
+
+def source_config(config: RelayConfig, name: str) -> SourceConfig:
+    source = config.sources.get(name)
+    if source is None:
+        known = ", ".join(sorted(config.sources)) or "none"
+        raise MapError(f"no source {name!r} in the config (sources: {known})")
+    return source
 
 
 def load_roster_file(config: RelayConfig, store: KeyValueStore, spec: str) -> None:
@@ -99,6 +104,7 @@ def parse_headers(values: Sequence[str]) -> dict[str, str]:
 def cmd_map(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
+        source_config(config, args.source)
         store = InMemoryKeyValueStore()
         for spec in args.roster:
             load_roster_file(config, store, spec)
