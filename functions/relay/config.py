@@ -11,6 +11,8 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import jmespath
+import jmespath.exceptions
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 from relay.errors import ConfigError
@@ -80,6 +82,15 @@ SignatureConfig = Annotated[
 ]
 
 
+def timestamp_tolerance(signature: SignatureConfig) -> int:
+    """How far a signed timestamp may be from now, or 0 for schemes that sign no timestamp."""
+    if isinstance(signature, StandardWebhooksSignature | Ed25519Signature):
+        return signature.tolerance_seconds
+    if isinstance(signature, HmacSha256Signature) and signature.timestamp_header is not None:
+        return signature.tolerance_seconds
+    return 0
+
+
 class SourceConfig(Strict):
     adapter: str = Field(min_length=1)
     mdt_id: str = Field(min_length=1)
@@ -90,6 +101,16 @@ class SourceConfig(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     # A JMESPath into the body naming a delivery id, for senders that put it there.
     delivery_id_path: str | None = None
+
+    @field_validator("delivery_id_path")
+    @classmethod
+    def _delivery_id_path_compiles(cls, path: str | None) -> str | None:
+        if path is not None:
+            try:
+                jmespath.compile(path)
+            except jmespath.exceptions.JMESPathError as exc:
+                raise ValueError(f"not a JMESPath expression: {exc}") from None
+        return path
 
 
 class ErlcServerConfig(Strict):
@@ -140,6 +161,19 @@ class RelayConfig(Strict):
             if not SOURCE_NAME.match(name):
                 raise ValueError(f"source name {name!r} must match {SOURCE_NAME.pattern}")
         return sources
+
+    @model_validator(mode="after")
+    def _replay_ttl_covers_every_tolerance_window(self) -> RelayConfig:
+        # A timestamp is accepted from now - tolerance to now + tolerance: a delivery id must be
+        # remembered that whole window, or a replay late in it would be taken as new.
+        for name, source in self.sources.items():
+            tolerance = timestamp_tolerance(source.signature)
+            if self.ingress.replay_ttl_seconds < 2 * tolerance:
+                raise ValueError(
+                    f"ingress.replay_ttl_seconds ({self.ingress.replay_ttl_seconds}) must be at least twice "
+                    f"sources.{name}.signature.tolerance_seconds ({tolerance})"
+                )
+        return self
 
     @model_validator(mode="after")
     def _erlc_event_sources_name_a_server(self) -> RelayConfig:

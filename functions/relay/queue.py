@@ -1,13 +1,18 @@
-"""Putting queue messages on SQS: batches of at most 10 entries and 1 MiB, failed entries retried."""
+"""Putting queue messages on SQS: batches of at most 10 entries and 1 MiB, failed entries retried.
+
+Bodies are ASCII JSON (every other character escaped): SQS refuses some characters a JSON string may
+hold (U+FFFE, U+FFFF), and a sender's valid payload must never become a queue error.
+"""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from relay.errors import QueueUnavailableError
-from relay.models import QueueMessage
+from relay.models import QueueMessage, UnitChange
 from relay.observability import logger
 
 if TYPE_CHECKING:
@@ -19,21 +24,38 @@ SQS_MAX_BATCH_BYTES = 1024 * 1024
 MAX_MESSAGE_BYTES = 128 * 1024
 
 
+def _ascii_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+
+
+def queue_body(message: QueueMessage) -> str:
+    """The SQS body of a message: its JSON with only ASCII characters (so its length is its size)."""
+    return _ascii_json(message.model_dump(mode="json"))
+
+
 def split_messages(template: QueueMessage, max_bytes: int = MAX_MESSAGE_BYTES) -> list[QueueMessage]:
-    """Split a message's changes into as many messages as needed so none exceeds `max_bytes`."""
-    if len(template.to_json().encode()) <= max_bytes:
-        return [template]
-    pieces: list[QueueMessage] = []
-    current: list[Any] = []
+    """Split a message's changes, in order, into as few messages as fit `max_bytes` each.
+
+    Linear: the body is the envelope plus each change's JSON and a comma between them, so sizes add up
+    without serialising every candidate. A single change larger than `max_bytes` (impossible with
+    the model's length limits) would still travel alone rather than be dropped.
+    """
+    envelope = len(queue_body(template.model_copy(update={"changes": []})))
+    pieces: list[list[UnitChange]] = []
+    current: list[UnitChange] = []
+    size = envelope
     for change in template.changes:
-        candidate = template.model_copy(update={"changes": [*current, change]})
-        if current and len(candidate.to_json().encode()) > max_bytes:
-            pieces.append(template.model_copy(update={"changes": current}))
-            current = [change]
-        else:
-            current.append(change)
-    pieces.append(template.model_copy(update={"changes": current}))
-    return pieces
+        length = len(_ascii_json(change.model_dump(mode="json")))
+        extra = length + 1 if current else length
+        if current and size + extra > max_bytes:
+            pieces.append(current)
+            current, size, extra = [], envelope, length
+        current.append(change)
+        size += extra
+    pieces.append(current)
+    if len(pieces) == 1:
+        return [template]
+    return [template.model_copy(update={"changes": changes}) for changes in pieces]
 
 
 def batches(bodies: Sequence[str]) -> list[list[tuple[str, str]]]:
@@ -68,7 +90,7 @@ class SqsPublisher:
 
     def send(self, messages: Sequence[QueueMessage]) -> int:
         """Enqueue every message or raise QueueUnavailableError. Returns the number sent."""
-        for group in batches([m.to_json() for m in messages]):
+        for group in batches([queue_body(m) for m in messages]):
             self._send_group(group)
         return len(messages)
 

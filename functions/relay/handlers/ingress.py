@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,27 +16,56 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay import http
-from relay.errors import AuthenticationError, InvalidPayloadError, QueueUnavailableError, RelayError
-from relay.ingress import InboundRequest, IngressDeps, accept_webhook
-from relay.kvstore import DynamoKeyValueStore, state_lookups
+from relay.errors import (
+    InvalidPayloadError,
+    PayloadTooLargeError,
+    QueueUnavailableError,
+    RelayError,
+    UnknownSourceError,
+    UnsupportedMediaTypeError,
+)
+from relay.ingress import InboundRequest, IngressDeps, SecretsUnavailableError, accept_webhook
+from relay.kvstore import DynamoKeyValueStore, StateUnavailableError, state_lookups
 from relay.observability import logger, metrics
 from relay.queue import SqsPublisher
+from relay.replay import DynamoReplayGuard, InMemoryReplayGuard, ReplayGuard
 from relay.secrets import PowertoolsSecrets
 from relay.settings import config_path, ingress_settings, relay_config
+from relay.signatures import UnusableSecretError, VerificationError
 
 app = APIGatewayHttpResolver()
+
+# One metric per outcome; a refusal's metric names why (auth refusals by kind, see relay.signatures).
+REFUSAL_METRICS: dict[type[RelayError], str] = {
+    UnknownSourceError: "WebhooksRejectedUnknownSource",
+    PayloadTooLargeError: "WebhooksRejectedTooLarge",
+    UnsupportedMediaTypeError: "WebhooksRejectedMediaType",
+    InvalidPayloadError: "WebhooksRejectedInvalidPayload",
+    QueueUnavailableError: "EnqueueFailed",
+    SecretsUnavailableError: "SecretsUnavailable",
+    UnusableSecretError: "SecretsUnusable",
+    StateUnavailableError: "StateStoreUnavailable",
+}
 
 
 @functools.cache
 def default_deps() -> IngressDeps:
     settings = ingress_settings()
+    dynamodb = boto3.client("dynamodb") if settings.REPLAY_TABLE or settings.STATE_TABLE else None
+    replay: ReplayGuard
+    if settings.REPLAY_TABLE and dynamodb:
+        replay = DynamoReplayGuard(settings.REPLAY_TABLE, dynamodb)
+    else:
+        logger.warning("REPLAY_TABLE not set: replays are only recognised within this container")
+        replay = InMemoryReplayGuard()
     return IngressDeps(
         config=relay_config(config_path(settings)),
         secrets=PowertoolsSecrets(),
         publisher=SqsPublisher(settings.QUEUE_URL, boto3.client("sqs")),
-        lookups=state_lookups(DynamoKeyValueStore(settings.STATE_TABLE, boto3.client("dynamodb")))
-        if settings.STATE_TABLE
+        lookups=state_lookups(DynamoKeyValueStore(settings.STATE_TABLE, dynamodb))
+        if settings.STATE_TABLE and dynamodb
         else {},
+        replay=replay,
     )
 
 
@@ -50,19 +80,35 @@ def raw_body() -> bytes:
     return body.encode("utf-8", errors="surrogateescape")
 
 
+def lower_case_headers() -> dict[str, str]:
+    """Header names lower-cased; names differing only in case are joined with a comma, as API Gateway does."""
+    headers: dict[str, str] = {}
+    for name, value in (app.current_event.headers or {}).items():
+        key = name.lower()
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    return headers
+
+
 def handle(source: str, token: str | None) -> Response[str]:
-    deps: IngressDeps = app.context["deps"]
-    headers = {name.lower(): value for name, value in (app.current_event.headers or {}).items()}
-    request = InboundRequest(
-        source=source, headers=headers, body=raw_body(), received_at=app.context["now"](), token=token
-    )
     logger.append_keys(source=source)
-    accepted = accept_webhook(request, deps)
-    logger.append_keys(webhook_id=accepted.webhook_id)
+    clock: Callable[[], datetime] = app.context["now"]
+    request = InboundRequest(
+        source=source, headers=lower_case_headers(), body=raw_body(), received_at=clock(), token=token
+    )
+    accepted = accept_webhook(request, app.context["deps"])
+    if accepted.replay_store_error:
+        # Fail open: the delivery is queued; a replay in this window may be queued twice (idempotent merge).
+        logger.warning("replay store unavailable", extra={"error": accepted.replay_store_error})
+        metrics.add_metric(name="ReplayStoreUnavailable", unit=MetricUnit.Count, value=1)
+    data = {"source": source, "webhook_id": accepted.webhook_id, "changes": accepted.changes}
+    if accepted.replayed:
+        logger.info("webhook replayed: already queued")
+        metrics.add_metric(name="WebhooksReplayed", unit=MetricUnit.Count, value=1)
+        return http.ok(data | {"replayed": True}, status=200)
     logger.info("webhook accepted", extra={"changes": accepted.changes, "messages": accepted.messages})
     metrics.add_metric(name="WebhooksAccepted", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="UnitChangesQueued", unit=MetricUnit.Count, value=accepted.changes)
-    return http.ok({"source": source, "webhook_id": accepted.webhook_id, "changes": accepted.changes})
+    return http.ok(data)
 
 
 @app.post("/hooks/<source>")
@@ -75,24 +121,26 @@ def post_hook_with_token(source: str, token: str) -> Response[str]:
     return handle(source, token)
 
 
-@app.exception_handler(AuthenticationError)
-def on_auth_error(exc: AuthenticationError) -> Response[str]:
-    logger.warning("webhook rejected", extra={"reason": exc.reason})
-    metrics.add_metric(name="WebhooksRejectedAuth", unit=MetricUnit.Count, value=1)
-    return http.from_relay_error(exc)
-
-
-@app.exception_handler(QueueUnavailableError)
-def on_queue_error(exc: QueueUnavailableError) -> Response[str]:
-    logger.error("enqueue failed")
-    metrics.add_metric(name="EnqueueFailed", unit=MetricUnit.Count, value=1)
-    return http.from_relay_error(exc)
+def refusal_metric(exc: RelayError) -> str:
+    if isinstance(exc, VerificationError):
+        return f"WebhooksRejectedAuth{exc.kind.capitalize()}"
+    for kind, name in REFUSAL_METRICS.items():
+        if isinstance(exc, kind):
+            return name
+    return f"WebhooksRejected{exc.status}"
 
 
 @app.exception_handler(RelayError)
 def on_relay_error(exc: RelayError) -> Response[str]:
-    logger.info("webhook refused", extra={"status": exc.status, "error": exc.message})
-    metrics.add_metric(name=f"WebhooksRejected{exc.status}", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=refusal_metric(exc), unit=MetricUnit.Count, value=1)
+    if isinstance(exc, VerificationError):
+        logger.warning("webhook rejected", extra={"kind": exc.kind, "reason": exc.reason})
+    elif exc.status >= 500:
+        logger.error(
+            "webhook not queued, sender should retry", extra={"status": exc.status, "error": str(exc)}
+        )
+    else:
+        logger.info("webhook refused", extra={"status": exc.status, "error": exc.message})
     return http.from_relay_error(exc)
 
 
@@ -114,7 +162,7 @@ def lambda_handler(
     event: dict[str, Any],
     context: LambdaContext,
     deps: IngressDeps | None = None,
-    now: Any = None,
+    now: Callable[[], datetime] | None = None,
 ) -> dict[str, Any]:
     app.append_context(deps=deps or default_deps(), now=now or (lambda: datetime.now(UTC)))
     return app.resolve(event, context)
