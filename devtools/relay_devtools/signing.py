@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
 import secrets
 import uuid
@@ -22,7 +20,7 @@ from relay.config import (
     StandardWebhooksSignature,
     UrlTokenSignature,
 )
-from relay.signatures import sign_standard_webhooks
+from relay.signatures import ed25519_message, sign_hmac_sha256, sign_standard_webhooks
 
 
 @dataclass(frozen=True)
@@ -69,9 +67,9 @@ def sign(
         }
         return SignedDelivery(body, headers)
     if isinstance(config, HmacSha256Signature):
-        digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
-        encoded = digest.hex() if config.encoding == "hex" else base64.b64encode(digest).decode()
-        headers[config.header.lower()] = config.prefix + encoded
+        # With a timestamp header the sender signs `timestamp.body` (relay.signatures, docs/security.md).
+        signed_timestamp = timestamp if config.timestamp_header else None
+        headers[config.header.lower()] = sign_hmac_sha256(config, secret, body, signed_timestamp)
         if config.timestamp_header:
             headers[config.timestamp_header.lower()] = timestamp
         if config.delivery_id_header:
@@ -81,7 +79,7 @@ def sign(
         if private_key is None:
             raise ValueError("an ed25519 source needs the sender's private key to sign")
         key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(private_key))
-        signature = key.sign(timestamp.encode() + body).hex()
+        signature = key.sign(ed25519_message(timestamp, body)).hex()
         headers |= {config.signature_header.lower(): signature, config.timestamp_header.lower(): timestamp}
         return SignedDelivery(body, headers)
     if isinstance(config, BodyKeySignature):

@@ -59,6 +59,9 @@ MAX_SIGNATURE_HEADER = 4096
 MAX_ED25519_CANDIDATES = 4
 # The Standard Webhooks spec: secrets are 24 to 64 random bytes.
 MIN_WHSEC_BYTES = 24
+SHA256_BYTES = 32
+# The only blanks around an HTTP header value (RFC 9110 OWS); anything else is part of the value.
+HTTP_BLANKS = " \t"
 # Unix seconds up to the year 33658; more digits is not a timestamp.
 MAX_TIMESTAMP_DIGITS = 12
 
@@ -118,18 +121,18 @@ class Verified:
 def header_value(headers: Mapping[str, str], name: str) -> str | None:
     """A header's value (names are lower-cased), or None when absent, blank or too long to be genuine."""
     value = headers.get(name.lower())
-    if value is None or not value.strip() or len(value) > MAX_SIGNATURE_HEADER:
+    if value is None or not value.strip(HTTP_BLANKS) or len(value) > MAX_SIGNATURE_HEADER:
         return None
-    return value.strip()
+    return value.strip(HTTP_BLANKS)
 
 
 def _required_header(request: SignedRequest, name: str) -> str:
     value = request.headers.get(name.lower())
-    if value is None or not value.strip():
+    if value is None or not value.strip(HTTP_BLANKS):
         raise VerificationError("missing", f"missing header {name}")
     if len(value) > MAX_SIGNATURE_HEADER:
         raise VerificationError("malformed", f"header {name} longer than {MAX_SIGNATURE_HEADER}")
-    return value.strip()
+    return value.strip(HTTP_BLANKS)
 
 
 def _checked_timestamp(raw: str, now: datetime, tolerance: int) -> str:
@@ -182,18 +185,30 @@ def sign_standard_webhooks(secret: str, msg_id: str, timestamp: int, body: bytes
 def _standard_webhooks_candidates(header: str) -> list[bytes]:
     """The 32-byte MACs of `v1,<b64>` tokens. Tokens are space-separated; API Gateway joins two
     headers with a comma (`v1,a,v1,b`), so items are read in (version, value) pairs across both."""
-    items = [item for part in header.split() for item in part.split(",")]
+    items = [item for part in header.split(" ") for item in part.split(",")]
     candidates: list[bytes] = []
     for version, value in itertools.pairwise(items):
         if version != "v1" or not value:
             continue  # unknown versions (v1a, v2) are skipped, as the spec says
-        try:
-            mac = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            continue
-        if len(mac) == hashlib.sha256().digest_size:
+        mac = _canonical_base64(value)
+        if mac is not None and len(mac) == SHA256_BYTES:
             candidates.append(mac)
     return candidates
+
+
+def _canonical_base64(text: str) -> bytes | None:
+    """Standard base64 (padding optional) in its one canonical spelling, else None.
+
+    Non-zero spare bits in the last character decode to the same bytes; they are refused so a
+    signature has exactly one accepted spelling (up to padding).
+    """
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if base64.b64encode(raw).decode().rstrip("=") != text.rstrip("="):
+        return None
+    return raw
 
 
 def _usable[T](secrets: Sequence[str], decode: Callable[[str], T], scheme: str) -> list[T]:
@@ -238,13 +253,11 @@ BASE64_MAC = r"[A-Za-z0-9+/]{43}=?"
 def _hmac_pattern(prefix: str, encoding: str) -> re.Pattern[str]:
     # A candidate stands alone between separators, so joined headers (`sha256=a,sha256=b`) yield both.
     value = HEX_MAC if encoding == "hex" else BASE64_MAC
-    return re.compile(rf"(?:^|[\s,]){re.escape(prefix)}({value})(?=$|[\s,])")
+    return re.compile(rf"(?:^|[ \t,]){re.escape(prefix)}({value})(?=$|[ \t,])")
 
 
-def _decode_mac(text: str, encoding: str) -> bytes:
-    if encoding == "hex":
-        return bytes.fromhex(text)
-    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+def _decode_mac(text: str, encoding: str) -> bytes | None:
+    return bytes.fromhex(text) if encoding == "hex" else _canonical_base64(text)
 
 
 def hmac_sha256_message(body: bytes, timestamp: str | None = None) -> bytes:
@@ -269,10 +282,11 @@ def verify_hmac_sha256(
 ) -> Verified:
     keys = _usable(secrets, _hmac_key, config.scheme)
     header = _required_header(request, config.header)
-    candidates = [
+    decoded = (
         _decode_mac(match.group(1), config.encoding)
         for match in _hmac_pattern(config.prefix, config.encoding).finditer(header)
-    ]
+    )
+    candidates = [mac for mac in decoded if mac is not None]
     if not candidates:
         raise VerificationError("malformed", f"header {config.header} holds no well-formed signature")
     timestamp = None
@@ -297,7 +311,7 @@ def verify_hmac_sha256(
 
 # ---------------------------------------------------------------- ed25519
 
-HEX_ED25519 = re.compile(r"(?:^|[\s,])([0-9a-fA-F]{128})(?=$|[\s,])")
+HEX_ED25519 = re.compile(r"(?:^|[ \t,])([0-9a-fA-F]{128})(?=$|[ \t,])")
 
 
 @functools.lru_cache(maxsize=64)
