@@ -146,6 +146,7 @@ def on_relay_error(exc: RelayError) -> Response[str]:
 
 @app.not_found
 def on_not_found(_: NotFoundError) -> Response[str]:
+    metrics.add_metric(name="WebhooksRejectedUnknownRoute", unit=MetricUnit.Count, value=1)
     return http.error(404, "Not found")
 
 

@@ -1,0 +1,103 @@
+"""Secret rotation through the real handler: Secrets Manager in moto, read through Powertools' cache.
+
+The runbook (docs/security.md): store [old, new], wait for the cache (max_age, 300 s by default),
+switch the sender, wait again, store [new]. Here the wait is `parameters.clear_caches()`, or a
+`max_age` of 0.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities import parameters
+
+from relay.ingress import IngressDeps
+from relay.secrets import PowertoolsSecrets
+from tests.integration.test_ingress_schemes import (
+    Stack,
+    config,
+    event,
+    replay_table,
+    signed,
+    stack,
+)
+
+__all__ = ["config", "replay_table", "stack"]  # fixtures, used by name
+
+OLD = "It's a Secret to Everybody"
+NEW = "a-brand-new-github-secret-9f3c"
+OLD_WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+NEW_WHSEC = "whsec_" + "bmV3IGtleSBmb3IgdGhlIENBRCwgMzIgYnl0ZXMhISE="
+
+
+class Deliveries:
+    """Signs each request with a fresh delivery id, so replay protection never hides a result."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack, self.count = stack, 0
+
+    def status(self, source: str, secret: str, deps: IngressDeps | None = None) -> int:
+        self.count += 1
+        delivery = signed(self.stack.config, source, secret=secret, delivery_id=f"rotation-{self.count}")
+        return self.stack.invoke(event(source, delivery), deps=deps)[0]
+
+
+def put(stack: Stack, name: str, value: str | list[str]) -> None:
+    stack.aws["secretsmanager"].put_secret_value(
+        SecretId=name, SecretString=value if isinstance(value, str) else json.dumps(value)
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "old", "new"),
+    [("github", "relay/sources/github", OLD, NEW), ("cad", "relay/sources/cad", OLD_WHSEC, NEW_WHSEC)],
+)
+def test_ingress_rotation_old_and_new_both_work_during_the_grace_period(
+    stack: Stack, source: str, name: str, old: str, new: str
+) -> None:
+    send = Deliveries(stack)
+    # Given the source's secret holds only the old value
+    put(stack, name, old)
+    parameters.clear_caches()
+    assert (send.status(source, old), send.status(source, new)) == (202, 401)
+
+    # When the operator stores [old, new], the cached value still rules until the cache expires
+    put(stack, name, [old, new])
+    assert send.status(source, new) == 401
+    parameters.clear_caches()  # max_age has passed
+    # Then both are accepted while both are configured
+    assert (send.status(source, old), send.status(source, new)) == (202, 202)
+
+    # When the grace period ends and only the new value is stored
+    put(stack, name, [new])
+    parameters.clear_caches()
+    # Then the old one is refused
+    assert (send.status(source, old), send.status(source, new)) == (401, 202)
+    assert len(stack.queued()) == 4
+
+
+def test_ingress_rotation_with_max_age_zero_the_new_value_applies_at_once(stack: Stack) -> None:
+    send = Deliveries(stack)
+    deps: Any = stack.deps()
+    deps.secrets = PowertoolsSecrets(max_age=0)
+    put(stack, "relay/sources/github", OLD)
+    assert send.status("github", OLD, deps) == 202
+    put(stack, "relay/sources/github", NEW)
+    assert (send.status("github", NEW, deps), send.status("github", OLD, deps)) == (202, 401)
+
+
+def test_ingress_rotation_a_missing_secret_is_a_503_not_a_401(stack: Stack) -> None:
+    # A secret that cannot be read is the operator's problem: the sender must retry, not give up
+    stack.aws["secretsmanager"].delete_secret(
+        SecretId="relay/sources/github", ForceDeleteWithoutRecovery=True
+    )
+    send = Deliveries(stack)
+    assert send.status("github", OLD) == 503
+    assert stack.queued() == []
+
+
+def test_ingress_rotation_an_unusable_secret_value_is_a_503(stack: Stack) -> None:
+    put(stack, "relay/sources/cad", "whsec_")
+    assert Deliveries(stack).status("cad", OLD_WHSEC) == 503
