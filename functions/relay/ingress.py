@@ -160,10 +160,18 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
         raise InvalidPayloadError(f"body: not valid JSON ({exc})") from None
     if not isinstance(payload, dict):
         raise InvalidPayloadError(f"body: expected a JSON object, got {type(payload).__name__}")
-    problem = _structure_problem(payload, MAX_JSON_DEPTH)
-    if problem:
-        raise InvalidPayloadError(problem)
+    if _may_be_unusable(text):
+        problem = _structure_problem(payload, MAX_JSON_DEPTH)
+        if problem:
+            raise InvalidPayloadError(problem)
     return payload
+
+
+def _may_be_unusable(text: str) -> bool:
+    """Whether the walk below is needed: only JSON escapes make surrogates (the text was valid UTF-8),
+    and nesting deeper than the limit needs more brackets than the limit. Counting is C-fast."""
+    brackets = text.count("{") + text.count("[")
+    return brackets > MAX_JSON_DEPTH or "\\ud" in text or "\\uD" in text
 
 
 def _authentic_payload(body: bytes, verified: Verified) -> dict[str, Any]:

@@ -40,6 +40,8 @@ def split_messages(template: QueueMessage, max_bytes: int = MAX_MESSAGE_BYTES) -
     without serialising every candidate. A single change larger than `max_bytes` (impossible with
     the model's length limits) would still travel alone rather than be dropped.
     """
+    if len(queue_body(template)) <= max_bytes:
+        return [template]  # the common case: one serialisation, no per-change sizes
     envelope = len(queue_body(template.model_copy(update={"changes": []})))
     pieces: list[list[UnitChange]] = []
     current: list[UnitChange] = []
@@ -53,8 +55,6 @@ def split_messages(template: QueueMessage, max_bytes: int = MAX_MESSAGE_BYTES) -
         current.append(change)
         size += extra
     pieces.append(current)
-    if len(pieces) == 1:
-        return [template]
     return [template.model_copy(update={"changes": changes}) for changes in pieces]
 
 
