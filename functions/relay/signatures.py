@@ -118,12 +118,21 @@ class Verified:
         return self.payload_check(payload) if self.payload_check else payload
 
 
+def _encodable(value: str) -> bool:
+    """Whether a str can be UTF-8 encoded: a hand-made event can carry lone surrogates, HTTP cannot."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def header_value(headers: Mapping[str, str], name: str) -> str | None:
-    """A header's value (names are lower-cased), or None when absent, blank or too long to be genuine."""
+    """A header's value (names are lower-cased), or None when absent, blank, too long or not text."""
     value = headers.get(name.lower())
     if value is None or not value.strip(HTTP_BLANKS) or len(value) > MAX_SIGNATURE_HEADER:
         return None
-    return value.strip(HTTP_BLANKS)
+    return value.strip(HTTP_BLANKS) if _encodable(value) else None
 
 
 def _required_header(request: SignedRequest, name: str) -> str:
@@ -132,6 +141,8 @@ def _required_header(request: SignedRequest, name: str) -> str:
         raise VerificationError("missing", f"missing header {name}")
     if len(value) > MAX_SIGNATURE_HEADER:
         raise VerificationError("malformed", f"header {name} longer than {MAX_SIGNATURE_HEADER}")
+    if not _encodable(value):
+        raise VerificationError("malformed", f"header {name} is not text")
     return value.strip(HTTP_BLANKS)
 
 

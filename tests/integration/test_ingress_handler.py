@@ -138,3 +138,25 @@ def test_ingress_answers_503_unless_every_message_is_queued(config, aws, lambda_
     status, body = invoke(signed_event(config), config, aws, lambda_context, publisher=publisher)
     assert (status, body["ok"]) == (503, False)
     assert sqs.calls == 3
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status"),
+    [
+        ({"webhook-id": "msg_\udc80"}, None, 401),
+        ({"webhook-signature": "v1,\ud800"}, None, 401),
+        ({"content-type": "application/json\udc80"}, None, 415),
+        ({}, '{"units": [{"id": "\ud800"}]}', 401),
+    ],
+)
+def test_ingress_a_hand_made_event_with_lone_surrogates_gets_a_4xx(
+    config, aws, lambda_context, headers, body, status
+) -> None:
+    # Given an event no HTTP request could produce (a direct invoke): str values holding lone surrogates
+    event = signed_event(config)
+    event["headers"] |= headers
+    if body is not None:
+        event["body"] = body
+    # When the handler gets it / Then it is refused like any other bad input, never a 5xx
+    assert invoke(event, config, aws, lambda_context)[0] == status
+    assert drain(aws["sqs"], aws["queue_url"]) == []

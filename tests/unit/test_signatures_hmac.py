@@ -189,3 +189,8 @@ def test_hmac_missing_and_oversized_signature_headers() -> None:
     with pytest.raises(VerificationError) as huge:
         verify_signature(GITHUB, github_request(x_hub_signature_256=GITHUB_SIGNATURE * 100), [GITHUB_SECRET])
     assert huge.value.kind == "malformed"
+
+
+def test_hmac_a_delivery_id_that_is_not_text_is_ignored() -> None:
+    verified = verify_signature(GITHUB, github_request(x_github_delivery="id-\ud800"), [GITHUB_SECRET])
+    assert verified.delivery_id is None

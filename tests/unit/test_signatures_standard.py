@@ -189,3 +189,8 @@ def test_standard_webhooks_rotation_old_and_new_secrets() -> None:
     assert verify_signature(CONFIG, request(webhook_signature=both), [new])
     # But after the grace period (receiver holds only new) the old-only signature is refused
     assert rejected(request(), [new]).kind == "mismatch"
+
+
+def test_standard_webhooks_an_id_with_a_lone_surrogate_is_malformed_not_a_crash() -> None:
+    # Only a hand-made Lambda event can carry one; it must be a 401 like any other bad header
+    assert rejected(request(webhook_id="msg_\udc80")).kind == "malformed"
