@@ -1,25 +1,31 @@
 """Hypothesis through the real handler (1,000 examples each, with moto): arbitrary requests never give
-a 5xx, and nothing is queued unless the request is authentic. The pure verify + parse path has its
-own properties in tests/unit/test_signatures_properties.py."""
+a 5xx, nothing is queued unless the request is authentic, and authentic arbitrary JSON sent to a
+source of every adapter kind is queued, ignored or refused with a 422, never a 5xx. The pure
+verify + parse path has its own properties in tests/unit/test_signatures_properties.py."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relay.config import parse_config
+from relay.ingress import IngressDeps
+from relay.kvstore import InMemoryKeyValueStore, state_lookups
 from relay_devtools.apigw import api_gateway_v2_event
 from relay_devtools.lambda_context import LocalLambdaContext
+from tests.conftest import GUILD, MDT
 from tests.integration.test_ingress_schemes import (
     ACCEPTED,
     Stack,
     event,
     relay_aws,
     scheme_config_data,
+    secret_of,
     signed,
 )
 
@@ -122,3 +128,70 @@ def test_ingress_property_authentic_arbitrary_bodies_are_queued_or_refused_with_
     # Then it is queued (202), a replay of an earlier example (200), or refused as unreadable (422)
     assert status in {200, 202, 422}, answer
     assert (len(queued) > 0) == (status == 202 and answer["data"]["changes"] > 0)
+
+
+ADAPTER_SOURCES = {
+    "sonoran": {},
+    "snailycad": {},
+    "typeform": {},
+    "tally": {},
+    "google-forms": {},
+    "discord": {},
+    "units": {},
+    "erlc-events": {"server": "main"},
+}
+# Keys the adapters look for, so the generated bodies reach past their first check.
+ADAPTER_KEYS = st.sampled_from(
+    [
+        *("type", "data", "units", "id", "unit", "Type", "Data", "Command", "Player", "embeds", "fields"),
+        *("answers", "form_response", "eventType", "status", "identIds", "identId", "callsign", "name"),
+        *("value", "title", "response", "label", "definition", "Timestamp", "at", "officer_name", "Event"),
+        *("Payload", "Message"),
+    ]
+)
+adapter_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(ADAPTER_KEYS | st.text(max_size=5), children, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@pytest.fixture(scope="module")
+def every_adapter(stack: Stack) -> tuple[Stack, IngressDeps]:
+    data = scheme_config_data()
+    cad, token = data["sources"]["cad"], data["sources"]["snaily"]["signature"]
+    for adapter, options in ADAPTER_SOURCES.items():
+        data["sources"][f"any-{adapter}"] = {
+            **cad,
+            "adapter": adapter,
+            "signature": token,
+            "options": options,
+        }
+    data["erlc"] = {
+        "servers": {"main": {"server_key_secret": "relay/erlc/main", "mdt_id": MDT, "guild_id": GUILD}}
+    }
+    adapters = Stack(parse_config(data), stack.aws, stack.lambda_context)
+    deps = adapters.deps()
+    deps.lookups = state_lookups(InMemoryKeyValueStore(clock=adapters.clock))
+    return adapters, deps
+
+
+@HANDLER
+@given(
+    adapter=st.sampled_from(list(ADAPTER_SOURCES)),
+    payload=st.dictionaries(ADAPTER_KEYS, adapter_json, max_size=4),
+)
+def test_ingress_property_every_adapter_answers_authentic_arbitrary_json_without_a_5xx(
+    every_adapter: tuple[Stack, IngressDeps], adapter: str, payload: dict[str, Any]
+) -> None:
+    # Given any JSON object, authentic for a source of each adapter kind (state in memory)
+    stack, deps = every_adapter
+    source = f"any-{adapter}"
+    delivery = signed(stack.config, source, json.dumps(payload).encode(), secret=secret_of("snaily"))
+    # When the handler gets it / Then it is queued, ignored, a replay, or a 422 that says why
+    status, answer = stack.invoke(event(source, delivery), deps=deps)
+    assert status in {200, 202, 422}, answer
+    stack.queued()
