@@ -160,3 +160,55 @@ def test_ingress_a_hand_made_event_with_lone_surrogates_gets_a_4xx(
     # When the handler gets it / Then it is refused like any other bad input, never a 5xx
     assert invoke(event, config, aws, lambda_context)[0] == status
     assert drain(aws["sqs"], aws["queue_url"]) == []
+
+
+@pytest.mark.parametrize(
+    ("table", "guard"), [("relay-replay", "DynamoReplayGuard"), (None, "InMemoryReplayGuard")]
+)
+def test_ingress_default_deps_wire_the_replay_table_from_the_environment(
+    monkeypatch, aws, table, guard
+) -> None:
+    from relay.handlers.ingress import default_deps
+
+    # Given the function's environment, with or without REPLAY_TABLE
+    monkeypatch.setenv("QUEUE_URL", aws["queue_url"])
+    monkeypatch.delenv("STATE_TABLE", raising=False)
+    if table:
+        monkeypatch.setenv("REPLAY_TABLE", table)
+    else:
+        monkeypatch.delenv("REPLAY_TABLE", raising=False)
+    default_deps.cache_clear()
+    try:
+        deps = default_deps()
+    finally:
+        default_deps.cache_clear()
+    # Then the replay guard is the table's, or (no table: a stack without one) an in-memory one
+    assert type(deps.replay).__name__ == guard
+    assert getattr(deps.replay, "table_name", None) == table
+    assert isinstance(deps.publisher, SqsPublisher)
+
+
+def test_ingress_the_default_wiring_remembers_deliveries_in_the_replay_table(
+    monkeypatch, config, aws, lambda_context
+) -> None:
+    from relay.handlers.ingress import default_deps
+    from tests.integration.test_ingress_schemes import create_relay_resources
+
+    # Given the shipped relay.toml, moto's queue, secrets and replay table, and only the environment
+    resources = create_relay_resources(aws)
+    monkeypatch.setenv("QUEUE_URL", aws["queue_url"])
+    monkeypatch.setenv("REPLAY_TABLE", resources["replay_table"])
+    monkeypatch.delenv("STATE_TABLE", raising=False)
+    default_deps.cache_clear()
+    event = signed_event(config)
+    try:
+        # When the handler builds its own dependencies and gets the same delivery twice
+        first = lambda_handler(event, lambda_context, now=FixedClock())
+        second = lambda_handler(event, lambda_context, now=FixedClock())
+    finally:
+        default_deps.cache_clear()
+    # Then it is queued once and remembered in the table
+    assert (first["statusCode"], second["statusCode"]) == (202, 200)
+    assert len(drain(aws["sqs"], aws["queue_url"])) == 1
+    items = resources["dynamodb"].scan(TableName=resources["replay_table"])["Items"]
+    assert [item["pk"]["S"] for item in items] == ["cad#msg_1"]
