@@ -39,6 +39,28 @@ class IngressSettings(Strict):
     replay_ttl_seconds: int = Field(default=900, ge=60)
 
 
+class ConsumerConfig(Strict):
+    """How the consumer keeps unit state and retries the partner (docs/consumer.md)."""
+
+    # A unit not changed for this long loses its stored fields (DynamoDB TTL on expires_at).
+    unit_state_ttl_days: int = Field(default=7, ge=1, le=365)
+    # Attempts per PUT on 5xx, timeouts and dropped connections, with exponential backoff between them.
+    attempts: int = Field(default=3, ge=1, le=10)
+    backoff_seconds: float = Field(default=0.2, ge=0, le=10)
+    max_backoff_seconds: float = Field(default=2.0, ge=0, le=30)
+    # A 429/503 whose Retry-After is at most this is waited for in the invocation; longer ones are not.
+    max_inline_wait_seconds: float = Field(default=1.0, ge=0, le=10)
+    # Visibility delay of throttled messages when the partner gave no usable Retry-After.
+    throttle_delay_seconds: int = Field(default=5, ge=0, le=900)
+    max_visibility_delay_seconds: int = Field(default=900, ge=0, le=43200)
+    # No PUT starts with less than this left in the invocation (connect + read timeout + margin).
+    min_remaining_ms: int = Field(default=15_000, ge=0, le=900_000)
+    # Re-sends of a unit written again by another consumer while our PUT was in flight.
+    max_resend_rounds: int = Field(default=3, ge=1, le=10)
+    # Re-reads of a unit after losing the conditional write to another consumer.
+    max_write_conflicts: int = Field(default=5, ge=1, le=50)
+
+
 class StandardWebhooksSignature(Strict):
     scheme: Literal["standard-webhooks"]
     secret: str = Field(min_length=1)
@@ -151,6 +173,7 @@ class ErlcSettings(Strict):
 class RelayConfig(Strict):
     northca: NorthcaSettings
     ingress: IngressSettings = IngressSettings()
+    consumer: ConsumerConfig = ConsumerConfig()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     erlc: ErlcSettings = ErlcSettings()
 

@@ -32,6 +32,8 @@ class ConsumerSettings(FunctionSettings):
     STATE_TABLE: str | None = None
     # Overrides relay.toml's northca.base_url (a stage's own partner, or the local emulator).
     NORTHCA_BASE_URL: str | None = None
+    # Overrides relay.toml's consumer.unit_state_ttl_days (template parameter UnitStateTtlDays).
+    STATE_TTL_DAYS: int | None = Field(default=None, ge=1, le=365)
 
 
 class ScheduledSettings(FunctionSettings):
