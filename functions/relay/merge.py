@@ -62,6 +62,19 @@ class MergedUnit:
         return unit_record(self.unit_id, {name: s.value for name, s in self.fields.items()})
 
 
+def merged_fields(
+    stored: Mapping[str, FieldStamp], incoming: Mapping[str, FieldStamp]
+) -> dict[str, FieldStamp] | None:
+    """`stored` with every newer stamp of `incoming` applied, or None when none of them is newer."""
+    result = dict(stored)
+    changed = False
+    for name, candidate in incoming.items():
+        if candidate.newer_than(result.get(name)):
+            result[name] = candidate
+            changed = True
+    return result if changed else None
+
+
 GroupKey = tuple[str, str]  # (mdt_id, guild_id)
 
 

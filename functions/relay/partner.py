@@ -1,11 +1,11 @@
-"""The partner key's life cycle around the client: fetched from Secrets Manager, re-fetched once on 401."""
+"""The partner key around the client: fetched from Secrets Manager, fetched again once on 401 or 403."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from relay.northca import NorthcaAuthError, NorthcaClient, NorthcaError, UpsertResult
+from relay.northca import NorthcaAuthError, NorthcaClient, NorthcaError, NorthcaForbiddenError, UpsertResult
 from relay.observability import logger
 from relay.secrets import SecretsSource
 
@@ -36,9 +36,12 @@ class PartnerWriter:
     ) -> UpsertResult:
         try:
             return self.client().upsert_units(mdt_id, guild_id, units, actor)
-        except NorthcaAuthError:
+        except (NorthcaAuthError, NorthcaForbiddenError) as exc:
             # The key may have been rotated since we cached it: fetch it again, once.
-            logger.warning("partner answered 401, fetching the key again", extra={"secret": self.secret_name})
+            logger.warning(
+                "partner refused the key, fetching it again",
+                extra={"secret": self.secret_name, "status": exc.status},
+            )
             return self.client(refresh=True).upsert_units(mdt_id, guild_id, units, actor)
 
     def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
