@@ -8,12 +8,18 @@ stack and the tests drive the consumer with this instead. It follows the rules A
   otherwise every message but the listed ones is deleted;
 - a failed message is left alone: it comes back when its visibility timeout lapses, and SQS moves it
   to the DLQ once it was received `maxReceiveCount` times.
+
+SQS's visibility timeout runs on the wall clock (moto's too). So that tests need not wait for it, the
+mapping remembers the receipt of every failed message still in flight, and `expire_visibility()` makes
+them visible at once, as if their timeout had lapsed; `drain(expire=True)` does that whenever nothing
+else is visible. Receive counts are tracked per message id (`receives`).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,6 +112,9 @@ class SqsEventSourceMapping:
         self.settings = settings
         self.clock = clock
         self.stats = MappingStats()
+        self.receives: Counter[str] = Counter()
+        # Failed messages still in flight (message id -> receipt handle), for expire_visibility().
+        self.in_flight: dict[str, str] = {}
         attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
         self.queue_arn = attributes["QueueArn"]
         self.region = self.queue_arn.split(":")[3]
@@ -124,6 +133,9 @@ class SqsEventSourceMapping:
                 AttributeNames=["All"],
             ).get("Messages", [])
             messages.extend(received)
+            for message in received:
+                self.receives[message["MessageId"]] += 1
+                self.in_flight.pop(message["MessageId"], None)
             if not received and self.clock() >= deadline:
                 break
             if not received and not wait:
@@ -152,11 +164,13 @@ class SqsEventSourceMapping:
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": handles[mid]} for i, mid in enumerate(group)],
             )
+        self.in_flight.update({mid: handles[mid] for mid in failed})
         result = InvocationResult(len(messages), len(done), sorted(failed), error)
         self.stats.invocations += 1
         self.stats.received += len(messages)
         self.stats.deleted += len(done)
         self.stats.failed += len(failed)
+        self.stats.history.append(result)
         return result
 
     def poll_once(self, wait: bool = True) -> InvocationResult | None:
@@ -165,9 +179,32 @@ class SqsEventSourceMapping:
             return None
         return self.invoke(messages)
 
-    def drain(self, max_invocations: int = 10_000) -> int:
-        """Invoke until a receive finds nothing visible; returns the number of invocations."""
+    def expire_visibility(self) -> int:
+        """Make every failed message still in flight visible now; returns how many were."""
+        handles = list(self.in_flight.values())
+        self.in_flight.clear()
+        for start in range(0, len(handles), 10):
+            group = handles[start : start + 10]
+            # A message already moved or deleted has a stale receipt: that entry fails, the rest go on.
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                    for i, handle in enumerate(group)
+                ],
+            )
+        return len(handles)
+
+    def drain(self, max_invocations: int = 10_000, *, expire: bool = False) -> int:
+        """Invoke until a receive finds nothing visible; returns the number of invocations.
+
+        With `expire`, failed messages are made visible again whenever nothing else is, so the
+        queue drains completely (each one ends deleted or, after maxReceiveCount, in the DLQ).
+        """
         count = 0
-        while count < max_invocations and self.poll_once(wait=False) is not None:
-            count += 1
+        while count < max_invocations:
+            if self.poll_once(wait=False) is not None:
+                count += 1
+            elif not (expire and self.expire_visibility()):
+                break
         return count
