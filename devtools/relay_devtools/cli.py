@@ -11,7 +11,7 @@ from pathlib import Path
 
 from relay.config import load_config
 from relay.errors import ConfigError
-from relay_devtools import mapcmd
+from relay_devtools import mapcmd, redrive
 
 DEMO_BODY = {
     "units": [
@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     units.add_argument("--northca-url", default="http://127.0.0.1:4010/v1")
     units.set_defaults(func=cmd_units)
     mapcmd.register(sub)
+    redrive.register(sub)
     return parser
 
 

@@ -1,0 +1,162 @@
+"""`relay redrive`: move the dead-letter queue's messages back to the queue they came from.
+
+Where SQS has it, this starts a message move task (StartMessageMoveTask), and does nothing when one is
+already running for the DLQ. Where it does not (moto, some emulators), it moves the messages itself:
+receive from the DLQ, send to the source queue, and delete from the DLQ only what was sent, so a
+message is never lost (at worst it is in both queues, which the consumer's merge makes harmless).
+Redriven messages get new message ids and receive counts; the consumer keys on unit state, not ids.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+UNSUPPORTED_CODES = ("NotImplemented", "Unsupported", "InvalidAction", "UnknownOperation")
+
+
+class RedriveError(Exception):
+    """The redrive cannot run as asked (no source queue found, ...)."""
+
+
+@dataclass(frozen=True)
+class RedriveResult:
+    mode: str  # "move-task", "skipped" (a task is already running) or "fallback"
+    moved: int = 0
+    task_handle: str | None = None
+    detail: str = ""
+
+
+def _unsupported(exc: Exception) -> bool:
+    """True when the endpoint lacks the message move task API (moto raises NotImplementedError)."""
+    if isinstance(exc, NotImplementedError):
+        return True
+    response = getattr(exc, "response", None)
+    code = str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+    return any(part in code for part in UNSUPPORTED_CODES)
+
+
+def queue_arn(sqs: Any, queue_url: str) -> str:
+    return str(
+        sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    )
+
+
+def source_queue_url(sqs: Any, dlq_url: str) -> str:
+    urls = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
+    if len(urls) != 1:
+        raise RedriveError(f"{dlq_url} is the DLQ of {len(urls)} queues: name the source with --queue-url")
+    return str(urls[0])
+
+
+def move_messages(sqs: Any, dlq_url: str, source_url: str, limit: int | None = None) -> int:
+    """Receive from the DLQ, send to the source, delete what was sent. Returns the number moved."""
+    moved = 0
+    while limit is None or moved < limit:
+        wanted = 10 if limit is None else min(10, limit - moved)
+        messages = sqs.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=wanted,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=60,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            break
+        entries = []
+        for i, message in enumerate(messages):
+            entry: dict[str, Any] = {"Id": str(i), "MessageBody": message["Body"]}
+            if message.get("MessageAttributes"):
+                entry["MessageAttributes"] = message["MessageAttributes"]
+            entries.append(entry)
+        answer = sqs.send_message_batch(QueueUrl=source_url, Entries=entries)
+        sent = {entry["Id"] for entry in answer.get("Successful", [])}
+        # Only what reached the source queue leaves the DLQ; the rest becomes visible there again.
+        done = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+            for i, m in enumerate(messages)
+            if str(i) in sent
+        ]
+        if done:
+            sqs.delete_message_batch(QueueUrl=dlq_url, Entries=done)
+        moved += len(done)
+        if len(done) < len(messages):
+            raise RedriveError(
+                f"the source queue refused {len(messages) - len(done)} messages; they stay in the DLQ"
+            )
+    return moved
+
+
+def redrive(
+    sqs: Any,
+    dlq_url: str,
+    source_url: str | None = None,
+    *,
+    limit: int | None = None,
+    use_move_task: bool = True,
+) -> RedriveResult:
+    dlq = queue_arn(sqs, dlq_url)
+    if use_move_task:
+        try:
+            tasks = sqs.list_message_move_tasks(SourceArn=dlq, MaxResults=10).get("Results", [])
+            running = [t for t in tasks if t.get("Status") == "RUNNING"]
+            if running:
+                return RedriveResult(
+                    "skipped", task_handle=running[0].get("TaskHandle"), detail="a task is running"
+                )
+            request: dict[str, Any] = {"SourceArn": dlq}
+            if source_url:
+                request["DestinationArn"] = queue_arn(sqs, source_url)
+            started = sqs.start_message_move_task(**request)
+            return RedriveResult("move-task", task_handle=started.get("TaskHandle"))
+        except Exception as exc:  # only "not supported here" falls back; the rest is raised
+            if not _unsupported(exc):
+                raise
+    target = source_url or source_queue_url(sqs, dlq_url)
+    moved = move_messages(sqs, dlq_url, target, limit)
+    return RedriveResult("fallback", moved=moved, detail=f"moved to {target}")
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    dlq_url = args.dlq_url or os.environ.get("DLQ_URL")
+    if not dlq_url:
+        raise SystemExit("relay redrive: give --dlq-url (or set DLQ_URL)")
+    sqs = boto3.client("sqs", endpoint_url=args.endpoint_url) if args.endpoint_url else boto3.client("sqs")
+    try:
+        result = redrive(
+            sqs,
+            dlq_url,
+            args.queue_url or os.environ.get("QUEUE_URL"),
+            limit=args.max,
+            use_move_task=not args.fallback,
+        )
+    except RedriveError as exc:
+        print(f"relay redrive: {exc}")
+        return 1
+    if result.mode == "skipped":
+        print(f"relay redrive: a move task is already running ({result.task_handle}); nothing started")
+    elif result.mode == "move-task":
+        print(f"relay redrive: started message move task {result.task_handle}")
+    else:
+        print(f"relay redrive: {result.moved} messages {result.detail}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "redrive", help="move the dead-letter queue's messages back to their queue"
+    )
+    parser.add_argument("--dlq-url", help="the DLQ (default: $DLQ_URL)")
+    parser.add_argument(
+        "--queue-url", help="the source queue (default: $QUEUE_URL, else the DLQ's only source)"
+    )
+    parser.add_argument("--max", type=int, default=None, help="move at most this many (fallback only)")
+    parser.add_argument("--endpoint-url", help="an SQS endpoint other than AWS's (e.g. relay local's moto)")
+    parser.add_argument(
+        "--fallback", action="store_true", help="move the messages here instead of starting a move task"
+    )
+    parser.set_defaults(func=cmd_redrive)

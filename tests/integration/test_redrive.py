@@ -1,0 +1,115 @@
+"""`relay redrive`: a message move task where SQS has one, the fallback move where it does not (moto)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from relay_devtools.cli import main
+from relay_devtools.redrive import RedriveError, move_messages, redrive
+
+DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:relay-dlq"
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:relay-queue"
+DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/relay-dlq"
+
+
+def bodies(sqs: Any, url: str) -> list[str]:
+    found: list[str] = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        found += [m["Body"] for m in batch]
+    return sorted(found)
+
+
+def test_redrive_falls_back_to_moving_messages_itself_on_moto(aws: dict[str, Any]) -> None:
+    # Given 23 messages in the DLQ, and moto, which lacks StartMessageMoveTask
+    sqs = aws["sqs"]
+    for i in range(23):
+        sqs.send_message(QueueUrl=aws["dlq_url"], MessageBody=f"dead-{i:02d}")
+    # When redriven without naming the source queue
+    result = redrive(sqs, aws["dlq_url"])
+    # Then every message is back on the queue the DLQ serves, and the DLQ is empty
+    assert (result.mode, result.moved) == ("fallback", 23)
+    assert bodies(sqs, aws["queue_url"]) == [f"dead-{i:02d}" for i in range(23)]
+    assert bodies(sqs, aws["dlq_url"]) == []
+
+
+def test_redrive_fallback_respects_a_limit(aws: dict[str, Any]) -> None:
+    sqs = aws["sqs"]
+    for i in range(5):
+        sqs.send_message(QueueUrl=aws["dlq_url"], MessageBody=f"dead-{i}")
+    assert move_messages(sqs, aws["dlq_url"], aws["queue_url"], limit=3) == 3
+
+
+def test_redrive_fallback_keeps_in_the_dlq_what_the_source_refused(aws: dict[str, Any]) -> None:
+    # Given a source queue that refuses one entry of the batch
+    sqs = aws["sqs"]
+    for i in range(3):
+        sqs.send_message(QueueUrl=aws["dlq_url"], MessageBody=f"dead-{i}")
+
+    class RefusingOne:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(sqs, name)
+
+        def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+            answer = sqs.send_message_batch(QueueUrl=QueueUrl, Entries=Entries[1:])
+            answer["Failed"] = [{"Id": Entries[0]["Id"], "Code": "InternalError", "SenderFault": False}]
+            return answer
+
+    # When moved, then it says so, and the refused message is still in the DLQ (visible again later)
+    with pytest.raises(RedriveError):
+        move_messages(RefusingOne(), aws["dlq_url"], aws["queue_url"])
+    assert len(bodies(sqs, aws["queue_url"])) == 2
+    counts = sqs.get_queue_attributes(QueueUrl=aws["dlq_url"], AttributeNames=["All"])["Attributes"]
+    assert counts["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+
+def stubbed() -> tuple[Any, Stubber]:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    stub = Stubber(sqs)
+    stub.add_response(
+        "get_queue_attributes",
+        {"Attributes": {"QueueArn": DLQ_ARN}},
+        {"QueueUrl": DLQ_URL, "AttributeNames": ["QueueArn"]},
+    )
+    return sqs, stub
+
+
+def test_redrive_starts_a_move_task_where_sqs_has_one() -> None:
+    sqs, stub = stubbed()
+    stub.add_response("list_message_move_tasks", {"Results": []}, {"SourceArn": DLQ_ARN, "MaxResults": 10})
+    stub.add_response("start_message_move_task", {"TaskHandle": "task-1"}, {"SourceArn": DLQ_ARN})
+    with stub:
+        result = redrive(sqs, DLQ_URL)
+    assert (result.mode, result.task_handle) == ("move-task", "task-1")
+    stub.assert_no_pending_responses()
+
+
+def test_redrive_skips_when_a_move_task_is_already_running() -> None:
+    sqs, stub = stubbed()
+    stub.add_response(
+        "list_message_move_tasks",
+        {"Results": [{"TaskHandle": "task-0", "Status": "RUNNING", "SourceArn": DLQ_ARN}]},
+        {"SourceArn": DLQ_ARN, "MaxResults": 10},
+    )
+    with stub:
+        result = redrive(sqs, DLQ_URL)
+    # Then nothing is started (no start_message_move_task call was stubbed, so none was made)
+    assert (result.mode, result.task_handle) == ("skipped", "task-0")
+
+
+def test_redrive_raises_other_errors_instead_of_falling_back() -> None:
+    sqs, stub = stubbed()
+    stub.add_client_error("list_message_move_tasks", service_error_code="AccessDenied", http_status_code=403)
+    with stub, pytest.raises(Exception, match="AccessDenied"):
+        redrive(sqs, DLQ_URL)
+
+
+def test_redrive_cli_moves_messages(aws: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    sqs = aws["sqs"]
+    sqs.send_message(QueueUrl=aws["dlq_url"], MessageBody="dead")
+    assert main(["redrive", "--dlq-url", aws["dlq_url"], "--queue-url", aws["queue_url"]]) == 0
+    assert "1 messages moved to" in capsys.readouterr().out
+    assert bodies(sqs, aws["queue_url"]) == ["dead"]
