@@ -92,3 +92,8 @@ class FixedClock:
         from datetime import timedelta
 
         self.now += timedelta(seconds=seconds)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # `make soak`: the soak test at full size (10,000+ webhooks); `make test` runs a smaller one.
+    parser.addoption("--soak-full", action="store_true", default=False, help="run the soak test at full size")
