@@ -1,0 +1,493 @@
+"""Soak: thousands of webhooks through SQS, the consumer and the Northca emulator, under faults.
+
+Everything real but AWS: `SqsPublisher` puts the messages on moto's SQS (through a client that fails
+some SendMessageBatch entries), `SqsEventSourceMapping` drives the real consumer handler with Lambda's
+rules, unit state lives in moto's DynamoDB, and the partner is the emulator over HTTP on loopback.
+
+Faults, from a fixed seed: 5xx; 429 and 503 with Retry-After as an integer, a fraction, an HTTP
+date, a huge value, garbage and a negative number; timeouts; dropped connections, before and after
+the partner applied the PUT; consumer crashes after some PUTs; partial SendMessageBatch failures; the
+partner key rotated mid-run; a permanent 400 for a known set of units; and a DLQ redrive mid-run.
+Transient faults only hit batches whose messages were received at most twice, so that every message
+dead-lettered must be one of the permanently refused ones: the test checks it is exactly those.
+
+`make test` runs a smaller size; `make soak` (`--soak-full`) runs 10,000 webhooks over 500 units.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core.utils import unix_time_millis as _moto_unix_time_millis
+from moto.sqs import models as moto_sqs_models
+
+from relay.config import ConsumerConfig
+from relay.consumer import ConsumerDeps, SqsVisibility
+from relay.errors import QueueUnavailableError
+from relay.handlers.consumer import lambda_handler
+from relay.merge import FieldStamp, stamp
+from relay.models import UNIT_FIELDS, QueueMessage, UnitChange
+from relay.northca import NorthcaClient, UpsertResult
+from relay.partner import PartnerWriter
+from relay.queue import SqsPublisher
+from relay.secrets import PowertoolsSecrets
+from relay.state import DynamoUnitStateStore
+from relay_devtools.emulator import NorthcaEmulator
+from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
+from relay_devtools.redrive import redrive
+
+GUILD = "123456789012345678"
+SECRET = "northca/partner-key"
+TABLE = "soak-unit-state"
+MAX_RECEIVE_COUNT = 5
+BATCH_SIZE = 100
+SEED = 20261128
+
+
+@dataclass(frozen=True)
+class Size:
+    webhooks: int
+    units: int
+    mdts: int
+    min_faults: int
+
+
+SMALL = Size(webhooks=2_000, units=200, mdts=5, min_faults=200)
+FULL = Size(webhooks=10_000, units=500, mdts=5, min_faults=1_000)
+
+
+class SimulatedCrashError(BaseException):
+    """The consumer dying mid-invocation: nothing in it may catch this."""
+
+
+@dataclass
+class Faults:
+    """Every fault injected, by kind (the emulator's own counters are added at the end)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+class FlakySqs:
+    """SQS whose SendMessageBatch drops some entries, answering them in `Failed` as SQS does."""
+
+    def __init__(self, sqs: Any, rng: random.Random, faults: Faults) -> None:
+        self.sqs, self.rng, self.faults = sqs, rng, faults
+        self.enqueued: Counter[str] = Counter()  # webhook id -> messages really put on the queue
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        dropped = [e for e in Entries if self.rng.random() < 0.1]
+        kept = [e for e in Entries if e not in dropped]
+        answer: dict[str, Any] = {"Successful": [], "Failed": []}
+        if kept:
+            answer = dict(self.sqs.send_message_batch(QueueUrl=QueueUrl, Entries=kept))
+            answer.setdefault("Failed", [])
+        for entry in kept:
+            self.enqueued[json.loads(entry["MessageBody"])["webhook_id"]] += 1
+        self.faults.counts["sqs-partial-batch"] += len(dropped)
+        answer["Failed"] = list(answer["Failed"]) + [
+            {"Id": e["Id"], "Code": "InternalError", "SenderFault": False} for e in dropped
+        ]
+        return answer
+
+
+class CrashingWriter:
+    """The real partner writer, but the invocation dies after `crash_after` PUTs when armed."""
+
+    def __init__(self, inner: PartnerWriter) -> None:
+        self.inner = inner
+        self.crash_after: int | None = None
+
+    def upsert_units(self, mdt_id: str, guild_id: str, units: Any, actor: str | None = None) -> UpsertResult:
+        result = self.inner.upsert_units(mdt_id, guild_id, units, actor)
+        if self.crash_after is not None:
+            self.crash_after -= 1
+            if self.crash_after <= 0:
+                self.crash_after = None
+                raise SimulatedCrashError
+        return result
+
+
+def retry_after_values(now: datetime) -> list[str]:
+    # Each format a partner (or a proxy in front of it) may send.
+    return ["1", "0.5", format_datetime(now + timedelta(seconds=2), usegmt=True), "3600", "soon", "-1"]
+
+
+def transient_faults(rng: random.Random, now: datetime) -> list[dict[str, Any]]:
+    """A handful of faults for the next invocation's PUTs."""
+    faults: list[dict[str, Any]] = []
+    for _ in range(rng.randint(2, 8)):
+        kind = rng.choices(
+            ["status", "throttle", "timeout", "drop", "apply_then_drop"], weights=[40, 25, 5, 15, 15]
+        )[0]
+        if kind == "status":
+            faults.append({"kind": "status", "status": rng.choice([500, 502, 504])})
+        elif kind == "throttle":
+            faults.append(
+                {
+                    "kind": "throttle",
+                    "status": rng.choice([429, 429, 503]),
+                    "retry_after": rng.choice(retry_after_values(now)),
+                }
+            )
+        elif kind == "timeout":
+            faults.append({"kind": "timeout", "seconds": 0.4})
+        else:
+            faults.append({"kind": kind})
+    return faults
+
+
+@dataclass
+class Webhook:
+    message: QueueMessage
+    unit_key: tuple[str, str]  # (mdt, unit id)
+
+
+def make_webhooks(size: Size, rng: random.Random, start: datetime) -> tuple[list[Webhook], list[str]]:
+    mdts = [f"00000000-0000-4000-8000-{i:012d}" for i in range(size.mdts)]
+    units = [(mdts[i % size.mdts], f"UNIT-{i:04d}") for i in range(size.units)]
+    webhooks = []
+    for seq in range(size.webhooks):
+        mdt, unit = rng.choice(units)
+        # 10 % out of order: an event time before the ones already sent.
+        at = start + timedelta(seconds=seq - (rng.randint(5, 200) if rng.random() < 0.1 else 0))
+        names = rng.sample(UNIT_FIELDS, rng.randint(1, 3))
+        fields: dict[str, str | None] = {name: f"{name[:4]}-{seq}" for name in names}
+        message = QueueMessage(
+            source="soak",
+            mdt_id=mdt,
+            guild_id=GUILD,
+            actor="222222222222222222",
+            webhook_id=f"wh-{seq}",
+            received_at=start + timedelta(seconds=seq),
+            changes=[UnitChange(id=unit, at=at, fields=fields)],
+        )
+        webhooks.append(Webhook(message, (mdt, unit)))
+    return webhooks, mdts
+
+
+def value_stamps(webhooks: list[Webhook]) -> dict[str, FieldStamp]:
+    """Every value is unique to one webhook and field: its stamp tells which is newer."""
+    stamps = {}
+    for webhook in webhooks:
+        message = webhook.message
+        for change in message.changes:
+            for value in change.fields.values():
+                assert value is not None
+                stamps[value] = stamp(change, value, message.received_at, message.webhook_id)
+    return stamps
+
+
+@pytest.fixture
+def soak_size(request: pytest.FixtureRequest) -> Size:
+    return FULL if request.config.getoption("--soak-full") else SMALL
+
+
+def _fast_unix_time_millis(dt: datetime | None = None) -> float:
+    return _moto_unix_time_millis(dt) if dt is not None else time.time() * 1000.0
+
+
+@pytest.fixture
+def soak_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    # moto's SQS computes every message's visibility ~30 times per call through a slow datetime-based
+    # clock: the same wall-clock value from time.time() makes the soak several times faster.
+    monkeypatch.setattr(moto_sqs_models, "unix_time_millis", _fast_unix_time_millis)
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        dlq_url = sqs.create_queue(QueueName="soak-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        queue_url = sqs.create_queue(
+            QueueName="soak-queue",
+            Attributes={
+                "VisibilityTimeout": "30",  # the mapping expires failed messages itself: no wall-clock waits
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
+                ),
+            },
+        )["QueueUrl"]
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        secrets = boto3.client("secretsmanager", region_name="us-east-1")
+        secrets.create_secret(Name=SECRET, SecretString="partner-key-1")
+        yield {
+            "sqs": sqs,
+            "queue_url": queue_url,
+            "dlq_url": dlq_url,
+            "dynamodb": dynamodb,
+            "secrets": secrets,
+        }
+
+
+class StalenessWatch:
+    """Reads the emulator's request log after every invocation: a PUT that applied an older value of a
+    field than one already applied is a stale overwrite (a missing field would be a blanking)."""
+
+    def __init__(self, stamps: dict[str, FieldStamp]) -> None:
+        self.stamps = stamps
+        self.newest: dict[tuple[str, str, str], tuple[datetime, str]] = {}
+        self.stale = 0
+        self.blanked = 0
+        self.puts = 0
+
+    def read(self, emulator: NorthcaEmulator) -> None:
+        entries = emulator.requests()
+        emulator.clear_requests()
+        for entry in entries:
+            if entry["method"] != "PUT":
+                continue
+            self.puts += 1
+            if entry["status"] != 200 and entry["fault"] != "apply_then_drop":
+                continue
+            mdt = entry["path"].split("/")[3]
+            for unit in entry["body"]["units"]:
+                for name in UNIT_FIELDS:
+                    if name not in unit:
+                        self.blanked += 1
+                        continue
+                    value = unit[name]
+                    key = (mdt, unit["id"], name)
+                    if value is None:
+                        if key in self.newest:
+                            self.blanked += 1
+                        continue
+                    current = self.stamps[value].key()
+                    if key in self.newest and current < self.newest[key]:
+                        self.stale += 1
+                    self.newest[key] = max(current, self.newest.get(key, current))
+
+
+def publish(publisher: SqsPublisher, group: list[Webhook], faults: Faults) -> bool:
+    """One ingress request: True once every message is queued; a 503 is retried by the sender."""
+    for _attempt in range(5):
+        try:
+            publisher.send([w.message for w in group])
+        except QueueUnavailableError:
+            faults.counts["sqs-batch-unavailable"] += 1
+            continue
+        return True
+    return False
+
+
+def count_lost(
+    accepted: set[str],
+    by_id: dict[str | None, Webhook],
+    refused_units: set[tuple[str, str]],
+    partner: dict[str, dict[str, dict[str, Any]]],
+    stamps: dict[str, FieldStamp],
+) -> int:
+    """Accepted webhooks (of units the partner takes) of which a field is older in the partner."""
+    lost = 0
+    for webhook_id in accepted:
+        webhook = by_id[webhook_id]
+        if webhook.unit_key in refused_units:
+            continue
+        mdt, unit_id = webhook.unit_key
+        held = partner[mdt].get(unit_id, {})
+        change = webhook.message.changes[0]
+        for name, value in change.fields.items():
+            stored = held.get(name)
+            if value is None or stored not in stamps or stamps[stored].key() < stamps[value].key():
+                lost += 1
+                break
+    return lost
+
+
+def dead_letters(sqs: Any, dlq_url: str) -> Counter[str]:
+    dead: Counter[str] = Counter()
+    while batch := sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", []):
+        dead.update(json.loads(m["Body"])["webhook_id"] for m in batch)
+    return dead
+
+
+class CountingVisibility(SqsVisibility):
+    def __init__(self, client: Any, queue_url: str, delays: Counter[int]) -> None:
+        super().__init__(client, queue_url)
+        self.delays = delays
+
+    def delay(self, receipt_handles: Any, seconds: int) -> None:
+        self.delays[seconds] += len(receipt_handles)
+        super().delay(receipt_handles, seconds)
+
+
+class SoakRig:
+    """The partner emulator, the consumer wired as in Lambda (short timeouts, no real sleeping) and
+    the event source mapping, plus the fault schedule of each invocation."""
+
+    def __init__(
+        self, aws: dict[str, Any], mdts: list[str], refused_ids: list[str], rng: random.Random
+    ) -> None:
+        self.aws, self.rng = aws, rng
+        self.faults = Faults()
+        self.visibility_delays: Counter[int] = Counter()
+        self.emulator = NorthcaEmulator(partner_keys=["partner-key-1"], links={mdt: [GUILD] for mdt in mdts})
+        base_url = self.emulator.start("127.0.0.1", 0)
+        # The refused units are rejected for good: a 400 whenever a PUT holds one of them.
+        self.permanent = {"kind": "reject_units", "unit_ids": refused_ids, "count": None}
+        self.emulator.add_faults([self.permanent])
+        self.writer = CrashingWriter(
+            PartnerWriter(
+                PowertoolsSecrets(),
+                SECRET,
+                lambda key: NorthcaClient(base_url, key, connect_timeout=0.5, read_timeout=0.2),
+            )
+        )
+        self.state = DynamoUnitStateStore(TABLE, aws["dynamodb"])
+        self.settings = ConsumerConfig(min_remaining_ms=2_000, backoff_seconds=0.01, max_backoff_seconds=0.05)
+        self.esm = SqsEventSourceMapping(
+            aws["sqs"],
+            aws["queue_url"],
+            self.handler,
+            MappingSettings(batch_size=BATCH_SIZE, window_seconds=0, function_timeout_seconds=60),
+        )
+
+    def handler(self, event: dict[str, Any], context: Any) -> Any:
+        deps = ConsumerDeps(
+            writer=self.writer,
+            state=self.state,
+            visibility=CountingVisibility(self.aws["sqs"], self.aws["queue_url"], self.visibility_delays),
+            settings=self.settings,
+            remaining_ms=context.get_remaining_time_in_millis,
+            sleep=lambda seconds: None,
+        )
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # Powertools prints one EMF line per call
+                return lambda_handler(event, context, deps=deps)
+        except SimulatedCrashError:
+            self.faults.counts["consumer-crash"] += 1
+            raise RuntimeError("consumer crashed") from None
+
+    def invoke_once(self, watch: StalenessWatch) -> bool:
+        messages = self.esm.gather(wait=False)
+        if not messages:
+            return False
+        # Transient faults only for batches of messages received at most twice (see the module doc).
+        fresh = max(int(m["Attributes"]["ApproximateReceiveCount"]) for m in messages) <= 2
+        if fresh and self.rng.random() < 0.1:
+            self.writer.crash_after = self.rng.randint(1, 3)  # dies after its first PUTs went through
+        elif fresh:
+            self.emulator.add_faults(transient_faults(self.rng, datetime.now(UTC)))
+        self.esm.invoke(messages)
+        self.writer.crash_after = None
+        self.emulator.clear_faults()
+        self.emulator.add_faults([self.permanent])
+        watch.read(self.emulator)
+        return True
+
+    def drain_visible(self, watch: StalenessWatch) -> None:
+        # Keep moto's queue short (each of its calls walks every message): consume what is visible.
+        while self.invoke_once(watch):
+            pass
+        self.esm.expire_visibility()
+
+    def drain(self, watch: StalenessWatch) -> None:
+        """Until failed messages stop coming back: each ends written or, after maxReceiveCount, dead."""
+        for _ in range(10_000):
+            if not self.invoke_once(watch) and not self.esm.expire_visibility():
+                return
+
+    def rotate_partner_key(self) -> None:
+        # The consumer's cached key is refused once, then fetched again (Secrets Manager has the new one).
+        self.aws["secrets"].put_secret_value(SecretId=SECRET, SecretString="partner-key-2")
+        self.emulator.set_partner_keys(["partner-key-2"])
+        self.faults.counts["key-rotation"] += 1
+
+
+def test_soak_nothing_lost_nothing_stale_dlq_is_exactly_the_refused(
+    soak_aws: dict[str, Any], soak_size: Size
+) -> None:
+    # Given webhooks over many units, of which about 2 % the partner refuses for good
+    rng = random.Random(SEED)
+    start = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    webhooks, mdts = make_webhooks(soak_size, rng, start)
+    all_units = sorted({w.unit_key for w in webhooks})
+    refused_units = {unit for unit in all_units if rng.random() < 0.02}
+    sqs = soak_aws["sqs"]
+    rig = SoakRig(soak_aws, mdts, sorted({unit_id for _, unit_id in refused_units}), rng)
+    faults, emulator, esm = rig.faults, rig.emulator, rig.esm
+    watch = StalenessWatch(value_stamps(webhooks))
+    flaky = FlakySqs(sqs, rng, faults)
+    publisher = SqsPublisher(soak_aws["queue_url"], flaky, sleep=lambda seconds: None)  # type: ignore[arg-type]
+
+    # When the webhooks arrive in slices (20 % delivered twice), with the consumer running in between
+    accepted: set[str] = set()
+    deliveries = 0
+    slices = [webhooks[i : i + 100] for i in range(0, len(webhooks), 100)]
+    for number, batch in enumerate(slices):
+        arriving = batch + [w for w in batch if rng.random() < 0.2]
+        rng.shuffle(arriving)
+        for group in (arriving[i : i + 10] for i in range(0, len(arriving), 10)):
+            if publish(publisher, group, faults):
+                accepted |= {w.message.webhook_id or "" for w in group}
+                deliveries += len(group)
+        if number == len(slices) // 2:
+            rig.rotate_partner_key()
+        if number == (3 * len(slices)) // 4:
+            faults.counts["redrive-moved"] += redrive(sqs, soak_aws["dlq_url"], soak_aws["queue_url"]).moved
+        rig.drain_visible(watch)
+    # And the queue is drained
+    rig.drain(watch)
+    emulator_faults = emulator.fault_counts
+    emulator.stop()
+
+    # Then: every accepted webhook is reflected in the partner, or dead-lettered because it was refused
+    by_id = {w.message.webhook_id: w for w in webhooks}
+    stamps = watch.stamps
+    partner = {mdt: emulator.units(mdt) for mdt in mdts}
+    lost = count_lost(accepted, by_id, refused_units, partner, stamps)
+    dead = dead_letters(sqs, soak_aws["dlq_url"])
+    expected_dead = Counter(
+        {wid: n for wid, n in flaky.enqueued.items() if by_id[wid].unit_key in refused_units}
+    )
+    refused_accepted = {wid for wid in accepted if by_id[wid].unit_key in refused_units}
+    lost += len(refused_accepted - set(dead))
+
+    injected = Counter({k: v for k, v in emulator_faults.items() if v}) + faults.counts
+    injected.pop("redrive-moved", None)
+    print(
+        f"\nsoak: {len(webhooks)} webhooks over {len(all_units)} units and {len(mdts)} MDTs"
+        f"\n  accepted: {len(accepted)} webhooks in {deliveries} deliveries"
+        f" ({deliveries - len(accepted)} duplicates), enqueued {sum(flaky.enqueued.values())} messages"
+        f"\n  delivered: {esm.stats.deleted} messages deleted after success,"
+        f" {esm.stats.invocations} invocations"
+        f"\n  dead-lettered: {sum(dead.values())} messages ({len(dead)} webhooks);"
+        f" expected {sum(expected_dead.values())} ({len(refused_units)} refused units)"
+        f"\n  lost: {lost}   stale overwrites: {watch.stale}   blanked fields: {watch.blanked}"
+        f"\n  PUTs sent: {watch.puts}  (one per webhook would be {deliveries})"
+        f"\n  redriven mid-run: {faults.counts['redrive-moved']}"
+        f"   throttle delays given (seconds: messages): {dict(rig.visibility_delays)}"
+        f"\n  faults injected: {sum(injected.values())} of {len(injected)} kinds:"
+        f" {dict(sorted(injected.items()))}"
+    )
+    assert lost == 0
+    assert watch.stale == 0
+    assert watch.blanked == 0
+    assert dead == expected_dead
+    assert len(accepted) == len(webhooks)
+    assert sum(injected.values()) >= soak_size.min_faults
+    assert len(injected) >= 8
+    assert faults.counts["redrive-moved"] > 0
