@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import urllib3
-from urllib3.exceptions import HTTPError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, ReadTimeoutError
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
 USER_AGENT = "northca-relay/0.1"
@@ -148,6 +148,9 @@ class NorthcaClient:
             response = self.pool.request(
                 method, url, body=body, headers=headers, timeout=self.timeout, retries=False, redirect=False
             )
+        except NewConnectionError as exc:
+            # Checked first: urllib3 makes it a ConnectTimeoutError subclass, yet nothing was sent.
+            raise NorthcaConnectionError(f"{method} could not connect: {type(exc).__name__}") from None
         except (ReadTimeoutError, Urllib3TimeoutError) as exc:
             raise NorthcaTimeoutError(f"{method} timed out: {type(exc).__name__}") from None
         except ProtocolError as exc:
