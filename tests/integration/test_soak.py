@@ -30,6 +30,8 @@ from typing import Any
 
 import boto3
 import pytest
+
+pytest.importorskip("relay_devtools.emulator", reason="the Northca emulator is not in this tree yet")
 from moto import mock_aws
 from moto.core.utils import unix_time_millis as _moto_unix_time_millis
 from moto.sqs import models as moto_sqs_models
@@ -41,6 +43,7 @@ from relay.handlers.consumer import lambda_handler
 from relay.merge import FieldStamp, stamp
 from relay.models import UNIT_FIELDS, QueueMessage, UnitChange
 from relay.northca import NorthcaClient, UpsertResult
+from relay.observability import logger
 from relay.partner import PartnerWriter
 from relay.queue import SqsPublisher
 from relay.secrets import PowertoolsSecrets
@@ -188,6 +191,15 @@ def value_stamps(webhooks: list[Webhook]) -> dict[str, FieldStamp]:
                 assert value is not None
                 stamps[value] = stamp(change, value, message.received_at, message.webhook_id)
     return stamps
+
+
+@pytest.fixture(autouse=True)
+def _quiet_consumer_logs() -> Iterator[None]:
+    # Thousands of expected warnings would bury the figures `make soak` prints.
+    level = logger.log_level
+    logger.setLevel("CRITICAL")
+    yield
+    logger.setLevel(level)
 
 
 @pytest.fixture
