@@ -1,0 +1,121 @@
+"""The real consumer handler wired from its environment, as in Lambda: moto DynamoDB/SQS/Secrets Manager
+for AWS, the Northca emulator on loopback for the partner."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+pytest.importorskip("relay_devtools.emulator", reason="the Northca emulator is not in this tree yet")
+
+from relay.errors import ConfigError
+from relay.handlers import consumer
+from relay.queue import queue_body
+from relay.settings import relay_config
+from relay_devtools.emulator import NorthcaEmulator
+from tests.conftest import GUILD, MDT, PARTNER_KEY
+from tests.unit.test_consumer import FULL, change, message
+
+TABLE = "handler-unit-state"
+
+
+@pytest.fixture
+def wired(aws: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[NorthcaEmulator]:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName=TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    config = tmp_path / "relay.toml"
+    config.write_text(
+        '[northca]\npartner_key_secret = "northca/partner-key"\n\n[consumer]\nmin_remaining_ms = 1000\n'
+    )
+    with NorthcaEmulator(partner_keys=[PARTNER_KEY], links={MDT: [GUILD]}) as emulator:
+        monkeypatch.setenv("RELAY_CONFIG", str(config))
+        monkeypatch.setenv("STATE_TABLE", TABLE)
+        monkeypatch.setenv("QUEUE_URL", aws["queue_url"])
+        monkeypatch.setenv("NORTHCA_BASE_URL", emulator.base_url)
+        for cached in (consumer.default_writer, consumer._aws_clients, relay_config):
+            cached.cache_clear()
+        yield emulator
+        for cached in (consumer.default_writer, consumer._aws_clients, relay_config):
+            cached.cache_clear()
+
+
+def invoke(records: list[dict[str, Any]], context: Any) -> dict[str, Any]:
+    with contextlib.redirect_stdout(io.StringIO()):  # the EMF metrics line
+        answer: dict[str, Any] = consumer.lambda_handler({"Records": records}, context)
+    return answer
+
+
+def sqs_record(message_id: str, body: str) -> dict[str, Any]:
+    return {"messageId": message_id, "receiptHandle": f"rh-{message_id}", "body": body, "attributes": {}}
+
+
+def test_consumer_handler_keeps_full_records_across_invocations(
+    wired: NorthcaEmulator, lambda_context: Any
+) -> None:
+    # Given a unit's full record in one invocation
+    full = message("w1", change("ADAM-12", 1, **FULL, status="10-8"))
+    first = invoke([sqs_record("m1", queue_body(full))], lambda_context)
+    # When a later invocation carries only a status change (and an unreadable message)
+    second = invoke(
+        [
+            sqs_record("m2", queue_body(message("w2", change("ADAM-12", 2, status="10-6")))),
+            sqs_record("m3", json.dumps({"v": 1})),
+        ],
+        lambda_context,
+    )
+    # Then the partner keeps every other field, and only the unreadable message is reported
+    assert first == {"batchItemFailures": []}
+    assert second == {"batchItemFailures": [{"itemIdentifier": "m3"}]}
+    held = wired.units(MDT)["ADAM-12"]
+    assert {k: held[k] for k in (*FULL, "status")} == {**FULL, "status": "10-6"}
+    # And the unit's state is in the table, under the unit# prefix, recorded as sent
+    item = boto3.client("dynamodb", region_name="us-east-1").get_item(
+        TableName=TABLE, Key={"pk": {"S": f"unit#{MDT}#{GUILD}"}, "sk": {"S": "ADAM-12"}}
+    )["Item"]
+    assert item["version"] == item["sent_version"] == {"N": "2"}
+
+
+def test_consumer_handler_delays_throttled_messages_on_the_queue(
+    wired: NorthcaEmulator, aws: dict[str, Any], lambda_context: Any
+) -> None:
+    # Given a message really received from the queue, and a partner asking to come back in 120 s
+    aws["sqs"].send_message(
+        QueueUrl=aws["queue_url"], MessageBody=queue_body(message("w1", change("A", 1, status="x")))
+    )
+    received = aws["sqs"].receive_message(QueueUrl=aws["queue_url"], VisibilityTimeout=0)["Messages"][0]
+    wired.add_faults([{"kind": "throttle", "status": 429, "retry_after": "120"}])
+    # When consumed
+    record = sqs_record(received["MessageId"], received["Body"]) | {
+        "receiptHandle": received["ReceiptHandle"]
+    }
+    answer = invoke([record], lambda_context)
+    # Then it is given back, and hidden from the queue for the partner's delay
+    assert answer == {"batchItemFailures": [{"itemIdentifier": received["MessageId"]}]}
+    attributes = aws["sqs"].get_queue_attributes(QueueUrl=aws["queue_url"], AttributeNames=["All"])[
+        "Attributes"
+    ]
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "1"
+
+
+def test_consumer_handler_without_state_table_fails_before_any_put(
+    wired: NorthcaEmulator, monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+) -> None:
+    monkeypatch.delenv("STATE_TABLE")
+    with pytest.raises(ConfigError, match="STATE_TABLE"):
+        invoke([sqs_record("m1", queue_body(message("w1", change("A", 1, status="x"))))], lambda_context)
+    assert wired.requests() == []
