@@ -28,7 +28,7 @@ def test_config_the_function_package_ships_the_same_file() -> None:
         (lambda d: d["northca"].update(base_url="not a url"), "northca.base_url"),
         (
             lambda d: d["sources"]["cad"].update(adapter="nope"),
-            "sources.cad.adapter: expected one of 'units'",
+            "sources.cad.adapter: expected one of 'discord', 'erlc-events'",
         ),
         (lambda d: d["sources"]["cad"].update(guild_id="abc"), "sources.cad.guild_id"),
         (lambda d: d["sources"]["cad"]["signature"].update(scheme="md5"), "sources.cad.signature"),
