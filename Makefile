@@ -50,6 +50,12 @@ template: dev
 unit: dev
 	$(RUN) pytest tests/unit
 
+integration: dev
+	$(RUN) pytest tests/integration
+
+e2e: dev
+	$(RUN) pytest tests/e2e
+
 test: lint typecheck template
 	$(RUN) pytest
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import secrets
 import sys
 import threading
 import time
@@ -128,7 +127,6 @@ class LocalStack:
         self.config = load_config(o.config)
         self.secrets, self.created_secrets_file = ensure_secrets_file(o.secrets, self.config)
         self.queue = queue_settings(o.template)
-        self._add_erlc_server_keys()
         self._start_aws()
         self._start_northca()
         self._start_ingress()
@@ -242,13 +240,6 @@ class LocalStack:
                     self._stop.wait(0.2)
 
         self._spawn("consumer", loop)
-
-    def _add_erlc_server_keys(self) -> None:
-        # The secrets file holds source secrets; an ER:LC server key it lacks is made up for the emulator.
-        for server in self.config.erlc.servers.values():
-            self.secrets.secrets.setdefault(
-                server.server_key_secret, "demo-erlc-" + secrets.token_urlsafe(16)
-            )
 
     def _start_schedules(self) -> None:
         """The template's ScheduleV2 task: `{"task": "erlc-roster"}` every RosterPollSchedule period."""

@@ -3,6 +3,7 @@
 [secrets]
 "northca/partner-key" = "..."
 "relay/sources/cad" = "whsec_..."          # or an array of values while rotating
+"relay/erlc/main" = "..."                   # an ER:LC server key (the emulator takes any made-up one)
 
 [signing_keys]                              # only for ed25519 sources: the sender's private key (hex)
 "relay/sources/erlc" = "..."
@@ -78,6 +79,11 @@ def ensure_secrets_file(path: Path, config: RelayConfig) -> tuple[SecretsFile, b
         if private_key:
             content.signing_keys[name] = private_key
         created = True
+    for server in config.erlc.servers.values():
+        # The emulated ER:LC server accepts this key; against the real API, put the server's key here.
+        if server.server_key_secret not in content.secrets:
+            content.secrets[server.server_key_secret] = "demo-erlc-" + secrets.token_urlsafe(16)
+            created = True
     if created:
         write_secrets_file(path, content)
     return content, created

@@ -10,13 +10,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
-
-pytest.importorskip("relay_devtools.emulator", reason="the Northca emulator is not in this tree yet")
-
 from relay.northca import NorthcaClient
 from relay_devtools.erlc_emulator import player
 from relay_devtools.local import LocalOptions, LocalStack
+from tests.conftest import ROOT
 
 MDT = "5d0e7c1a-8b7f-4c55-9d1e-3f2a6b9c0d11"
 GUILD = "987654321098765432"

@@ -13,8 +13,6 @@ from typing import Any
 import boto3
 import pytest
 
-pytest.importorskip("relay_devtools.emulator", reason="the Northca emulator is not in this tree yet")
-
 from relay.errors import ConfigError
 from relay.handlers import consumer
 from relay.queue import queue_body

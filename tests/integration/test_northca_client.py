@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("relay_devtools.emulator", reason="the Northca emulator is not in this tree yet")
-
 from relay.northca import (
     NorthcaAuthError,
     NorthcaClient,

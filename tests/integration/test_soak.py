@@ -30,8 +30,6 @@ from typing import Any
 
 import boto3
 import pytest
-
-pytest.importorskip("relay_devtools.emulator", reason="the Northca emulator is not in this tree yet")
 from moto import mock_aws
 from moto.core.utils import unix_time_millis as _moto_unix_time_millis
 from moto.sqs import models as moto_sqs_models
