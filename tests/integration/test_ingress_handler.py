@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from relay.errors import ConfigError
 from relay.handlers.ingress import lambda_handler
 from relay.ingress import IngressDeps
 from relay.models import QueueMessage
@@ -212,3 +213,29 @@ def test_ingress_the_default_wiring_remembers_deliveries_in_the_replay_table(
     assert len(drain(aws["sqs"], aws["queue_url"])) == 1
     items = resources["dynamodb"].scan(TableName=resources["replay_table"])["Items"]
     assert [item["pk"]["S"] for item in items] == ["cad#msg_1"]
+
+
+def test_ingress_a_stateful_adapter_without_state_table_fails_at_wiring(tmp_path, monkeypatch, aws) -> None:
+    from relay.handlers.ingress import default_deps
+    from relay.settings import relay_config
+
+    # Given a relay.toml with a Sonoran source (it caches identIds) and no STATE_TABLE in the environment
+    path = tmp_path / "relay.toml"
+    path.write_text(
+        '[northca]\npartner_key_secret = "northca/partner-key"\n'
+        f'[sources.sonoran]\nadapter = "sonoran"\nmdt_id = "{MDT}"\nguild_id = "{GUILD}"\n'
+        'signature = { scheme = "body-key", secret = "relay/sources/sonoran" }\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("RELAY_CONFIG", str(path))
+    monkeypatch.setenv("QUEUE_URL", aws["queue_url"])
+    monkeypatch.delenv("STATE_TABLE", raising=False)
+    default_deps.cache_clear()
+    relay_config.cache_clear()
+    try:
+        # When the handler wires itself / Then it says which setting is missing and which sources need it
+        with pytest.raises(ConfigError, match="STATE_TABLE is not set: sources sonoran keep state in it"):
+            default_deps()
+    finally:
+        default_deps.cache_clear()
+        relay_config.cache_clear()

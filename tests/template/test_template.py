@@ -293,6 +293,26 @@ def test_every_dead_letter_queue_has_a_depth_alarm(template: dict[str, Any]) -> 
     assert dlqs and dlqs <= watched, dlqs - watched
 
 
+def test_custom_metric_alarms_watch_metrics_the_code_emits(template: dict[str, Any]) -> None:
+    """A renamed metric would leave its alarm silent forever: each watched name is one the handlers emit."""
+    from relay.observability import metrics
+
+    handlers = "".join(
+        p.read_text(encoding="utf-8") for p in (ROOT / "functions/relay/handlers").glob("*.py")
+    )
+    watched = [
+        query["MetricStat"]["Metric"]
+        for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
+        for query in alarm["Properties"].get("Metrics", [])
+        if "MetricStat" in query
+    ]
+    assert {m["MetricName"] for m in watched} >= {"EnqueueFailed", "ReplayStoreUnavailable"}
+    for metric in watched:
+        assert metric["Namespace"] == metrics.namespace
+        assert metric["Dimensions"] == [{"Name": "service", "Value": metrics.service}]
+        assert f'"{metric["MetricName"]}"' in handlers, metric["MetricName"]
+
+
 # ------------------------------------------------------------------ schedule
 
 

@@ -16,7 +16,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay import http
+from relay.config import RelayConfig
 from relay.errors import (
+    ConfigError,
     InvalidPayloadError,
     PayloadTooLargeError,
     QueueUnavailableError,
@@ -32,6 +34,7 @@ from relay.replay import DynamoReplayGuard, InMemoryReplayGuard, ReplayGuard
 from relay.secrets import PowertoolsSecrets
 from relay.settings import config_path, ingress_settings, relay_config
 from relay.signatures import UnusableSecretError, VerificationError
+from relay.sources import adapter_kinds
 
 app = APIGatewayHttpResolver()
 
@@ -48,9 +51,19 @@ REFUSAL_METRICS: dict[type[RelayError], str] = {
 }
 
 
+def require_state_table(config: RelayConfig, state_table: str | None) -> None:
+    """Fail at wiring, not on the first webhook, when an adapter that keeps state has no table."""
+    kinds = adapter_kinds()
+    stateful = sorted(name for name, s in config.sources.items() if kinds[s.adapter].needs_state)
+    if stateful and not state_table:
+        raise ConfigError(f"STATE_TABLE is not set: sources {', '.join(stateful)} keep state in it")
+
+
 @functools.cache
 def default_deps() -> IngressDeps:
     settings = ingress_settings()
+    config = relay_config(config_path(settings))
+    require_state_table(config, settings.STATE_TABLE)
     dynamodb = boto3.client("dynamodb") if settings.REPLAY_TABLE or settings.STATE_TABLE else None
     replay: ReplayGuard
     if settings.REPLAY_TABLE and dynamodb:
@@ -59,7 +72,7 @@ def default_deps() -> IngressDeps:
         logger.warning("REPLAY_TABLE not set: replays are only recognised within this container")
         replay = InMemoryReplayGuard()
     return IngressDeps(
-        config=relay_config(config_path(settings)),
+        config=config,
         secrets=PowertoolsSecrets(),
         publisher=SqsPublisher(settings.QUEUE_URL, boto3.client("sqs")),
         lookups=state_lookups(DynamoKeyValueStore(settings.STATE_TABLE, dynamodb))

@@ -42,6 +42,8 @@ class AdapterKind:
     build: Callable[[Any], Adapter]
     # Content types the adapter reads; the ingress answers 415 to others.
     content_types: tuple[str, ...] = ("application/json",)
+    # Reads or writes the state store (rosters, caches) through the injected lookups.
+    needs_state: bool = False
 
 
 def _registry() -> dict[str, AdapterKind]:

@@ -220,4 +220,4 @@ class ErlcEventsAdapter:
         return [change]
 
 
-KIND = AdapterKind(options_model=ErlcEventsOptions, build=ErlcEventsAdapter)
+KIND = AdapterKind(options_model=ErlcEventsOptions, build=ErlcEventsAdapter, needs_state=True)

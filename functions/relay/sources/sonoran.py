@@ -152,4 +152,4 @@ class SonoranAdapter:
         return unit
 
 
-KIND = AdapterKind(options_model=SonoranOptions, build=SonoranAdapter)
+KIND = AdapterKind(options_model=SonoranOptions, build=SonoranAdapter, needs_state=True)
