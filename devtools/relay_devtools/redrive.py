@@ -1,4 +1,5 @@
-"""`relay redrive`: move the dead-letter queue's messages back to the queue they came from.
+"""`relay redrive`: move the dead-letter queue's messages back to the queue they came from
+(`--list` first, to read why each one is there).
 
 Where SQS has it, this starts a message move task (StartMessageMoveTask), and does nothing when one is
 already running for the DLQ. Where it does not (moto, some emulators), it moves the messages itself:
@@ -10,11 +11,15 @@ Redriven messages get new message ids and receive counts; the consumer keys on u
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+
+from relay.consumer import REASON_ATTRIBUTE
 
 UNSUPPORTED_CODES = ("NotImplemented", "Unsupported", "InvalidAction", "UnknownOperation")
 
@@ -100,6 +105,9 @@ def redrive(
     use_move_task: bool = True,
 ) -> RedriveResult:
     dlq = queue_arn(sqs, dlq_url)
+    # Named even when it is the DLQ's only source: the consumer sends the messages it refuses straight
+    # to the DLQ, and a move task without a destination cannot tell where those came from.
+    target = source_url or source_queue_url(sqs, dlq_url)
     if use_move_task:
         try:
             tasks = sqs.list_message_move_tasks(SourceArn=dlq, MaxResults=10).get("Results", [])
@@ -108,17 +116,71 @@ def redrive(
                 return RedriveResult(
                     "skipped", task_handle=running[0].get("TaskHandle"), detail="a task is running"
                 )
-            request: dict[str, Any] = {"SourceArn": dlq}
-            if source_url:
-                request["DestinationArn"] = queue_arn(sqs, source_url)
-            started = sqs.start_message_move_task(**request)
+            started = sqs.start_message_move_task(SourceArn=dlq, DestinationArn=queue_arn(sqs, target))
             return RedriveResult("move-task", task_handle=started.get("TaskHandle"))
         except Exception as exc:  # only "not supported here" falls back; the rest is raised
             if not _unsupported(exc):
                 raise
-    target = source_url or source_queue_url(sqs, dlq_url)
     moved = move_messages(sqs, dlq_url, target, limit)
     return RedriveResult("fallback", moved=moved, detail=f"moved to {target}")
+
+
+@dataclass(frozen=True)
+class DeadLetterView:
+    message_id: str
+    sent_at: str
+    webhook_id: str
+    source: str
+    reason: str
+
+
+def list_dead_letters(sqs: Any, dlq_url: str, limit: int | None = None) -> list[DeadLetterView]:
+    """Read the DLQ without moving anything: each message is made visible again at once."""
+    seen: list[DeadLetterView] = []
+    handles: list[str] = []
+    try:
+        while limit is None or len(seen) < limit:
+            batch = sqs.receive_message(
+                QueueUrl=dlq_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=0,
+                VisibilityTimeout=30,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["SentTimestamp"],
+            ).get("Messages", [])
+            if not batch:
+                break
+            for message in batch:
+                handles.append(message["ReceiptHandle"])
+                seen.append(_view(message))
+    finally:
+        for start in range(0, len(handles), 10):
+            sqs.change_message_visibility_batch(
+                QueueUrl=dlq_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                    for i, handle in enumerate(handles[start : start + 10])
+                ],
+            )
+    return seen[:limit] if limit is not None else seen
+
+
+def _view(message: dict[str, Any]) -> DeadLetterView:
+    try:
+        body = json.loads(message["Body"])
+    except ValueError:
+        body = None
+    fields = body if isinstance(body, dict) else {}
+    attribute = message.get("MessageAttributes", {}).get(REASON_ATTRIBUTE, {})
+    sent_ms = int(message.get("Attributes", {}).get("SentTimestamp", "0"))
+    return DeadLetterView(
+        message_id=message["MessageId"],
+        sent_at=datetime.fromtimestamp(sent_ms / 1000, UTC).isoformat(timespec="seconds"),
+        webhook_id=str(fields.get("webhook_id") or "-"),
+        source=str(fields.get("source") or "-"),
+        # No attribute: it came through maxReceiveCount (the consumer's logs have why).
+        reason=attribute.get("StringValue", "failed maxReceiveCount times (see the consumer's logs)"),
+    )
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
@@ -126,6 +188,13 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     if not dlq_url:
         raise SystemExit("relay redrive: give --dlq-url (or set DLQ_URL)")
     sqs = boto3.client("sqs", endpoint_url=args.endpoint_url) if args.endpoint_url else boto3.client("sqs")
+    if args.list:
+        letters = list_dead_letters(sqs, dlq_url, args.max)
+        for letter in letters:
+            print(f"{letter.sent_at}  {letter.source}  {letter.webhook_id}  {letter.message_id}")
+            print(f"    {letter.reason}")
+        print(f"relay redrive: {len(letters)} messages in the DLQ; nothing moved")
+        return 0
     try:
         result = redrive(
             sqs,
@@ -154,7 +223,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--queue-url", help="the source queue (default: $QUEUE_URL, else the DLQ's only source)"
     )
-    parser.add_argument("--max", type=int, default=None, help="move at most this many (fallback only)")
+    parser.add_argument("--max", type=int, default=None, help="move (fallback) or list at most this many")
+    parser.add_argument(
+        "--list", action="store_true", help="print each dead letter and why it is there; move nothing"
+    )
     parser.add_argument("--endpoint-url", help="an SQS endpoint other than AWS's (e.g. relay local's moto)")
     parser.add_argument(
         "--fallback", action="store_true", help="move the messages here instead of starting a move task"

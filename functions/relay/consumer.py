@@ -69,6 +69,57 @@ class SqsVisibility:
 
 
 @dataclass(frozen=True)
+class DeadLetter:
+    """A message that can never be written as it is, with the reason an operator will read in the DLQ."""
+
+    message_id: str
+    body: str
+    reason: str
+
+
+class DeadLetterPort(Protocol):
+    def send(self, letters: Sequence[DeadLetter]) -> set[str]:
+        """Put these messages in the DLQ; return the ids of those that are there now."""
+        ...
+
+
+# The message attribute a dead letter carries its reason in (`relay redrive --list` prints it).
+REASON_ATTRIBUTE = "relay-reason"
+
+
+class SqsDeadLetters:
+    """SendMessageBatch to the DLQ, the message body unchanged and the reason as a message attribute."""
+
+    def __init__(self, client: SQSClient, dlq_url: str) -> None:
+        self.client = client
+        self.dlq_url = dlq_url
+
+    def send(self, letters: Sequence[DeadLetter]) -> set[str]:
+        sent: set[str] = set()
+        for start in range(0, len(letters), 10):
+            group = letters[start : start + 10]
+            try:
+                answer = self.client.send_message_batch(
+                    QueueUrl=self.dlq_url,
+                    Entries=[
+                        {
+                            "Id": str(i),
+                            "MessageBody": letter.body,
+                            "MessageAttributes": {
+                                REASON_ATTRIBUTE: {"DataType": "String", "StringValue": letter.reason[:1024]}
+                            },
+                        }
+                        for i, letter in enumerate(group)
+                    ],
+                )
+            except Exception as exc:  # noqa: BLE001 - not sent: they reach the DLQ through maxReceiveCount
+                logger.warning("could not dead-letter messages", extra={"error": type(exc).__name__})
+                continue
+            sent |= {group[int(entry["Id"])].message_id for entry in answer.get("Successful", [])}
+        return sent
+
+
+@dataclass(frozen=True)
 class Delivery:
     """One SQS record the consumer could read."""
 
@@ -82,7 +133,8 @@ class Delivery:
 class BatchOutcome:
     failed_message_ids: set[str] = field(default_factory=set)
     poison: dict[str, str] = field(default_factory=dict)  # message id -> why it could not be read
-    refused_units: set[UnitKey] = field(default_factory=set)  # the partner's 400s, isolated by bisection
+    refused_units: dict[UnitKey, str] = field(default_factory=dict)  # the partner's 400s (by bisection)
+    dead_lettered: dict[str, str] = field(default_factory=dict)  # message id -> reason, sent to the DLQ
     puts: int = 0
     units_written: int = 0
     resends: int = 0
@@ -101,6 +153,8 @@ class ConsumerDeps:
     writer: UnitWriter
     state: UnitStateStore
     visibility: VisibilityPort | None = None
+    # Without it, messages that can never be written reach the DLQ through maxReceiveCount.
+    dead_letters: DeadLetterPort | None = None
     settings: ConsumerConfig = field(default_factory=ConsumerConfig)
     max_units_per_request: int = 100
     # Milliseconds left in the invocation; no PUT starts, and no backoff sleeps, past the budget.
@@ -124,7 +178,7 @@ def parse_records(records: Iterable[Mapping[str, Any]], outcome: BatchOutcome) -
         try:
             message = QueueMessage.model_validate_json(record.get("body") or "")
         except ValidationError as exc:
-            # Reported failed so that after maxReceiveCount it lands in the DLQ with its reason logged.
+            # Dead-lettered with its reason, or reported failed (to the DLQ after maxReceiveCount).
             reason = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors()[:3]
             )
@@ -149,12 +203,12 @@ class PartnerStoppedError(Exception):
 @dataclass
 class WriteResult:
     written: list[UnitState] = field(default_factory=list)
-    refused: list[UnitState] = field(default_factory=list)
+    refused: dict[UnitKey, str] = field(default_factory=dict)  # unit -> the partner's error message
     failed: list[UnitState] = field(default_factory=list)
 
     def extend(self, other: WriteResult) -> None:
         self.written += other.written
-        self.refused += other.refused
+        self.refused |= other.refused
         self.failed += other.failed
 
 
@@ -196,7 +250,7 @@ class PartnerSession:
                     "partner refuses a unit; its messages go on to the DLQ",
                     extra={"mdt_id": group.mdt_id, "unit_id": states[0].key.unit_id, "error": exc.message},
                 )
-                return WriteResult(refused=list(states))
+                return WriteResult(refused={states[0].key: exc.message})
             middle = len(states) // 2
             result = self.write_units(group, states[:middle])
             result.extend(self.write_units(group, states[middle:]))
@@ -320,8 +374,8 @@ class UnitBatch:
             ):
                 result = session.write_units(group, chunk)
                 unfinished |= {s.key for s in result.failed}
-                self.outcome.refused_units |= {s.key for s in result.refused}
-                unfinished |= {s.key for s in result.refused}
+                self.outcome.refused_units |= result.refused
+                unfinished |= set(result.refused)
                 for state in result.written:
                     self.outcome.units_written += 1
                     if not self._mark_sent(state):
@@ -363,6 +417,36 @@ class UnitBatch:
     def failed_message_ids(self) -> set[str]:
         return set().union(*(self.units[key].message_ids for key in self.failed))
 
+    def refused_messages(self) -> dict[str, str]:
+        """Messages whose only unwritten units are ones the partner refused: retrying cannot help them."""
+        refused = self.outcome.refused_units
+        retried = set().union(*(self.units[key].message_ids for key in self.failed - set(refused)))
+        reasons: dict[str, list[str]] = {}
+        for key in sorted(refused):
+            for message_id in self.units[key].message_ids - retried:
+                reasons.setdefault(message_id, []).append(
+                    f"partner refused unit {key.unit_id!r} of MDT {key.mdt_id}: {refused[key]}"
+                )
+        return {message_id: "; ".join(why) for message_id, why in reasons.items()}
+
+
+def dead_letter(
+    records: Sequence[Mapping[str, Any]],
+    reasons: Mapping[str, str],
+    port: DeadLetterPort,
+    outcome: BatchOutcome,
+) -> None:
+    """Send what can never be written to the DLQ now, with its reason, rather than after maxReceiveCount."""
+    bodies = {str(r.get("messageId") or ""): str(r.get("body") or "") for r in records}
+    letters = [
+        DeadLetter(mid, bodies[mid], reason) for mid, reason in sorted(reasons.items()) if mid in bodies
+    ]
+    sent = port.send(letters) if letters else set()
+    outcome.dead_lettered = {mid: reasons[mid] for mid in sorted(sent)}
+    outcome.failed_message_ids -= sent
+    for mid, reason in outcome.dead_lettered.items():
+        logger.error("message dead-lettered", extra={"message_id": mid, "reason": reason})
+
 
 def process_batch(records: Sequence[Mapping[str, Any]], deps: ConsumerDeps) -> BatchOutcome:
     outcome = BatchOutcome()
@@ -373,12 +457,16 @@ def process_batch(records: Sequence[Mapping[str, Any]], deps: ConsumerDeps) -> B
     except StateStoreError as exc:
         logger.warning("unit state unavailable, the whole batch comes back", extra={"error": str(exc)})
         outcome.failed_message_ids |= {d.message_id for d in deliveries}
+        if deps.dead_letters is not None:
+            dead_letter(records, outcome.poison, deps.dead_letters, outcome)
         return outcome
     pending = batch.prepare(stored)
     session = PartnerSession(deps, outcome)
     for group_key in sorted(pending):
         batch.send(batch.groups[group_key], pending[group_key], session)
     outcome.failed_message_ids |= batch.failed_message_ids()
+    if deps.dead_letters is not None:
+        dead_letter(records, outcome.poison | batch.refused_messages(), deps.dead_letters, outcome)
     if outcome.throttle_delay is not None and deps.visibility is not None:
         handles = [d.receipt_handle for d in deliveries if d.message_id in outcome.failed_message_ids]
         deps.visibility.delay(handles, outcome.throttle_delay)

@@ -29,6 +29,8 @@ class IngressSettings(FunctionSettings):
 
 class ConsumerSettings(FunctionSettings):
     QUEUE_URL: str | None = None
+    # Messages that can never be written go here at once, with their reason.
+    DLQ_URL: str | None = None
     STATE_TABLE: str | None = None
     # Overrides relay.toml's northca.base_url (a stage's own partner, or the local emulator).
     NORTHCA_BASE_URL: str | None = None

@@ -117,3 +117,35 @@ def test_consumer_handler_without_state_table_fails_before_any_put(
     with pytest.raises(ConfigError, match="STATE_TABLE"):
         invoke([sqs_record("m1", queue_body(message("w1", change("A", 1, status="x"))))], lambda_context)
     assert wired.requests() == []
+
+
+def test_consumer_handler_puts_a_refused_units_message_in_the_dlq_with_its_reason(
+    wired: NorthcaEmulator, aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, lambda_context: Any
+) -> None:
+    # Given the DLQ in the function's environment, and a partner that refuses one unit for good
+    monkeypatch.setenv("DLQ_URL", aws["dlq_url"])
+    wired.add_faults([{"kind": "reject_units", "unit_ids": ["BAD-1"], "count": None}])
+    refused = queue_body(message("w1", change("BAD-1", 1, status="10-8")))
+    # When a batch holds its message, a good one and an unreadable one
+    answer = invoke(
+        [
+            sqs_record("m1", refused),
+            sqs_record("m2", queue_body(message("w2", change("GOOD-1", 1, status="10-8")))),
+            sqs_record("m3", "not json"),
+        ],
+        lambda_context,
+    )
+    # Then nothing comes back for a retry that cannot help: both bad messages are in the DLQ, as they
+    # were, each with the reason an operator needs; the good unit is written
+    assert answer == {"batchItemFailures": []}
+    dead = aws["sqs"].receive_message(
+        QueueUrl=aws["dlq_url"], MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )["Messages"]
+    reasons = {m["Body"]: m["MessageAttributes"]["relay-reason"]["StringValue"] for m in dead}
+    assert reasons.keys() == {refused, "not json"}
+    assert (
+        reasons[refused]
+        == f"partner refused unit 'BAD-1' of MDT {MDT}: Each unit must include a non-empty id"
+    )
+    assert reasons["not json"].startswith("body: Invalid JSON")
+    assert set(wired.units(MDT)) == {"GOOD-1"}

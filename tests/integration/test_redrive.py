@@ -14,6 +14,7 @@ from relay_devtools.redrive import RedriveError, move_messages, redrive
 DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:relay-dlq"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:relay-queue"
 DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/relay-dlq"
+QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/relay-queue"
 
 
 def bodies(sqs: Any, url: str) -> list[str]:
@@ -74,13 +75,24 @@ def stubbed() -> tuple[Any, Stubber]:
         {"Attributes": {"QueueArn": DLQ_ARN}},
         {"QueueUrl": DLQ_URL, "AttributeNames": ["QueueArn"]},
     )
+    stub.add_response("list_dead_letter_source_queues", {"queueUrls": [QUEUE_URL]}, {"QueueUrl": DLQ_URL})
     return sqs, stub
 
 
 def test_redrive_starts_a_move_task_where_sqs_has_one() -> None:
     sqs, stub = stubbed()
     stub.add_response("list_message_move_tasks", {"Results": []}, {"SourceArn": DLQ_ARN, "MaxResults": 10})
-    stub.add_response("start_message_move_task", {"TaskHandle": "task-1"}, {"SourceArn": DLQ_ARN})
+    stub.add_response(
+        "get_queue_attributes",
+        {"Attributes": {"QueueArn": QUEUE_ARN}},
+        {"QueueUrl": QUEUE_URL, "AttributeNames": ["QueueArn"]},
+    )
+    # The destination is always named: messages the consumer dead-lettered itself have no "original source"
+    stub.add_response(
+        "start_message_move_task",
+        {"TaskHandle": "task-1"},
+        {"SourceArn": DLQ_ARN, "DestinationArn": QUEUE_ARN},
+    )
     with stub:
         result = redrive(sqs, DLQ_URL)
     assert (result.mode, result.task_handle) == ("move-task", "task-1")
@@ -113,3 +125,26 @@ def test_redrive_cli_moves_messages(aws: dict[str, Any], capsys: pytest.CaptureF
     assert main(["redrive", "--dlq-url", aws["dlq_url"], "--queue-url", aws["queue_url"]]) == 0
     assert "1 messages moved to" in capsys.readouterr().out
     assert bodies(sqs, aws["queue_url"]) == ["dead"]
+
+
+def test_redrive_list_prints_each_dead_letter_and_why_and_moves_nothing(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given one message the consumer dead-lettered with its reason, and one that came by maxReceiveCount
+    sqs = aws["sqs"]
+    sqs.send_message(
+        QueueUrl=aws["dlq_url"],
+        MessageBody='{"source": "cad", "webhook_id": "msg_1"}',
+        MessageAttributes={"relay-reason": {"DataType": "String", "StringValue": "partner refused unit 'X'"}},
+    )
+    sqs.send_message(QueueUrl=aws["dlq_url"], MessageBody="not json")
+    # When listed
+    assert main(["redrive", "--list", "--dlq-url", aws["dlq_url"]]) == 0
+    out = capsys.readouterr().out
+    # Then both are printed with why, and both are still in the DLQ, visible at once
+    assert "cad  msg_1" in out
+    assert "partner refused unit 'X'" in out
+    assert "failed maxReceiveCount times" in out
+    assert "2 messages in the DLQ; nothing moved" in out
+    assert bodies(sqs, aws["dlq_url"]) == ["not json", '{"source": "cad", "webhook_id": "msg_1"}']
+    assert bodies(sqs, aws["queue_url"]) == []

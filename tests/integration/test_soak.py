@@ -35,7 +35,7 @@ from moto.core.utils import unix_time_millis as _moto_unix_time_millis
 from moto.sqs import models as moto_sqs_models
 
 from relay.config import ConsumerConfig
-from relay.consumer import ConsumerDeps, SqsVisibility
+from relay.consumer import REASON_ATTRIBUTE, ConsumerDeps, SqsDeadLetters, SqsVisibility
 from relay.errors import QueueUnavailableError
 from relay.handlers.consumer import lambda_handler
 from relay.merge import FieldStamp, stamp
@@ -327,11 +327,18 @@ def count_lost(
     return lost
 
 
-def dead_letters(sqs: Any, dlq_url: str) -> Counter[str]:
+def dead_letters(sqs: Any, dlq_url: str) -> tuple[Counter[str], Counter[str]]:
+    """The webhook ids in the DLQ, and the reasons they carry (the partner's refusal, or none)."""
     dead: Counter[str] = Counter()
-    while batch := sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", []):
+    reasons: Counter[str] = Counter()
+    while batch := sqs.receive_message(
+        QueueUrl=dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    ).get("Messages", []):
         dead.update(json.loads(m["Body"])["webhook_id"] for m in batch)
-    return dead
+        for m in batch:
+            reason = m.get("MessageAttributes", {}).get(REASON_ATTRIBUTE, {}).get("StringValue", "none")
+            reasons[reason.split(":")[-1].strip()] += 1
+    return dead, reasons
 
 
 class CountingVisibility(SqsVisibility):
@@ -380,6 +387,7 @@ class SoakRig:
             writer=self.writer,
             state=self.state,
             visibility=CountingVisibility(self.aws["sqs"], self.aws["queue_url"], self.visibility_delays),
+            dead_letters=SqsDeadLetters(self.aws["sqs"], self.aws["dlq_url"]),
             settings=self.settings,
             remaining_ms=context.get_remaining_time_in_millis,
             sleep=lambda seconds: None,
@@ -469,7 +477,7 @@ def test_soak_nothing_lost_nothing_stale_dlq_is_exactly_the_refused(
     stamps = watch.stamps
     partner = {mdt: emulator.units(mdt) for mdt in mdts}
     lost = count_lost(accepted, by_id, refused_units, partner, stamps)
-    dead = dead_letters(sqs, soak_aws["dlq_url"])
+    dead, reasons = dead_letters(sqs, soak_aws["dlq_url"])
     expected_dead = Counter(
         {wid: n for wid, n in flaky.enqueued.items() if by_id[wid].unit_key in refused_units}
     )
@@ -485,7 +493,8 @@ def test_soak_nothing_lost_nothing_stale_dlq_is_exactly_the_refused(
         f"\n  delivered: {esm.stats.deleted} messages deleted after success,"
         f" {esm.stats.invocations} invocations"
         f"\n  dead-lettered: {sum(dead.values())} messages ({len(dead)} webhooks);"
-        f" expected {sum(expected_dead.values())} ({len(refused_units)} refused units)"
+        f" expected {sum(expected_dead.values())} ({len(refused_units)} refused units);"
+        f" reasons: {dict(reasons)}"
         f"\n  lost: {lost}   stale overwrites: {watch.stale}   blanked fields: {watch.blanked}"
         f"\n  PUTs sent: {watch.puts}  (one per webhook would be {deliveries})"
         f"\n  redriven mid-run: {faults.counts['redrive-moved']}"
@@ -497,6 +506,8 @@ def test_soak_nothing_lost_nothing_stale_dlq_is_exactly_the_refused(
     assert watch.stale == 0
     assert watch.blanked == 0
     assert dead == expected_dead
+    # Each dead letter says why: dead-lettered by the consumer at once, not by maxReceiveCount
+    assert reasons == Counter({"Each unit must include a non-empty id": sum(dead.values())})
     assert len(accepted) == len(webhooks)
     assert sum(injected.values()) >= soak_size.min_faults
     assert len(injected) >= 8

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from relay.config import ConsumerConfig
-from relay.consumer import ConsumerDeps, process_batch
+from relay.consumer import ConsumerDeps, DeadLetter, process_batch
 from relay.models import UNIT_FIELDS, QueueMessage, UnitChange
 from relay.northca import (
     NorthcaAuthError,
@@ -82,6 +82,22 @@ class RecordingVisibility:
         self.calls.append((list(receipt_handles), seconds))
 
 
+class RecordingDeadLetters:
+    """The DLQ port: keeps what it is sent; refuses the ids in `refuse` (as a failed batch entry)."""
+
+    def __init__(self) -> None:
+        self.letters: list[DeadLetter] = []
+        self.refuse: set[str] = set()
+
+    def send(self, letters: Sequence[DeadLetter]) -> set[str]:
+        taken = [letter for letter in letters if letter.message_id not in self.refuse]
+        self.letters += taken
+        return {letter.message_id for letter in taken}
+
+    def reasons(self) -> dict[str, str]:
+        return {letter.message_id: letter.reason for letter in self.letters}
+
+
 def message(webhook: str, *changes: UnitChange, mdt: str = MDT, received: int = 0) -> QueueMessage:
     return QueueMessage(
         source="cad",
@@ -118,6 +134,7 @@ class Harness:
         self.partner = MemoryPartner()
         self.state = InMemoryUnitStateStore()
         self.visibility = RecordingVisibility()
+        self.dead_letters: RecordingDeadLetters | None = None
         self.sleeps: list[float] = []
         self.remaining = 60_000
         self.settings = ConsumerConfig(**settings)
@@ -128,6 +145,7 @@ class Harness:
             writer=writer or self.partner,
             state=self.state,
             visibility=self.visibility,
+            dead_letters=self.dead_letters,
             settings=self.settings,
             max_units_per_request=self.max_units,
             remaining_ms=lambda: self.remaining,
@@ -347,6 +365,60 @@ def test_consumer_message_with_a_refused_unit_and_a_good_one_fails_but_the_good_
     both = message("w1", change("BAD", 1, status="x"), change("GOOD", 1, status="10-8"))
     assert h.run(record("m1", both), record("m2", message("w2", change("GOOD", 2, rank="PO")))) == {"m1"}
     assert h.partner.unit("GOOD") == {**dict.fromkeys(FULL), "status": "10-8", "rank": "PO"}
+
+
+def test_consumer_sends_refused_units_messages_to_the_dlq_at_once_with_the_partners_reason() -> None:
+    # Given a consumer with a DLQ port, and a partner that refuses one unit of three
+    h = Harness()
+    h.dead_letters = RecordingDeadLetters()
+    h.partner.refuse = {"U1"}
+    records = [record(f"m{i}", message(f"w{i}", change(f"U{i}", 1, status="10-8"))) for i in range(3)]
+    # When consumed
+    failed = h.run(*records)
+    # Then the refused unit's message is in the DLQ with its body unchanged and why, and is not retried
+    assert failed == set()
+    assert [(x.message_id, x.body) for x in h.dead_letters.letters] == [("m1", records[1]["body"])]
+    assert h.dead_letters.reasons() == {
+        "m1": f"partner refused unit 'U1' of MDT {MDT}: Each unit must include a non-empty id"
+    }
+    assert sorted(uid for (_, uid) in h.partner.units) == ["U0", "U2"]
+
+
+def test_consumer_dead_letters_an_unreadable_message_with_what_is_wrong() -> None:
+    h = Harness()
+    h.dead_letters = RecordingDeadLetters()
+    good = record("m2", message("w2", change("A", 1, status="10-8")))
+    assert h.run(record("m1", '{"source": "cad"}'), good) == set()
+    assert [x.message_id for x in h.dead_letters.letters] == ["m1"]
+    assert "mdt_id: Field required" in h.dead_letters.reasons()["m1"]
+
+
+def test_consumer_keeps_a_message_for_retry_when_another_of_its_units_failed_for_now() -> None:
+    # Given messages for a refused unit, and one for a unit whose MDT is unavailable right now
+    h = Harness()
+    h.dead_letters = RecordingDeadLetters()
+    h.partner.refuse = {"BAD"}
+    h.partner.script = [None, NorthcaServerError("Internal server error", 500)] * 3
+    bad = message("w1", change("BAD", 1, status="x"))
+    other = message("w2", change("LATER", 1, status="10-8"), mdt=OTHER_MDT)
+    bad_again = message("w3", change("BAD", 2, rank="PO"))
+    # When consumed with a settings budget of one attempt, so the 500 is final in this invocation
+    h.settings = ConsumerConfig(attempts=1)
+    failed = h.run(record("m1", bad), record("m2", other), record("m3", bad_again))
+    # Then the messages behind BAD alone go to the DLQ; the unavailable unit's message comes back
+    assert failed == {"m2"}
+    assert sorted(h.dead_letters.reasons()) == ["m1", "m3"]
+
+
+def test_consumer_a_message_the_dlq_did_not_take_comes_back_as_a_failure() -> None:
+    h = Harness()
+    h.dead_letters = RecordingDeadLetters()
+    h.dead_letters.refuse = {"m1"}
+    h.partner.refuse = {"U1"}
+    records = [record(f"m{i}", message(f"w{i}", change(f"U{i}", 1, status="10-8"))) for i in (1, 2)]
+    # Not lost: reported failed, it reaches the DLQ through maxReceiveCount instead
+    assert h.run(*records) == {"m1"}
+    assert h.dead_letters.letters == []
 
 
 def test_consumer_fetches_a_rotated_partner_key_once_and_carries_on() -> None:

@@ -10,7 +10,7 @@ import boto3
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from relay.consumer import ConsumerDeps, SqsVisibility, process_batch
+from relay.consumer import ConsumerDeps, SqsDeadLetters, SqsVisibility, process_batch
 from relay.errors import ConfigError
 from relay.northca import NorthcaClient
 from relay.observability import logger, metrics
@@ -54,6 +54,7 @@ def default_deps(context: LambdaContext) -> ConsumerDeps:
         writer=default_writer(),
         state=DynamoUnitStateStore(settings.STATE_TABLE, dynamodb, ttl_days=ttl_days),
         visibility=SqsVisibility(sqs, settings.QUEUE_URL) if settings.QUEUE_URL else None,
+        dead_letters=SqsDeadLetters(sqs, settings.DLQ_URL) if settings.DLQ_URL else None,
         settings=config.consumer,
         max_units_per_request=config.northca.max_units_per_request,
         remaining_ms=context.get_remaining_time_in_millis,
@@ -71,6 +72,7 @@ def lambda_handler(
     metrics.add_metric(name="MessagesFailed", unit=MetricUnit.Count, value=len(outcome.failed_message_ids))
     metrics.add_metric(name="PartnerPuts", unit=MetricUnit.Count, value=outcome.puts)
     metrics.add_metric(name="UnitsRefused", unit=MetricUnit.Count, value=len(outcome.refused_units))
+    metrics.add_metric(name="MessagesDeadLettered", unit=MetricUnit.Count, value=len(outcome.dead_lettered))
     if outcome.stopped:
         logger.warning("partner calls stopped early", extra={"reason": outcome.stopped})
     return outcome.response([str(r.get("messageId")) for r in records])
