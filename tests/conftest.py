@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from aws_lambda_powertools.utilities import parameters
 
 from relay.config import RelayConfig, parse_config
 from relay_devtools.lambda_context import LocalLambdaContext
+from relay_devtools.template import create_table, load_template
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -97,3 +99,13 @@ class FixedClock:
 def pytest_addoption(parser: pytest.Parser) -> None:
     # `make soak`: the soak test at full size (10,000+ webhooks); `make test` runs a smaller one.
     parser.addoption("--soak-full", action="store_true", default=False, help="run the soak test at full size")
+
+
+@functools.cache
+def _template() -> dict[str, Any]:
+    return load_template(ROOT / "template.yaml")
+
+
+def create_unit_state_table(client: Any, name: str = "unit-state") -> None:
+    """The unit-state table with the keys template.yaml gives it (in moto)."""
+    create_table(client, _template(), "UnitStateTable", name)

@@ -33,7 +33,7 @@ from relay_devtools.erlc_emulator import ErlcEmulator
 from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.lambda_context import LocalLambdaContext
 from relay_devtools.secrets_file import SecretsFile, ensure_secrets_file
-from relay_devtools.template import QueueSettings, load_template, queue_settings
+from relay_devtools.template import QueueSettings, create_table, load_template, queue_settings
 
 REGION = "us-east-1"
 # Env var each table's name goes to, by the table's logical id in template.yaml.
@@ -173,17 +173,12 @@ class LocalStack:
 
     def _create_tables(self) -> None:
         dynamodb = boto3.client("dynamodb")
-        for logical_id, resource in load_template(self.options.template)["Resources"].items():
+        template = load_template(self.options.template)
+        for logical_id, resource in template["Resources"].items():
             if resource["Type"] != "AWS::DynamoDB::Table":
                 continue
-            props = resource["Properties"]
             name = f"northca-relay-{logical_id}"
-            dynamodb.create_table(
-                TableName=name,
-                KeySchema=props["KeySchema"],
-                AttributeDefinitions=props["AttributeDefinitions"],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            create_table(dynamodb, template, logical_id, name)
             if logical_id in TABLE_ENV:
                 os.environ[TABLE_ENV[logical_id]] = name
 

@@ -31,6 +31,17 @@ def load_template(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def create_table(client: Any, template: dict[str, Any], logical_id: str, name: str) -> None:
+    """A DynamoDB table with the keys template.yaml declares for `logical_id`, on demand as deployed."""
+    props = template["Resources"][logical_id]["Properties"]
+    client.create_table(
+        TableName=name,
+        KeySchema=props["KeySchema"],
+        AttributeDefinitions=props["AttributeDefinitions"],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 @dataclass(frozen=True)
 class QueueSettings:
     batch_size: int

@@ -18,7 +18,7 @@ from relay.handlers import consumer
 from relay.queue import queue_body
 from relay.settings import relay_config
 from relay_devtools.emulator import NorthcaEmulator
-from tests.conftest import GUILD, MDT, PARTNER_KEY
+from tests.conftest import GUILD, MDT, PARTNER_KEY, create_unit_state_table
 from tests.unit.test_consumer import FULL, change, message
 
 TABLE = "handler-unit-state"
@@ -27,15 +27,7 @@ TABLE = "handler-unit-state"
 @pytest.fixture
 def wired(aws: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[NorthcaEmulator]:
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_unit_state_table(dynamodb, TABLE)
     config = tmp_path / "relay.toml"
     config.write_text(
         '[northca]\npartner_key_secret = "northca/partner-key"\n\n[consumer]\nmin_remaining_ms = 1000\n'

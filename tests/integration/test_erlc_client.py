@@ -27,7 +27,7 @@ from relay.sources.erlc_roster import (
     make_erlc_client,
 )
 from relay_devtools.erlc_emulator import ErlcEmulator, ErlcFault, player
-from tests.conftest import GUILD, MDT, load_event
+from tests.conftest import GUILD, MDT, create_unit_state_table, load_event
 from tests.integration.conftest import drain
 
 KEY = "erlc-server-key-for-tests"
@@ -144,15 +144,7 @@ def test_erlc_client_an_unreachable_api_is_unavailable() -> None:
 @pytest.fixture
 def state_table(aws: dict[str, Any]) -> str:
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(
-        TableName="unit-state",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_unit_state_table(dynamodb, "unit-state")
     aws["secretsmanager"].create_secret(Name="relay/erlc/main", SecretString=KEY)
     return "unit-state"
 

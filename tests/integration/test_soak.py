@@ -49,6 +49,7 @@ from relay.state import DynamoUnitStateStore
 from relay_devtools.emulator import NorthcaEmulator
 from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.redrive import redrive
+from tests.conftest import create_unit_state_table
 
 GUILD = "123456789012345678"
 SECRET = "northca/partner-key"
@@ -230,18 +231,7 @@ def soak_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             },
         )["QueueUrl"]
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_unit_state_table(dynamodb, TABLE)
         secrets = boto3.client("secretsmanager", region_name="us-east-1")
         secrets.create_secret(Name=SECRET, SecretString="partner-key-1")
         yield {

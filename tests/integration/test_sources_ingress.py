@@ -23,7 +23,7 @@ from relay.queue import SqsPublisher
 from relay.secrets import PowertoolsSecrets
 from relay_devtools.apigw import api_gateway_v2_event
 from relay_devtools.signing import sign
-from tests.conftest import CAD_SECRET, NOW, FixedClock, base_config_data, load_event
+from tests.conftest import CAD_SECRET, NOW, FixedClock, base_config_data, create_unit_state_table, load_event
 from tests.integration.conftest import drain
 
 SIGNED = {"scheme": "standard-webhooks", "secret": "relay/sources/cad"}
@@ -55,15 +55,7 @@ def config() -> RelayConfig:
 @pytest.fixture
 def store(aws: dict[str, Any]) -> DynamoKeyValueStore:
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-    dynamodb.create_table(
-        TableName="unit-state",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_unit_state_table(dynamodb, "unit-state")
     return DynamoKeyValueStore("unit-state", dynamodb, clock=FixedClock())
 
 

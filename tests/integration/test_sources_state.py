@@ -8,21 +8,13 @@ import boto3
 import pytest
 
 from relay.kvstore import DynamoKeyValueStore, InMemoryKeyValueStore, StateUnavailableError
-from tests.conftest import FixedClock
+from tests.conftest import FixedClock, create_unit_state_table
 
 
 @pytest.fixture
 def dynamodb(aws: dict[str, Any]) -> Any:
     client = boto3.client("dynamodb", region_name="us-east-1")
-    client.create_table(
-        TableName="unit-state",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_unit_state_table(client, "unit-state")
     return client
 
 

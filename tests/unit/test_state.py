@@ -18,7 +18,7 @@ from relay.state import (
     UnitKey,
     UnitStateStore,
 )
-from tests.conftest import GUILD, MDT, NOW, FixedClock
+from tests.conftest import GUILD, MDT, NOW, FixedClock, create_unit_state_table
 
 TABLE = "unit-state"
 KEY = UnitKey(MDT, GUILD, "ADAM-12")
@@ -28,23 +28,11 @@ def stamped(value: str | None, seconds: int = 0) -> FieldStamp:
     return FieldStamp(value=value, at=NOW + timedelta(seconds=seconds), tiebreak=f"t|{value}")
 
 
-def create_table(client: Any) -> None:
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-
-
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(client)
+        create_unit_state_table(client, TABLE)
         yield client
 
 
