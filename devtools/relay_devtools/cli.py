@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import shlex
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -39,9 +41,22 @@ def cmd_local(args: argparse.Namespace) -> int:
             port=args.port,
             emulator_port=args.emulator_port,
             northca_url=args.northca_url,
+            erlc_emulator_port=args.erlc_emulator_port,
+            erlc_url=args.erlc_url,
         )
     )
-    stack.start()
+    try:
+        stack.start()
+    except OSError as exc:
+        stack.stop()
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(
+            f"relay local: a port is already in use ({exc.strerror}). Is another `relay local` running?"
+            " Pick free ones with --port, --emulator-port and --erlc-emulator-port.",
+            file=sys.stderr,
+        )
+        return 1
     if stack.created_secrets_file:
         print(f"created {args.secrets} with fresh demo secrets (git-ignored)")
     print(stack.ready_line(), flush=True)
@@ -103,17 +118,27 @@ def cmd_sign(args: argparse.Namespace) -> int:
     except urllib.error.HTTPError as exc:
         print(exc.code, exc.read().decode())
         return 1
+    except urllib.error.URLError as exc:
+        print(f"relay sign: could not reach {url} ({exc.reason}); is `relay local` running?", file=sys.stderr)
+        return 1
 
 
 def cmd_units(args: argparse.Namespace) -> int:
-    from relay.northca import NorthcaClient
+    from relay.northca import NorthcaClient, NorthcaError
     from relay_devtools.secrets_file import load_secrets_file
 
     config = load_config(args.config)
-    source = config.sources[args.source]
+    source = config.sources.get(args.source)
+    if source is None:
+        raise SystemExit(f"relay units: no source {args.source!r} in {args.config}")
     key = load_secrets_file(Path(args.secrets)).first(config.northca.partner_key_secret)
     client = NorthcaClient(args.northca_url, key)
-    print(json.dumps(client.list_units(source.mdt_id, source.guild_id), indent=2))
+    try:
+        units = client.list_units(source.mdt_id, source.guild_id)
+    except NorthcaError as exc:
+        print(f"relay units: {args.northca_url}: {exc}; is `relay local` running?", file=sys.stderr)
+        return 1
+    print(json.dumps(units, indent=2))
     return 0
 
 
@@ -131,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--port", type=int, default=3000)
     local.add_argument("--emulator-port", type=int, default=4010)
     local.add_argument("--northca-url", default=None, help="a real partner API instead of the emulator")
+    local.add_argument("--erlc-emulator-port", type=int, default=4020, help="the emulated ER:LC API's port")
+    local.add_argument("--erlc-url", default=None, help="a real ER:LC API instead of the emulator")
     local.set_defaults(func=cmd_local)
 
     signer = sub.add_parser("sign", help="print (or --send) a correctly signed webhook for a source")

@@ -18,6 +18,7 @@ else is visible. Receive counts are tracked per message id (`receives`).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -129,7 +130,8 @@ class SqsEventSourceMapping:
             received = self.sqs.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=wanted,
-                WaitTimeSeconds=max(0, min(1, int(remaining))) if wait else 0,
+                # Whole seconds only: rounding a fraction down to 0 would poll in a tight loop.
+                WaitTimeSeconds=max(0, min(1, math.ceil(remaining))) if wait else 0,
                 AttributeNames=["All"],
             ).get("Messages", [])
             messages.extend(received)

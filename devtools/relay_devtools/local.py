@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import sys
 import threading
@@ -135,6 +136,8 @@ class LocalStack:
 
     def _start_aws(self) -> None:
         o = self.options
+        # moto's werkzeug server logs every request (the consumer polls): keep the terminal for the relay.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._moto = ThreadedMotoServer(ip_address=o.host, port=o.moto_port, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()

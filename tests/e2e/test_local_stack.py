@@ -133,3 +133,58 @@ def test_local_stack_a_forged_webhook_gets_401(local_stack) -> None:
         },
     )
     assert (status, answer) == (401, {"ok": False, "error": "Unauthorized"})
+
+
+def relay_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    relay = shutil.which("relay", path=str(Path(sys.executable).parent)) or "relay"
+    return subprocess.run([relay, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_local_stack_the_readme_commands_sign_send_and_list(local_stack) -> None:
+    # Given the commands `make run` tells a new user to type, pointed at this stack's ports
+    common = ["--config", str(local_stack["config"]), "--secrets", str(local_stack["secrets"])]
+    base = local_stack["ingress"].removesuffix("/hooks")
+    cwd = local_stack["config"].parent
+    # When the demo webhook is sent
+    sent = relay_cli(*common, "sign", "cad", "--send", "--url", base, cwd=cwd)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert sent.stdout.startswith("202 ")
+    # Then `relay units` lists the demo unit within a few seconds
+    deadline = time.monotonic() + 30
+    listed = ""
+    while time.monotonic() < deadline and "ADAM-12" not in listed:
+        units = relay_cli(*common, "units", "cad", "--northca-url", local_stack["northca"], cwd=cwd)
+        assert units.returncode == 0, units.stderr
+        listed = units.stdout
+        time.sleep(0.25)
+    assert '"officer_name": "B. Bubbleton"' in listed
+
+
+def test_local_stack_a_second_stack_on_the_same_ports_says_so(local_stack) -> None:
+    # Given a running stack, when another is started on its emulator's port
+    port = local_stack["northca"].rsplit(":", 1)[1].split("/")[0]
+    common = ["--config", str(local_stack["config"]), "--secrets", str(local_stack["secrets"])]
+    result = relay_cli(
+        "local",
+        *common,
+        "--template",
+        str(ROOT / "template.yaml"),
+        "--port",
+        "0",
+        "--emulator-port",
+        port,
+        cwd=local_stack["config"].parent,
+    )
+    # Then it stops with a sentence, not a traceback
+    assert result.returncode == 1
+    assert "a port is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_relay_units_without_a_stack_says_what_to_do(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "relay.toml", tmp_path / "relay.toml")
+    (tmp_path / "relay.secrets.toml").write_text('[secrets]\n"northca/partner-key" = "k"\n')
+    result = relay_cli("units", "cad", "--northca-url", "http://127.0.0.1:9/v1", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "is `relay local` running?" in result.stderr
+    assert "Traceback" not in result.stderr
