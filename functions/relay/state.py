@@ -235,53 +235,45 @@ class DynamoUnitStateStore:
         else:
             condition = "version = :expected"
             values[":expected"] = {"N": str(expected_version)}
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=self._key(key),
-                UpdateExpression=(
-                    "SET #fields = :fields, version = :new,"
-                    " sent_version = if_not_exists(sent_version, :zero), mdt_id = :mdt,"
-                    " guild_id = :guild, expires_at = :expires, updated_at = :now"
-                ),
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#fields": "fields"},
-                ExpressionAttributeValues=values,
-            )
-        except Exception as exc:  # noqa: BLE001 - a lost race is an answer; anything else is an outage
-            if _is_conditional_failure(exc):
-                return None
-            raise StateStoreError(f"UpdateItem {key.pk}/{key.sk}: {type(exc).__name__}") from None
-        return new_version
+        written = self._conditional_update(
+            key,
+            UpdateExpression=(
+                "SET #fields = :fields, version = :new,"
+                " sent_version = if_not_exists(sent_version, :zero), mdt_id = :mdt,"
+                " guild_id = :guild, expires_at = :expires, updated_at = :now"
+            ),
+            ConditionExpression=condition,
+            ExpressionAttributeNames={"#fields": "fields"},
+            ExpressionAttributeValues=values,
+        )
+        return new_version if written else None
 
     def mark_sent(self, key: UnitKey, version: int) -> bool:
+        return self._conditional_update(
+            key,
+            UpdateExpression="SET sent_version = :v",
+            ConditionExpression="version = :v",
+            ExpressionAttributeValues={":v": {"N": str(version)}},
+        )
+
+    def mark_dirty(self, key: UnitKey) -> None:
+        # False means no item: nothing was ever written, so nothing can be stale.
+        self._conditional_update(
+            key,
+            UpdateExpression="ADD version :one",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+
+    def _conditional_update(self, key: UnitKey, **request: Any) -> bool:
+        """UpdateItem on one unit: False when its condition failed, StateStoreError on anything else."""
         try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=self._key(key),
-                UpdateExpression="SET sent_version = :v",
-                ConditionExpression="version = :v",
-                ExpressionAttributeValues={":v": {"N": str(version)}},
-            )
-        except Exception as exc:  # noqa: BLE001
+            self.client.update_item(TableName=self.table_name, Key=self._key(key), **request)
+        except Exception as exc:  # noqa: BLE001 - a lost race is an answer; anything else is an outage
             if _is_conditional_failure(exc):
                 return False
             raise StateStoreError(f"UpdateItem {key.pk}/{key.sk}: {type(exc).__name__}") from None
         return True
-
-    def mark_dirty(self, key: UnitKey) -> None:
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=self._key(key),
-                UpdateExpression="ADD version :one",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":one": {"N": "1"}},
-            )
-        except Exception as exc:  # noqa: BLE001
-            if _is_conditional_failure(exc):
-                return  # no item: nothing was ever written, so nothing can be stale
-            raise StateStoreError(f"UpdateItem {key.pk}/{key.sk}: {type(exc).__name__}") from None
 
 
 def unit_keys(mdt_id: str, guild_id: str, unit_ids: Iterable[str]) -> list[UnitKey]:
