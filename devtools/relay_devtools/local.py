@@ -12,7 +12,6 @@ sets that environment (endpoint, queue URLs, table names) before their first cal
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import os
 import sys
@@ -34,7 +33,13 @@ from relay_devtools.erlc_emulator import ErlcEmulator
 from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.lambda_context import LocalLambdaContext
 from relay_devtools.secrets_file import SecretsFile, ensure_secrets_file
-from relay_devtools.template import QueueSettings, create_table, load_template, queue_settings
+from relay_devtools.template import (
+    QueueSettings,
+    create_queue_with_dlq,
+    create_table,
+    load_template,
+    queue_settings,
+)
 
 REGION = "us-east-1"
 # Env var each table's name goes to, by the table's logical id in template.yaml.
@@ -155,19 +160,12 @@ class LocalStack:
         )
         sqs = boto3.client("sqs")
         visibility = o.visibility_timeout or self.queue.visibility_timeout
-        self.dlq_url = sqs.create_queue(QueueName="northca-relay-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        self.queue_url = sqs.create_queue(
-            QueueName="northca-relay-queue",
-            Attributes={
-                "VisibilityTimeout": str(visibility),
-                "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": self.queue.max_receive_count}
-                ),
-            },
-        )["QueueUrl"]
+        self.queue_url, self.dlq_url = create_queue_with_dlq(
+            sqs,
+            "northca-relay",
+            visibility_timeout=visibility,
+            max_receive_count=self.queue.max_receive_count,
+        )
         os.environ.update({"QUEUE_URL": self.queue_url, "DLQ_URL": self.dlq_url})
         self._create_tables()
         secretsmanager = boto3.client("secretsmanager")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,28 @@ def create_table(client: Any, template: dict[str, Any], logical_id: str, name: s
         AttributeDefinitions=props["AttributeDefinitions"],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+def create_queue_with_dlq(
+    sqs: Any, prefix: str, *, visibility_timeout: int, max_receive_count: int
+) -> tuple[str, str]:
+    """`PREFIX-queue` and its DLQ `PREFIX-dlq`, joined by a redrive policy. Returns both URLs."""
+    dlq_url = str(sqs.create_queue(QueueName=f"{prefix}-dlq")["QueueUrl"])
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    queue_url = str(
+        sqs.create_queue(
+            QueueName=f"{prefix}-queue",
+            Attributes={
+                "VisibilityTimeout": str(visibility_timeout),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive_count}
+                ),
+            },
+        )["QueueUrl"]
+    )
+    return queue_url, dlq_url
 
 
 @dataclass(frozen=True)

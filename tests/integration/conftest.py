@@ -9,6 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from relay_devtools.template import create_queue_with_dlq
 from tests.conftest import CAD_SECRET, PARTNER_KEY
 
 
@@ -17,17 +18,7 @@ def aws() -> Iterator[dict[str, Any]]:
     """A queue with its DLQ and the secrets the test config names, in moto."""
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
-        dlq_url = sqs.create_queue(QueueName="relay-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        queue_url = sqs.create_queue(
-            QueueName="relay-queue",
-            Attributes={
-                "VisibilityTimeout": "30",
-                "RedrivePolicy": f'{{"deadLetterTargetArn": "{dlq_arn}", "maxReceiveCount": 5}}',
-            },
-        )["QueueUrl"]
+        queue_url, dlq_url = create_queue_with_dlq(sqs, "relay", visibility_timeout=30, max_receive_count=5)
         secrets = boto3.client("secretsmanager", region_name="us-east-1")
         secrets.create_secret(Name="relay/sources/cad", SecretString=CAD_SECRET)
         secrets.create_secret(Name="northca/partner-key", SecretString=PARTNER_KEY)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 from moto import mock_aws
 
 from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
+from relay_devtools.template import create_queue_with_dlq
 
 MAX_RECEIVE_COUNT = 5
 
@@ -19,19 +19,12 @@ MAX_RECEIVE_COUNT = 5
 def queues() -> Iterator[dict[str, Any]]:
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
-        dlq_url = sqs.create_queue(QueueName="esm-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        queue_url = sqs.create_queue(
-            QueueName="esm-queue",
-            Attributes={
-                "VisibilityTimeout": "300",  # long: only expire_visibility() brings failures back
-                "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
-                ),
-            },
-        )["QueueUrl"]
+        queue_url, dlq_url = create_queue_with_dlq(
+            sqs,
+            "esm",
+            visibility_timeout=300,  # long: only expire_visibility() brings failures back
+            max_receive_count=MAX_RECEIVE_COUNT,
+        )
         yield {"sqs": sqs, "queue_url": queue_url, "dlq_url": dlq_url}
 
 

@@ -49,6 +49,7 @@ from relay.state import DynamoUnitStateStore
 from relay_devtools.emulator import NorthcaEmulator
 from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.redrive import redrive
+from relay_devtools.template import create_queue_with_dlq
 from tests.conftest import create_unit_state_table
 
 GUILD = "123456789012345678"
@@ -217,19 +218,12 @@ def soak_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     monkeypatch.setattr(moto_sqs_models, "unix_time_millis", _fast_unix_time_millis)
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
-        dlq_url = sqs.create_queue(QueueName="soak-dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        queue_url = sqs.create_queue(
-            QueueName="soak-queue",
-            Attributes={
-                "VisibilityTimeout": "30",  # the mapping expires failed messages itself: no wall-clock waits
-                "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT}
-                ),
-            },
-        )["QueueUrl"]
+        queue_url, dlq_url = create_queue_with_dlq(
+            sqs,
+            "soak",
+            visibility_timeout=30,  # the mapping expires failed messages itself: no wall-clock waits
+            max_receive_count=MAX_RECEIVE_COUNT,
+        )
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         create_unit_state_table(dynamodb, TABLE)
         secrets = boto3.client("secretsmanager", region_name="us-east-1")
