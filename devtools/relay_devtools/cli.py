@@ -11,8 +11,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from relay.config import load_config
 from relay.errors import ConfigError
+from relay.sources.registry import load_config
 from relay_devtools import mapcmd, redrive
 
 DEMO_BODY = {
@@ -94,7 +94,7 @@ def _signed(args: argparse.Namespace) -> tuple[str, dict[str, str], bytes]:
         body = args.body.encode()
     else:
         body = json.dumps(DEMO_BODY).encode()
-    delivery = sign(source.signature, body, secrets.first(name), private_key=secrets.signing_keys.get(name))
+    delivery = sign(source.signature, body, secrets.newest(name), private_key=secrets.signing_keys.get(name))
     url = f"{args.url.rstrip('/')}/hooks/{args.source}" + (
         f"/{delivery.path_token}" if delivery.path_token else ""
     )
@@ -124,14 +124,15 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_units(args: argparse.Namespace) -> int:
-    from relay.northca import NorthcaClient, NorthcaError
+    from relay.errors import NorthcaError
+    from relay.northca.client import NorthcaClient
     from relay_devtools.secrets_file import load_secrets_file
 
     config = load_config(args.config)
     source = config.sources.get(args.source)
     if source is None:
         raise SystemExit(f"relay units: no source {args.source!r} in {args.config}")
-    key = load_secrets_file(Path(args.secrets)).first(config.northca.partner_key_secret)
+    key = load_secrets_file(Path(args.secrets)).newest(config.northca.partner_key_secret)
     client = NorthcaClient(args.northca_url, key)
     try:
         units = client.list_units(source.mdt_id, source.guild_id)

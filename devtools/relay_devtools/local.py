@@ -26,7 +26,8 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from relay.config import ErlcServerConfig, RelayConfig, SourceConfig, load_config
+from relay.config import ErlcServerConfig, RelayConfig, SourceConfig
+from relay.sources.registry import load_config
 from relay_devtools.apigw import api_gateway_v2_event
 from relay_devtools.emulator import NorthcaEmulator
 from relay_devtools.erlc_emulator import ErlcEmulator
@@ -168,6 +169,10 @@ class LocalStack:
         )
         os.environ.update({"QUEUE_URL": self.queue_url, "DLQ_URL": self.dlq_url})
         self._create_tables()
+        # The handlers build their clients from this environment once: forget any earlier stack's.
+        from relay.handlers import wiring
+
+        wiring.reset()
         secretsmanager = boto3.client("secretsmanager")
         for name in self.secrets.secrets:
             secretsmanager.create_secret(Name=name, SecretString=self.secrets.as_secret_string(name))
@@ -188,7 +193,7 @@ class LocalStack:
         if o.northca_url:
             self.northca_url = o.northca_url.rstrip("/")
         else:
-            key = self.secrets.first(self.config.northca.partner_key_secret)
+            key = self.secrets.newest(self.config.northca.partner_key_secret)
             links: dict[str, list[str]] = {}
             targets: list[SourceConfig | ErlcServerConfig] = [
                 *self.config.sources.values(),
@@ -248,7 +253,7 @@ class LocalStack:
         if o.erlc_url:
             self.erlc_url = o.erlc_url.rstrip("/")
         else:
-            keys = [self.secrets.first(server.server_key_secret) for server in servers.values()]
+            keys = [self.secrets.newest(server.server_key_secret) for server in servers.values()]
             self.erlc_emulator = ErlcEmulator(keys)
             self.erlc_url = self.erlc_emulator.start(o.host, o.erlc_emulator_port)
         os.environ["ERLC_BASE_URL"] = self.erlc_url

@@ -17,14 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from relay.config import RelayConfig, SourceConfig, load_config
-from relay.erlc import ROSTER_SK, ErlcResponseError, build_roster, dump_roster, parse_players
-from relay.errors import RelayError
-from relay.ingress import parse_json_object
-from relay.kvstore import InMemoryKeyValueStore, KeyValueStore, roster_key, state_lookups
-from relay.models import QueueMessage
-from relay.queue import split_messages
-from relay.sources import AdapterContext, build_adapter
+from relay.config import RelayConfig, SourceConfig
+from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, parse_players
+from relay.errors import ErlcResponseError, RelayError
+from relay.ingress.body import parse_json_object
+from relay.memory import InMemorySourceStateStore
+from relay.messages import QueueMessage, queue_messages
+from relay.models import roster_key
+from relay.ports import SourceStateStore
+from relay.sources import AdapterContext
+from relay.sources.registry import build_adapter, load_config, normalise
 
 
 class MapError(Exception):
@@ -37,7 +39,7 @@ def map_payload(
     body: bytes,
     *,
     headers: Mapping[str, str] | None = None,
-    store: KeyValueStore | None = None,
+    store: SourceStateStore | None = None,
     received_at: datetime | None = None,
 ) -> list[QueueMessage]:
     """The queue messages the ingress would send for this body (none when it maps to no change).
@@ -52,20 +54,17 @@ def map_payload(
         source=source_name,
         received_at=received_at,
         headers={name.lower(): value for name, value in (headers or {}).items()},
-        lookups=state_lookups(store or InMemoryKeyValueStore()),
+        state=store or InMemorySourceStateStore(),
     )
-    changes = adapter.normalise(payload, context)
-    if not changes:
-        return []
-    message = QueueMessage(
+    return queue_messages(
         source=source_name,
         mdt_id=source.mdt_id,
         guild_id=source.guild_id,
         actor=source.actor,
+        webhook_id=None,
         received_at=received_at,
-        changes=changes,
+        changes=normalise(adapter, payload, context),
     )
-    return split_messages(message)
 
 
 def source_config(config: RelayConfig, name: str) -> SourceConfig:
@@ -76,7 +75,7 @@ def source_config(config: RelayConfig, name: str) -> SourceConfig:
     return source
 
 
-def load_roster_file(config: RelayConfig, store: KeyValueStore, spec: str) -> None:
+def load_roster_file(config: RelayConfig, store: SourceStateStore, spec: str) -> None:
     """`SERVER=FILE`: the players in FILE become SERVER's roster, as the poller would store it."""
     server_name, sep, file_name = spec.partition("=")
     if not sep or not server_name or not file_name:
@@ -105,7 +104,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         source_config(config, args.source)
-        store = InMemoryKeyValueStore()
+        store = InMemorySourceStateStore()
         for spec in args.roster:
             load_roster_file(config, store, spec)
         headers = parse_headers(args.header)
@@ -127,7 +126,7 @@ def cmd_map(args: argparse.Namespace) -> int:
                 return 1
             result: dict[str, Any] = {
                 "payload": name,
-                "messages": [json.loads(m.to_json()) for m in messages],
+                "messages": [json.loads(m.body()) for m in messages],
             }
             print(json.dumps(result, indent=2))
     except MapError as exc:

@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 
-from relay.consumer import REASON_ATTRIBUTE
+from relay.aws.sqs import REASON_ATTRIBUTE
 
 UNSUPPORTED_CODES = ("NotImplemented", "Unsupported", "InvalidAction", "UnknownOperation")
 

@@ -26,7 +26,8 @@ class SecretsFile:
     secrets: dict[str, str | list[str]] = field(default_factory=dict)
     signing_keys: dict[str, str] = field(default_factory=dict)
 
-    def first(self, name: str) -> str:
+    def newest(self, name: str) -> str:
+        """The value to use: a rotation list's last, as everywhere in the relay."""
         value = self.secrets[name]
         return value[-1] if isinstance(value, list) else value
 

@@ -20,7 +20,7 @@ from relay.config import (
     StandardWebhooksSignature,
     UrlTokenSignature,
 )
-from relay.signatures import ed25519_message, sign_hmac_sha256, sign_standard_webhooks
+from relay.ingress.signatures import ed25519_message, sign_hmac_sha256, sign_standard_webhooks
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
-"""relay.toml: sources and settings as code, validated once at start.
+"""relay.toml's schema: sources and settings as code, validated once at start.
 
-An error names the file, the key and what was expected, e.g.
+This module checks the shape of the file only. What depends on the adapters (each source's
+`options`, and the checks across sources) is relay.sources.registry's, whose `load_config` is the
+one loader everything uses. An error names the file, the key and what was expected, e.g.
 `relay.toml: sources.cad.signature.scheme: expected one of 'standard-webhooks', ...`.
 """
 
@@ -15,7 +17,7 @@ import jmespath
 import jmespath.exceptions
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
-from relay.errors import ConfigError
+from relay.errors import ConfigError, describe_validation_error
 
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -24,7 +26,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class NorthcaSettings(Strict):
+class NorthcaConfig(Strict):
     base_url: HttpUrl = HttpUrl("https://api.northca.dev/v1")
     partner_key_secret: str = Field(min_length=1)
     connect_timeout: float = Field(default=3.05, gt=0, le=30)
@@ -33,7 +35,7 @@ class NorthcaSettings(Strict):
     max_units_per_request: int = Field(default=100, ge=1, le=1000)
 
 
-class IngressSettings(Strict):
+class IngressConfig(Strict):
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=6 * 1024 * 1024)
     # Replayed deliveries are remembered at least twice the widest signature tolerance.
     replay_ttl_seconds: int = Field(default=900, ge=60)
@@ -158,7 +160,7 @@ class ErlcServerConfig(Strict):
     read_timeout: float = Field(default=10.0, gt=0, le=60)
 
 
-class ErlcSettings(Strict):
+class ErlcConfig(Strict):
     servers: dict[str, ErlcServerConfig] = Field(default_factory=dict)
 
     @field_validator("servers")
@@ -171,11 +173,11 @@ class ErlcSettings(Strict):
 
 
 class RelayConfig(Strict):
-    northca: NorthcaSettings
-    ingress: IngressSettings = IngressSettings()
+    northca: NorthcaConfig
+    ingress: IngressConfig = IngressConfig()
     consumer: ConsumerConfig = ConsumerConfig()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
-    erlc: ErlcSettings = ErlcSettings()
+    erlc: ErlcConfig = ErlcConfig()
 
     @field_validator("sources")
     @classmethod
@@ -198,14 +200,6 @@ class RelayConfig(Strict):
                 )
         return self
 
-    @model_validator(mode="after")
-    def _erlc_event_sources_name_a_server(self) -> RelayConfig:
-        for name, source in self.sources.items():
-            server = source.options.get("server") if source.adapter == "erlc-events" else None
-            if isinstance(server, str) and server not in self.erlc.servers:
-                raise ValueError(f"sources.{name}.options.server: no [erlc.servers.{server}] in this file")
-        return self
-
     def secret_names(self) -> set[str]:
         """Every secret the config refers to: the partner key, one per source, one per ER:LC server."""
         return (
@@ -215,31 +209,21 @@ class RelayConfig(Strict):
         )
 
 
-def _describe(error: Any) -> str:
-    location = ".".join(str(part) for part in error["loc"])
-    return f"{location or '(top level)'}: {error['msg']}"
-
-
-def parse_config(data: dict[str, Any], origin: str = "relay.toml") -> RelayConfig:
+def parse_schema(data: dict[str, Any], origin: str = "relay.toml") -> RelayConfig:
+    """The config's shape checked; adapter options and cross-checks are relay.sources.registry's."""
     try:
-        config = RelayConfig.model_validate(data)
+        return RelayConfig.model_validate(data)
     except ValidationError as exc:
-        details = "; ".join(f"{origin}: {_describe(e)}" for e in exc.errors(include_url=False))
-        raise ConfigError(details) from None
-    # Imported here: the adapter registry imports config types.
-    from relay.sources import validate_adapter_options
-
-    for name, source in config.sources.items():
-        validate_adapter_options(name, source, origin)
-    return config
+        raise ConfigError(
+            describe_validation_error(exc, origin=origin, top="(top level)", limit=None)
+        ) from None
 
 
-def load_config(path: str | Path) -> RelayConfig:
+def read_toml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_config(data, origin=str(path))

@@ -1,43 +1,56 @@
-"""Typed errors. The ingress maps each to one HTTP answer in `relay.http`; nothing else picks status codes."""
+"""Every error the relay raises, in one place, grouped by who meets it.
+
+- `RelayError` and its subclasses end a webhook request: each knows its HTTP `status`, the
+  `public_message` a sender may read, and the `metric` it is counted under. `message` is what the
+  answer says (for a 4xx, what and where); an `AuthenticationError` also has a log-only `reason`.
+  `relay.ingress.answers` turns them into the envelope; nothing else picks status codes.
+- The partner (`Northca*Error`) and ER:LC API (`Erlc*Error`) errors are typed outcomes of one call;
+  the consumer and the poller decide what each means.
+- Store errors say which operation failed and the AWS error code (`ThrottlingException`,
+  `AccessDeniedException`, ...), so an outage and a missing permission read differently in the logs.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+# ------------------------------------------------------------------------------ answers of the ingress
+
 
 class RelayError(Exception):
-    """Base of the errors a request can end with. `status` is the HTTP answer it maps to."""
+    """Base of the errors a request can end with."""
 
-    status = 500
-    public_message = "Internal error"
+    status: ClassVar[int] = 500
+    public_message: ClassVar[str] = "Internal error"
+    metric_name: ClassVar[str] = "WebhooksRejected500"
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.public_message)
         self.message = message or self.public_message
 
+    def metric(self) -> str:
+        return self.metric_name
+
 
 class UnknownSourceError(RelayError):
     status = 404
     public_message = "Unknown source"
-
-
-class AuthenticationError(RelayError):
-    """Any signature or token failure. The answer is always the same generic text: no oracle."""
-
-    status = 401
-    public_message = "Unauthorized"
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(self.public_message)
-        self.reason = reason  # logged, never returned
+    metric_name = "WebhooksRejectedUnknownSource"
 
 
 class PayloadTooLargeError(RelayError):
     status = 413
     public_message = "Payload too large"
+    metric_name = "WebhooksRejectedTooLarge"
 
 
 class UnsupportedMediaTypeError(RelayError):
     status = 415
     public_message = "Unsupported content type"
+    metric_name = "WebhooksRejectedMediaType"
 
 
 class InvalidPayloadError(RelayError):
@@ -45,6 +58,52 @@ class InvalidPayloadError(RelayError):
 
     status = 422
     public_message = "Payload not understood"
+    metric_name = "WebhooksRejectedInvalidPayload"
+
+
+class AuthenticationError(RelayError):
+    """Any signature or token failure. The answer is always the same generic text: no oracle."""
+
+    status = 401
+    public_message = "Unauthorized"
+    metric_name = "WebhooksRejectedAuth"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(self.public_message)
+        self.reason = reason  # logged, never returned
+
+
+RejectionKind = Literal["missing", "malformed", "timestamp", "mismatch"]
+
+
+class VerificationError(AuthenticationError):
+    """A request failed its source's check. The answer is the generic 401; `kind` names the metric."""
+
+    def __init__(self, kind: RejectionKind, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+
+    def metric(self) -> str:
+        return f"WebhooksRejectedAuth{self.kind.capitalize()}"
+
+
+class SourceUnavailableError(RelayError):
+    """The source cannot be checked right now (its secret): 503, so the sender retries rather than drops."""
+
+    status = 503
+    public_message = "Source not available, retry later"
+
+
+class SecretsUnavailableError(SourceUnavailableError):
+    """A source's secret could not be read (Secrets Manager down, or the secret missing)."""
+
+    metric_name = "SecretsUnavailable"
+
+
+class UnusableSecretError(SourceUnavailableError):
+    """None of a source's secrets can be used (empty, not base64, not a key): the operator's mistake."""
+
+    metric_name = "SecretsUnusable"
 
 
 class QueueUnavailableError(RelayError):
@@ -52,7 +111,147 @@ class QueueUnavailableError(RelayError):
 
     status = 503
     public_message = "Queue unavailable, retry later"
+    metric_name = "EnqueueFailed"
+
+
+class SourceStateUnavailableError(RelayError):
+    """The source-state store (rosters, caches) could not be read or written: 503 so a sender retries."""
+
+    status = 503
+    public_message = "State store unavailable, retry later"
+    metric_name = "StateStoreUnavailable"
+
+
+# ------------------------------------------------------------------------------ configuration and wiring
 
 
 class ConfigError(Exception):
-    """relay.toml is wrong: names the file, the key and what was expected."""
+    """relay.toml (or the environment) is wrong: names the file, the key and what was expected."""
+
+
+class StateNotWiredError(RuntimeError):
+    """An adapter that needs source state ran without a store: a wiring bug, not bad input."""
+
+
+class UnknownTaskError(ValueError):
+    """The schedule's Input is not a task the scheduled function runs: a deployment mistake."""
+
+
+# ------------------------------------------------------------------------------ stores
+
+
+class UnitStateUnavailableError(Exception):
+    """The unit-state store could not be read or written; the units involved are not written this time."""
+
+
+class ReplayStoreUnavailableError(Exception):
+    """The replay store could not be read or written. The ingress decides what that means."""
+
+
+# ------------------------------------------------------------------------------ the Northca Partner API
+
+
+class NorthcaError(Exception):
+    """Base of every failed partner call. `retryable` says whether the same request may succeed later."""
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class NorthcaAuthError(NorthcaError):
+    """401: the partner key is wrong (perhaps rotated)."""
+
+
+class NorthcaForbiddenError(NorthcaError):
+    """403: the MDT is not linked to this guild."""
+
+
+class NorthcaInvalidRequestError(NorthcaError):
+    """400: the partner refuses this body; retrying it unchanged will not help."""
+
+
+class NorthcaThrottledError(NorthcaError):
+    """429 or 503: come back after `retry_after` seconds (None when the partner did not say)."""
+
+    retryable = True
+
+    def __init__(self, message: str, status: int, retry_after: float | None) -> None:
+        super().__init__(message, status)
+        self.retry_after = retry_after
+
+
+class NorthcaServerError(NorthcaError):
+    """5xx other than 503, or an answer that is not the partner's envelope."""
+
+    retryable = True
+
+
+class NorthcaTimeoutError(NorthcaError):
+    retryable = True
+
+
+class NorthcaConnectionError(NorthcaError):
+    """Connection refused or dropped: the request may or may not have been applied."""
+
+    retryable = True
+
+
+class PartnerStoppedError(Exception):
+    """No more partner calls in this invocation (throttled, out of time, key refused, ...)."""
+
+
+# ------------------------------------------------------------------------------ PRC's ER:LC API
+
+
+class ErlcError(Exception):
+    def __init__(self, message: str, status: int | None = None, code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class ErlcAuthError(ErlcError):
+    """403 (or codes 2000-2004): the server key is missing, malformed, expired or banned."""
+
+
+class ErlcRateLimitedError(ErlcError):
+    def __init__(self, message: str, retry_after: float | None, bucket: str | None) -> None:
+        super().__init__(message, 429)
+        self.retry_after = retry_after
+        self.bucket = bucket
+
+
+class ErlcUnavailableError(ErlcError):
+    """Unreachable, timed out, 5xx, or PRC could not reach the game server (1001/1002)."""
+
+
+class ErlcNotFoundError(ErlcError):
+    """404: this API version is not served (v2 -> try v1)."""
+
+
+class ErlcResponseError(ValueError):
+    """The API answered 2xx with a body that is not a player list."""
+
+
+# ------------------------------------------------------------------------------ describing validation errors
+
+
+def describe_validation_error(
+    exc: ValidationError, *, prefix: str = "", origin: str = "", top: str = "body", limit: int | None = 5
+) -> str:
+    """A short, precise message: the first `limit` problems, each with its dotted location.
+
+    `prefix` goes before every location (e.g. `sources.cad.options`); a problem with no location is
+    reported at the prefix, or at `top`. `origin` (a file name) starts every problem when given.
+    """
+    parts = []
+    for error in exc.errors(include_url=False)[:limit]:
+        location = ".".join(str(part) for part in error["loc"])
+        where = f"{prefix}.{location}" if prefix and location else (prefix or location or top)
+        parts.append(f"{origin}: {where}: {error['msg']}" if origin else f"{where}: {error['msg']}")
+    return "; ".join(parts)

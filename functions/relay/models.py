@@ -1,7 +1,9 @@
-"""The contracts between the parts: unit changes, the queue message, and the partner's unit record."""
+"""The vocabulary every part shares: unit fields, instants, unit changes, the partner's unit record,
+the keys of the state table and secret rotation lists. Pure: no I/O."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 
@@ -20,6 +22,11 @@ UNIT_FIELDS: tuple[UnitField, ...] = get_args(UnitField)
 
 MAX_UNIT_ID_LENGTH = 64
 MAX_FIELD_LENGTH = 256
+
+
+def utc_now() -> datetime:
+    """The default clock of everything that takes one (tests inject their own)."""
+    return datetime.now(UTC)
 
 
 def to_utc(value: datetime) -> datetime:
@@ -53,27 +60,58 @@ class UnitChange(BaseModel):
     fields: dict[UnitField, FieldValue] = Field(default_factory=dict)
 
 
-class QueueMessage(BaseModel):
-    """The versioned body of every SQS message (DESIGN.md, "Queue message")."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    v: Literal[1] = 1
-    source: str = Field(min_length=1)
-    mdt_id: str = Field(min_length=1)
-    guild_id: str = Field(min_length=1)
-    actor: str | None = None
-    webhook_id: str | None = None
-    received_at: Instant
-    changes: list[UnitChange] = Field(min_length=1)
-
-    def to_json(self) -> str:
-        return self.model_dump_json(exclude_none=False)
-
-
 def unit_record(unit_id: str, fields: dict[str, Any]) -> dict[str, Any]:
     """A full partner record: every writable field present, so the partner never blanks one."""
     record: dict[str, Any] = {"id": unit_id}
     for name in UNIT_FIELDS:
         record[name] = fields.get(name)
     return record
+
+
+def encodable(text: str) -> bool:
+    """Whether a str can be UTF-8 encoded: a JSON `\\ud800` escape or a hand-made event can hold lone
+    surrogates, which no queue, table or partner will take."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------ the state table's keys
+# One DynamoDB table (UnitStateTable) holds three kinds of item, told apart by the partition key:
+# `unit#<mdt>#<guild>` (the consumer's unit state), `roster#<server>` (ER:LC rosters, written by the
+# poller, read by the erlc-events adapter) and `cache#<source>` (an adapter's own cache).
+
+UNIT_PREFIX = "unit#"
+SOURCE_STATE_TTL_SECONDS = 7 * 24 * 3600
+
+
+def roster_key(server: str) -> str:
+    return f"roster#{server}"
+
+
+def cache_key(source: str) -> str:
+    return f"cache#{source}"
+
+
+# ------------------------------------------------------------------------------ secrets
+
+
+def parse_secret_value(raw: str) -> list[str]:
+    """A secret's value as a rotation list, oldest first and newest last.
+
+    A plain string is one secret; a JSON array of strings is several valid ones (while rotating, the
+    operator appends the new value: `["OLD", "NEW"]`). Whoever needs one value takes the last.
+    """
+    text = raw.strip()
+    if text.startswith("["):
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError:
+            return [text]
+        if isinstance(values, list) and all(isinstance(v, str) for v in values):
+            return [v for v in values if v]
+    return [text] if text else []

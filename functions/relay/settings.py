@@ -1,4 +1,5 @@
-"""Environment settings of each function: validated once per cold start, never read at import time."""
+"""Each function's environment: validated once per cold start (by the composition root), never read at
+import time. relay.toml itself is loaded through relay.sources.registry.load_config."""
 
 from __future__ import annotations
 
@@ -8,26 +9,37 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from relay.config import RelayConfig, load_config
+from relay.config import RelayConfig
+from relay.sources.registry import load_config
 
 # relay.toml ships beside the package (functions/relay.toml is a link to the repository's relay.toml).
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "relay.toml"
 
 
-class FunctionSettings(BaseModel):
+class FunctionEnvironment(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     RELAY_CONFIG: str = str(DEFAULT_CONFIG)
 
+    def config_path(self) -> Path:
+        path = Path(self.RELAY_CONFIG)
+        if not path.is_absolute():
+            # Relative to the code root (LAMBDA_TASK_ROOT in Lambda, functions/ here).
+            path = Path(os.environ.get("LAMBDA_TASK_ROOT", DEFAULT_CONFIG.parent)) / path
+        return path
 
-class IngressSettings(FunctionSettings):
+    def relay_config(self) -> RelayConfig:
+        return relay_config(self.config_path())
+
+
+class IngressEnvironment(FunctionEnvironment):
     QUEUE_URL: str = Field(min_length=1)
     REPLAY_TABLE: str | None = None
     # Source state (ER:LC rosters, Sonoran's identId cache) for the adapters that need it.
     STATE_TABLE: str | None = None
 
 
-class ConsumerSettings(FunctionSettings):
+class ConsumerEnvironment(FunctionEnvironment):
     QUEUE_URL: str | None = None
     # Messages that can never be written go here at once, with their reason.
     DLQ_URL: str | None = None
@@ -38,33 +50,13 @@ class ConsumerSettings(FunctionSettings):
     STATE_TTL_DAYS: int | None = Field(default=None, ge=1, le=365)
 
 
-class ScheduledSettings(FunctionSettings):
+class ScheduledEnvironment(FunctionEnvironment):
     QUEUE_URL: str = Field(min_length=1)
     STATE_TABLE: str = Field(min_length=1)
     # Overrides every ER:LC server's base_url (the local ER:LC emulator).
     ERLC_BASE_URL: str | None = None
 
 
-def config_path(settings: FunctionSettings) -> Path:
-    path = Path(settings.RELAY_CONFIG)
-    if not path.is_absolute():
-        # Relative to the code root (LAMBDA_TASK_ROOT in Lambda, functions/ here).
-        path = Path(os.environ.get("LAMBDA_TASK_ROOT", DEFAULT_CONFIG.parent)) / path
-    return path
-
-
 @functools.cache
 def relay_config(path: Path) -> RelayConfig:
     return load_config(path)
-
-
-def ingress_settings() -> IngressSettings:
-    return IngressSettings.model_validate(os.environ)
-
-
-def consumer_settings() -> ConsumerSettings:
-    return ConsumerSettings.model_validate(os.environ)
-
-
-def scheduled_settings() -> ScheduledSettings:
-    return ScheduledSettings.model_validate(os.environ)

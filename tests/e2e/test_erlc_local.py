@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from relay.northca import NorthcaClient
+from relay.northca.client import NorthcaClient
 from relay_devtools.erlc_emulator import player
 from relay_devtools.local import LocalOptions, LocalStack
-from tests.conftest import ROOT
+from tests.support.constants import ROOT
 
 MDT = "5d0e7c1a-8b7f-4c55-9d1e-3f2a6b9c0d11"
 GUILD = "987654321098765432"
@@ -32,16 +32,9 @@ departments = {{ Police = "Patrol", Sheriff = "Sheriff" }}
 
 
 def _clear_handler_caches() -> None:
-    from relay.handlers import consumer, ingress, scheduled
-    from relay.settings import relay_config
+    from relay.handlers import wiring
 
-    for cached in (
-        ingress.default_deps,
-        consumer.default_writer,
-        scheduled.default_roster_deps,
-        relay_config,
-    ):
-        cached.cache_clear()
+    wiring.reset()
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +67,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 
 
 def mdt_units(stack: LocalStack) -> dict[str, dict[str, Any]]:
-    key = stack.secrets.first(stack.config.northca.partner_key_secret)
+    key = stack.secrets.newest(stack.config.northca.partner_key_secret)
     client = NorthcaClient(stack.northca_url, key)
     return {unit["id"]: unit for unit in client.list_units(MDT, GUILD)}
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from relay.config import load_config
-from relay.northca import NorthcaClient
+from relay.northca.client import NorthcaClient
+from relay.sources.registry import load_config
 from relay_devtools.secrets_file import load_secrets_file
 from relay_devtools.signing import sign
-from tests.conftest import ROOT
+from tests.support.constants import ROOT
 
 READY = re.compile(r"relay local ready: ingress (?P<ingress>\S+)/\{source\} northca (?P<northca>\S+)")
 
@@ -103,12 +103,12 @@ def test_local_stack_a_signed_webhook_becomes_a_unit_in_the_emulated_mdt(local_s
     secrets = load_secrets_file(local_stack["secrets"])
     source = config.sources["cad"]
     body = json.dumps({"units": [{"id": "E2E-1", "officer_name": "E. Twoe", "status": "10-8"}]}).encode()
-    delivery = sign(source.signature, body, secrets.first(source.signature.secret))
+    delivery = sign(source.signature, body, secrets.newest(source.signature.secret))
     # When it is POSTed over HTTP
     status, answer = post(f"{local_stack['ingress']}/cad", delivery.body, delivery.headers)
     assert (status, answer["ok"]) == (202, True)
     # Then within a few seconds the emulated MDT lists the unit, with no field blanked
-    client = NorthcaClient(local_stack["northca"], secrets.first(config.northca.partner_key_secret))
+    client = NorthcaClient(local_stack["northca"], secrets.newest(config.northca.partner_key_secret))
     deadline = time.monotonic() + 30
     units: list[dict[str, Any]] = []
     while time.monotonic() < deadline:

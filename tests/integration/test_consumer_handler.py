@@ -14,12 +14,11 @@ import boto3
 import pytest
 
 from relay.errors import ConfigError
-from relay.handlers import consumer
-from relay.queue import queue_body
-from relay.settings import relay_config
+from relay.handlers import consumer, wiring
 from relay_devtools.emulator import NorthcaEmulator
-from tests.conftest import GUILD, MDT, PARTNER_KEY, create_unit_state_table
-from tests.unit.test_consumer import FULL, change, message
+from tests.support.aws import create_unit_state_table
+from tests.support.constants import GUILD, MDT, PARTNER_KEY
+from tests.support.consumer import FULL, change, message
 
 TABLE = "handler-unit-state"
 
@@ -37,11 +36,9 @@ def wired(aws: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.setenv("STATE_TABLE", TABLE)
         monkeypatch.setenv("QUEUE_URL", aws["queue_url"])
         monkeypatch.setenv("NORTHCA_BASE_URL", emulator.base_url)
-        for cached in (consumer.default_writer, consumer._aws_clients, relay_config):
-            cached.cache_clear()
+        wiring.reset()
         yield emulator
-        for cached in (consumer.default_writer, consumer._aws_clients, relay_config):
-            cached.cache_clear()
+        wiring.reset()
 
 
 def invoke(records: list[dict[str, Any]], context: Any) -> dict[str, Any]:
@@ -59,11 +56,11 @@ def test_consumer_handler_keeps_full_records_across_invocations(
 ) -> None:
     # Given a unit's full record in one invocation
     full = message("w1", change("ADAM-12", 1, **FULL, status="10-8"))
-    first = invoke([sqs_record("m1", queue_body(full))], lambda_context)
+    first = invoke([sqs_record("m1", full.body())], lambda_context)
     # When a later invocation carries only a status change (and an unreadable message)
     second = invoke(
         [
-            sqs_record("m2", queue_body(message("w2", change("ADAM-12", 2, status="10-6")))),
+            sqs_record("m2", message("w2", change("ADAM-12", 2, status="10-6")).body()),
             sqs_record("m3", json.dumps({"v": 1})),
         ],
         lambda_context,
@@ -85,7 +82,7 @@ def test_consumer_handler_delays_throttled_messages_on_the_queue(
 ) -> None:
     # Given a message really received from the queue, and a partner asking to come back in 120 s
     aws["sqs"].send_message(
-        QueueUrl=aws["queue_url"], MessageBody=queue_body(message("w1", change("A", 1, status="x")))
+        QueueUrl=aws["queue_url"], MessageBody=message("w1", change("A", 1, status="x")).body()
     )
     received = aws["sqs"].receive_message(QueueUrl=aws["queue_url"], VisibilityTimeout=0)["Messages"][0]
     wired.add_faults([{"kind": "throttle", "status": 429, "retry_after": "120"}])
@@ -107,7 +104,7 @@ def test_consumer_handler_without_state_table_fails_before_any_put(
 ) -> None:
     monkeypatch.delenv("STATE_TABLE")
     with pytest.raises(ConfigError, match="STATE_TABLE"):
-        invoke([sqs_record("m1", queue_body(message("w1", change("A", 1, status="x"))))], lambda_context)
+        invoke([sqs_record("m1", message("w1", change("A", 1, status="x")).body())], lambda_context)
     assert wired.requests() == []
 
 
@@ -117,12 +114,12 @@ def test_consumer_handler_puts_a_refused_units_message_in_the_dlq_with_its_reaso
     # Given the DLQ in the function's environment, and a partner that refuses one unit for good
     monkeypatch.setenv("DLQ_URL", aws["dlq_url"])
     wired.add_faults([{"kind": "reject_units", "unit_ids": ["BAD-1"], "count": None}])
-    refused = queue_body(message("w1", change("BAD-1", 1, status="10-8")))
+    refused = message("w1", change("BAD-1", 1, status="10-8")).body()
     # When a batch holds its message, a good one and an unreadable one
     answer = invoke(
         [
             sqs_record("m1", refused),
-            sqs_record("m2", queue_body(message("w2", change("GOOD-1", 1, status="10-8")))),
+            sqs_record("m2", message("w2", change("GOOD-1", 1, status="10-8")).body()),
             sqs_record("m3", "not json"),
         ],
         lambda_context,

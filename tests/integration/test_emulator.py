@@ -38,7 +38,8 @@ from relay_devtools.emulator import (
     NorthcaEmulator,
     parse_args,
 )
-from tests.conftest import ACTOR, GUILD, MDT, PARTNER_KEY, FixedClock
+from tests.support.clocks import FixedClock
+from tests.support.constants import ACTOR, GUILD, MDT, PARTNER_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "contracts" / "northca-partner-api.yaml"

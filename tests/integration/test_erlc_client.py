@@ -11,24 +11,19 @@ from typing import Any
 import boto3
 import pytest
 
+from relay.aws.dynamodb import DynamoSourceStateStore
+from relay.aws.secrets import PowertoolsSecrets
+from relay.aws.sqs import SqsPublisher
 from relay.config import ErlcServerConfig
-from relay.erlc import ROSTER_SK
+from relay.erlc.client import ErlcClient, client_factory
+from relay.erlc.poller import RosterPollDeps
+from relay.erlc.roster import ROSTER_SK
+from relay.errors import ErlcAuthError, ErlcError, ErlcRateLimitedError, ErlcUnavailableError
 from relay.handlers import scheduled
-from relay.kvstore import DynamoKeyValueStore
-from relay.queue import SqsPublisher
-from relay.secrets import PowertoolsSecrets
-from relay.sources.erlc_roster import (
-    ErlcAuthError,
-    ErlcClient,
-    ErlcError,
-    ErlcRateLimitedError,
-    ErlcUnavailableError,
-    RosterPollDeps,
-    make_erlc_client,
-)
 from relay_devtools.erlc_emulator import ErlcEmulator, ErlcFault, player
-from tests.conftest import GUILD, MDT, create_unit_state_table, load_event
-from tests.integration.conftest import drain
+from tests.support.aws import create_unit_state_table, drain
+from tests.support.constants import GUILD, MDT
+from tests.support.data import load_event
 
 KEY = "erlc-server-key-for-tests"
 
@@ -170,10 +165,10 @@ def scheduled_env(
     monkeypatch.setenv("QUEUE_URL", aws["queue_url"])
     monkeypatch.setenv("STATE_TABLE", state_table)
     return RosterPollDeps(
-        store=DynamoKeyValueStore(state_table, boto3.client("dynamodb", region_name="us-east-1")),
+        store=DynamoSourceStateStore(state_table, boto3.client("dynamodb", region_name="us-east-1")),
         publisher=SqsPublisher(aws["queue_url"], aws["sqs"]),
         secrets=PowertoolsSecrets(),
-        make_client=make_erlc_client(url),
+        make_client=client_factory(url),
     )
 
 

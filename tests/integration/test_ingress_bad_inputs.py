@@ -17,28 +17,24 @@ from typing import Any
 import pytest
 
 from relay.config import RelayConfig
-from relay.replay import ReplayStoreUnavailableError
+from relay.errors import ReplayStoreUnavailableError
 from relay_devtools.apigw import api_gateway_v2_event
 from relay_devtools.lambda_context import LocalLambdaContext
-from tests.conftest import NOW
-from tests.integration.test_ingress_schemes import (
-    OTHER_KEY_HEX,
-    UNITS_BODY,
-    Stack,
-    config,
-    event,
-    relay_aws,
-    secret_of,
-    signed,
-)
-
-__all__ = ["config"]  # a fixture, used by name
+from tests.support.aws import relay_aws
+from tests.support.constants import NOW
+from tests.support.data import OTHER_KEY_HEX, UNITS_BODY, scheme_config_data, secret_of
+from tests.support.ingress import Stack, event, signed
 
 UNAUTHORIZED = {"ok": False, "error": "Unauthorized"}
 TS = str(int(NOW.timestamp()))
 FORGED_B64 = base64.b64encode(b"\x01" * 32).decode()
 RETIRED_WHSEC = "whsec_" + base64.b64encode(b"a retired key of 32 bytes, gone.").decode()
 SONORAN_UNITS = {"units": [{"id": "ADAM-12", "status": "10-8"}]}
+
+
+@pytest.fixture
+def config_data() -> dict[str, Any]:
+    return scheme_config_data()
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,17 @@ from typing import Any
 
 import pytest
 
+from relay.aws.secrets import PowertoolsSecrets
+from relay.aws.sqs import SqsPublisher
 from relay.errors import ConfigError
 from relay.handlers.ingress import lambda_handler
-from relay.ingress import IngressDeps
-from relay.models import QueueMessage
-from relay.queue import SqsPublisher
-from relay.secrets import PowertoolsSecrets
+from relay.ingress.pipeline import IngressDeps
+from relay.messages import QueueMessage
 from relay_devtools.apigw import api_gateway_v2_event
 from relay_devtools.signing import sign
-from tests.conftest import CAD_SECRET, GUILD, MDT, NOW, FixedClock
-from tests.integration.conftest import drain
+from tests.support.aws import drain
+from tests.support.clocks import FixedClock
+from tests.support.constants import CAD_SECRET, GUILD, MDT, NOW
 
 UNITS = {"units": [{"id": "ADAM-12", "officer_name": "B. Bubbleton", "status": "10-8"}]}
 
@@ -169,7 +170,8 @@ def test_ingress_a_hand_made_event_with_lone_surrogates_gets_a_4xx(
 def test_ingress_default_deps_wire_the_replay_table_from_the_environment(
     monkeypatch, aws, table, guard
 ) -> None:
-    from relay.handlers.ingress import default_deps
+    from relay.handlers import wiring
+    from relay.handlers.wiring import ingress_deps
 
     # Given the function's environment, with or without REPLAY_TABLE
     monkeypatch.setenv("QUEUE_URL", aws["queue_url"])
@@ -178,11 +180,11 @@ def test_ingress_default_deps_wire_the_replay_table_from_the_environment(
         monkeypatch.setenv("REPLAY_TABLE", table)
     else:
         monkeypatch.delenv("REPLAY_TABLE", raising=False)
-    default_deps.cache_clear()
+    wiring.reset()
     try:
-        deps = default_deps()
+        deps = ingress_deps()
     finally:
-        default_deps.cache_clear()
+        wiring.reset()
     # Then the replay guard is the table's, or (no table: a stack without one) an in-memory one
     assert type(deps.replay).__name__ == guard
     assert getattr(deps.replay, "table_name", None) == table
@@ -192,22 +194,22 @@ def test_ingress_default_deps_wire_the_replay_table_from_the_environment(
 def test_ingress_the_default_wiring_remembers_deliveries_in_the_replay_table(
     monkeypatch, config, aws, lambda_context
 ) -> None:
-    from relay.handlers.ingress import default_deps
-    from tests.integration.test_ingress_schemes import create_relay_resources
+    from relay.handlers import wiring
+    from tests.support.aws import add_relay_resources
 
     # Given the shipped relay.toml, moto's queue, secrets and replay table, and only the environment
-    resources = create_relay_resources(aws)
+    resources = add_relay_resources(aws)
     monkeypatch.setenv("QUEUE_URL", aws["queue_url"])
     monkeypatch.setenv("REPLAY_TABLE", resources["replay_table"])
     monkeypatch.delenv("STATE_TABLE", raising=False)
-    default_deps.cache_clear()
+    wiring.reset()
     event = signed_event(config)
     try:
         # When the handler builds its own dependencies and gets the same delivery twice
         first = lambda_handler(event, lambda_context, now=FixedClock())
         second = lambda_handler(event, lambda_context, now=FixedClock())
     finally:
-        default_deps.cache_clear()
+        wiring.reset()
     # Then it is queued once and remembered in the table
     assert (first["statusCode"], second["statusCode"]) == (202, 200)
     assert len(drain(aws["sqs"], aws["queue_url"])) == 1
@@ -216,8 +218,8 @@ def test_ingress_the_default_wiring_remembers_deliveries_in_the_replay_table(
 
 
 def test_ingress_a_stateful_adapter_without_state_table_fails_at_wiring(tmp_path, monkeypatch, aws) -> None:
-    from relay.handlers.ingress import default_deps
-    from relay.settings import relay_config
+    from relay.handlers import wiring
+    from relay.handlers.wiring import ingress_deps
 
     # Given a relay.toml with a Sonoran source (it caches identIds) and no STATE_TABLE in the environment
     path = tmp_path / "relay.toml"
@@ -230,12 +232,10 @@ def test_ingress_a_stateful_adapter_without_state_table_fails_at_wiring(tmp_path
     monkeypatch.setenv("RELAY_CONFIG", str(path))
     monkeypatch.setenv("QUEUE_URL", aws["queue_url"])
     monkeypatch.delenv("STATE_TABLE", raising=False)
-    default_deps.cache_clear()
-    relay_config.cache_clear()
+    wiring.reset()
     try:
         # When the handler wires itself / Then it says which setting is missing and which sources need it
         with pytest.raises(ConfigError, match="STATE_TABLE is not set: sources sonoran keep state in it"):
-            default_deps()
+            ingress_deps()
     finally:
-        default_deps.cache_clear()
-        relay_config.cache_clear()
+        wiring.reset()

@@ -11,21 +11,15 @@ from typing import Any
 
 import pytest
 
+from relay.aws.sqs import SqsPublisher
 from relay.observability import logger
-from relay.queue import SqsPublisher
-from tests.integration.test_ingress_replay import DownReplayStore, FailingThenWorkingSqs
-from tests.integration.test_ingress_schemes import (
-    UNITS_BODY,
-    Stack,
-    config,
-    event,
-    replay_table,
-    secret_of,
-    signed,
-    stack,
-)
+from tests.support.data import UNITS_BODY, scheme_config_data, secret_of
+from tests.support.ingress import DownReplayStore, FailingThenWorkingSqs, Stack, event, signed
 
-__all__ = ["config", "replay_table", "stack"]  # fixtures, used by name
+
+@pytest.fixture
+def config_data() -> dict[str, Any]:
+    return scheme_config_data()
 
 
 @pytest.fixture

@@ -13,21 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relay.config import parse_config
-from relay.ingress import IngressDeps
-from relay.kvstore import InMemoryKeyValueStore, state_lookups
+from relay.ingress.pipeline import IngressDeps
+from relay.memory import InMemorySourceStateStore
+from relay.sources.registry import parse_config
 from relay_devtools.apigw import api_gateway_v2_event
 from relay_devtools.lambda_context import LocalLambdaContext
-from tests.conftest import GUILD, MDT
-from tests.integration.test_ingress_schemes import (
-    ACCEPTED,
-    Stack,
-    event,
-    relay_aws,
-    scheme_config_data,
-    secret_of,
-    signed,
-)
+from tests.support.aws import relay_aws
+from tests.support.constants import GUILD, MDT
+from tests.support.data import SCHEME_SOURCES, scheme_config_data, secret_of
+from tests.support.ingress import Stack, event, signed
 
 HANDLER = settings(
     max_examples=1000,
@@ -64,9 +58,9 @@ header_values = st.text(st.characters(exclude_categories=["Cs"]), max_size=300) 
     ["application/json", "application/json; charset=utf-8", "v1,", "sha256=", "1795867200", ""]
 )
 paths = st.one_of(
-    st.sampled_from([*ACCEPTED, "nope"]).map(lambda s: f"/hooks/{s}"),
+    st.sampled_from([*SCHEME_SOURCES, "nope"]).map(lambda s: f"/hooks/{s}"),
     st.tuples(
-        st.sampled_from(ACCEPTED),
+        st.sampled_from(SCHEME_SOURCES),
         st.text(
             st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="/?#"),
             min_size=1,
@@ -115,7 +109,7 @@ unit_bodies = st.fixed_dictionaries(
 
 @HANDLER
 @given(
-    source=st.sampled_from([s for s in ACCEPTED if s != "sonoran"]),
+    source=st.sampled_from([s for s in SCHEME_SOURCES if s != "sonoran"]),
     body=st.binary(max_size=512) | json_bodies | unit_bodies,
 )
 def test_ingress_property_authentic_arbitrary_bodies_are_queued_or_refused_with_422(
@@ -175,7 +169,7 @@ def every_adapter(stack: Stack) -> tuple[Stack, IngressDeps]:
     }
     adapters = Stack(parse_config(data), stack.aws, stack.lambda_context)
     deps = adapters.deps()
-    deps.lookups = state_lookups(InMemoryKeyValueStore(clock=adapters.clock))
+    deps.source_state = InMemorySourceStateStore(clock=adapters.clock)
     return adapters, deps
 
 

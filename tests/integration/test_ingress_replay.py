@@ -13,26 +13,17 @@ from typing import Any
 
 import pytest
 
-from relay.config import RelayConfig, parse_config
-from relay.replay import InMemoryReplayGuard, ReplayStoreUnavailableError
-from tests.conftest import NOW, load_event
-from tests.integration.test_ingress_schemes import (
-    UNITS_BODY,
-    Stack,
-    event,
-    replay_table,
-    scheme_config_data,
-    secret_of,
-    signed,
-    stack,
-)
+from relay.errors import ReplayStoreUnavailableError
+from relay.memory import InMemoryReplayGuard
+from tests.support.constants import NOW
+from tests.support.data import UNITS_BODY, load_event, scheme_config_data, secret_of
+from tests.support.ingress import Stack, event, signed
 
-__all__ = ["replay_table", "stack"]  # fixtures, used by name
 TTL = 900
 
 
 @pytest.fixture
-def config() -> RelayConfig:
+def config_data() -> dict[str, Any]:
     data = scheme_config_data()
     cad = data["sources"]["cad"]
     # Senders that put their delivery id in the body: a form posted with a URL token or a body key,
@@ -46,7 +37,7 @@ def config() -> RelayConfig:
         "delivery_id_path": "eventId",
         "signature": data["sources"]["tally"]["signature"],
     }
-    return parse_config(data)
+    return data
 
 
 def form_body(**extra: Any) -> bytes:
@@ -160,7 +151,7 @@ class FailingThenWorkingSqs:
 
 
 def test_ingress_replay_a_failed_enqueue_leaves_no_record_so_the_retry_is_accepted(stack: Stack) -> None:
-    from relay.queue import SqsPublisher
+    from relay.aws.sqs import SqsPublisher
 
     # Given SQS failing the delivery's every attempt (3), then recovering
     sqs = FailingThenWorkingSqs(stack.aws["sqs"], failures=3)

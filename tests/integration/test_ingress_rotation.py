@@ -13,23 +13,20 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
-from relay.ingress import IngressDeps
-from relay.secrets import PowertoolsSecrets
-from tests.integration.test_ingress_schemes import (
-    Stack,
-    config,
-    event,
-    replay_table,
-    signed,
-    stack,
-)
-
-__all__ = ["config", "replay_table", "stack"]  # fixtures, used by name
+from relay.aws.secrets import PowertoolsSecrets
+from relay.ingress.pipeline import IngressDeps
+from tests.support.data import scheme_config_data
+from tests.support.ingress import Stack, event, signed
 
 OLD = "It's a Secret to Everybody"
 NEW = "a-brand-new-github-secret-9f3c"
 OLD_WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 NEW_WHSEC = "whsec_" + "bmV3IGtleSBmb3IgdGhlIENBRCwgMzIgYnl0ZXMhISE="
+
+
+@pytest.fixture
+def config_data() -> dict[str, Any]:
+    return scheme_config_data()
 
 
 class Deliveries:

@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 
-from relay.northca import (
+from relay.errors import (
     NorthcaAuthError,
-    NorthcaClient,
     NorthcaConnectionError,
     NorthcaError,
     NorthcaForbiddenError,
@@ -20,8 +19,10 @@ from relay.northca import (
     NorthcaThrottledError,
     NorthcaTimeoutError,
 )
+from relay.northca.client import NorthcaClient
 from relay_devtools.emulator import NorthcaEmulator
-from tests.conftest import ACTOR, GUILD, MDT, NOW, PARTNER_KEY, FixedClock
+from tests.support.clocks import FixedClock
+from tests.support.constants import ACTOR, GUILD, MDT, NOW, PARTNER_KEY
 
 UNIT = {"id": "ADAM-12", "officer_name": "B. Bubbleton", "officer_badge": "512", "department": "Patrol",
         "rank": "PO", "status": "10-8"}  # fmt: skip

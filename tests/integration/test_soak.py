@@ -34,23 +34,24 @@ from moto import mock_aws
 from moto.core.utils import unix_time_millis as _moto_unix_time_millis
 from moto.sqs import models as moto_sqs_models
 
+from relay.aws.dynamodb import DynamoUnitStateStore
+from relay.aws.secrets import PowertoolsSecrets
+from relay.aws.sqs import REASON_ATTRIBUTE, SqsDeadLetters, SqsPublisher, SqsVisibility
 from relay.config import ConsumerConfig
-from relay.consumer import REASON_ATTRIBUTE, ConsumerDeps, SqsDeadLetters, SqsVisibility
+from relay.consumer.merge import FieldStamp, stamp
+from relay.consumer.pipeline import ConsumerDeps
 from relay.errors import QueueUnavailableError
 from relay.handlers.consumer import lambda_handler
-from relay.merge import FieldStamp, stamp
-from relay.models import UNIT_FIELDS, QueueMessage, UnitChange
-from relay.northca import NorthcaClient, UpsertResult
+from relay.messages import QueueMessage
+from relay.models import UNIT_FIELDS, UnitChange
+from relay.northca.client import NorthcaClient, UpsertResult
+from relay.northca.writer import PartnerWriter
 from relay.observability import logger
-from relay.partner import PartnerWriter
-from relay.queue import SqsPublisher
-from relay.secrets import PowertoolsSecrets
-from relay.state import DynamoUnitStateStore
 from relay_devtools.emulator import NorthcaEmulator
 from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.redrive import redrive
 from relay_devtools.template import create_queue_with_dlq
-from tests.conftest import create_unit_state_table
+from tests.support.aws import create_unit_state_table
 
 GUILD = "123456789012345678"
 SECRET = "northca/partner-key"

@@ -13,24 +13,26 @@ from typing import Any
 import boto3
 import pytest
 
-from relay.config import RelayConfig, parse_config
-from relay.erlc import ROSTER_SK, build_roster, dump_roster, parse_players
+from relay.aws.dynamodb import DynamoSourceStateStore
+from relay.aws.secrets import PowertoolsSecrets
+from relay.aws.sqs import SqsPublisher
+from relay.config import RelayConfig
+from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, parse_players
 from relay.handlers.ingress import lambda_handler
-from relay.ingress import IngressDeps
-from relay.kvstore import DynamoKeyValueStore, state_lookups
-from relay.models import QueueMessage
-from relay.queue import SqsPublisher
-from relay.secrets import PowertoolsSecrets
+from relay.ingress.pipeline import IngressDeps
+from relay.messages import QueueMessage
 from relay_devtools.apigw import api_gateway_v2_event
 from relay_devtools.signing import sign
-from tests.conftest import CAD_SECRET, NOW, FixedClock, base_config_data, create_unit_state_table, load_event
-from tests.integration.conftest import drain
+from tests.support.aws import create_unit_state_table, drain
+from tests.support.clocks import FixedClock
+from tests.support.constants import CAD_SECRET, NOW
+from tests.support.data import base_config_data, load_event
 
 SIGNED = {"scheme": "standard-webhooks", "secret": "relay/sources/cad"}
 
 
 @pytest.fixture
-def config() -> RelayConfig:
+def config_data() -> dict[str, Any]:
     data = base_config_data()
     cad = data["sources"]["cad"]
     data["sources"]["sonoran"] = {**cad, "adapter": "sonoran", "signature": SIGNED}
@@ -49,14 +51,14 @@ def config() -> RelayConfig:
             }
         }
     }
-    return parse_config(data)
+    return data
 
 
 @pytest.fixture
-def store(aws: dict[str, Any]) -> DynamoKeyValueStore:
+def store(aws: dict[str, Any]) -> DynamoSourceStateStore:
     dynamodb = boto3.client("dynamodb", region_name="us-east-1")
     create_unit_state_table(dynamodb, "unit-state")
-    return DynamoKeyValueStore("unit-state", dynamodb, clock=FixedClock())
+    return DynamoSourceStateStore("unit-state", dynamodb, clock=FixedClock())
 
 
 def post(
@@ -71,7 +73,7 @@ def post(
         config=config,
         secrets=PowertoolsSecrets(),
         publisher=SqsPublisher(aws["queue_url"], aws["sqs"]),
-        lookups=state_lookups(store),
+        source_state=store,
     )
     answer = lambda_handler(event, lambda_context, deps=deps, now=FixedClock())
     return answer["statusCode"], json.loads(answer["body"])

@@ -7,8 +7,11 @@ from typing import Any
 import boto3
 import pytest
 
-from relay.kvstore import DynamoKeyValueStore, InMemoryKeyValueStore, StateUnavailableError
-from tests.conftest import FixedClock, create_unit_state_table
+from relay.aws.dynamodb import DynamoSourceStateStore
+from relay.errors import SourceStateUnavailableError
+from relay.memory import InMemorySourceStateStore
+from tests.support.aws import create_unit_state_table
+from tests.support.clocks import FixedClock
 
 
 @pytest.fixture
@@ -22,8 +25,8 @@ def dynamodb(aws: dict[str, Any]) -> Any:
 def store_and_clock(request: pytest.FixtureRequest) -> tuple[Any, FixedClock]:
     clock = FixedClock()
     if request.param == "memory":
-        return InMemoryKeyValueStore(clock=clock), clock
-    return DynamoKeyValueStore("unit-state", request.getfixturevalue("dynamodb"), clock=clock), clock
+        return InMemorySourceStateStore(clock=clock), clock
+    return DynamoSourceStateStore("unit-state", request.getfixturevalue("dynamodb"), clock=clock), clock
 
 
 def test_state_put_get_delete_round_trip_json(store_and_clock: tuple[Any, FixedClock]) -> None:
@@ -49,7 +52,7 @@ def test_state_an_expired_item_reads_as_absent(store_and_clock: tuple[Any, Fixed
 
 def test_state_the_item_carries_the_ttl_attribute(dynamodb: Any) -> None:
     clock = FixedClock()
-    DynamoKeyValueStore("unit-state", dynamodb, clock=clock).put(
+    DynamoSourceStateStore("unit-state", dynamodb, clock=clock).put(
         "roster#main", "players", {}, ttl_seconds=100
     )
     item = dynamodb.get_item(TableName="unit-state", Key={"pk": {"S": "roster#main"}, "sk": {"S": "players"}})
@@ -57,8 +60,8 @@ def test_state_the_item_carries_the_ttl_attribute(dynamodb: Any) -> None:
 
 
 def test_state_a_missing_table_is_state_unavailable(aws: dict[str, Any]) -> None:
-    store = DynamoKeyValueStore("no-such-table", boto3.client("dynamodb", region_name="us-east-1"))
+    store = DynamoSourceStateStore("no-such-table", boto3.client("dynamodb", region_name="us-east-1"))
     for call in (lambda: store.get("a", "b"), lambda: store.put("a", "b", 1), lambda: store.delete("a", "b")):
-        with pytest.raises(StateUnavailableError) as caught:
+        with pytest.raises(SourceStateUnavailableError) as caught:
             call()
         assert caught.value.status == 503

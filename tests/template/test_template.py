@@ -294,12 +294,17 @@ def test_every_dead_letter_queue_has_a_depth_alarm(template: dict[str, Any]) -> 
 
 
 def test_custom_metric_alarms_watch_metrics_the_code_emits(template: dict[str, Any]) -> None:
-    """A renamed metric would leave its alarm silent forever: each watched name is one the handlers emit."""
+    """A renamed metric would leave its alarm silent forever: each watched name is one the code emits,
+    by name in a handler or as the metric of an error in the catalogue (relay.errors)."""
+    from relay.errors import RelayError
     from relay.observability import metrics
+
+    def subclasses(cls: type[RelayError]) -> list[type[RelayError]]:
+        return [cls, *(sub for child in cls.__subclasses__() for sub in subclasses(child))]
 
     handlers = "".join(
         p.read_text(encoding="utf-8") for p in (ROOT / "functions/relay/handlers").glob("*.py")
-    )
+    ) + "".join(f'"{cls.metric_name}"' for cls in subclasses(RelayError))
     watched = [
         query["MetricStat"]["Metric"]
         for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values()

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from relay.config import load_config, parse_config
 from relay.errors import ConfigError
-from tests.conftest import ROOT, base_config_data
+from relay.sources.registry import load_config, parse_config
+from tests.support.constants import ROOT
+from tests.support.data import base_config_data
 
 
 def test_config_the_shipped_relay_toml_is_valid() -> None:

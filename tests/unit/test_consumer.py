@@ -7,120 +7,36 @@ is the same conditional-write contract as DynamoDB (tests/unit/test_state.py run
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from datetime import timedelta
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from relay.config import ConsumerConfig
-from relay.consumer import ConsumerDeps, DeadLetter, process_batch
-from relay.models import UNIT_FIELDS, QueueMessage, UnitChange
-from relay.northca import (
+from relay.consumer.pipeline import ConsumerDeps, process_batch
+from relay.consumer.unit_state import UnitKey
+from relay.errors import (
     NorthcaAuthError,
     NorthcaConnectionError,
     NorthcaError,
     NorthcaForbiddenError,
-    NorthcaInvalidRequestError,
     NorthcaServerError,
     NorthcaThrottledError,
     NorthcaTimeoutError,
-    UpsertResult,
 )
-from relay.partner import PartnerWriter
-from relay.queue import queue_body
-from relay.secrets import StaticSecrets
-from relay.state import InMemoryUnitStateStore, UnitKey
-from tests.conftest import ACTOR, GUILD, MDT, NOW
-
-OTHER_MDT = "9a1b2c3d-0000-4000-8000-000000000001"
-FULL = {"officer_name": "B. Bubbleton", "officer_badge": "512", "department": "Patrol", "rank": "PO"}
-
-
-class MemoryPartner:
-    """Northca's upsert as the contract and the observed partner behave: every writable field is replaced."""
-
-    def __init__(self) -> None:
-        self.units: dict[tuple[str, str], dict[str, Any]] = {}
-        self.requests: list[tuple[str, str, list[dict[str, Any]]]] = []
-        self.violations: list[str] = []
-        # Exceptions to raise instead of answering, one per call, in order (None = answer normally).
-        self.script: list[NorthcaError | None] = []
-        self.refuse: set[str] = set()  # unit ids answered with a 400 whenever a body holds them
-
-    def upsert_units(
-        self, mdt_id: str, guild_id: str, units: Sequence[dict[str, Any]], actor: str | None = None
-    ) -> UpsertResult:
-        batch = [dict(u) for u in units]
-        self.requests.append((mdt_id, guild_id, batch))
-        ids = [u["id"] for u in batch]
-        if len(ids) != len(set(ids)):
-            self.violations.append(f"two units with one id in {ids}")
-            raise NorthcaInvalidRequestError("Duplicate unit id in request body", 400)
-        if self.script:
-            failure = self.script.pop(0)
-            if failure is not None:
-                raise failure
-        if self.refuse & set(ids):
-            raise NorthcaInvalidRequestError("Each unit must include a non-empty id", 400)
-        for unit in batch:
-            missing = [name for name in UNIT_FIELDS if name not in unit]
-            if missing:
-                self.violations.append(f"{unit['id']} omits {missing}: the partner blanks them")
-            self.units[(mdt_id, unit["id"])] = {name: unit.get(name, "") for name in UNIT_FIELDS}
-        return UpsertResult(units=batch)
-
-    def unit(self, unit_id: str, mdt_id: str = MDT) -> dict[str, Any]:
-        return self.units[(mdt_id, unit_id)]
-
-
-class RecordingVisibility:
-    def __init__(self) -> None:
-        self.calls: list[tuple[list[str], int]] = []
-
-    def delay(self, receipt_handles: Sequence[str], seconds: int) -> None:
-        self.calls.append((list(receipt_handles), seconds))
-
-
-class RecordingDeadLetters:
-    """The DLQ port: keeps what it is sent; refuses the ids in `refuse` (as a failed batch entry)."""
-
-    def __init__(self) -> None:
-        self.letters: list[DeadLetter] = []
-        self.refuse: set[str] = set()
-
-    def send(self, letters: Sequence[DeadLetter]) -> set[str]:
-        taken = [letter for letter in letters if letter.message_id not in self.refuse]
-        self.letters += taken
-        return {letter.message_id for letter in taken}
-
-    def reasons(self) -> dict[str, str]:
-        return {letter.message_id: letter.reason for letter in self.letters}
-
-
-def message(webhook: str, *changes: UnitChange, mdt: str = MDT, received: int = 0) -> QueueMessage:
-    return QueueMessage(
-        source="cad",
-        mdt_id=mdt,
-        guild_id=GUILD,
-        actor=ACTOR,
-        webhook_id=webhook,
-        received_at=NOW + timedelta(seconds=received),
-        changes=list(changes),
-    )
-
-
-def change(unit: str, seconds: int, **fields: str | None) -> UnitChange:
-    return UnitChange(id=unit, at=NOW + timedelta(seconds=seconds), fields=fields)
-
-
-def record(message_id: str, body: QueueMessage | str, receive_count: int = 1) -> dict[str, Any]:
-    return {
-        "messageId": message_id,
-        "receiptHandle": f"rh-{message_id}",
-        "body": body if isinstance(body, str) else queue_body(body),
-        "attributes": {"ApproximateReceiveCount": str(receive_count)},
-    }
+from relay.memory import InMemoryUnitStateStore, StaticSecrets
+from relay.northca.client import UpsertResult
+from relay.northca.writer import PartnerWriter
+from tests.support.constants import GUILD, MDT, OTHER_MDT
+from tests.support.consumer import (
+    FULL,
+    MemoryPartner,
+    RecordingDeadLetters,
+    RecordingVisibility,
+    change,
+    message,
+    record,
+)
 
 
 def failures(answer: dict[str, list[dict[str, str]]]) -> set[str]:
@@ -492,9 +408,9 @@ def test_consumer_state_store_outage_gives_back_the_whole_batch_and_sends_nothin
     h = Harness()
 
     def broken(*args: Any) -> Any:
-        from relay.state import StateStoreError
+        from relay.errors import UnitStateUnavailableError
 
-        raise StateStoreError("BatchGetItem: EndpointConnectionError")
+        raise UnitStateUnavailableError("BatchGetItem: EndpointConnectionError")
 
     h.state.read_many = broken  # type: ignore[method-assign]
     assert h.run(record("m1", message("w1", change("A", 1, status="10-8")))) == {"m1"}

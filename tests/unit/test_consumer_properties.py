@@ -21,14 +21,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relay.config import ConsumerConfig
-from relay.consumer import ConsumerDeps, process_batch
-from relay.merge import FieldStamp, stamp
-from relay.models import UNIT_FIELDS, QueueMessage, UnitChange
-from relay.northca import NorthcaError, NorthcaServerError, NorthcaTimeoutError, UpsertResult
-from relay.queue import queue_body
-from relay.state import InMemoryUnitStateStore, UnitKey, UnitState
-from tests.conftest import GUILD, MDT, NOW
-from tests.unit.test_consumer import MemoryPartner
+from relay.consumer.merge import FieldStamp, stamp
+from relay.consumer.pipeline import ConsumerDeps, process_batch
+from relay.consumer.unit_state import UnitKey, UnitState
+from relay.errors import NorthcaError, NorthcaServerError, NorthcaTimeoutError
+from relay.memory import InMemoryUnitStateStore
+from relay.messages import QueueMessage
+from relay.models import UNIT_FIELDS, UnitChange
+from relay.northca.client import UpsertResult
+from tests.support.constants import GUILD, MDT, NOW
+from tests.support.consumer import MemoryPartner
 
 UNITS = ("A", "B", "C")
 VALUES = st.one_of(st.none(), st.sampled_from(["10-8", "10-7", "10-6", "Patrol", "PO", ""]))
@@ -241,8 +243,8 @@ def test_consumers_converge_to_the_newest_value_of_every_field(
         for i, changes in enumerate(webhooks)
     ]
     duplicated = data.draw(st.lists(st.sampled_from(range(len(messages))), max_size=len(messages)))
-    deliveries = [Delivery(f"m{i}", queue_body(m)) for i, m in enumerate(messages)]
-    deliveries += [Delivery(f"d{n}-{i}", queue_body(messages[i])) for n, i in enumerate(duplicated)]
+    deliveries = [Delivery(f"m{i}", m.body()) for i, m in enumerate(messages)]
+    deliveries += [Delivery(f"d{n}-{i}", messages[i].body()) for n, i in enumerate(duplicated)]
     queue = MemoryQueue(data.draw(st.permutations(deliveries)))
     # And a partner that fails some calls, and consumers that may crash a few times
     faults = data.draw(

@@ -9,23 +9,16 @@ from typing import Any
 import pytest
 
 from relay.config import ErlcServerConfig
-from relay.erlc import ErlcPlayer
-from relay.errors import QueueUnavailableError
+from relay.erlc.client import PlayersAnswer, RateLimit
+from relay.erlc.poller import RosterPollDeps, poll_server, poll_servers
+from relay.erlc.roster import ErlcPlayer
+from relay.errors import ErlcAuthError, ErlcRateLimitedError, ErlcUnavailableError, QueueUnavailableError
 from relay.handlers import scheduled
-from relay.kvstore import InMemoryKeyValueStore
-from relay.models import QueueMessage, UnitChange
-from relay.secrets import StaticSecrets
-from relay.sources.erlc_roster import (
-    ErlcAuthError,
-    ErlcRateLimitedError,
-    ErlcUnavailableError,
-    PlayersAnswer,
-    RateLimit,
-    RosterPollDeps,
-    poll_server,
-    poll_servers,
-)
-from tests.conftest import ACTOR, GUILD, MDT, NOW, FixedClock
+from relay.memory import InMemorySourceStateStore, StaticSecrets
+from relay.messages import QueueMessage
+from relay.models import UnitChange
+from tests.support.clocks import FixedClock
+from tests.support.constants import ACTOR, GUILD, MDT, NOW
 
 KEY = "server-key-for-tests"
 SERVER = ErlcServerConfig(
@@ -77,7 +70,7 @@ class World:
         self.api = FakeApi()
         self.publisher = FakePublisher()
         self.secrets = StaticSecrets({"relay/erlc/main": KEY})
-        self.store = InMemoryKeyValueStore(clock=self.clock)
+        self.store = InMemorySourceStateStore(clock=self.clock)
         self.deps = RosterPollDeps(
             store=self.store,
             publisher=self.publisher,

@@ -7,8 +7,7 @@ from typing import Any
 import pytest
 
 from relay.config import ErlcServerConfig
-from relay.erlc import (
-    ErlcResponseError,
+from relay.erlc.roster import (
     build_roster,
     dump_roster,
     load_roster,
@@ -16,8 +15,10 @@ from relay.erlc import (
     roster_changes,
     split_player,
 )
+from relay.errors import ErlcResponseError
 from relay.models import UnitChange
-from tests.conftest import GUILD, MDT, NOW, load_event
+from tests.support.constants import GUILD, MDT, NOW
+from tests.support.data import load_event
 
 SERVER = ErlcServerConfig(
     server_key_secret="relay/erlc/main",

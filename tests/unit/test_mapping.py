@@ -7,17 +7,18 @@ from typing import Any
 
 import pytest
 
-from relay.config import parse_config
 from relay.errors import ConfigError, InvalidPayloadError
 from relay.models import UnitChange
-from relay.sources import AdapterContext, adapter_kinds
-from tests.conftest import NOW, base_config_data
+from relay.sources import AdapterContext
+from relay.sources.registry import adapter_kind, parse_config
+from tests.support.constants import NOW
+from tests.support.data import base_config_data
 
 RECEIVED = AdapterContext(source="hook", received_at=NOW)
 
 
 def mapping(options: dict[str, Any]) -> Any:
-    kind = adapter_kinds()["mapping"]
+    kind = adapter_kind("mapping")
     return kind.build(kind.options_model.model_validate(options))
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from relay.errors import InvalidPayloadError
-from relay.kvstore import InMemoryKeyValueStore
+from relay.memory import InMemorySourceStateStore
 from relay_devtools.cli import main
 from relay_devtools.mapcmd import MapError, map_payload
-from tests.conftest import EVENTS, NOW, ROOT
+from tests.support.constants import EVENTS, NOW, ROOT
 
 CONFIG = """
 [northca]
@@ -138,11 +138,11 @@ def test_map_usage_errors(config_file: Path, capsys, args: list[str], message: s
 
 
 def test_map_payload_is_the_ingress_path_without_the_signature(config_file: Path) -> None:
-    from relay.config import load_config
+    from relay.sources.registry import load_config
 
     config = load_config(config_file)
     with pytest.raises(InvalidPayloadError, match=r"body: not valid JSON"):
-        map_payload(config, "board", b"{", store=InMemoryKeyValueStore())
+        map_payload(config, "board", b"{", store=InMemorySourceStateStore())
     with pytest.raises(MapError):
         map_payload(config, "missing", b"{}")
     assert map_payload(config, "board", b'{"rows": []}', received_at=NOW) == []

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
-from relay.config import parse_config
-from relay.kvstore import InMemoryKeyValueStore, state_lookups
+from relay.memory import InMemorySourceStateStore
 from relay.models import UnitChange
-from relay.sources import AdapterContext, build_adapter
-from tests.conftest import NOW, ROOT, base_config_data, load_event
+from relay.sources import AdapterContext
+from relay.sources.registry import build_adapter, parse_config
+from tests.support.constants import NOW, ROOT
+from tests.support.data import base_config_data, load_event
 
 MAPPINGS = ROOT / "docs" / "sources" / "mappings"
 
@@ -40,7 +41,7 @@ CASES = {
 def normalise(data: dict[str, Any], name: str, payload: dict[str, Any]) -> list[UnitChange]:
     config = parse_config(data, origin=name)
     adapter, _ = build_adapter(name, config.sources[name])
-    context = AdapterContext(source=name, received_at=NOW, lookups=state_lookups(InMemoryKeyValueStore()))
+    context = AdapterContext(source=name, received_at=NOW, state=InMemorySourceStateStore())
     return adapter.normalise(payload, context)
 
 

@@ -6,9 +6,10 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relay.merge import merge_messages
-from relay.models import UNIT_FIELDS, QueueMessage, UnitChange
-from tests.conftest import GUILD, MDT, NOW
+from relay.consumer.merge import merge_messages
+from relay.messages import QueueMessage
+from relay.models import UNIT_FIELDS, UnitChange
+from tests.support.constants import GUILD, MDT, NOW
 
 
 def message(

@@ -7,9 +7,9 @@ from datetime import timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.merge import FieldStamp, merged_fields
+from relay.consumer.merge import FieldStamp, merged_fields
 from relay.models import UNIT_FIELDS
-from tests.conftest import NOW
+from tests.support.constants import NOW
 
 
 def stamped(value: str | None, seconds: int, tiebreak: str = "t") -> FieldStamp:

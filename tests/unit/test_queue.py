@@ -11,18 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from relay.aws.sqs import SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES, SqsPublisher, batches
 from relay.errors import QueueUnavailableError
-from relay.models import MAX_FIELD_LENGTH, QueueMessage, UnitChange
-from relay.queue import (
-    MAX_MESSAGE_BYTES,
-    SQS_MAX_BATCH_BYTES,
-    SQS_MAX_BATCH_ENTRIES,
-    SqsPublisher,
-    batches,
-    queue_body,
-    split_messages,
-)
-from tests.conftest import GUILD, MDT, NOW
+from relay.messages import MAX_MESSAGE_BYTES, QueueMessage, split_messages
+from relay.models import MAX_FIELD_LENGTH, UnitChange
+from tests.support.constants import GUILD, MDT, NOW
 
 
 def message(changes: list[UnitChange]) -> QueueMessage:
@@ -41,7 +34,7 @@ def test_queue_body_is_ascii_json_that_round_trips() -> None:
     # Given values SQS would refuse raw (U+FFFF) and non-ASCII text
     original = message([unit(1, status="\uffff", name="Zoë 🚓")])
     # When serialised for the queue
-    body = queue_body(original)
+    body = original.body()
     # Then it is pure ASCII, and the consumer reads back the same message
     assert body.isascii()
     assert QueueMessage.model_validate_json(body) == original
@@ -58,11 +51,11 @@ def test_split_messages_with_many_units_keeps_every_change_in_order_under_the_li
     # When split
     pieces = split_messages(message(changes))
     # Then no body exceeds the limit, nothing is lost or reordered, and each piece is full
-    sizes = [len(queue_body(p)) for p in pieces]
+    sizes = [len(p.body()) for p in pieces]
     assert max(sizes) <= MAX_MESSAGE_BYTES
     assert [c for p in pieces for c in p.changes] == changes
     for piece, following in itertools.pairwise(pieces):
-        assert len(queue_body(message([*piece.changes, following.changes[0]]))) > MAX_MESSAGE_BYTES
+        assert len(message([*piece.changes, following.changes[0]]).body()) > MAX_MESSAGE_BYTES
     assert {(p.source, p.webhook_id, p.received_at) for p in pieces} == {("cad", "msg_1", NOW)}
 
 
@@ -87,7 +80,7 @@ def test_split_messages_property_exact_sizes_and_no_loss(changes: list[UnitChang
     assert [c for p in pieces for c in p.changes] == changes
     for piece in pieces:
         # The linear size sum is exact: a piece is over the limit only when one change alone is
-        assert len(queue_body(piece)) <= limit or len(piece.changes) == 1
+        assert len(piece.body()) <= limit or len(piece.changes) == 1
 
 
 def test_batches_respect_sqs_count_and_size_limits() -> None:
@@ -139,7 +132,7 @@ def test_publisher_retries_exactly_the_entries_that_failed_with_a_200() -> None:
     # Then the second call carries only the two failed entries, and every message is queued once
     assert [len(call) for call in sqs.calls] == [10, 2]
     assert [e["Id"] for e in sqs.calls[1]] == ["m3", "m7"]
-    assert sorted(sqs.queued) == sorted(queue_body(m) for m in messages(10))
+    assert sorted(sqs.queued) == sorted(m.body() for m in messages(10))
     assert sleeps == [0.1]
 
 

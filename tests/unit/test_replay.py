@@ -9,14 +9,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from relay.replay import (
-    IN_MEMORY_SWEEP_AT,
-    DynamoReplayGuard,
-    InMemoryReplayGuard,
-    ReplayStoreUnavailableError,
-    replay_key,
-)
-from tests.conftest import NOW
+from relay.aws.dynamodb import DynamoReplayGuard
+from relay.errors import ReplayStoreUnavailableError
+from relay.ingress.replay import replay_key
+from relay.memory import REPLAY_SWEEP_AT, InMemoryReplayGuard
+from tests.support.constants import NOW
 
 TTL = 900
 EPOCH = int(NOW.timestamp())
@@ -51,7 +48,7 @@ def test_in_memory_guard_remember_reports_a_live_record() -> None:
 
 def test_in_memory_guard_sweeps_expired_records() -> None:
     guard = InMemoryReplayGuard()
-    for i in range(IN_MEMORY_SWEEP_AT):
+    for i in range(REPLAY_SWEEP_AT):
         guard.remember(f"old#{i}", NOW, 60)
     guard.remember("new", NOW + timedelta(seconds=61), 60)
     assert list(guard.records) == ["new"]

@@ -6,7 +6,7 @@ import json
 import stat
 from pathlib import Path
 
-from relay.config import parse_config
+from relay.sources.registry import parse_config
 from relay_devtools.secrets_file import (
     SecretsFile,
     ensure_secrets_file,
@@ -63,7 +63,7 @@ def test_an_existing_file_is_kept_and_only_completed(tmp_path: Path) -> None:
     assert created
     assert content.secrets["relay/sources/cad"] == ["whsec_old", "whsec_new"]
     assert content.secrets["relay/erlc/main"] == "real"
-    assert content.first("relay/sources/cad") == "whsec_new"
+    assert content.newest("relay/sources/cad") == "whsec_new"
     assert json.loads(content.as_secret_string("relay/sources/cad")) == ["whsec_old", "whsec_new"]
 
     again, created_again = ensure_secrets_file(path, CONFIG)

@@ -12,14 +12,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from relay.config import Ed25519Signature
-from relay.signatures import (
-    SignedRequest,
-    UnusableSecretError,
-    VerificationError,
-    load_ed25519_public_key,
-    verify_signature,
-)
-from tests.conftest import NOW
+from relay.errors import UnusableSecretError, VerificationError
+from relay.ingress.keys import load_ed25519_public_key
+from relay.ingress.signatures import SignedRequest, verify_signature
+from tests.support.constants import NOW
 
 CONFIG = Ed25519Signature(scheme="ed25519", secret="relay/sources/erlc")
 # PRC's published Event Webhook key (sources.md §2.6), base64 SPKI/DER.

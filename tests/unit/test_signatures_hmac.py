@@ -10,14 +10,9 @@ from datetime import timedelta
 import pytest
 
 from relay.config import HmacSha256Signature
-from relay.signatures import (
-    SignedRequest,
-    UnusableSecretError,
-    VerificationError,
-    sign_hmac_sha256,
-    verify_signature,
-)
-from tests.conftest import NOW
+from relay.errors import UnusableSecretError, VerificationError
+from relay.ingress.signatures import SignedRequest, sign_hmac_sha256, verify_signature
+from tests.support.constants import NOW
 
 GITHUB = HmacSha256Signature(
     scheme="hmac-sha256",

@@ -27,11 +27,11 @@ from relay.config import (
     StandardWebhooksSignature,
     UrlTokenSignature,
 )
-from relay.errors import InvalidPayloadError
-from relay.ingress import parse_json_object
-from relay.signatures import SignedRequest, VerificationError, Verified, verify_signature
+from relay.errors import InvalidPayloadError, VerificationError
+from relay.ingress.body import parse_json_object
+from relay.ingress.signatures import SignedRequest, Verified, verify_signature
 from relay_devtools.signing import sign
-from tests.conftest import CAD_SECRET, NOW
+from tests.support.constants import CAD_SECRET, NOW
 
 MANY = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

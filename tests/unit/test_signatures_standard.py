@@ -8,14 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from relay.config import StandardWebhooksSignature
-from relay.signatures import (
-    SignedRequest,
-    UnusableSecretError,
-    VerificationError,
-    decode_whsec,
-    sign_standard_webhooks,
-    verify_signature,
-)
+from relay.errors import UnusableSecretError, VerificationError
+from relay.ingress.keys import decode_whsec
+from relay.ingress.signatures import SignedRequest, sign_standard_webhooks, verify_signature
 
 CONFIG = StandardWebhooksSignature(scheme="standard-webhooks", secret="relay/sources/cad")
 # The published known-answer vector of the Standard Webhooks reference libraries.

@@ -1,4 +1,5 @@
-"""Static checks on relay/signatures.py: MACs and tokens are compared in constant time, never with `==`."""
+"""Static checks on the ingress's signature code (signatures.py, keys.py): MACs and tokens are compared
+in constant time, never with `==`."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import ast
 import re
 from pathlib import Path
 
-import relay.signatures
+import relay.ingress.keys
+import relay.ingress.signatures
 
-SOURCE = Path(relay.signatures.__file__).read_text(encoding="utf-8")
-TREE = ast.parse(SOURCE)
+TREE = ast.parse(Path(relay.ingress.signatures.__file__).read_text(encoding="utf-8"))
+KEYS_TREE = ast.parse(Path(relay.ingress.keys.__file__).read_text(encoding="utf-8"))
 # Names that hold (or are derived from) a MAC, a signature, a token or a secret.
 SECRET_LIKE = re.compile(r"mac|digest|sig|token|secret|key|expected|candidate|presented", re.IGNORECASE)
 VERIFIERS = ("verify_standard_webhooks", "verify_hmac_sha256", "_matches_any")
@@ -51,8 +53,9 @@ def test_signatures_the_checker_flags_a_plain_mac_comparison() -> None:
 
 
 def test_signatures_no_equality_comparison_touches_a_mac_token_or_secret() -> None:
-    # Given every comparison in relay/signatures.py / Then none compares a secret-derived value
+    # Given every comparison in relay/ingress/signatures.py and keys.py / Then none compares a secret
     assert equality_offenders(TREE) == []
+    assert equality_offenders(KEYS_TREE) == []
 
 
 def test_signatures_every_mac_and_token_check_uses_hmac_compare_digest() -> None:

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from relay.config import BodyKeySignature, UrlTokenSignature
-from relay.signatures import SignedRequest, UnusableSecretError, VerificationError, verify_signature
-from tests.conftest import NOW
+from relay.errors import UnusableSecretError, VerificationError
+from relay.ingress.signatures import SignedRequest, verify_signature
+from tests.support.constants import NOW
 
 BODY_KEY = BodyKeySignature(scheme="body-key", secret="relay/sources/sonoran")
 URL_TOKEN = UrlTokenSignature(scheme="url-token", secret="relay/sources/snailycad")

@@ -7,18 +7,19 @@ from typing import Any
 
 import pytest
 
-from relay.config import parse_config
 from relay.errors import ConfigError, InvalidPayloadError
 from relay.models import UnitChange
-from relay.sources import AdapterContext, adapter_kinds
-from tests.conftest import NOW, base_config_data, load_event
+from relay.sources import AdapterContext
+from relay.sources.registry import adapter_kind, parse_config
+from tests.support.constants import NOW
+from tests.support.data import base_config_data, load_event
 
 CONTEXT = AdapterContext(source="discord", received_at=NOW)
 LABELS = {"labels": {"officer_name": "Officer"}}
 
 
 def run(payload: Any, options: dict[str, Any] | None = None) -> list[UnitChange]:
-    kind = adapter_kinds()["discord"]
+    kind = adapter_kind("discord")
     return kind.build(kind.options_model.model_validate(options or {})).normalise(payload, CONTEXT)
 
 

@@ -8,21 +8,24 @@ from typing import Any
 import pytest
 
 from relay.config import ErlcServerConfig
-from relay.erlc import ROSTER_SK, build_roster, dump_roster, parse_players
+from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, parse_players
 from relay.errors import InvalidPayloadError
-from relay.kvstore import InMemoryKeyValueStore, state_lookups
+from relay.memory import InMemorySourceStateStore
 from relay.models import UnitChange
-from relay.sources import AdapterContext, adapter_kinds
-from tests.conftest import GUILD, MDT, NOW, FixedClock, load_event
+from relay.sources import AdapterContext
+from relay.sources.registry import adapter_kind
+from tests.support.clocks import FixedClock
+from tests.support.constants import GUILD, MDT, NOW
+from tests.support.data import load_event
 
 TYPED_AT = datetime(2026, 11, 28, 11, 59, 50, tzinfo=UTC)
 BUBBLETON = "B_Bubbleton:1234567890"  # on the roster as unit 1A-12 (Police)
 
 
 @pytest.fixture
-def store() -> InMemoryKeyValueStore:
+def store() -> InMemorySourceStateStore:
     # Given the roster the poller stored from the sample v2 server
-    store = InMemoryKeyValueStore(clock=FixedClock())
+    store = InMemorySourceStateStore(clock=FixedClock())
     server = ErlcServerConfig(server_key_secret="relay/erlc/main", mdt_id=MDT, guild_id=GUILD)
     roster = build_roster(parse_players(load_event("erlc_v2_server.json")), server)
     store.put("roster#main", ROSTER_SK, dump_roster(roster))
@@ -30,16 +33,14 @@ def store() -> InMemoryKeyValueStore:
 
 
 def run(
-    store: InMemoryKeyValueStore,
+    store: InMemorySourceStateStore,
     payload: Any,
     options: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> list[UnitChange]:
-    kind = adapter_kinds()["erlc-events"]
+    kind = adapter_kind("erlc-events")
     adapter = kind.build(kind.options_model.model_validate({"server": "main", **(options or {})}))
-    context = AdapterContext(
-        source="erlc", received_at=NOW, headers=headers or {}, lookups=state_lookups(store)
-    )
+    context = AdapterContext(source="erlc", received_at=NOW, headers=headers or {}, state=store)
     return adapter.normalise(payload, context)
 
 
@@ -47,7 +48,7 @@ def command(text: str, player: Any = BUBBLETON) -> dict[str, Any]:
     return {"Type": "CustomCommand", "Timestamp": 1795867190, "Data": {"Player": player, "Command": text}}
 
 
-def test_erlc_events_status_command_changes_the_players_unit(store: InMemoryKeyValueStore) -> None:
+def test_erlc_events_status_command_changes_the_players_unit(store: InMemorySourceStateStore) -> None:
     # Given the sample `;status 10-6` event, when it is normalised
     changes = run(store, load_event("erlc_event_command.json"))
     # Then the player's unit (found on the roster) gets that status, at the event's time
@@ -63,11 +64,11 @@ def test_erlc_events_status_command_changes_the_players_unit(store: InMemoryKeyV
         (" ;STATUS Out of service", "Out of service"),
     ],
 )
-def test_erlc_events_command_forms(store: InMemoryKeyValueStore, text: str, status: str) -> None:
+def test_erlc_events_command_forms(store: InMemorySourceStateStore, text: str, status: str) -> None:
     assert run(store, command(text)) == [UnitChange(id="1A-12", at=TYPED_AT, fields={"status": status})]
 
 
-def test_erlc_events_aliases_value_maps_and_allowed_statuses(store: InMemoryKeyValueStore) -> None:
+def test_erlc_events_aliases_value_maps_and_allowed_statuses(store: InMemorySourceStateStore) -> None:
     options = {
         "aliases": {"avail": "10-8"},
         "value_maps": {"status": {"busy": "10-6"}},
@@ -89,11 +90,11 @@ def test_erlc_events_aliases_value_maps_and_allowed_statuses(store: InMemoryKeyV
         {"Player": BUBBLETON},
     ],
 )
-def test_erlc_events_player_shapes(store: InMemoryKeyValueStore, player: Any) -> None:
+def test_erlc_events_player_shapes(store: InMemorySourceStateStore, player: Any) -> None:
     assert run(store, command(";10-8", player))[0].id == "1A-12"
 
 
-def test_erlc_events_top_level_fields_and_header_time(store: InMemoryKeyValueStore) -> None:
+def test_erlc_events_top_level_fields_and_header_time(store: InMemorySourceStateStore) -> None:
     # Given a flat event without a timestamp of its own
     payload = {"Command": ";10-8", "PlayerId": 2345678901}
     # Then the signed timestamp header gives the event time
@@ -115,13 +116,13 @@ def test_erlc_events_top_level_fields_and_header_time(store: InMemoryKeyValueSto
     ],
 )
 def test_erlc_events_that_change_no_unit_are_accepted_and_skipped(
-    store: InMemoryKeyValueStore, payload: dict[str, Any]
+    store: InMemorySourceStateStore, payload: dict[str, Any]
 ) -> None:
     assert run(store, payload) == []
 
 
 def test_erlc_events_without_a_roster_change_nothing() -> None:
-    assert run(InMemoryKeyValueStore(), command(";10-8")) == []
+    assert run(InMemorySourceStateStore(), command(";10-8")) == []
 
 
 @pytest.mark.parametrize(
@@ -147,7 +148,7 @@ def test_erlc_events_without_a_roster_change_nothing() -> None:
     ],
 )
 def test_erlc_events_malformed_payloads_get_a_precise_422(
-    store: InMemoryKeyValueStore, payload: dict[str, Any], message: str
+    store: InMemorySourceStateStore, payload: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(InvalidPayloadError) as caught:
         run(store, payload)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 import tomllib
 
-from relay.config import parse_config
-from relay.sources import adapter_kinds
-from tests.conftest import ROOT
+from relay.sources.registry import KINDS, parse_config
+from tests.support.constants import ROOT
 
 EXAMPLES_START = "# [sources.erlc]"
 COMMENTED_KEY = re.compile(r"^# (\[[a-z0-9_.-]+\]|[a-z_]+ = .*)$")
@@ -24,7 +23,7 @@ def test_relay_toml_examples_uncommented_are_a_valid_config() -> None:
     # Given relay.toml with every commented example switched on
     config = parse_config(tomllib.loads(uncommented_relay_toml()))
     # Then every adapter has an example, the demo source is still there, and the ER:LC server too
-    assert {source.adapter for source in config.sources.values()} == set(adapter_kinds())
+    assert {source.adapter for source in config.sources.values()} == set(KINDS)
     assert config.sources["cad"].adapter == "units"
     assert list(config.erlc.servers) == ["main"]
     assert "relay/erlc/main" in config.secret_names()

@@ -10,8 +10,10 @@ import pytest
 
 from relay.errors import InvalidPayloadError
 from relay.models import UnitChange
-from relay.sources import AdapterContext, adapter_kinds
-from tests.conftest import NOW, load_event
+from relay.sources import AdapterContext
+from relay.sources.registry import adapter_kind
+from tests.support.constants import NOW
+from tests.support.data import load_event
 
 CONTEXT = AdapterContext(source="form", received_at=NOW)
 SUBMITTED = datetime(2026, 11, 28, 11, 59, 50, tzinfo=UTC)
@@ -19,7 +21,7 @@ STATUS_WORDS = {"value_maps": {"status": {"Available": "10-8", "Busy": "10-6"}}}
 
 
 def run(adapter: str, payload: Any, options: dict[str, Any] | None = None) -> list[UnitChange]:
-    kind = adapter_kinds()[adapter]
+    kind = adapter_kind(adapter)
     return kind.build(kind.options_model.model_validate(options or {})).normalise(payload, CONTEXT)
 
 

@@ -10,14 +10,16 @@ import pytest
 
 from relay.errors import InvalidPayloadError
 from relay.models import UnitChange
-from relay.sources import AdapterContext, adapter_kinds
-from tests.conftest import NOW, load_event
+from relay.sources import AdapterContext
+from relay.sources.registry import adapter_kind
+from tests.support.constants import NOW
+from tests.support.data import load_event
 
 CONTEXT = AdapterContext(source="snailycad", received_at=NOW)
 
 
 def run(payload: Any, options: dict[str, Any] | None = None) -> list[UnitChange]:
-    kind = adapter_kinds()["snailycad"]
+    kind = adapter_kind("snailycad")
     return kind.build(kind.options_model.model_validate(options or {})).normalise(payload, CONTEXT)
 
 

@@ -7,28 +7,30 @@ from typing import Any
 
 import pytest
 
-from relay.errors import InvalidPayloadError
-from relay.kvstore import InMemoryKeyValueStore, state_lookups
+from relay.errors import InvalidPayloadError, StateNotWiredError
+from relay.memory import InMemorySourceStateStore
 from relay.models import UnitChange
-from relay.sources import AdapterContext, adapter_kinds
-from relay.sources.state import StateNotWiredError
-from tests.conftest import NOW, FixedClock, load_event
+from relay.sources import AdapterContext
+from relay.sources.registry import adapter_kind
+from tests.support.clocks import FixedClock
+from tests.support.constants import NOW
+from tests.support.data import load_event
 
 
 @pytest.fixture
-def store() -> InMemoryKeyValueStore:
-    return InMemoryKeyValueStore(clock=FixedClock())
+def store() -> InMemorySourceStateStore:
+    return InMemorySourceStateStore(clock=FixedClock())
 
 
 def run(
-    store: InMemoryKeyValueStore, payload: Any, options: dict[str, Any] | None = None
+    store: InMemorySourceStateStore, payload: Any, options: dict[str, Any] | None = None
 ) -> list[UnitChange]:
-    kind = adapter_kinds()["sonoran"]
-    context = AdapterContext(source="sonoran", received_at=NOW, lookups=state_lookups(store))
+    kind = adapter_kind("sonoran")
+    context = AdapterContext(source="sonoran", received_at=NOW, state=store)
     return kind.build(kind.options_model.model_validate(options or {})).normalise(payload, context)
 
 
-def test_sonoran_login_becomes_the_full_unit_and_is_remembered(store: InMemoryKeyValueStore) -> None:
+def test_sonoran_login_becomes_the_full_unit_and_is_remembered(store: InMemorySourceStateStore) -> None:
     # Given a unit logging in with Sonoran status 2 (AVAILABLE)
     changes = run(store, load_event("sonoran_unit_login.json"))
     # Then the unit arrives whole with the status in 10-codes
@@ -43,7 +45,7 @@ def test_sonoran_login_becomes_the_full_unit_and_is_remembered(store: InMemoryKe
     assert store.get("cache#sonoran", "ident#17") == {"id": "A-10"}
 
 
-def test_sonoran_status_and_logout_find_the_unit_by_ident(store: InMemoryKeyValueStore) -> None:
+def test_sonoran_status_and_logout_find_the_unit_by_ident(store: InMemorySourceStateStore) -> None:
     # Given a unit that logged in
     run(store, load_event("sonoran_unit_login.json"))
     # When its status changes to 3 (ENROUTE), then it logs out
@@ -55,14 +57,14 @@ def test_sonoran_status_and_logout_find_the_unit_by_ident(store: InMemoryKeyValu
     assert store.get("cache#sonoran", "ident#17") is None
 
 
-def test_sonoran_ident_ids_may_be_a_list(store: InMemoryKeyValueStore) -> None:
+def test_sonoran_ident_ids_may_be_a_list(store: InMemorySourceStateStore) -> None:
     run(store, load_event("sonoran_unit_login.json"))
     payload = {"type": "EVENT_UNIT_STATUS", "data": [{"identIds": [17, 99], "status": 1}]}
     # identId 99 never logged in: it names no unit and is skipped
     assert run(store, payload) == [UnitChange(id="A-10", at=NOW, fields={"status": "10-6"})]
 
 
-def test_sonoran_status_table_is_configurable(store: InMemoryKeyValueStore) -> None:
+def test_sonoran_status_table_is_configurable(store: InMemorySourceStateStore) -> None:
     options = {"value_maps": {"status": {"3": "Enroute", "7": "10-23"}}, "logout_status": "OFF"}
     run(store, load_event("sonoran_unit_login.json"), options)
     assert run(store, load_event("sonoran_unit_status.json"), options)[0].fields == {"status": "Enroute"}
@@ -74,13 +76,13 @@ def test_sonoran_status_table_is_configurable(store: InMemoryKeyValueStore) -> N
     assert run(store, load_event("sonoran_unit_logout.json"), options)[0].fields == {"status": "OFF"}
 
 
-def test_sonoran_other_events_map_to_nothing(store: InMemoryKeyValueStore) -> None:
+def test_sonoran_other_events_map_to_nothing(store: InMemorySourceStateStore) -> None:
     payload = {"type": "EVENT_911", "data": [{"call": {"callId": 1, "description": "fire"}}]}
     assert run(store, payload) == []
 
 
 def test_sonoran_needs_the_state_store() -> None:
-    kind = adapter_kinds()["sonoran"]
+    kind = adapter_kind("sonoran")
     adapter = kind.build(kind.options_model.model_validate({}))
     with pytest.raises(StateNotWiredError):
         adapter.normalise(load_event("sonoran_unit_login.json"), AdapterContext(source="s", received_at=NOW))
@@ -121,7 +123,7 @@ def test_sonoran_needs_the_state_store() -> None:
     ],
 )
 def test_sonoran_malformed_events_get_a_precise_422(
-    store: InMemoryKeyValueStore, event: str, change: Any, message: str
+    store: InMemorySourceStateStore, event: str, change: Any, message: str
 ) -> None:
     run(store, load_event("sonoran_unit_login.json"))
     payload = copy.deepcopy(load_event(event))

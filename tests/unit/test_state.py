@@ -10,15 +10,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from relay.merge import FieldStamp
-from relay.state import (
-    DynamoUnitStateStore,
-    InMemoryUnitStateStore,
-    StateStoreError,
-    UnitKey,
-    UnitStateStore,
-)
-from tests.conftest import GUILD, MDT, NOW, FixedClock, create_unit_state_table
+from relay.aws.dynamodb import DynamoUnitStateStore
+from relay.consumer.merge import FieldStamp
+from relay.consumer.unit_state import UnitKey
+from relay.errors import UnitStateUnavailableError
+from relay.memory import InMemoryUnitStateStore
+from relay.ports import UnitStateStore
+from tests.support.aws import create_unit_state_table
+from tests.support.clocks import FixedClock
+from tests.support.constants import GUILD, MDT, NOW
 
 TABLE = "unit-state"
 KEY = UnitKey(MDT, GUILD, "ADAM-12")
@@ -119,11 +119,11 @@ def test_state_dynamodb_outage_is_a_typed_error() -> None:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")  # no table: every call fails
         store = DynamoUnitStateStore(TABLE, client)
-        with pytest.raises(StateStoreError):
+        with pytest.raises(UnitStateUnavailableError):
             store.read_many([KEY])
-        with pytest.raises(StateStoreError):
+        with pytest.raises(UnitStateUnavailableError):
             store.write_fields(KEY, {"status": stamped("a")}, 0)
-        with pytest.raises(StateStoreError):
+        with pytest.raises(UnitStateUnavailableError):
             store.mark_sent(KEY, 1)
 
 

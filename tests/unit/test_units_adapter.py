@@ -7,7 +7,7 @@ import pytest
 from relay.errors import InvalidPayloadError
 from relay.sources import AdapterContext
 from relay.sources.units import UnitsAdapter, UnitsOptions
-from tests.conftest import NOW
+from tests.support.constants import NOW
 
 CONTEXT = AdapterContext(source="cad", received_at=NOW)
 

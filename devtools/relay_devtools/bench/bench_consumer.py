@@ -20,12 +20,12 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from relay.consumer import BatchOutcome, ConsumerDeps, parse_records, process_batch
-from relay.merge import merge_messages
-from relay.models import UNIT_FIELDS, QueueMessage, UnitChange
-from relay.northca import UpsertResult
-from relay.queue import queue_body
-from relay.state import InMemoryUnitStateStore
+from relay.consumer.merge import merge_messages
+from relay.consumer.pipeline import BatchOutcome, ConsumerDeps, parse_records, process_batch
+from relay.memory import InMemoryUnitStateStore
+from relay.messages import QueueMessage
+from relay.models import UNIT_FIELDS, UnitChange
+from relay.northca.client import UpsertResult
 from relay_devtools.bench import Row
 
 WEBHOOKS = 10_000
@@ -65,7 +65,7 @@ def burst_records(seed: int = 4) -> list[dict[str, Any]]:
                 UnitChange(id=unit, at=start + timedelta(milliseconds=seq), fields=dict.fromkeys(names, "x"))
             ],
         )
-        records.append({"messageId": f"m{seq}", "receiptHandle": f"rh{seq}", "body": queue_body(message)})
+        records.append({"messageId": f"m{seq}", "receiptHandle": f"rh{seq}", "body": message.body()})
     return records
 
 

@@ -5,7 +5,7 @@ Warm: the real `lambda_handler` (Powertools resolver, logging and metrics includ
 replaced by an in-memory publisher and the replay guard in memory. Its baseline is the bare work
 that cannot be avoided: one HMAC-SHA256 of the signed message plus `json.loads` of the same body.
 
-Cold: `import relay.handlers.ingress` (and that import followed by `default_deps()`: relay.toml,
+Cold: `import relay.handlers.ingress` (and that import followed by `wiring.ingress_deps()`: relay.toml,
 settings and boto3 clients, what the first invocation adds) timed inside fresh interpreters,
 median of several runs, against `import boto3` + creating an SQS client in the same way.
 """
@@ -22,7 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ BODY = json.dumps(
 
 TIMED_IMPORT = "import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
 IMPORT_INGRESS = "import relay.handlers.ingress"
-INGRESS_AND_DEPS = "import relay.handlers.ingress as h; h.default_deps()"
+INGRESS_AND_DEPS = "import relay.handlers.ingress; from relay.handlers import wiring; wiring.ingress_deps()"
 BOTO3_SQS = "import boto3; boto3.client('sqs')"
 
 
@@ -62,7 +62,7 @@ class MemoryPublisher:
     def __init__(self) -> None:
         self.sent = 0
 
-    def send(self, messages: list[Any]) -> int:
+    def send(self, messages: Sequence[Any]) -> int:
         self.sent += len(messages)
         return len(messages)
 
@@ -100,12 +100,11 @@ def _time_each(calls: list[Callable[[], object]]) -> list[int]:
 
 
 def warm_rows() -> list[Row]:
-    from relay.config import parse_config
     from relay.handlers.ingress import lambda_handler
-    from relay.ingress import InboundRequest, IngressDeps, accept_webhook
-    from relay.replay import InMemoryReplayGuard
-    from relay.secrets import StaticSecrets
-    from relay.signatures import decode_whsec
+    from relay.ingress.keys import decode_whsec
+    from relay.ingress.pipeline import InboundRequest, IngressDeps, accept_webhook
+    from relay.memory import InMemoryReplayGuard, StaticSecrets
+    from relay.sources.registry import parse_config
     from relay_devtools.apigw import api_gateway_v2_event
     from relay_devtools.lambda_context import LocalLambdaContext
     from relay_devtools.signing import sign
@@ -230,7 +229,7 @@ def cold_rows() -> list[Row]:
             "ms",
         ),
         Row(
-            "  ... + default_deps() (config, clients)",
+            "  ... + wiring.ingress_deps() (config, clients)",
             statistics.median(timings[INGRESS_AND_DEPS]),
             name,
             baseline,

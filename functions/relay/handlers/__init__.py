@@ -1,0 +1,1 @@
+"""The three Lambda entry points (decorators and one call each) and the composition root (wiring)."""

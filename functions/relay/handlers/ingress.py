@@ -4,82 +4,23 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from relay import http
-from relay.config import RelayConfig
-from relay.errors import (
-    ConfigError,
-    InvalidPayloadError,
-    PayloadTooLargeError,
-    QueueUnavailableError,
-    RelayError,
-    UnknownSourceError,
-    UnsupportedMediaTypeError,
-)
-from relay.ingress import InboundRequest, IngressDeps, SecretsUnavailableError, accept_webhook
-from relay.kvstore import DynamoKeyValueStore, StateUnavailableError, state_lookups
+from relay.errors import InvalidPayloadError, RelayError, VerificationError
+from relay.handlers import wiring
+from relay.ingress import answers
+from relay.ingress.pipeline import InboundRequest, IngressDeps, accept_webhook
+from relay.models import utc_now
 from relay.observability import logger, metrics
-from relay.queue import SqsPublisher
-from relay.replay import DynamoReplayGuard, InMemoryReplayGuard, ReplayGuard
-from relay.secrets import PowertoolsSecrets
-from relay.settings import config_path, ingress_settings, relay_config
-from relay.signatures import UnusableSecretError, VerificationError
-from relay.sources import adapter_kinds
 
 app = APIGatewayHttpResolver()
-
-# One metric per outcome; a refusal's metric names why (auth refusals by kind, see relay.signatures).
-REFUSAL_METRICS: dict[type[RelayError], str] = {
-    UnknownSourceError: "WebhooksRejectedUnknownSource",
-    PayloadTooLargeError: "WebhooksRejectedTooLarge",
-    UnsupportedMediaTypeError: "WebhooksRejectedMediaType",
-    InvalidPayloadError: "WebhooksRejectedInvalidPayload",
-    QueueUnavailableError: "EnqueueFailed",
-    SecretsUnavailableError: "SecretsUnavailable",
-    UnusableSecretError: "SecretsUnusable",
-    StateUnavailableError: "StateStoreUnavailable",
-}
-
-
-def require_state_table(config: RelayConfig, state_table: str | None) -> None:
-    """Fail at wiring, not on the first webhook, when an adapter that keeps state has no table."""
-    kinds = adapter_kinds()
-    stateful = sorted(name for name, s in config.sources.items() if kinds[s.adapter].needs_state)
-    if stateful and not state_table:
-        raise ConfigError(f"STATE_TABLE is not set: sources {', '.join(stateful)} keep state in it")
-
-
-@functools.cache
-def default_deps() -> IngressDeps:
-    settings = ingress_settings()
-    config = relay_config(config_path(settings))
-    require_state_table(config, settings.STATE_TABLE)
-    dynamodb = boto3.client("dynamodb") if settings.REPLAY_TABLE or settings.STATE_TABLE else None
-    replay: ReplayGuard
-    if settings.REPLAY_TABLE and dynamodb:
-        replay = DynamoReplayGuard(settings.REPLAY_TABLE, dynamodb)
-    else:
-        logger.warning("REPLAY_TABLE not set: replays are only recognised within this container")
-        replay = InMemoryReplayGuard()
-    return IngressDeps(
-        config=config,
-        secrets=PowertoolsSecrets(),
-        publisher=SqsPublisher(settings.QUEUE_URL, boto3.client("sqs")),
-        lookups=state_lookups(DynamoKeyValueStore(settings.STATE_TABLE, dynamodb))
-        if settings.STATE_TABLE and dynamodb
-        else {},
-        replay=replay,
-    )
 
 
 def raw_body() -> bytes:
@@ -118,11 +59,11 @@ def handle(source: str, token: str | None) -> Response[str]:
     if accepted.replayed:
         logger.info("webhook replayed: already queued")
         metrics.add_metric(name="WebhooksReplayed", unit=MetricUnit.Count, value=1)
-        return http.ok(data | {"replayed": True}, status=200)
+        return answers.ok(data | {"replayed": True}, status=200)
     logger.info("webhook accepted", extra={"changes": accepted.changes, "messages": accepted.messages})
     metrics.add_metric(name="WebhooksAccepted", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="UnitChangesQueued", unit=MetricUnit.Count, value=accepted.changes)
-    return http.ok(data)
+    return answers.ok(data)
 
 
 @app.post("/hooks/<source>")
@@ -135,18 +76,9 @@ def post_hook_with_token(source: str, token: str) -> Response[str]:
     return handle(source, token)
 
 
-def refusal_metric(exc: RelayError) -> str:
-    if isinstance(exc, VerificationError):
-        return f"WebhooksRejectedAuth{exc.kind.capitalize()}"
-    for kind, name in REFUSAL_METRICS.items():
-        if isinstance(exc, kind):
-            return name
-    return f"WebhooksRejected{exc.status}"
-
-
 @app.exception_handler(RelayError)
 def on_relay_error(exc: RelayError) -> Response[str]:
-    metrics.add_metric(name=refusal_metric(exc), unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=exc.metric(), unit=MetricUnit.Count, value=1)
     if isinstance(exc, VerificationError):
         logger.warning("webhook rejected", extra={"kind": exc.kind, "reason": exc.reason})
     elif exc.status >= 500:
@@ -155,20 +87,20 @@ def on_relay_error(exc: RelayError) -> Response[str]:
         )
     else:
         logger.info("webhook refused", extra={"status": exc.status, "error": exc.message})
-    return http.from_relay_error(exc)
+    return answers.from_relay_error(exc)
 
 
 @app.not_found
 def on_not_found(_: NotFoundError) -> Response[str]:
     metrics.add_metric(name="WebhooksRejectedUnknownRoute", unit=MetricUnit.Count, value=1)
-    return http.error(404, "Not found")
+    return answers.error(404, "Not found")
 
 
 @app.exception_handler(Exception)
 def on_unexpected(exc: Exception) -> Response[str]:
     # A bug, not bad input: log it with its stack and answer 500 so the sender retries later.
     logger.exception("unexpected error")
-    return http.error(500, "Internal error")
+    return answers.error(500, "Internal error")
 
 
 @metrics.log_metrics
@@ -179,5 +111,5 @@ def lambda_handler(
     deps: IngressDeps | None = None,
     now: Callable[[], datetime] | None = None,
 ) -> dict[str, Any]:
-    app.append_context(deps=deps or default_deps(), now=now or (lambda: datetime.now(UTC)))
+    app.append_context(deps=deps or wiring.ingress_deps(), now=now or utc_now)
     return app.resolve(event, context)

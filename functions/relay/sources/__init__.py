@@ -1,8 +1,11 @@
-"""Adapters turn an authentic payload into unit changes. One module per kind of source.
+"""Adapters turn an authentic payload into unit changes: the contract every sender's module keeps.
 
-An adapter is pure: it gets the parsed body and an `AdapterContext` (receive time, headers, and any
-lookups it needs passed in), and returns `UnitChange`s or raises `InvalidPayloadError` saying what
-and where.
+An adapter is pure: it gets the parsed body and an `AdapterContext` (receive time, headers, and the
+source-state store when its kind says it needs one), and returns `UnitChange`s or raises
+`InvalidPayloadError` saying what and where. It never opens a socket or touches boto3.
+
+relay.sources.registry knows the kinds (and imports a kind's module only when a source uses it);
+relay.sources.fields holds the field rules the adapters share; each other module is one sender.
 """
 
 from __future__ import annotations
@@ -10,15 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from relay.errors import ConfigError, InvalidPayloadError
+from relay.errors import StateNotWiredError
 from relay.models import UnitChange
-
-if TYPE_CHECKING:
-    from relay.config import SourceConfig
+from relay.ports import SourceStateStore
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,13 @@ class AdapterContext:
     source: str
     received_at: datetime
     headers: Mapping[str, str] = field(default_factory=dict)
-    # Lookups an adapter may need (e.g. a roster by player id), keyed by name; injected by the caller.
-    lookups: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    # The source-state store (rosters, caches), for the kinds that need it.
+    state: SourceStateStore | None = None
+
+    def require_state(self, adapter: str) -> SourceStateStore:
+        if self.state is None:
+            raise StateNotWiredError(f"adapter {adapter!r} needs the source-state store, and none is wired")
+        return self.state
 
 
 class Adapter(Protocol):
@@ -36,74 +42,11 @@ class Adapter(Protocol):
 
 @dataclass(frozen=True)
 class AdapterKind:
-    """A registered adapter: its options model and how to build it from validated options."""
+    """A kind of adapter: its options model and how to build it from validated options."""
 
     options_model: type[BaseModel]
     build: Callable[[Any], Adapter]
     # Content types the adapter reads; the ingress answers 415 to others.
     content_types: tuple[str, ...] = ("application/json",)
-    # Reads or writes the state store (rosters, caches) through the injected lookups.
+    # Reads or writes the source-state store (rosters, caches).
     needs_state: bool = False
-
-
-def _registry() -> dict[str, AdapterKind]:
-    from relay.sources import discord, erlc_events, forms, mapping, snailycad, sonoran, units
-
-    return {
-        "units": units.KIND,
-        "mapping": mapping.KIND,
-        "erlc-events": erlc_events.KIND,
-        "sonoran": sonoran.KIND,
-        "snailycad": snailycad.KIND,
-        "typeform": forms.TYPEFORM,
-        "tally": forms.TALLY,
-        "google-forms": forms.GOOGLE_FORMS,
-        "discord": discord.KIND,
-    }
-
-
-ADAPTERS: dict[str, AdapterKind] = {}
-
-
-def adapter_kinds() -> dict[str, AdapterKind]:
-    if not ADAPTERS:
-        ADAPTERS.update(_registry())
-    return ADAPTERS
-
-
-def validate_adapter_options(name: str, source: SourceConfig, origin: str) -> BaseModel:
-    kinds = adapter_kinds()
-    kind = kinds.get(source.adapter)
-    if kind is None:
-        expected = ", ".join(repr(k) for k in sorted(kinds))
-        raise ConfigError(
-            f"{origin}: sources.{name}.adapter: expected one of {expected}, got {source.adapter!r}"
-        )
-    try:
-        return kind.options_model.model_validate(source.options)
-    except ValidationError as exc:
-        details = "; ".join(
-            f"{origin}: sources.{name}.options.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-            for e in exc.errors(include_url=False)
-        )
-        raise ConfigError(details) from None
-
-
-def build_adapter(name: str, source: SourceConfig) -> tuple[Adapter, AdapterKind]:
-    kind = adapter_kinds()[source.adapter]
-    options = validate_adapter_options(name, source, "relay.toml")
-    return kind.build(options), kind
-
-
-def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
-    """A short, precise message for a 422: the first few problems with their JSON paths."""
-    parts = []
-    for error in exc.errors(include_url=False)[:5]:
-        location = ".".join(str(p) for p in error["loc"])
-        where = f"{prefix}.{location}" if prefix and location else (prefix or location or "body")
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
-
-
-def invalid(message: str) -> InvalidPayloadError:
-    return InvalidPayloadError(message)

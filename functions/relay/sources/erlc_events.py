@@ -1,6 +1,6 @@
 """The `erlc-events` preset: ER:LC's signed Event Webhook (`ed25519`, PRC's public key).
 
-The game posts in-game chat messages that start with `;` and emergency calls (sources.md §2.6). A
+The game posts in-game chat messages that start with `;` and emergency calls. A
 command such as `;10-8` or `;status 10-6` becomes a status change for the unit of the player who
 typed it, found in the roster the ER:LC poller keeps (`roster#<server>`). Emergency calls are
 logged and skipped for now.
@@ -22,14 +22,12 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from relay.erlc import ROSTER_SK, load_roster
+from relay.erlc.roster import ROSTER_SK, load_roster
 from relay.errors import InvalidPayloadError
-from relay.kvstore import roster_key
-from relay.models import UnitChange
+from relay.models import UnitChange, roster_key
 from relay.observability import logger
 from relay.sources import AdapterContext, AdapterKind
-from relay.sources.mapping import FieldRules, FieldText, parse_event_time
-from relay.sources.state import SourceState
+from relay.sources.fields import FieldRules, FieldText, parse_event_time
 
 NESTED_KEYS = ("Data", "data", "Payload", "payload", "Event", "event")
 TYPE_KEYS = ("Type", "type", "EventType", "eventType")
@@ -204,7 +202,7 @@ class ErlcEventsAdapter:
         return context.received_at
 
     def _change(self, player_id: str, status: str, at: datetime, context: AdapterContext) -> list[UnitChange]:
-        state = SourceState.of(context, "erlc-events")
+        state = context.require_state("erlc-events")
         roster = load_roster(state.get(roster_key(self.options.server), ROSTER_SK))
         unit = roster.get(player_id)
         if unit is None:

@@ -3,7 +3,7 @@
 A form answers one unit per submission. `labels` say which question holds which unit field, matched
 case-insensitively against the question's title/label or its ref/key; value maps, constants and
 defaults apply as in the mapping adapter. The full Typeform and Tally payload field lists are
-UNCONFIRMED (sources.md §3.6, §3.7): the code reads only the few fields named here and ignores the rest.
+UNCONFIRMED: the code reads only the few fields named here and ignores the rest.
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ from typing import Any
 from relay.errors import InvalidPayloadError
 from relay.models import UnitChange
 from relay.sources import AdapterContext, AdapterKind
+from relay.sources.fields import PickKey, parse_event_time
 from relay.sources.labelled import GoogleFormsOptions, LabelledOptions, build_google_forms
-from relay.sources.mapping import MappingAdapter, UnitKey, parse_event_time
+from relay.sources.mapping import MappingAdapter
 
 
 def _norm(text: Any) -> str:
     return text.strip().lower() if isinstance(text, str) else ""
 
 
-def _pick(options: LabelledOptions, answers: Mapping[str, Any], where: str) -> dict[UnitKey, Any]:
+def _pick(options: LabelledOptions, answers: Mapping[str, Any], where: str) -> dict[PickKey, Any]:
     """The value answered to each labelled question; the id question must have an answer."""
     picked = {key: answers.get(_norm(label)) for key, label in options.labels.items() if label.strip()}
     if picked.get("id") in (None, ""):

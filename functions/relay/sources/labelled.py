@@ -11,9 +11,10 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from relay.sources.mapping import Expression, FieldRules, MappingAdapter, MappingOptions, UnitKey
+from relay.sources.fields import FieldRules, PickKey
+from relay.sources.mapping import Expression, MappingAdapter, MappingOptions
 
-DEFAULT_LABELS: dict[UnitKey, str] = {
+DEFAULT_LABELS: dict[PickKey, str] = {
     "id": "Callsign",
     "officer_name": "Name",
     "officer_badge": "Badge",
@@ -35,7 +36,7 @@ def label_key(label: str) -> str:
 class LabelledOptions(FieldRules):
     """Which label holds which unit field; a label of "" leaves that field alone."""
 
-    labels: dict[UnitKey, str] = Field(default_factory=lambda: dict(DEFAULT_LABELS))
+    labels: dict[PickKey, str] = Field(default_factory=lambda: dict(DEFAULT_LABELS))
 
     @model_validator(mode="before")
     @classmethod
@@ -46,7 +47,7 @@ class LabelledOptions(FieldRules):
 
     @field_validator("labels")
     @classmethod
-    def _id_has_a_label(cls, labels: dict[UnitKey, str]) -> dict[UnitKey, str]:
+    def _id_has_a_label(cls, labels: dict[PickKey, str]) -> dict[PickKey, str]:
         if not labels.get("id", "").strip():
             raise ValueError("a label for the unit id (`id`) is required")
         return labels

@@ -14,41 +14,27 @@ Expressions are compiled when relay.toml is loaded, so a typo is a ConfigError n
 Besides JMESPath's own functions there are `upper`, `lower`, `trim`, `plain` (trim and drop
 Markdown emphasis), `before_last(text, sep)` and `after_last(text, sep)`.
 
-The same rules (`FieldRules`) finish the units of the presets written in Python, and several presets
-are nothing but a mapping with defaults (`mapping_preset`).
+The same rules (relay.sources.fields.FieldRules) finish the units of the presets written in Python,
+and several presets are nothing but a mapping with defaults (`mapping_preset`).
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any
 
 import jmespath
 import jmespath.exceptions
 import jmespath.functions
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator, field_validator, model_validator
 
 from relay.errors import InvalidPayloadError
-from relay.models import UNIT_FIELDS, UnitChange, UnitField
+from relay.models import UnitChange
 from relay.sources import AdapterContext, AdapterKind
+from relay.sources.fields import FieldRules, PickKey, parse_event_time
 
-UnitKey = Literal["id", "officer_name", "officer_badge", "department", "rank", "status"]
-UNIT_KEYS: tuple[UnitKey, ...] = get_args(UnitKey)
-
-# Epoch numbers above this are milliseconds (1e11 seconds is the year 5138).
-EPOCH_MILLIS_THRESHOLD = 1e11
 MARKDOWN_EMPHASIS = re.compile(r"[*_~`|]+")
 
 
@@ -116,7 +102,6 @@ def _check_expression(expression: str) -> str:
 
 
 Expression = Annotated[str, AfterValidator(_check_expression)]
-FieldText = Annotated[str, Field(max_length=256)] | None
 
 
 def search(expression: str, data: Any, where: str) -> Any:
@@ -127,108 +112,15 @@ def search(expression: str, data: Any, where: str) -> Any:
         raise InvalidPayloadError(f"{where}: expression {expression!r} failed: {message}") from None
 
 
-def as_text(value: Any, where: str) -> str | None:
-    """A picked value as the MDT's text: numbers and booleans spelled out, containers refused."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise InvalidPayloadError(f"{where}: expected text, got {value}")
-        return str(int(value)) if value.is_integer() else str(value)
-    kind = "a list" if isinstance(value, list) else "an object"
-    raise InvalidPayloadError(f"{where}: expected text or a number, got {kind}")
-
-
-def parse_event_time(value: Any, where: str) -> datetime | None:
-    """ISO 8601 text, or epoch seconds / milliseconds (as a number or digits); None when absent."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise InvalidPayloadError(f"{where}: expected a time, got {value}")
-    if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
-        value = float(value)
-    if isinstance(value, int | float):
-        seconds = value / 1000 if value > EPOCH_MILLIS_THRESHOLD else value
-        try:
-            return datetime.fromtimestamp(seconds, UTC)
-        except (OverflowError, OSError, ValueError):
-            raise InvalidPayloadError(f"{where}: {value} is not a valid epoch time") from None
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise InvalidPayloadError(f"{where}: {value[:64]!r} is not an ISO 8601 time") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise InvalidPayloadError(f"{where}: expected a time, got {type(value).__name__}")
-
-
-class FieldRules(BaseModel):
-    """What happens to picked values before they become a unit change (shared by every preset)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    constants: dict[UnitField, FieldText] = Field(default_factory=dict)
-    defaults: dict[UnitField, FieldText] = Field(default_factory=dict)
-    value_maps: dict[UnitField, dict[str, FieldText]] = Field(default_factory=dict)
-    unmapped: Literal["keep", "omit", "error"] = "keep"
-    uppercase_id: bool = False
-    max_units: int = Field(default=500, ge=1, le=10_000)
-
-    def unit(self, picked: Mapping[UnitKey, Any], at: datetime, where: str) -> UnitChange:
-        """One unit change from picked raw values (keys from UNIT_KEYS; None or absent = not given)."""
-        unit_id = as_text(picked.get("id"), f"{where}.id")
-        if unit_id is None or not unit_id.strip():
-            raise InvalidPayloadError(f"{where}.id: no unit id (the expression gave nothing)")
-        unit_id = unit_id.strip().upper() if self.uppercase_id else unit_id.strip()
-        fields: dict[UnitField, str | None] = {}
-        for name in UNIT_FIELDS:
-            text = as_text(picked.get(name), f"{where}.{name}")
-            if text is None:
-                if name in self.defaults:
-                    fields[name] = self.defaults[name]
-                continue
-            mapped = self._mapped(name, text, where)
-            if mapped is not _OMIT:
-                fields[name] = mapped  # type: ignore[assignment]
-        fields.update(self.constants)
-        try:
-            return UnitChange(id=unit_id, at=at, fields=fields)
-        except ValidationError as exc:
-            problem = exc.errors(include_url=False)[0]
-            location = ".".join(str(p) for p in problem["loc"] if p != "fields")
-            raise InvalidPayloadError(f"{where}.{location}: {problem['msg']}") from None
-
-    def _mapped(self, name: UnitField, text: str, where: str) -> str | object | None:
-        table = self.value_maps.get(name)
-        if table is None:
-            return text
-        key = text.strip()
-        if key in table:
-            return table[key]
-        if self.unmapped == "omit":
-            return _OMIT
-        if self.unmapped == "error":
-            known = ", ".join(repr(k) for k in table)
-            raise InvalidPayloadError(f"{where}.{name}: {key!r} is not in value_maps.{name} (known: {known})")
-        return text
-
-
-_OMIT = object()
-
-
 class MappingOptions(FieldRules):
     units: Expression = "@"
     filter: Expression | None = None
     at: Expression | None = None
-    fields: dict[UnitKey, Expression]
+    fields: dict[PickKey, Expression]
 
     @field_validator("fields")
     @classmethod
-    def _id_is_mapped(cls, fields: dict[UnitKey, str]) -> dict[UnitKey, str]:
+    def _id_is_mapped(cls, fields: dict[PickKey, str]) -> dict[PickKey, str]:
         if not fields.get("id", "").strip():
             raise ValueError("an expression for the unit id (`id`) is required")
         return fields

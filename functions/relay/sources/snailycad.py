@@ -1,7 +1,7 @@
 """The `snailycad` preset: SnailyCAD's `UNIT_STATUS` raw webhook (unsigned: use a `url-token`).
 
 SnailyCAD posts the whole updated unit (its Prisma record with relations) as the body. Which
-relations are included is UNCONFIRMED (research: sources.md §3.5), so every path below is only a
+relations are included is UNCONFIRMED, so every path below is only a
 default: override any of them under `[sources.X.options.fields]`. When a unit goes off duty SnailyCAD
 clears its status, which the `defaults` turn into the MDT's off-duty code.
 """

@@ -1,7 +1,7 @@
 """The `sonoran` preset: Sonoran CAD push events (authenticated by the `key` in the body: `body-key`).
 
-`{"key": ..., "type": "EVENT_UNIT_LOGIN" | "EVENT_UNIT_STATUS" | "EVENT_UNIT_LOGOUT" | ..., "data": [...]}`
-(sources.md §3.4). A login carries the whole unit; a status change and a logout carry only the
+`{"key": ..., "type": "EVENT_UNIT_LOGIN" | "EVENT_UNIT_STATUS" | "EVENT_UNIT_LOGOUT" | ..., "data": [...]}`.
+A login carries the whole unit; a status change and a logout carry only the
 unit's identId, so the adapter remembers identId -> unit at login in the state store
 (`cache#<source>`, `ident#<identId>`) and reads it back later. Other event types are ignored.
 `identIds` is documented as an array but shown as a scalar: both are accepted.
@@ -14,12 +14,11 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from relay.errors import InvalidPayloadError
-from relay.kvstore import cache_key
-from relay.models import UnitChange, UnitField
+from relay.models import UnitChange, UnitField, cache_key
 from relay.observability import logger
+from relay.ports import SourceStateStore
 from relay.sources import AdapterContext, AdapterKind
-from relay.sources.mapping import FieldRules, FieldText, UnitKey, as_text
-from relay.sources.state import SourceState
+from relay.sources.fields import FieldRules, FieldText, PickKey, as_text
 
 # Sonoran's default status enum (0 UNAVAILABLE, 1 BUSY, 2 AVAILABLE, 3 ENROUTE, 4 ON_SCENE) in 10-codes.
 DEFAULT_STATUS_MAP: dict[str, FieldText] = {"0": "10-7", "1": "10-6", "2": "10-8", "3": "10-76", "4": "10-97"}
@@ -87,7 +86,7 @@ class SonoranAdapter:
             return []
         if "data" not in payload:
             raise InvalidPayloadError("data: missing")
-        state = SourceState.of(context, "sonoran")
+        state = context.require_state("sonoran")
         handler = {LOGIN: self._login, STATUS: self._status, LOGOUT: self._logout}[kind]
         changes: list[UnitChange] = []
         for index, item in enumerate(_items(payload["data"])):
@@ -97,13 +96,13 @@ class SonoranAdapter:
         return changes
 
     def _login(
-        self, item: dict[str, Any], where: str, state: SourceState, context: AdapterContext
+        self, item: dict[str, Any], where: str, state: SourceStateStore, context: AdapterContext
     ) -> list[UnitChange]:
         unit = item.get("unit")
         if not isinstance(unit, dict) or not isinstance(unit.get("data"), dict):
             raise InvalidPayloadError(f"{where}.unit.data: missing, expected the logged-in unit")
         data = unit["data"]
-        picked: dict[UnitKey, Any] = {
+        picked: dict[PickKey, Any] = {
             "id": data.get("unitNum"),
             "officer_name": data.get("name"),
             "department": data.get("department"),
@@ -118,7 +117,7 @@ class SonoranAdapter:
         return [change]
 
     def _status(
-        self, item: dict[str, Any], where: str, state: SourceState, context: AdapterContext
+        self, item: dict[str, Any], where: str, state: SourceStateStore, context: AdapterContext
     ) -> list[UnitChange]:
         if "status" not in item:
             raise InvalidPayloadError(f"{where}.status: missing")
@@ -127,12 +126,12 @@ class SonoranAdapter:
         for ident in _idents(item.get("identIds", item.get("identId")), f"{where}.identIds"):
             unit = self._remembered(state, context, ident)
             if unit is not None:
-                picked: dict[UnitKey, Any] = {"id": unit["id"], "status": status}
+                picked: dict[PickKey, Any] = {"id": unit["id"], "status": status}
                 changes.append(self.options.unit(picked, context.received_at, where))
         return changes
 
     def _logout(
-        self, item: dict[str, Any], where: str, state: SourceState, context: AdapterContext
+        self, item: dict[str, Any], where: str, state: SourceStateStore, context: AdapterContext
     ) -> list[UnitChange]:
         changes = []
         for ident in _idents(item.get("identId", item.get("identIds")), f"{where}.identId"):
@@ -143,7 +142,9 @@ class SonoranAdapter:
                 changes.append(UnitChange(id=unit["id"], at=context.received_at, fields=fields))
         return changes
 
-    def _remembered(self, state: SourceState, context: AdapterContext, ident: str) -> dict[str, Any] | None:
+    def _remembered(
+        self, state: SourceStateStore, context: AdapterContext, ident: str
+    ) -> dict[str, Any] | None:
         unit = state.get(cache_key(context.source), ident_key(ident))
         if not isinstance(unit, dict) or not isinstance(unit.get("id"), str):
             # The unit logged in before the relay knew it: nothing names it, so nothing can change.

@@ -10,9 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from relay.errors import InvalidPayloadError
+from relay.errors import InvalidPayloadError, describe_validation_error
 from relay.models import UNIT_FIELDS, FieldValue, Instant, UnitChange, UnitId
-from relay.sources import AdapterContext, AdapterKind, describe_validation_error
+from relay.sources import AdapterContext, AdapterKind
 
 
 class UnitsOptions(BaseModel):

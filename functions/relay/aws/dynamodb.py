@@ -1,137 +1,34 @@
-"""Unit state: each unit's newest known value of every field, with the stamp that made it newest.
+"""The three stores on DynamoDB: unit state and source state (one table, told apart by `pk`), and
+the replay records (their own table).
 
-One item per unit in the unit-state table, `pk = unit#<mdt_id>#<guild_id>`, `sk = <unit id>` (other
-parts keep `roster#...` and `cache#...` items in the same table). Besides the fields, an item holds:
-
-- `version`: bumped by every change of its content, and by `mark_dirty`;
-- `sent_version`: the version last confirmed written to Northca.
-
-Every write is conditional on the version the writer read, so two consumers can never overwrite a
-newer value with an older one; `mark_sent` only succeeds while nobody has written since the read.
-The consumer's protocol on top of these operations is described in docs/consumer.md.
+Every failure becomes the store's typed error naming the operation, the key and AWS's error code
+(`ThrottlingException`, `AccessDeniedException`, ...), never just `ClientError`.
 """
 
 from __future__ import annotations
 
-import threading
+import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from relay.merge import FieldStamp
-from relay.models import unit_record
+from relay.aws import aws_error_code
+from relay.consumer.merge import FieldStamp
+from relay.consumer.unit_state import UnitKey, UnitState
+from relay.errors import ReplayStoreUnavailableError, SourceStateUnavailableError, UnitStateUnavailableError
+from relay.models import SOURCE_STATE_TTL_SECONDS, utc_now
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-UNIT_PREFIX = "unit#"
 DEFAULT_TTL_DAYS = 7
 BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem limit
 BATCH_GET_ATTEMPTS = 5
+CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
-class StateStoreError(Exception):
-    """The state store could not be read or written; the units involved are not written this time."""
-
-
-@dataclass(frozen=True, order=True)
-class UnitKey:
-    mdt_id: str
-    guild_id: str
-    unit_id: str
-
-    @property
-    def pk(self) -> str:
-        return f"{UNIT_PREFIX}{self.mdt_id}#{self.guild_id}"
-
-    @property
-    def sk(self) -> str:
-        return self.unit_id
-
-
-@dataclass(frozen=True)
-class UnitState:
-    """What the store holds for one unit; `version` 0 means there is no item yet."""
-
-    key: UnitKey
-    fields: Mapping[str, FieldStamp] = field(default_factory=dict)
-    version: int = 0
-    sent_version: int = 0
-
-    @property
-    def unsent(self) -> bool:
-        return self.version > self.sent_version
-
-    def record(self) -> dict[str, Any]:
-        """The full partner record of this version (every writable field present)."""
-        return unit_record(self.key.unit_id, {name: s.value for name, s in self.fields.items()})
-
-
-class UnitStateStore(Protocol):
-    """The conditional-write port the consumer needs. DynamoDB and memory implement the same contract."""
-
-    def read_many(self, keys: Sequence[UnitKey]) -> dict[UnitKey, UnitState]:
-        """Strongly consistent reads; a unit without an item comes back as version 0."""
-        ...
-
-    def write_fields(
-        self, key: UnitKey, fields: Mapping[str, FieldStamp], expected_version: int
-    ) -> int | None:
-        """Replace the fields if the item is still at `expected_version`: the new version, or None."""
-        ...
-
-    def mark_sent(self, key: UnitKey, version: int) -> bool:
-        """Record `version` as written to Northca, only if it is still the current version."""
-        ...
-
-    def mark_dirty(self, key: UnitKey) -> None:
-        """Bump the version without changing content, so whoever handles the unit next re-sends it."""
-        ...
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class InMemoryUnitStateStore:
-    """The same contract held in a dict (atomic under a lock): for tests, the bench and tools."""
-
-    def __init__(self) -> None:
-        self.items: dict[UnitKey, UnitState] = {}
-        self._lock = threading.Lock()
-
-    def read_many(self, keys: Sequence[UnitKey]) -> dict[UnitKey, UnitState]:
-        with self._lock:
-            return {key: self.items.get(key, UnitState(key)) for key in keys}
-
-    def write_fields(
-        self, key: UnitKey, fields: Mapping[str, FieldStamp], expected_version: int
-    ) -> int | None:
-        with self._lock:
-            current = self.items.get(key, UnitState(key))
-            if current.version != expected_version:
-                return None
-            self.items[key] = replace(current, fields=dict(fields), version=current.version + 1)
-            return current.version + 1
-
-    def mark_sent(self, key: UnitKey, version: int) -> bool:
-        with self._lock:
-            current = self.items.get(key)
-            if current is None or current.version != version:
-                return False
-            self.items[key] = replace(current, sent_version=version)
-            return True
-
-    def mark_dirty(self, key: UnitKey) -> None:
-        with self._lock:
-            current = self.items.get(key)
-            if current is not None:
-                self.items[key] = replace(current, version=current.version + 1)
-
-
-# --- DynamoDB ------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------ unit state
 
 
 def stamp_to_item(stamp: FieldStamp) -> dict[str, Any]:
@@ -159,14 +56,8 @@ def state_from_item(key: UnitKey, item: Mapping[str, Any]) -> UnitState:
     )
 
 
-def _is_conditional_failure(exc: Exception) -> bool:
-    response = getattr(exc, "response", None)
-    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-    return code == "ConditionalCheckFailedException"
-
-
 class DynamoUnitStateStore:
-    """The port on the unit-state table: BatchGetItem for reads, one conditional UpdateItem per write."""
+    """relay.ports.UnitStateStore: BatchGetItem for reads, one conditional UpdateItem per write."""
 
     def __init__(
         self,
@@ -174,7 +65,7 @@ class DynamoUnitStateStore:
         client: DynamoDBClient,
         *,
         ttl_days: int = DEFAULT_TTL_DAYS,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.table_name = table_name
@@ -203,7 +94,7 @@ class DynamoUnitStateStore:
                 if not pending:
                     break
             else:
-                raise StateStoreError(f"BatchGetItem left {len(pending)} keys unprocessed")
+                raise UnitStateUnavailableError(f"BatchGetItem left {len(pending)} keys unprocessed")
         return found
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -212,7 +103,7 @@ class DynamoUnitStateStore:
                 RequestItems={self.table_name: {"Keys": keys, "ConsistentRead": True}}
             )
         except Exception as exc:  # noqa: BLE001 - any client error means "state unknown"
-            raise StateStoreError(f"BatchGetItem: {type(exc).__name__}") from None
+            raise UnitStateUnavailableError(f"BatchGetItem: {aws_error_code(exc)}") from None
         items: list[dict[str, Any]] = list(answer.get("Responses", {}).get(self.table_name, []))
         unprocessed_table: Mapping[str, Any] = answer.get("UnprocessedKeys", {}).get(self.table_name) or {}
         return items, list(unprocessed_table.get("Keys", []))
@@ -266,15 +157,106 @@ class DynamoUnitStateStore:
         )
 
     def _conditional_update(self, key: UnitKey, **request: Any) -> bool:
-        """UpdateItem on one unit: False when its condition failed, StateStoreError on anything else."""
+        """UpdateItem on one unit: False when its condition failed, UnitStateUnavailableError otherwise."""
         try:
             self.client.update_item(TableName=self.table_name, Key=self._key(key), **request)
         except Exception as exc:  # noqa: BLE001 - a lost race is an answer; anything else is an outage
-            if _is_conditional_failure(exc):
+            code = aws_error_code(exc)
+            if code == CONDITION_FAILED:
                 return False
-            raise StateStoreError(f"UpdateItem {key.pk}/{key.sk}: {type(exc).__name__}") from None
+            raise UnitStateUnavailableError(f"UpdateItem {key.pk}/{key.sk}: {code}") from None
         return True
 
 
-def unit_keys(mdt_id: str, guild_id: str, unit_ids: Iterable[str]) -> list[UnitKey]:
-    return [UnitKey(mdt_id, guild_id, unit_id) for unit_id in unit_ids]
+# ------------------------------------------------------------------------------ source state
+
+
+class DynamoSourceStateStore:
+    """relay.ports.SourceStateStore on the state table: the value is one JSON string attribute, so
+    DynamoDB's number types never leak into the logic; `expires_at` is the TTL (epoch seconds)."""
+
+    def __init__(
+        self, table_name: str, client: DynamoDBClient, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.table_name = table_name
+        self.client = client
+        self.clock = clock
+
+    def get(self, pk: str, sk: str) -> Any | None:
+        try:
+            answer = self.client.get_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                ConsistentRead=True,
+            )
+        except Exception as exc:  # noqa: BLE001 - any client error means "state unknown"
+            raise SourceStateUnavailableError(f"GetItem {pk}: {aws_error_code(exc)}") from None
+        item = answer.get("Item")
+        if not item:
+            return None
+        expires_at = item.get("expires_at", {}).get("N")
+        if expires_at is not None and float(expires_at) <= self.clock().timestamp():
+            return None
+        return json.loads(item["value"]["S"])
+
+    def put(self, pk: str, sk: str, value: Any, ttl_seconds: int = SOURCE_STATE_TTL_SECONDS) -> None:
+        expires_at = int(self.clock().timestamp()) + ttl_seconds
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={
+                    "pk": {"S": pk},
+                    "sk": {"S": sk},
+                    "value": {"S": json.dumps(value, separators=(",", ":"))},
+                    "expires_at": {"N": str(expires_at)},
+                },
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise SourceStateUnavailableError(f"PutItem {pk}: {aws_error_code(exc)}") from None
+
+    def delete(self, pk: str, sk: str) -> None:
+        try:
+            self.client.delete_item(TableName=self.table_name, Key={"pk": {"S": pk}, "sk": {"S": sk}})
+        except Exception as exc:  # noqa: BLE001
+            raise SourceStateUnavailableError(f"DeleteItem {pk}: {aws_error_code(exc)}") from None
+
+
+# ------------------------------------------------------------------------------ replay records
+
+
+class DynamoReplayGuard:
+    """relay.ports.ReplayGuard on the replay table (key `pk` S, TTL attribute `expires_at`)."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient) -> None:
+        self.table_name = table_name
+        self.client = client
+
+    def seen(self, key: str, now: datetime) -> bool:
+        try:
+            answer = self.client.get_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": key}},
+                ConsistentRead=True,
+                ProjectionExpression="expires_at",
+            )
+        except Exception as exc:  # noqa: BLE001 - any client error means "unknown"
+            raise ReplayStoreUnavailableError(f"GetItem: {aws_error_code(exc)}") from None
+        expires_at = answer.get("Item", {}).get("expires_at", {}).get("N")
+        return expires_at is not None and float(expires_at) > now.timestamp()
+
+    def remember(self, key: str, now: datetime, ttl_seconds: int) -> bool:
+        epoch = int(now.timestamp())
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={"pk": {"S": key}, "expires_at": {"N": str(epoch + ttl_seconds)}},
+                # Overwrite only an absent or expired record: a live one means a concurrent copy won.
+                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
+                ExpressionAttributeValues={":now": {"N": str(epoch)}},
+            )
+        except Exception as exc:  # noqa: BLE001
+            code = aws_error_code(exc)
+            if code == CONDITION_FAILED:
+                return False
+            raise ReplayStoreUnavailableError(f"PutItem: {code}") from None
+        return True

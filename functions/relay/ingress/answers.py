@@ -1,4 +1,7 @@
-"""The one place that maps outcomes to HTTP answers, in the partner's envelope."""
+"""The ingress's answers, in the partner's envelope: `{"ok": true, "data": ...}` or
+`{"ok": false, "error": ...}`. The one place that turns outcomes into HTTP answers; a `RelayError`
+already knows its status.
+"""
 
 from __future__ import annotations
 

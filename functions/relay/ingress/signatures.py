@@ -21,8 +21,7 @@ Secrets come as a list so a source can hold the old and the new one while rotati
 token comparison is `hmac.compare_digest` (a test checks this file has no `==` on them).
 
 Failures raise `VerificationError` (an `AuthenticationError`: always the same 401 text) whose `kind`
-names the metric and whose `reason` goes to the log. A source whose secrets are all unusable raises
-`UnusableSecretError` (503): that is the operator's mistake, and the sender should retry, not drop.
+names the metric and whose `reason` goes to the log. Secrets become keys in relay.ingress.keys.
 """
 
 from __future__ import annotations
@@ -37,11 +36,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from relay.config import (
     BodyKeySignature,
@@ -51,36 +48,25 @@ from relay.config import (
     StandardWebhooksSignature,
     UrlTokenSignature,
 )
-from relay.errors import AuthenticationError, RelayError
+from relay.errors import VerificationError
+from relay.ingress.keys import (
+    decode_whsec,
+    hmac_key,
+    load_ed25519_public_key,
+    plain_secret,
+    usable_keys,
+)
+from relay.models import encodable
 
 # Longer headers are hostile or broken; API Gateway's own limit on all headers is 10 KB.
 MAX_SIGNATURE_HEADER = 4096
 # Each ed25519 candidate costs a curve operation, so joined headers get a small cap.
 MAX_ED25519_CANDIDATES = 4
-# The Standard Webhooks spec: secrets are 24 to 64 random bytes.
-MIN_WHSEC_BYTES = 24
 SHA256_BYTES = 32
 # The only blanks around an HTTP header value (RFC 9110 OWS); anything else is part of the value.
 HTTP_BLANKS = " \t"
 # Unix seconds up to the year 33658; more digits is not a timestamp.
 MAX_TIMESTAMP_DIGITS = 12
-
-RejectionKind = Literal["missing", "malformed", "timestamp", "mismatch"]
-
-
-class VerificationError(AuthenticationError):
-    """A request failed its source's check. The answer is the generic 401; `kind` is for metrics."""
-
-    def __init__(self, kind: RejectionKind, reason: str) -> None:
-        super().__init__(reason)
-        self.kind = kind
-
-
-class UnusableSecretError(RelayError):
-    """None of a source's secrets can be used (empty, not base64, not a key): 503 so senders retry."""
-
-    status = 503
-    public_message = "Source not available, retry later"
 
 
 @dataclass(frozen=True)
@@ -118,21 +104,12 @@ class Verified:
         return self.payload_check(payload) if self.payload_check else payload
 
 
-def _encodable(value: str) -> bool:
-    """Whether a str can be UTF-8 encoded: a hand-made event can carry lone surrogates, HTTP cannot."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def header_value(headers: Mapping[str, str], name: str) -> str | None:
     """A header's value (names are lower-cased), or None when absent, blank, too long or not text."""
     value = headers.get(name.lower())
     if value is None or not value.strip(HTTP_BLANKS) or len(value) > MAX_SIGNATURE_HEADER:
         return None
-    return value.strip(HTTP_BLANKS) if _encodable(value) else None
+    return value.strip(HTTP_BLANKS) if encodable(value) else None
 
 
 def _required_header(request: SignedRequest, name: str) -> str:
@@ -141,7 +118,7 @@ def _required_header(request: SignedRequest, name: str) -> str:
         raise VerificationError("missing", f"missing header {name}")
     if len(value) > MAX_SIGNATURE_HEADER:
         raise VerificationError("malformed", f"header {name} longer than {MAX_SIGNATURE_HEADER}")
-    if not _encodable(value):
+    if not encodable(value):
         raise VerificationError("malformed", f"header {name} is not text")
     return value.strip(HTTP_BLANKS)
 
@@ -167,20 +144,6 @@ def _digest(message: bytes) -> str:
 
 
 # ---------------------------------------------------------------- standard-webhooks
-
-
-def decode_whsec(secret: str) -> bytes:
-    """`whsec_<base64>` (prefix optional, padding optional) to key bytes; at least 24 of them."""
-    value = secret.strip().removeprefix("whsec_")
-    if not value:
-        raise ValueError("empty standard-webhooks secret")
-    try:
-        key = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
-    except binascii.Error:
-        raise ValueError("standard-webhooks secret is not base64") from None
-    if len(key) < MIN_WHSEC_BYTES:
-        raise ValueError(f"standard-webhooks secret shorter than {MIN_WHSEC_BYTES} bytes")
-    return key
 
 
 def standard_webhooks_message(msg_id: str, timestamp: str, body: bytes) -> bytes:
@@ -222,23 +185,10 @@ def _canonical_base64(text: str) -> bytes | None:
     return raw
 
 
-def _usable[T](secrets: Sequence[str], decode: Callable[[str], T], scheme: str) -> list[T]:
-    keys: list[T] = []
-    problems: list[str] = []
-    for secret in secrets:
-        try:
-            keys.append(decode(secret))
-        except ValueError as exc:
-            problems.append(str(exc))
-    if not keys:
-        raise UnusableSecretError(f"{scheme}: no usable secret ({'; '.join(problems) or 'none configured'})")
-    return keys
-
-
 def verify_standard_webhooks(
     config: StandardWebhooksSignature, request: SignedRequest, secrets: Sequence[str]
 ) -> Verified:
-    keys = _usable(secrets, decode_whsec, config.scheme)
+    keys = usable_keys(secrets, decode_whsec, config.scheme)
     msg_id = _required_header(request, "webhook-id")
     timestamp = _checked_timestamp(
         _required_header(request, "webhook-timestamp"), request.now, config.tolerance_seconds
@@ -282,16 +232,10 @@ def sign_hmac_sha256(config: HmacSha256Signature, secret: str, body: bytes, time
     return config.prefix + (mac.hex() if config.encoding == "hex" else base64.b64encode(mac).decode())
 
 
-def _hmac_key(secret: str) -> bytes:
-    if not secret.strip():
-        raise ValueError("empty hmac-sha256 secret")
-    return secret.encode()
-
-
 def verify_hmac_sha256(
     config: HmacSha256Signature, request: SignedRequest, secrets: Sequence[str]
 ) -> Verified:
-    keys = _usable(secrets, _hmac_key, config.scheme)
+    keys = usable_keys(secrets, hmac_key, config.scheme)
     header = _required_header(request, config.header)
     decoded = (
         _decode_mac(match.group(1), config.encoding)
@@ -325,33 +269,12 @@ def verify_hmac_sha256(
 HEX_ED25519 = re.compile(r"(?:^|[ \t,])([0-9a-fA-F]{128})(?=$|[ \t,])")
 
 
-@functools.lru_cache(maxsize=64)
-def load_ed25519_public_key(text: str) -> Ed25519PublicKey:
-    """A public key from 64 hex digits (Discord), base64 SPKI/DER (ER:LC), base64 raw bytes or PEM."""
-    value = text.strip()
-    try:
-        if re.fullmatch(r"[0-9a-fA-F]{64}", value):
-            return Ed25519PublicKey.from_public_bytes(bytes.fromhex(value))
-        if value.startswith("-----BEGIN"):
-            key = serialization.load_pem_public_key(value.encode())
-        else:
-            raw = base64.b64decode(value, validate=True)
-            if len(raw) == 32:
-                return Ed25519PublicKey.from_public_bytes(raw)
-            key = serialization.load_der_public_key(raw)
-    except (ValueError, binascii.Error, TypeError) as exc:
-        raise ValueError(f"ed25519 public key not readable ({type(exc).__name__})") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise ValueError(f"public key is {type(key).__name__}, not Ed25519")
-    return key
-
-
 def ed25519_message(timestamp: str, body: bytes) -> bytes:
     return timestamp.encode() + body
 
 
 def verify_ed25519(config: Ed25519Signature, request: SignedRequest, secrets: Sequence[str]) -> Verified:
-    keys = _usable(secrets, load_ed25519_public_key, config.scheme)
+    keys = usable_keys(secrets, load_ed25519_public_key, config.scheme)
     header = _required_header(request, config.signature_header)
     raw_timestamp = _required_header(request, config.timestamp_header)
     candidates = [bytes.fromhex(m.group(1)) for m in HEX_ED25519.finditer(header)][:MAX_ED25519_CANDIDATES]
@@ -370,12 +293,6 @@ def verify_ed25519(config: Ed25519Signature, request: SignedRequest, secrets: Se
 
 
 # ---------------------------------------------------------------- body-key and url-token
-
-
-def _plain_secret(secret: str) -> bytes:
-    if not secret.strip():
-        raise ValueError("empty secret")
-    return secret.encode()
 
 
 def _matches_any(presented: str, keys: Sequence[bytes]) -> bool:
@@ -398,12 +315,12 @@ def check_body_key(field: str, keys: Sequence[bytes], payload: dict[str, Any]) -
 
 
 def verify_body_key(config: BodyKeySignature, _: SignedRequest, secrets: Sequence[str]) -> Verified:
-    keys = _usable(secrets, _plain_secret, config.scheme)
+    keys = usable_keys(secrets, plain_secret, config.scheme)
     return Verified(payload_check=functools.partial(check_body_key, config.field, tuple(keys)))
 
 
 def verify_url_token(config: UrlTokenSignature, request: SignedRequest, secrets: Sequence[str]) -> Verified:
-    keys = _usable(secrets, _plain_secret, config.scheme)
+    keys = usable_keys(secrets, plain_secret, config.scheme)
     if not request.path_token:
         raise VerificationError("missing", "no token in the path")
     if len(request.path_token) > MAX_SIGNATURE_HEADER:

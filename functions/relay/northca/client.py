@@ -19,57 +19,17 @@ import urllib3
 from urllib3.exceptions import HTTPError, NewConnectionError, ProtocolError, ReadTimeoutError
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
-USER_AGENT = "northca-relay/0.1"
-
-
-class NorthcaError(Exception):
-    """Base of every failed call. `retryable` says whether the same request may succeed later."""
-
-    retryable = False
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-class NorthcaAuthError(NorthcaError):
-    """401: the partner key is wrong (perhaps rotated)."""
-
-
-class NorthcaForbiddenError(NorthcaError):
-    """403: the MDT is not linked to this guild."""
-
-
-class NorthcaInvalidRequestError(NorthcaError):
-    """400: the partner refuses this body; retrying it unchanged will not help."""
-
-
-class NorthcaThrottledError(NorthcaError):
-    """429 or 503: come back after `retry_after` seconds (None when the partner did not say)."""
-
-    retryable = True
-
-    def __init__(self, message: str, status: int, retry_after: float | None) -> None:
-        super().__init__(message, status)
-        self.retry_after = retry_after
-
-
-class NorthcaServerError(NorthcaError):
-    """5xx other than 503, or an answer that is not the partner's envelope."""
-
-    retryable = True
-
-
-class NorthcaTimeoutError(NorthcaError):
-    retryable = True
-
-
-class NorthcaConnectionError(NorthcaError):
-    """Connection refused or dropped: the request may or may not have been applied."""
-
-    retryable = True
-
+from relay import USER_AGENT
+from relay.errors import (
+    NorthcaAuthError,
+    NorthcaConnectionError,
+    NorthcaForbiddenError,
+    NorthcaInvalidRequestError,
+    NorthcaServerError,
+    NorthcaThrottledError,
+    NorthcaTimeoutError,
+)
+from relay.models import utc_now
 
 _DIGITS = re.compile(r"^\s*\d+(\.\d+)?\s*$")
 MAX_RETRY_AFTER_SECONDS = 3600.0
@@ -108,7 +68,7 @@ class NorthcaClient:
         connect_timeout: float = 3.05,
         read_timeout: float = 10.0,
         pool: urllib3.PoolManager | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.clock = clock
         self.base_url = base_url.rstrip("/")

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from relay.models import QueueMessage, UnitChange, format_instant, unit_record
+from relay.messages import QueueMessage
+from relay.models import UnitChange, format_instant, unit_record
 
 
 @dataclass(frozen=True, order=False)
@@ -50,13 +51,6 @@ class MergedUnit:
             self.fields[name] = candidate
             return True
         return False
-
-    def absorb(self, other: Mapping[str, FieldStamp]) -> bool:
-        """Merge another set of stamped fields in; True if anything changed."""
-        changed = False
-        for name, candidate in other.items():
-            changed |= self.apply(name, candidate)
-        return changed
 
     def record(self) -> dict[str, Any]:
         return unit_record(self.unit_id, {name: s.value for name, s in self.fields.items()})

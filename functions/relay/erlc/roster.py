@@ -1,11 +1,11 @@
 """ER:LC players as Northca units: parsing the PRC API's player lists, the roster, and its changes.
 
-Pure: no sockets, no boto3, time passed in. The poller (relay.sources.erlc_roster) fetches and stores;
+Pure: no sockets, no boto3, time passed in. The poller (relay.erlc.poller) fetches and stores;
 the `erlc-events` adapter reads the stored roster to find the unit of a player who typed a command.
 
 A player arrives as `{"Player": "Name:UserId", "Team": "Police", "Callsign": "1A-12", ...}` in both
 `GET /v1/server/players` (a list) and `GET /v2/server?Players=true` (`{"Players": [...]}`); the name
-is split off on the last `:` (sources.md §2.2, §2.3). A player is a unit while their team is one of
+is split off on the last `:`. A player is a unit while their team is one of
 the server's `departments` and they have a callsign; the callsign is the unit id.
 """
 
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from relay.errors import ErlcResponseError
 from relay.models import MAX_UNIT_ID_LENGTH, UnitChange, UnitField
 
 if TYPE_CHECKING:
@@ -25,10 +26,6 @@ if TYPE_CHECKING:
 
 # Where the roster lives in the state store: pk `roster#<server>`, this sk.
 ROSTER_SK = "players"
-
-
-class ErlcResponseError(ValueError):
-    """The API answered 2xx with a body that is not a player list."""
 
 
 @dataclass(frozen=True)

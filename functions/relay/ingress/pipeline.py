@@ -1,0 +1,148 @@
+"""What the ingress does with one request, free of Lambda and HTTP details.
+
+size cap -> content type -> signature on the raw bytes -> parse -> (body-key check) -> replay check
+-> adapter -> queue messages -> enqueue (all or 503) -> remember the delivery.
+Every refusal raises a typed `RelayError`; `relay.ingress.answers` turns those into answers. Nothing a
+sender can put in a request ends in anything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from relay.config import RelayConfig, SourceConfig
+from relay.errors import (
+    InvalidPayloadError,
+    PayloadTooLargeError,
+    ReplayStoreUnavailableError,
+    SecretsUnavailableError,
+    UnknownSourceError,
+    UnsupportedMediaTypeError,
+    VerificationError,
+)
+from relay.ingress.body import body_delivery_id, media_type, parse_json_object
+from relay.ingress.replay import replay_key
+from relay.ingress.signatures import SignedRequest, Verified, verify_signature
+from relay.memory import InMemoryReplayGuard
+from relay.messages import queue_messages
+from relay.observability import logger
+from relay.ports import Publisher, ReplayGuard, SecretsSource, SourceStateStore
+from relay.sources import Adapter, AdapterContext, AdapterKind
+from relay.sources.registry import build_adapter, normalise
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    source: str
+    headers: Mapping[str, str]  # names lower-cased
+    body: bytes
+    received_at: datetime
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    source: str
+    webhook_id: str | None
+    changes: int
+    messages: int
+    # The delivery was queued before (within the replay window): answered 2xx, nothing queued again.
+    replayed: bool = False
+    # The replay store failed, so the delivery went through unchecked or unrecorded (fail open).
+    replay_store_error: str | None = None
+
+
+@dataclass
+class IngressDeps:
+    config: RelayConfig
+    secrets: SecretsSource
+    publisher: Publisher
+    # What stateful adapters (ER:LC rosters, Sonoran's identId cache) read and write; None = no table.
+    source_state: SourceStateStore | None = None
+    # Remembers queued deliveries; the handler wires the DynamoDB table, tests an in-memory one.
+    replay: ReplayGuard = field(default_factory=InMemoryReplayGuard)
+    _adapters: dict[str, tuple[Adapter, AdapterKind]] = field(default_factory=dict)
+
+    def adapter(self, name: str, source: SourceConfig) -> tuple[Adapter, AdapterKind]:
+        if name not in self._adapters:
+            self._adapters[name] = build_adapter(name, source)
+        return self._adapters[name]
+
+
+def _authentic_payload(body: bytes, verified: Verified) -> dict[str, Any]:
+    """The parsed body, through the scheme's payload check when the raw bytes did not settle it.
+
+    A body-key request whose body cannot be read has not been authenticated, so it gets the same 401
+    as any other unauthenticated request, not a 422 describing the body to a stranger.
+    """
+    try:
+        payload = parse_json_object(body)
+    except InvalidPayloadError as exc:
+        if verified.complete:
+            raise
+        raise VerificationError("malformed", f"body unreadable, key not checked: {exc.message}") from None
+    return verified.open_payload(payload)
+
+
+def _secrets_for(name: str, deps: IngressDeps) -> list[str]:
+    try:
+        return deps.secrets.get(name)
+    except Exception as exc:  # noqa: BLE001 - any failure to read the secret: the sender should retry
+        raise SecretsUnavailableError(f"secret {name!r}: {type(exc).__name__}") from None
+
+
+def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
+    source = deps.config.sources.get(request.source)
+    if source is None:
+        raise UnknownSourceError(f"Unknown source {request.source!r}")
+    if len(request.body) > deps.config.ingress.max_body_bytes:
+        raise PayloadTooLargeError(f"Body larger than {deps.config.ingress.max_body_bytes} bytes")
+    adapter, kind = deps.adapter(request.source, source)
+    if media_type(request.headers) not in kind.content_types:
+        raise UnsupportedMediaTypeError(f"Content-Type must be one of: {', '.join(kind.content_types)}")
+
+    signed = SignedRequest(request.body, request.headers, request.received_at, request.token)
+    verified = verify_signature(source.signature, signed, _secrets_for(source.signature.secret, deps))
+    payload = _authentic_payload(request.body, verified)
+
+    webhook_id = verified.delivery_id or body_delivery_id(source, payload)
+    logger.append_keys(webhook_id=webhook_id)
+    replay_id = webhook_id or verified.signed_digest
+    key = replay_key(request.source, replay_id) if replay_id else None
+    store_error: str | None = None
+    if key:
+        try:
+            if deps.replay.seen(key, request.received_at):
+                return Accepted(request.source, webhook_id, 0, 0, replayed=True)
+        except ReplayStoreUnavailableError as exc:
+            store_error = str(exc)  # fail open: see docs/security.md, "Replay window"
+
+    context = AdapterContext(
+        source=request.source,
+        received_at=request.received_at,
+        headers=request.headers,
+        state=deps.source_state,
+    )
+    changes = normalise(adapter, payload, context)
+    messages = queue_messages(
+        source=request.source,
+        mdt_id=source.mdt_id,
+        guild_id=source.guild_id,
+        actor=source.actor,
+        webhook_id=webhook_id,
+        received_at=request.received_at,
+        changes=changes,
+    )
+    if messages:
+        deps.publisher.send(messages)  # raises QueueUnavailableError (503) unless every message is queued
+
+    if key:
+        try:
+            if not deps.replay.remember(key, request.received_at, deps.config.ingress.replay_ttl_seconds):
+                logger.info("a concurrent copy of this delivery was also queued (the merge is idempotent)")
+        except ReplayStoreUnavailableError as exc:
+            store_error = store_error or str(exc)
+    return Accepted(request.source, webhook_id, len(changes), len(messages), replay_store_error=store_error)

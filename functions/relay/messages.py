@@ -1,0 +1,107 @@
+"""The queue message: the one contract between what produces unit changes (the ingress, the ER:LC
+poller) and the consumer. Built, split and written here, read back by the consumer.
+
+```json
+{"v": 1, "source": "cad", "mdt_id": "...", "guild_id": "...", "actor": "2222...", "webhook_id": "msg_...",
+ "received_at": "2026-11-28T12:00:00.000Z",
+ "changes": [{"id": "ADAM-12", "at": "2026-11-28T11:59:59.500Z", "fields": {"status": "10-8"}}]}
+```
+
+A field present in `fields` is set (null clears it); a field absent is unchanged. `at` is the source's
+event time when it has one, else `received_at`.
+
+Bodies are ASCII JSON (every other character escaped): SQS refuses some characters a JSON string may
+hold (U+FFFE, U+FFFF), and a sender's valid payload must never become a queue error. ASCII also makes
+a body's length its size in bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from relay.models import Instant, UnitChange
+
+# Each message stays well under SQS's 1 MiB so a batch holds several and the consumer's 6 MB invoke fits.
+MAX_MESSAGE_BYTES = 128 * 1024
+
+
+class QueueMessage(BaseModel):
+    """The versioned body of every SQS message."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    v: Literal[1] = 1
+    source: str = Field(min_length=1)
+    mdt_id: str = Field(min_length=1)
+    guild_id: str = Field(min_length=1)
+    actor: str | None = None
+    webhook_id: str | None = None
+    received_at: Instant
+    changes: list[UnitChange] = Field(min_length=1)
+
+    def body(self) -> str:
+        """The SQS body of this message: its JSON, ASCII only."""
+        return _ascii_json(self.model_dump(mode="json"))
+
+
+def _ascii_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
+
+
+def queue_messages(
+    *,
+    source: str,
+    mdt_id: str,
+    guild_id: str,
+    actor: str | None,
+    webhook_id: str | None,
+    received_at: datetime,
+    changes: Sequence[UnitChange],
+) -> list[QueueMessage]:
+    """The messages that carry these changes (none for no change), each within MAX_MESSAGE_BYTES.
+
+    The one step from an adapter's (or the poller's) output to the queue: the ingress, `relay map` and
+    the ER:LC poller all call it.
+    """
+    if not changes:
+        return []
+    message = QueueMessage(
+        source=source,
+        mdt_id=mdt_id,
+        guild_id=guild_id,
+        actor=actor,
+        webhook_id=webhook_id,
+        received_at=received_at,
+        changes=list(changes),
+    )
+    return split_messages(message)
+
+
+def split_messages(template: QueueMessage, max_bytes: int = MAX_MESSAGE_BYTES) -> list[QueueMessage]:
+    """Split a message's changes, in order, into as few messages as fit `max_bytes` each.
+
+    Linear: the body is the envelope plus each change's JSON and a comma between them, so sizes add up
+    without serialising every candidate. A single change larger than `max_bytes` (impossible with
+    the model's length limits) would still travel alone rather than be dropped.
+    """
+    if len(template.body()) <= max_bytes:
+        return [template]  # the common case: one serialisation, no per-change sizes
+    envelope = len(template.model_copy(update={"changes": []}).body())
+    pieces: list[list[UnitChange]] = []
+    current: list[UnitChange] = []
+    size = envelope
+    for change in template.changes:
+        length = len(_ascii_json(change.model_dump(mode="json")))
+        extra = length + 1 if current else length
+        if current and size + extra > max_bytes:
+            pieces.append(current)
+            current, size, extra = [], envelope, length
+        current.append(change)
+        size += extra
+    pieces.append(current)
+    return [template.model_copy(update={"changes": changes}) for changes in pieces]

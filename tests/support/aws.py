@@ -1,0 +1,68 @@
+"""moto resources shaped like template.yaml's, for the integration suites."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from relay_devtools.template import create_queue_with_dlq, create_table, load_template
+from tests.support.constants import CAD_SECRET, PARTNER_KEY, ROOT
+from tests.support.data import SECRETS
+
+
+@functools.cache
+def _template() -> dict[str, Any]:
+    return load_template(ROOT / "template.yaml")
+
+
+def create_unit_state_table(client: Any, name: str = "unit-state") -> None:
+    """The unit-state table with the keys template.yaml gives it (in moto)."""
+    create_table(client, _template(), "UnitStateTable", name)
+
+
+def create_replay_table(client: Any, name: str = "relay-replay") -> None:
+    create_table(client, _template(), "ReplayTable", name)
+
+
+@contextmanager
+def queue_and_secrets() -> Iterator[dict[str, Any]]:
+    """A queue with its DLQ and the base config's secrets, in a moto context of their own."""
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        queue_url, dlq_url = create_queue_with_dlq(sqs, "relay", visibility_timeout=30, max_receive_count=5)
+        secrets = boto3.client("secretsmanager", region_name="us-east-1")
+        secrets.create_secret(Name="relay/sources/cad", SecretString=CAD_SECRET)
+        secrets.create_secret(Name="northca/partner-key", SecretString=PARTNER_KEY)
+        yield {"sqs": sqs, "queue_url": queue_url, "dlq_url": dlq_url, "secretsmanager": secrets}
+
+
+def add_relay_resources(aws: dict[str, Any]) -> dict[str, Any]:
+    """Every scheme source's secret and a replay table, beside `aws`."""
+    for name, value in SECRETS.items():
+        aws["secretsmanager"].create_secret(
+            Name=name, SecretString=value if isinstance(value, str) else json.dumps(value)
+        )
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    create_replay_table(dynamodb)
+    return {**aws, "dynamodb": dynamodb, "replay_table": "relay-replay"}
+
+
+@contextmanager
+def relay_aws() -> Iterator[dict[str, Any]]:
+    """queue_and_secrets() plus add_relay_resources(), for module-scoped fixtures."""
+    with queue_and_secrets() as aws:
+        yield add_relay_resources(aws)
+
+
+def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
+    """Every visible message, received once (the queue keeps them in flight)."""
+    messages: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        messages.extend(batch)
+    return messages
