@@ -143,15 +143,29 @@ def cmd_units(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="relay", description=__doc__)
-    parser.add_argument("--config", default="relay.toml", help="relay.toml to use")
-    parser.add_argument("--secrets", default="relay.secrets.toml", help="local secrets file")
-    sub = parser.add_subparsers(dest="command", required=True)
+def common_options() -> argparse.ArgumentParser:
+    """--config and --secrets, accepted before or after any subcommand (the later one wins).
 
-    local = sub.add_parser("local", help="run the whole relay on this machine (moto + Northca emulator)")
-    local.add_argument("--config", default="relay.toml")
-    local.add_argument("--secrets", default="relay.secrets.toml")
+    The subcommands' copies default to SUPPRESS, so a value given before the subcommand is kept
+    unless the subcommand is given its own.
+    """
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help="relay.toml to use (default: relay.toml)")
+    common.add_argument(
+        "--secrets", default=argparse.SUPPRESS, help="local secrets file (default: relay.secrets.toml)"
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relay", description=__doc__, parents=[common_options()])
+    parser.set_defaults(config="relay.toml", secrets="relay.secrets.toml")
+    sub = parser.add_subparsers(dest="command", required=True)
+    common = [common_options()]
+
+    local = sub.add_parser(
+        "local", parents=common, help="run the whole relay on this machine (moto + Northca emulator)"
+    )
     local.add_argument("--template", default="template.yaml")
     local.add_argument("--host", default="127.0.0.1")
     local.add_argument("--port", type=int, default=3000)
@@ -161,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--erlc-url", default=None, help="a real ER:LC API instead of the emulator")
     local.set_defaults(func=cmd_local)
 
-    signer = sub.add_parser("sign", help="print (or --send) a correctly signed webhook for a source")
+    signer = sub.add_parser(
+        "sign", parents=common, help="print (or --send) a correctly signed webhook for a source"
+    )
     signer.add_argument("source")
     signer.add_argument("--body", help="JSON body (default: a demo unit)")
     signer.add_argument("--file", help="read the body from this file")
@@ -169,12 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
     signer.add_argument("--send", action="store_true", help="send it instead of printing a curl line")
     signer.set_defaults(func=cmd_sign)
 
-    units = sub.add_parser("units", help="list the units the (emulated) MDT of a source holds")
+    units = sub.add_parser(
+        "units", parents=common, help="list the units the (emulated) MDT of a source holds"
+    )
     units.add_argument("source")
     units.add_argument("--northca-url", default="http://127.0.0.1:4010/v1")
     units.set_defaults(func=cmd_units)
-    mapcmd.register(sub)
-    redrive.register(sub)
+    mapcmd.register(sub, common)
+    redrive.register(sub, common)
     return parser
 
 

@@ -135,13 +135,14 @@ def cmd_map(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "map", help="dry run: print the unit changes a payload becomes for a source (no signature check)"
+        "map",
+        parents=parents,
+        help="dry run: print the unit changes a payload becomes for a source (no signature check)",
     )
     parser.add_argument("source", help="a source name from relay.toml")
     parser.add_argument("payloads", nargs="+", metavar="PAYLOAD", help="JSON body files, run in order")
-    parser.add_argument("--config", default=argparse.SUPPRESS, help="relay.toml to use")
     parser.add_argument(
         "--header", action="append", default=[], metavar="'NAME: VALUE'", help="a request header"
     )

@@ -215,9 +215,9 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
-        "redrive", help="move the dead-letter queue's messages back to their queue"
+        "redrive", parents=parents, help="move the dead-letter queue's messages back to their queue"
     )
     parser.add_argument("--dlq-url", help="the DLQ (default: $DLQ_URL)")
     parser.add_argument(
