@@ -1,6 +1,6 @@
 """A small ER:LC API on loopback: a private server whose players a test (or a person) changes at runtime.
 
-Serves what the roster poller reads, in PRC's shapes (sources.md §2.2-2.5):
+Serves what the roster poller reads, in PRC's shapes:
 - `GET /v2/server?Players=true` -> the server object with `Players`; `GET /v1/server/players` -> the list;
 - the `server-key` header (missing -> 403 code 2000, wrong -> 403 code 2002);
 - `X-RateLimit-Bucket/Limit/Remaining/Reset` on every answer, and 429 with `retry_after` in the body
@@ -21,9 +21,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from relay_devtools.loopback import LoopbackServer, Reply, Request
 
 
 @dataclass
@@ -69,8 +70,7 @@ class ErlcEmulator:
         self._window_start = clock()
         self._used = 0
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
 
     # ------------------------------------------------------------ runtime control
 
@@ -192,65 +192,24 @@ class ErlcEmulator:
 
     # ------------------------------------------------------------ serving
 
+    def _serve(self, request: Request) -> Reply | None:
+        if request.path.startswith("/_emulator/"):
+            status, data = self.control(request.method, request.path, request.body)
+            return Reply.json(status, data)
+        answer = self.answer(request.method, request.path, dict(request.headers))
+        if answer is None:
+            return None
+        status, headers, body = answer
+        return Reply.json(status, body, tuple(headers.items()))
+
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        emulator = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def _send(self, status: int, headers: dict[str, str], body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _handle(self, method: str) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length) if length else b""
-                if self.path.startswith("/_emulator/"):
-                    status, data = emulator.control(method, self.path, body)
-                    self._send(status, {}, data)
-                    return
-                headers = {name.lower(): value for name, value in self.headers.items()}
-                answer = emulator.answer(method, self.path, headers)
-                if answer is None:
-                    self.close_connection = True
-                    return
-                self._send(*answer)
-
-            def do_GET(self) -> None:
-                self._handle("GET")
-
-            def do_POST(self) -> None:
-                self._handle("POST")
-
-            def do_PUT(self) -> None:
-                self._handle("PUT")
-
-            def do_DELETE(self) -> None:
-                self._handle("DELETE")
-
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="erlc-emulator", daemon=True)
-        self._thread.start()
-        return f"http://{host}:{self._server.server_address[1]}"
+        self._server = LoopbackServer((host, port), self._serve)
+        return self._server.start("erlc-emulator")
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
 
 def _is_player(value: Any) -> bool:

@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from relay_devtools.emulator import NorthcaEmulator
 from relay_devtools.erlc_emulator import ErlcEmulator
 from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.lambda_context import LocalLambdaContext
+from relay_devtools.loopback import LoopbackServer, Reply, Request
 from relay_devtools.secrets_file import SecretsFile, ensure_secrets_file
 from relay_devtools.template import (
     QueueSettings,
@@ -69,44 +69,28 @@ class LocalOptions:
 
 def make_ingress_server(
     host: str, port: int, invoke: Callable[[dict[str, Any]], dict[str, Any]], max_body: int
-) -> ThreadingHTTPServer:
-    class IngressRequestHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+) -> LoopbackServer:
+    """The ingress on the loopback server: each request becomes an HTTP API v2 event for the handler."""
 
-        def log_message(self, format: str, *args: Any) -> None:
-            return
+    def serve(request: Request) -> Reply:
+        if request.method != "POST":
+            return Reply.json(405, {"ok": False, "error": "Method not allowed"})
+        path, _, query = request.path.partition("?")
+        event = api_gateway_v2_event("POST", path, query, request.raw_headers, request.body, request.client)
+        answer = invoke(event)
+        payload = answer.get("body") or ""
+        data = base64.b64decode(payload) if answer.get("isBase64Encoded") else payload.encode()
+        headers = dict(answer.get("headers") or {})
+        content_type = headers.pop("Content-Type", headers.pop("content-type", "application/json"))
+        return Reply(int(answer.get("statusCode", 200)), data, tuple(headers.items()), content_type)
 
-        def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            # API Gateway caps payloads at 10 MB; read at most a little past the relay's own cap.
-            body = self.rfile.read(min(length, max_body + 1)) if length else b""
-            if length > len(body):
-                self.close_connection = True
-            path, _, query = self.path.partition("?")
-            event = api_gateway_v2_event(
-                "POST", path, query, list(self.headers.items()), body, self.client_address[0]
-            )
-            answer = invoke(event)
-            payload = answer.get("body") or ""
-            data = base64.b64decode(payload) if answer.get("isBase64Encoded") else payload.encode()
-            self._answer(int(answer.get("statusCode", 200)), dict(answer.get("headers") or {}), data)
-
-        def do_GET(self) -> None:
-            self._answer(
-                405, {"content-type": "application/json"}, b'{"ok": false, "error": "Method not allowed"}'
-            )
-
-    server = ThreadingHTTPServer((host, port), IngressRequestHandler)
-    server.daemon_threads = True
-    return server
+    # API Gateway caps payloads at 10 MB; the relay's own cap answers 413 just past it.
+    return LoopbackServer(
+        (host, port),
+        serve,
+        max_body_bytes=max(max_body + 1, 10 * 1024 * 1024),
+        error_reply=lambda status, message: Reply.json(status, {"ok": False, "error": message}),
+    )
 
 
 @dataclass
@@ -125,7 +109,7 @@ class LocalStack:
     queue_url: str = field(init=False, default="")
     dlq_url: str = field(init=False, default="")
     _moto: ThreadedMotoServer | None = field(init=False, default=None)
-    _ingress: ThreadingHTTPServer | None = field(init=False, default=None)
+    _ingress: LoopbackServer | None = field(init=False, default=None)
     _stop: threading.Event = field(init=False, default_factory=threading.Event)
     _threads: list[threading.Thread] = field(init=False, default_factory=list)
 
@@ -216,9 +200,7 @@ class LocalStack:
 
         o = self.options
         self._ingress = make_ingress_server(o.host, o.port, invoke, self.config.ingress.max_body_bytes)
-        port = self._ingress.server_address[1]
-        self.ingress_url = f"http://{o.host}:{port}/hooks"
-        self._spawn("ingress", self._ingress.serve_forever)
+        self.ingress_url = self._ingress.start("relay-local-ingress") + "/hooks"
 
     def _start_consumer(self) -> None:
         from relay.handlers import consumer
@@ -281,8 +263,7 @@ class LocalStack:
     def stop(self) -> None:
         self._stop.set()
         if self._ingress:
-            self._ingress.shutdown()
-            self._ingress.server_close()
+            self._ingress.stop()
         for thread in self._threads:
             thread.join(timeout=10)
         if self.emulator:

@@ -36,8 +36,8 @@ from relay_devtools.emulator import (
     UNIT_FIELDS,
     Fault,
     NorthcaEmulator,
-    parse_args,
 )
+from relay_devtools.emulator.__main__ import parse_args
 from tests.support.clocks import FixedClock
 from tests.support.constants import ACTOR, GUILD, MDT, PARTNER_KEY
 
