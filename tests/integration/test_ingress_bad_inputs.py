@@ -1,4 +1,4 @@
-"""Forged, replayed-with-changes and malformed requests through the real handler (reliability.md §6A).
+"""Forged, replayed-with-changes and malformed requests through the real handler.
 
 Every case is rejected with its stated status, nothing is queued, no replay record is written, and
 no case gives a 5xx - with the replay store working, and again with it down. A request that is not

@@ -182,7 +182,7 @@ webhook_changes = st.lists(
 
 
 def newest_per_field(messages: Sequence[QueueMessage]) -> dict[str, dict[str, str | None]]:
-    """The oracle: for each unit and field, the value whose stamp is greatest (DESIGN.md's invariant)."""
+    """The oracle: per unit and field, the value whose stamp is greatest (the merge invariant)."""
     best: dict[str, dict[str, FieldStamp]] = {}
     for message in messages:
         for change in message.changes:

@@ -1,4 +1,4 @@
-"""Lambda's rules for a partial batch response (reliability.md §6C C1), as the local mapping applies them."""
+"""Lambda's rules for a partial batch response, as the local mapping applies them."""
 
 from __future__ import annotations
 

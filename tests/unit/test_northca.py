@@ -1,4 +1,4 @@
-"""The Northca client's pure parts: Retry-After parsing, and the urllib3 settings of reliability.md §3."""
+"""The Northca client's pure parts: Retry-After parsing, and its urllib3 settings."""
 
 from __future__ import annotations
 

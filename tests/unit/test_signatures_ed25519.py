@@ -18,7 +18,7 @@ from relay.ingress.signatures import SignedRequest, verify_signature
 from tests.support.constants import NOW
 
 CONFIG = Ed25519Signature(scheme="ed25519", secret="relay/sources/erlc")
-# PRC's published Event Webhook key (sources.md §2.6), base64 SPKI/DER.
+# PRC's published Event Webhook key, base64 SPKI/DER.
 ERLC_PUBLIC_KEY = "MCowBQYDK2VwAyEAjSICb9pp0kHizGQtdG8ySWsDChfGqi+gyFCttigBNOA="
 # A fixed sender key, so failures reproduce.
 SENDER = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))

@@ -1,4 +1,4 @@
-"""Standard Webhooks: the reference suites' cases (reliability.md §1.2, §1.4, §6A), on the pure verifier."""
+"""Standard Webhooks: the reference suites' cases (Standard Webhooks' and Svix's), on the pure verifier."""
 
 from __future__ import annotations
 

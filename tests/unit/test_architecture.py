@@ -1,0 +1,221 @@
+"""The house's rules, checked on the code's own imports (docs/architecture.md, "Rules").
+
+Imports are read with `ast`, at module level and inside functions alike (a deferred import is still a
+dependency); only `if TYPE_CHECKING:` blocks are left out, since they never run.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from tests.support.constants import ROOT
+
+RELAY = ROOT / "functions" / "relay"
+TESTS = ROOT / "tests"
+# Where boto3 may be imported: the composition root and the AWS adapters.
+BOTO_ALLOWED = ("relay.handlers.wiring", "relay.aws")
+# What an HTTP client, a socket or an AWS SDK is.
+NETWORK = ("urllib3", "urllib", "http", "socket", "requests", "boto3", "botocore")
+# The logic: it gets its stores, queue and clients through relay.ports, never builds them.
+PURE_PARTS = ("relay.ingress", "relay.sources", "relay.consumer", "relay.erlc.roster")
+MAX_MODULE_LINES = 400
+MAX_LOOSE_MODULES = 8
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _type_checking_only(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _type_checking_only(child):
+                stack.extend(child.orelse)
+            else:
+                stack.append(child)
+
+
+def imports_of(path: Path, package: str) -> set[str]:
+    """Every module `path` imports when it runs (relative imports resolved against `package`)."""
+    found: set[str] = set()
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}
+    return found
+
+
+@cache
+def relay_modules() -> dict[str, Path]:
+    return {module_name(path, RELAY.parent): path for path in RELAY.rglob("*.py")}
+
+
+@cache
+def relay_graph() -> dict[str, set[str]]:
+    """Module -> the relay modules it imports at run time (a package's import runs its __init__ too)."""
+    modules = relay_modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets = {t for t in imports_of(path, package) if t in modules and t != name}
+        graph[name] = targets
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def third_party_imports(name: str) -> set[str]:
+    path = relay_modules()[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    return {t.split(".")[0] for t in imports_of(path, package) if not t.startswith("relay")}
+
+
+def belongs(name: str, parts: tuple[str, ...]) -> bool:
+    return any(name == part or name.startswith(part + ".") for part in parts)
+
+
+# ------------------------------------------------------------------ the rules
+
+
+def test_architecture_the_checker_finds_a_cycle() -> None:
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_architecture_relay_has_no_import_cycle() -> None:
+    assert find_cycle(relay_graph()) is None
+
+
+def test_architecture_relay_never_imports_the_devtools() -> None:
+    offenders = {
+        name
+        for name, path in relay_modules().items()
+        if any(t.startswith("relay_devtools") for t in imports_of(path, name))
+    }
+    assert offenders == set()
+
+
+def test_architecture_boto3_only_in_the_composition_root_and_the_aws_adapters() -> None:
+    offenders = {
+        name
+        for name in relay_modules()
+        if third_party_imports(name) & {"boto3", "botocore"} and not belongs(name, BOTO_ALLOWED)
+    }
+    assert offenders == set()
+
+
+def test_architecture_payload_adapters_open_no_connection() -> None:
+    offenders = {
+        name: sorted(third_party_imports(name) & set(NETWORK))
+        for name in relay_modules()
+        if belongs(name, ("relay.sources",)) and third_party_imports(name) & set(NETWORK)
+    }
+    assert offenders == {}
+
+
+def test_architecture_the_logic_never_reaches_aws_or_the_wiring() -> None:
+    graph = relay_graph()
+    offenders = {
+        name: sorted(t for t in targets if belongs(t, ("relay.aws", "relay.handlers")))
+        for name, targets in graph.items()
+        if belongs(name, PURE_PARTS) and any(belongs(t, ("relay.aws", "relay.handlers")) for t in targets)
+    }
+    assert offenders == {}
+
+
+def test_architecture_no_module_is_over_the_size_limit() -> None:
+    sizes = {
+        name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in relay_modules().items()
+    }
+    assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+
+
+def test_architecture_few_loose_modules_at_the_top() -> None:
+    loose = sorted(path.name for path in RELAY.glob("*.py") if path.name != "__init__.py")
+    assert len(loose) <= MAX_LOOSE_MODULES, loose
+
+
+def test_architecture_no_test_module_imports_another() -> None:
+    offenders = {}
+    for path in TESTS.rglob("*.py"):
+        name = module_name(path, ROOT)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        wrong = sorted(
+            t
+            for t in imports_of(path, package)
+            if t.startswith("tests") and t != "tests" and not t.startswith("tests.support")
+        )
+        if wrong:
+            offenders[name] = wrong
+    assert offenders == {}
+
+
+@pytest.mark.parametrize(
+    "pattern", [r"DESIGN\.md", r"research/[a-z]+\.md", r"\.\./shared", r"sources\.md *§"]
+)
+def test_architecture_nothing_cites_a_file_the_repository_does_not_hold(pattern: str) -> None:
+    found = subprocess.run(
+        [
+            "git",
+            "grep",
+            "-n",
+            "-E",
+            pattern,
+            "--",
+            "*.py",
+            "*.md",
+            "*.toml",
+            "*.yaml",
+            ":!tests/unit/test_architecture.py",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert found.stdout == ""
