@@ -57,10 +57,13 @@ class ConsumerConfig(Strict):
     max_visibility_delay_seconds: int = Field(default=900, ge=0, le=43200)
     # No PUT starts with less than this left in the invocation (connect + read timeout + margin).
     min_remaining_ms: int = Field(default=15_000, ge=0, le=900_000)
-    # Re-sends of a unit written again by another consumer while our PUT was in flight.
+    # Rounds of read-plan-write for a unit another consumer wrote meanwhile, before giving it back.
     max_resend_rounds: int = Field(default=3, ge=1, le=10)
-    # Re-reads of a unit after losing the conditional write to another consumer.
-    max_write_conflicts: int = Field(default=5, ge=1, le=50)
+    # A value the partner holds that the relay itself sent this long before the unit's updated_at is
+    # one of its own PUTs landing late, not another writer's edit (docs/consumer.md).
+    late_write_window_seconds: int = Field(default=300, ge=1, le=3600)
+    # An event time later than the receive time plus this is clamped to the receive time.
+    max_event_skew_seconds: int = Field(default=300, ge=0, le=86400)
 
 
 class StandardWebhooksSignature(Strict):

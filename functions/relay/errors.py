@@ -152,9 +152,12 @@ class ReplayStoreUnavailableError(Exception):
 
 
 class NorthcaError(Exception):
-    """Base of every failed partner call. `retryable` says whether the same request may succeed later."""
+    """Base of every failed partner call. `retryable` says whether the same request may succeed later;
+    `maybe_applied` whether the partner may have applied it all the same (now, or later: a request
+    that timed out can still land)."""
 
     retryable: ClassVar[bool] = False
+    maybe_applied: ClassVar[bool] = False
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -174,6 +177,19 @@ class NorthcaInvalidRequestError(NorthcaError):
     """400: the partner refuses this body; retrying it unchanged will not help."""
 
 
+class NorthcaNotFoundError(NorthcaError):
+    """404 or 405: no such route here. For a PUT a configuration problem (the base URL); for the list
+    endpoint, a partner that does not have it."""
+
+
+class NorthcaPayloadTooLargeError(NorthcaError):
+    """413: the request is too large; a smaller one may pass."""
+
+
+class NorthcaUnexpectedStatusError(NorthcaError):
+    """A 4xx the contract does not give (409, 422, ...): a configuration problem, not a bad unit."""
+
+
 class NorthcaThrottledError(NorthcaError):
     """429 or 503: come back after `retry_after` seconds (None when the partner did not say)."""
 
@@ -188,16 +204,25 @@ class NorthcaServerError(NorthcaError):
     """5xx other than 503, or an answer that is not the partner's envelope."""
 
     retryable = True
+    maybe_applied = True
 
 
 class NorthcaTimeoutError(NorthcaError):
     retryable = True
+    maybe_applied = True
 
 
 class NorthcaConnectionError(NorthcaError):
-    """Connection refused or dropped: the request may or may not have been applied."""
+    """The connection dropped: the request may or may not have been applied."""
 
     retryable = True
+    maybe_applied = True
+
+
+class NorthcaUnreachableError(NorthcaConnectionError):
+    """No connection could be made: nothing was sent."""
+
+    maybe_applied = False
 
 
 class PartnerStoppedError(Exception):

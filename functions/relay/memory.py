@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from relay.consumer.merge import FieldStamp
-from relay.consumer.unit_state import UnitKey, UnitState
+from relay.consumer.unit_state import FieldState, UnitKey, UnitState
 from relay.models import SOURCE_STATE_TTL_SECONDS, parse_secret_value, utc_now
 
 # The in-memory replay guard sweeps expired records once it holds this many, so memory stays bounded.
@@ -71,29 +69,13 @@ class InMemoryUnitStateStore:
         with self._lock:
             return {key: self.items.get(key, UnitState(key)) for key in keys}
 
-    def write_fields(
-        self, key: UnitKey, fields: Mapping[str, FieldStamp], expected_version: int
-    ) -> int | None:
+    def write(self, key: UnitKey, fields: Mapping[str, FieldState], expected_version: int) -> int | None:
         with self._lock:
             current = self.items.get(key, UnitState(key))
             if current.version != expected_version:
                 return None
-            self.items[key] = replace(current, fields=dict(fields), version=current.version + 1)
+            self.items[key] = UnitState(key, dict(fields), current.version + 1)
             return current.version + 1
-
-    def mark_sent(self, key: UnitKey, version: int) -> bool:
-        with self._lock:
-            current = self.items.get(key)
-            if current is None or current.version != version:
-                return False
-            self.items[key] = replace(current, sent_version=version)
-            return True
-
-    def mark_dirty(self, key: UnitKey) -> None:
-        with self._lock:
-            current = self.items.get(key)
-            if current is not None:
-                self.items[key] = replace(current, version=current.version + 1)
 
 
 class StaticSecrets:

@@ -8,7 +8,9 @@ poller) and the consumer. Built, split and written here, read back by the consum
 ```
 
 A field present in `fields` is set (null clears it); a field absent is unchanged. `at` is the source's
-event time when it has one, else `received_at`.
+event time when it has one, else `received_at`. A request too large for one message is split into
+several; `offset` (absent when 0) is the position of a message's first change in the request, so the
+position of every change, part of the merge's tie-break, survives the split.
 
 Bodies are ASCII JSON (every other character escaped): SQS refuses some characters a JSON string may
 hold (U+FFFE, U+FFFF), and a sender's valid payload must never become a queue error. ASCII also makes
@@ -17,6 +19,7 @@ a body's length its size in bytes.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -43,10 +46,14 @@ class QueueMessage(BaseModel):
     webhook_id: str | None = None
     received_at: Instant
     changes: list[UnitChange] = Field(min_length=1)
+    offset: int = Field(default=0, ge=0)
 
     def body(self) -> str:
-        """The SQS body of this message: its JSON, ASCII only."""
-        return _ascii_json(self.model_dump(mode="json"))
+        """The SQS body of this message: its JSON, ASCII only (`offset` left out when 0)."""
+        data = self.model_dump(mode="json")
+        if not self.offset:
+            del data["offset"]
+        return _ascii_json(data)
 
 
 def _ascii_json(value: Any) -> str:
@@ -91,7 +98,10 @@ def split_messages(template: QueueMessage, max_bytes: int = MAX_MESSAGE_BYTES) -
     """
     if len(template.body()) <= max_bytes:
         return [template]  # the common case: one serialisation, no per-change sizes
-    envelope = len(template.model_copy(update={"changes": []}).body())
+    # The envelope with the largest offset any piece can carry: every piece's size is then a bound.
+    envelope = len(
+        template.model_copy(update={"changes": [], "offset": template.offset + len(template.changes)}).body()
+    )
     pieces: list[list[UnitChange]] = []
     current: list[UnitChange] = []
     size = envelope
@@ -104,4 +114,8 @@ def split_messages(template: QueueMessage, max_bytes: int = MAX_MESSAGE_BYTES) -
         current.append(change)
         size += extra
     pieces.append(current)
-    return [template.model_copy(update={"changes": changes}) for changes in pieces]
+    offsets = [0, *itertools.accumulate(len(piece) for piece in pieces[:-1])]
+    return [
+        template.model_copy(update={"changes": changes, "offset": template.offset + offset})
+        for changes, offset in zip(pieces, offsets, strict=True)
+    ]

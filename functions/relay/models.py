@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -58,14 +58,6 @@ class UnitChange(BaseModel):
     id: UnitId
     at: Instant
     fields: dict[UnitField, FieldValue] = Field(default_factory=dict)
-
-
-def unit_record(unit_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """A full partner record: every writable field present, so the partner never blanks one."""
-    record: dict[str, Any] = {"id": unit_id}
-    for name in UNIT_FIELDS:
-        record[name] = fields.get(name)
-    return record
 
 
 def encodable(text: str) -> bool:

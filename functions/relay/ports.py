@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from relay.models import SOURCE_STATE_TTL_SECONDS
 
 if TYPE_CHECKING:
-    from relay.consumer.merge import FieldStamp
-    from relay.consumer.unit_state import UnitKey, UnitState
+    from relay.consumer.unit_state import FieldState, UnitKey, UnitState
     from relay.erlc.client import PlayersAnswer
     from relay.messages import QueueMessage
     from relay.northca.client import UpsertResult
@@ -66,18 +65,9 @@ class UnitStateStore(Protocol):
         """Strongly consistent reads; a unit without an item comes back as version 0."""
         ...
 
-    def write_fields(
-        self, key: UnitKey, fields: Mapping[str, FieldStamp], expected_version: int
-    ) -> int | None:
-        """Replace the fields if the item is still at `expected_version`: the new version, or None."""
-        ...
-
-    def mark_sent(self, key: UnitKey, version: int) -> bool:
-        """Record `version` as written to Northca, only if it is still the current version."""
-        ...
-
-    def mark_dirty(self, key: UnitKey) -> None:
-        """Bump the version without changing content, so whoever handles the unit next re-sends it."""
+    def write(self, key: UnitKey, fields: Mapping[str, FieldState], expected_version: int) -> int | None:
+        """Replace the unit's fields if the item is still at `expected_version` (0: no item yet): the
+        new version, or None when another writer got there first."""
         ...
 
 
@@ -87,6 +77,8 @@ class UnitWriter(Protocol):
     def upsert_units(
         self, mdt_id: str, guild_id: str, units: Sequence[dict[str, Any]], actor: str | None = None
     ) -> UpsertResult: ...
+
+    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]: ...
 
 
 class VisibilityPort(Protocol):

@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ def wired(aws: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     config.write_text(
         '[northca]\npartner_key_secret = "northca/partner-key"\n\n[consumer]\nmin_remaining_ms = 1000\n'
     )
-    with NorthcaEmulator(partner_keys=[PARTNER_KEY], links={MDT: [GUILD]}) as emulator:
+    with NorthcaEmulator(partner_keys=[PARTNER_KEY], links={MDT: [GUILD]}, refuse_nulls=True) as emulator:
         monkeypatch.setenv("RELAY_CONFIG", str(config))
         monkeypatch.setenv("STATE_TABLE", TABLE)
         monkeypatch.setenv("QUEUE_URL", aws["queue_url"])
@@ -51,7 +52,7 @@ def sqs_record(message_id: str, body: str) -> dict[str, Any]:
     return {"messageId": message_id, "receiptHandle": f"rh-{message_id}", "body": body, "attributes": {}}
 
 
-def test_consumer_handler_keeps_full_records_across_invocations(
+def test_consumer_handler_keeps_every_field_across_invocations(
     wired: NorthcaEmulator, lambda_context: Any
 ) -> None:
     # Given a unit's full record in one invocation
@@ -70,11 +71,51 @@ def test_consumer_handler_keeps_full_records_across_invocations(
     assert second == {"batchItemFailures": [{"itemIdentifier": "m3"}]}
     held = wired.units(MDT)["ADAM-12"]
     assert {k: held[k] for k in (*FULL, "status")} == {**FULL, "status": "10-6"}
-    # And the unit's state is in the table, under the unit# prefix, recorded as sent
+    # And the unit's state is in the table, under the unit# prefix, the new status recorded as written
     item = boto3.client("dynamodb", region_name="us-east-1").get_item(
         TableName=TABLE, Key={"pk": {"S": f"unit#{MDT}#{GUILD}"}, "sk": {"S": "ADAM-12"}}
     )["Item"]
-    assert item["version"] == item["sent_version"] == {"N": "2"}
+    assert json.loads(item["state"]["S"])["status"]["base"] | {"at": "-", "tiebreak": "-"} == {
+        "value": "10-6",
+        "at": "-",
+        "tiebreak": "-",
+        "ours": True,
+    }
+
+
+def test_consumer_handler_leaves_what_a_dispatcher_set_in_the_mdt(
+    wired: NorthcaEmulator, lambda_context: Any
+) -> None:
+    # Given CAD-77 as another writer stored it in the emulated MDT
+    wired.edit(
+        MDT,
+        "CAD-77",
+        {
+            "officer_name": "J. Doe",
+            "officer_badge": "77",
+            "department": "Patrol",
+            "rank": "SGT",
+            "status": "10-7",
+        },
+    )
+    # When the relay delivers a change of its status only, made after that (the emulator's clock is real)
+    now = datetime.now(UTC) + timedelta(seconds=1)  # a millisecond apart would be a tie: the edit wins
+    later = message("w1", change("CAD-77", 0, status="10-8")).model_copy(update={"received_at": now})
+    later = later.model_copy(update={"changes": [later.changes[0].model_copy(update={"at": now})]})
+    assert invoke([sqs_record("m1", later.body())], lambda_context) == {"batchItemFailures": []}
+    # Then the emulator holds every field the other writer set, with the relay's status
+    held = wired.units(MDT)["CAD-77"]
+    assert {k: held[k] for k in ("officer_name", "officer_badge", "department", "rank", "status")} == {
+        "officer_name": "J. Doe",
+        "officer_badge": "77",
+        "department": "Patrol",
+        "rank": "SGT",
+        "status": "10-8",
+    }
+    # And the PUT read the list first and sent no null
+    requests = [(r["method"], r["body"]) for r in wired.requests() if r["path"].startswith("/v1/")]
+    assert [m for m, _ in requests] == ["GET", "PUT"]
+    assert None not in requests[1][1]["units"][0].values()
 
 
 def test_consumer_handler_delays_throttled_messages_on_the_queue(

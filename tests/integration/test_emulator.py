@@ -895,7 +895,7 @@ def test_fault_counts_tally_each_kind(api: Api, emulator: NorthcaEmulator) -> No
         with contextlib.suppress(ProtocolError, ReadTimeoutError):
             api.upsert([ADAM], read_timeout=0.5)
     # Then each kind was counted once, from Python and over HTTP
-    expected = dict.fromkeys(FAULT_KINDS, 1) | {"reject_units": 0}
+    expected = dict.fromkeys(FAULT_KINDS, 1) | {"reject_units": 0, "apply_late": 0}
     assert emulator.fault_counts == expected
     assert api.control("GET", "faults").json["data"]["counts"] == expected
 
@@ -1390,3 +1390,53 @@ def test_contract_every_response_matches_the_envelope_schemas(api: Api, scenario
     assert answer.status == 200 or not 200 <= answer.status < 300
     assert schema_errors(schema, answer.json) == []
     assert answer.json["ok"] is (answer.status == 200)
+
+
+# ------------------------------------------------------------------ other writers and late landings
+
+
+def test_emulator_another_writer_changes_some_fields_and_the_time(
+    emulator: NorthcaEmulator, clock: FixedClock
+) -> None:
+    # Given a unit stored at 12:00
+    emulator.edit(MDT, "ADAM-12", {"officer_name": "B. Bubbleton", "status": "10-8"})
+    clock.advance(60)
+    # When another writer (a dispatcher in Northca's UI) sets only the status
+    record = emulator.edit(MDT, "ADAM-12", {"status": "10-6"})
+    # Then the other fields stay, `updated_at` moves and `created_at` does not
+    assert (record["officer_name"], record["status"]) == ("B. Bubbleton", "10-6")
+    assert record["updated_at"] == "2026-11-28T12:01:00.000Z"
+    assert record["created_at"] == "2026-11-28T12:00:00.000Z"
+
+
+def test_emulator_another_writer_over_http(api: Api, emulator: NorthcaEmulator) -> None:
+    answer = api.control("PATCH", f"units/{MDT}/ADAM-12", {"rank": "SGT"})
+    assert answer.status == 200
+    assert emulator.units(MDT)["ADAM-12"]["rank"] == "SGT"
+    refused = api.control("PATCH", f"units/{MDT}/ADAM-12", {"rank": None})
+    assert refused.status == 400
+
+
+def test_emulator_apply_late_lands_after_the_puts_sent_after_it(api: Api, emulator: NorthcaEmulator) -> None:
+    # Given a PUT held back by an apply_late fault (its client sees the connection close)
+    emulator.add_faults([{"kind": "apply_late"}])
+    with contextlib.suppress(ProtocolError, ReadTimeoutError):
+        api.upsert([{**ADAM, "status": "10-8"}], read_timeout=0.5)
+    assert emulator.late_pending == 1
+    # When a later PUT is applied, and then the held one lands
+    api.upsert([{**ADAM, "status": "10-6"}])
+    assert emulator.land_late() == 1
+    # Then the partner holds the older value, and the log shows the landing
+    assert emulator.units(MDT)["ADAM-12"]["status"] == "10-8"
+    assert [e["fault"] for e in emulator.requests()][-1] == "landed_late"
+
+
+def test_emulator_read_as_openapi_3_1_refuses_a_null(pool: urllib3.PoolManager) -> None:
+    # The contract says `openapi: 3.1.0` but marks fields `nullable: true`, which 3.1 does not know
+    with NorthcaEmulator([PARTNER_KEY], {MDT: [GUILD]}, refuse_nulls=True) as strict:
+        api = Api(strict, pool)
+        assert api.upsert([{"id": "ADAM-12", "status": None}]).json == {
+            "ok": False,
+            "error": "Expected { units: [...] }",
+        }
+        assert api.upsert([{"id": "ADAM-12", "status": ""}]).status == 200

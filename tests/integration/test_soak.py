@@ -1,15 +1,20 @@
-"""Soak: thousands of webhooks through SQS, the consumer and the Northca emulator, under faults.
+"""Soak: thousands of webhooks through SQS, the consumer and the Northca emulator, under faults,
+with a dispatcher editing units in the MDT while it runs.
 
 Everything real but AWS: `SqsPublisher` puts the messages on moto's SQS (through a client that fails
 some SendMessageBatch entries), `SqsEventSourceMapping` drives the real consumer handler with Lambda's
-rules, unit state lives in moto's DynamoDB, and the partner is the emulator over HTTP on loopback.
+rules, unit state lives in moto's DynamoDB, and the partner is the emulator over HTTP on loopback. The
+emulator's clock and the consumer's are one synthetic clock that follows the webhooks' timeline, so
+a dispatcher's edit is older than some of the relay's changes and newer than others.
 
 Faults, from a fixed seed: 5xx; 429 and 503 with Retry-After as an integer, a fraction, an HTTP
 date, a huge value, garbage and a negative number; timeouts; dropped connections, before and after
-the partner applied the PUT; consumer crashes after some PUTs; partial SendMessageBatch failures; the
-partner key rotated mid-run; a permanent 400 for a known set of units; and a DLQ redrive mid-run.
-Transient faults only hit batches whose messages were received at most twice, so that every message
-dead-lettered must be one of the permanently refused ones: the test checks it is exactly those.
+the partner applied the PUT; PUTs that land late, after PUTs sent after them; consumer crashes after
+some PUTs; partial SendMessageBatch failures; the partner key rotated mid-run; a permanent 400 for a
+known set of units; and a DLQ redrive mid-run. Transient faults only hit batches whose messages were
+received at most twice, so that every message dead-lettered must be one of the permanently refused
+ones: the test checks it is exactly those. The dispatcher does not edit while a late PUT is held
+(the residual window docs/consumer.md states).
 
 `make test` runs a smaller size; `make soak` (`--soak-full`) runs 10,000 webhooks over 500 units.
 """
@@ -114,6 +119,9 @@ class CrashingWriter:
         self.inner = inner
         self.crash_after: int | None = None
 
+    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
+        return self.inner.list_units(mdt_id, guild_id)
+
     def upsert_units(self, mdt_id: str, guild_id: str, units: Any, actor: str | None = None) -> UpsertResult:
         result = self.inner.upsert_units(mdt_id, guild_id, units, actor)
         if self.crash_after is not None:
@@ -134,7 +142,8 @@ def transient_faults(rng: random.Random, now: datetime) -> list[dict[str, Any]]:
     faults: list[dict[str, Any]] = []
     for _ in range(rng.randint(2, 8)):
         kind = rng.choices(
-            ["status", "throttle", "timeout", "drop", "apply_then_drop"], weights=[40, 25, 5, 15, 15]
+            ["status", "throttle", "timeout", "drop", "apply_then_drop", "apply_late"],
+            weights=[40, 25, 5, 15, 15, 10],
         )[0]
         if kind == "status":
             faults.append({"kind": "status", "status": rng.choice([500, 502, 504])})
@@ -187,11 +196,54 @@ def value_stamps(webhooks: list[Webhook]) -> dict[str, FieldStamp]:
     stamps = {}
     for webhook in webhooks:
         message = webhook.message
-        for change in message.changes:
+        for position, change in enumerate(message.changes):
             for value in change.fields.values():
                 assert value is not None
-                stamps[value] = stamp(change, value, message.received_at, message.webhook_id)
+                stamps[value] = stamp(change, value, message.received_at, message.webhook_id, position)
     return stamps
+
+
+class SoakClock:
+    """The emulator's and the consumer's clock: the webhooks' timeline, moved by the test."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def at_least(self, moment: datetime) -> None:
+        self.now = max(self.now, moment)
+
+    def tick(self, seconds: float = 1.0) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class Edit:
+    mdt: str
+    unit: str
+    name: str
+    value: str
+    at: datetime
+
+
+class Dispatcher:
+    """Another writer: edits a field of a unit in the MDT now and then, as a dispatcher in Northca's UI."""
+
+    def __init__(self, emulator: NorthcaEmulator, clock: SoakClock, rng: random.Random) -> None:
+        self.emulator, self.clock, self.rng = emulator, clock, rng
+        self.edits: list[Edit] = []
+
+    def maybe_edit(self, units: list[tuple[str, str]], rate: float) -> None:
+        if self.emulator.late_pending or self.rng.random() >= rate:
+            return
+        mdt, unit = self.rng.choice(units)
+        name = self.rng.choice(UNIT_FIELDS)
+        value = f"disp-{len(self.edits)}"
+        self.clock.tick()
+        self.emulator.edit(mdt, unit, {name: value})
+        self.edits.append(Edit(mdt, unit, name, value, self.clock()))
 
 
 @pytest.fixture(autouse=True)
@@ -239,41 +291,97 @@ def soak_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
 
 
 class StalenessWatch:
-    """Reads the emulator's request log after every invocation: a PUT that applied an older value of a
-    field than one already applied is a stale overwrite (a missing field would be a blanking)."""
+    """Reads the emulator's request log after every invocation, and follows each field at the partner.
 
-    def __init__(self, stamps: dict[str, FieldStamp]) -> None:
+    What the relay decides is checked PUT by PUT: a PUT that applies an older relay value of a field
+    than one already applied is a stale overwrite; one that applies "" (or leaves a field out) where a
+    writer had set a value is a blanking; one that applies a relay value over a dispatcher's edit that
+    is newer than that value reverts the dispatcher. A PUT that lands late is the network's doing, not
+    the relay's: it is counted apart, and what the relay does next must repair it (the final check).
+    """
+
+    def __init__(self, stamps: dict[str, FieldStamp], dispatcher: Dispatcher) -> None:
         self.stamps = stamps
+        self.dispatcher = dispatcher
         self.newest: dict[tuple[str, str, str], tuple[datetime, str]] = {}
-        self.stale = 0
-        self.blanked = 0
-        self.puts = 0
+        self.held: dict[tuple[str, str, str], str] = {}  # the value each field holds at the partner
+        self.landings: dict[tuple[str, str], list[datetime]] = {}  # relay PUTs applied, per unit
+        self.stale = self.blanked = self.reverted = 0
+        self.puts = self.gets = self.landed_late = 0
 
     def read(self, emulator: NorthcaEmulator) -> None:
         entries = emulator.requests()
         emulator.clear_requests()
+        edits = {e.value: e for e in self.dispatcher.edits}
         for entry in entries:
+            if entry["method"] == "GET":
+                self.gets += 1
+                continue
             if entry["method"] != "PUT":
                 continue
-            self.puts += 1
-            if entry["status"] != 200 and entry["fault"] != "apply_then_drop":
+            late = entry["fault"] == "landed_late"
+            self.puts += 0 if late else 1
+            applied = entry["status"] == 200 or entry["fault"] == "apply_then_drop"
+            if not applied:
                 continue
+            self.landed_late += late
             mdt = entry["path"].split("/")[3]
+            when = datetime.fromisoformat(entry["at"].replace("Z", "+00:00"))
             for unit in entry["body"]["units"]:
+                self.landings.setdefault((mdt, unit["id"]), []).append(when)
                 for name in UNIT_FIELDS:
-                    if name not in unit:
-                        self.blanked += 1
-                        continue
-                    value = unit[name]
-                    key = (mdt, unit["id"], name)
-                    if value is None:
-                        if key in self.newest:
-                            self.blanked += 1
-                        continue
-                    current = self.stamps[value].key()
-                    if key in self.newest and current < self.newest[key]:
-                        self.stale += 1
-                    self.newest[key] = max(current, self.newest.get(key, current))
+                    self._applied((mdt, unit["id"], name), unit.get(name) or "", edits, late)
+
+    def _applied(self, key: tuple[str, str, str], value: str, edits: dict[str, Edit], late: bool) -> None:
+        before = self.held.get(key, "")
+        self.held[key] = value
+        if late or value == before:
+            return
+        if value == "":
+            self.blanked += bool(before)
+            return
+        if value in edits:
+            return  # a dispatcher's value passed through
+        current = self.stamps[value].key()
+        if key in self.newest and current < self.newest[key]:
+            self.stale += 1
+        self.newest[key] = max(current, self.newest.get(key, current))
+        edit = edits.get(before)
+        if edit is not None and self.stamps[value].at <= edit.at:
+            self.reverted += 1
+
+
+def acceptable_values(
+    accepted: list[Webhook], edits: list[Edit], landings: dict[tuple[str, str], list[datetime]]
+) -> dict[tuple[str, str, str], set[str]]:
+    """Per field, the values the partner may hold once drained: the newer of the relay's newest change
+    and the dispatcher's last edit (an edit is dated, at the latest, by the unit's last edit before the
+    relay next wrote the unit: a change dated in between may go either way)."""
+    relay: dict[tuple[str, str, str], FieldStamp] = {}
+    for webhook in accepted:
+        message = webhook.message
+        for position, change in enumerate(message.changes):
+            for name, value in change.fields.items():
+                candidate = stamp(change, value, message.received_at, message.webhook_id, position)
+                key = (message.mdt_id, change.id, name)
+                if candidate.newer_than(relay.get(key)):
+                    relay[key] = candidate
+    last_edit = {(e.mdt, e.unit, e.name): e for e in edits}
+    result: dict[tuple[str, str, str], set[str]] = {}
+    for key in set(relay) | set(last_edit):
+        change, edit = relay.get(key), last_edit.get(key)
+        if edit is None:
+            assert change is not None
+            result[key] = {change.value or ""}
+        elif change is None or change.at <= edit.at:
+            result[key] = {edit.value}
+        else:
+            landed = [t for t in landings.get(key[:2], []) if t > edit.at]
+            until = min(landed) if landed else None
+            latest = max(e.at for e in edits if e.unit == key[1] and (until is None or e.at < until))
+            exact = until is not None and change.at > latest
+            result[key] = {change.value or ""} if exact else {change.value or "", edit.value}
+    return result
 
 
 def publish(publisher: SqsPublisher, group: list[Webhook], faults: Faults) -> bool:
@@ -286,30 +394,6 @@ def publish(publisher: SqsPublisher, group: list[Webhook], faults: Faults) -> bo
             continue
         return True
     return False
-
-
-def count_lost(
-    accepted: set[str],
-    by_id: dict[str | None, Webhook],
-    refused_units: set[tuple[str, str]],
-    partner: dict[str, dict[str, dict[str, Any]]],
-    stamps: dict[str, FieldStamp],
-) -> int:
-    """Accepted webhooks (of units the partner takes) of which a field is older in the partner."""
-    lost = 0
-    for webhook_id in accepted:
-        webhook = by_id[webhook_id]
-        if webhook.unit_key in refused_units:
-            continue
-        mdt, unit_id = webhook.unit_key
-        held = partner[mdt].get(unit_id, {})
-        change = webhook.message.changes[0]
-        for name, value in change.fields.items():
-            stored = held.get(name)
-            if value is None or stored not in stamps or stamps[stored].key() < stamps[value].key():
-                lost += 1
-                break
-    return lost
 
 
 def dead_letters(sqs: Any, dlq_url: str) -> tuple[Counter[str], Counter[str]]:
@@ -341,12 +425,22 @@ class SoakRig:
     the event source mapping, plus the fault schedule of each invocation."""
 
     def __init__(
-        self, aws: dict[str, Any], mdts: list[str], refused_ids: list[str], rng: random.Random
+        self,
+        aws: dict[str, Any],
+        mdts: list[str],
+        refused_ids: list[str],
+        rng: random.Random,
+        clock: SoakClock,
     ) -> None:
-        self.aws, self.rng = aws, rng
+        self.aws, self.rng, self.clock = aws, rng, clock
         self.faults = Faults()
         self.visibility_delays: Counter[int] = Counter()
-        self.emulator = NorthcaEmulator(partner_keys=["partner-key-1"], links={mdt: [GUILD] for mdt in mdts})
+        self.emulator = NorthcaEmulator(
+            partner_keys=["partner-key-1"],
+            links={mdt: [GUILD] for mdt in mdts},
+            clock=clock,
+            refuse_nulls=True,
+        )
         base_url = self.emulator.start("127.0.0.1", 0)
         # The refused units are rejected for good: a 400 whenever a PUT holds one of them.
         self.permanent = {"kind": "reject_units", "unit_ids": refused_ids, "count": None}
@@ -376,6 +470,7 @@ class SoakRig:
             settings=self.settings,
             remaining_ms=context.get_remaining_time_in_millis,
             sleep=lambda seconds: None,
+            clock=self.clock,
         )
         try:
             with contextlib.redirect_stdout(io.StringIO()):  # Powertools prints one EMF line per call
@@ -394,17 +489,24 @@ class SoakRig:
             self.writer.crash_after = self.rng.randint(1, 3)  # dies after its first PUTs went through
         elif fresh:
             self.emulator.add_faults(transient_faults(self.rng, datetime.now(UTC)))
+        self.clock.tick()
         self.esm.invoke(messages)
         self.writer.crash_after = None
         self.emulator.clear_faults()
         self.emulator.add_faults([self.permanent])
+        # PUTs held back land now, after the ones this invocation sent after them, and before the
+        # messages the consumer gave back to be looked at again come back (after the window).
+        self.clock.tick()
+        self.emulator.land_late()
         watch.read(self.emulator)
         return True
 
-    def drain_visible(self, watch: StalenessWatch) -> None:
+    def drain_visible(
+        self, watch: StalenessWatch, dispatcher: Dispatcher, units: list[tuple[str, str]]
+    ) -> None:
         # Keep moto's queue short (each of its calls walks every message): consume what is visible.
         while self.invoke_once(watch):
-            pass
+            dispatcher.maybe_edit(units, rate=0.3)
         self.esm.expire_visibility()
 
     def drain(self, watch: StalenessWatch) -> None:
@@ -420,27 +522,31 @@ class SoakRig:
         self.faults.counts["key-rotation"] += 1
 
 
-def test_soak_nothing_lost_nothing_stale_dlq_is_exactly_the_refused(
+def test_soak_nothing_lost_stale_blanked_or_reverted_and_the_dlq_is_exactly_the_refused(
     soak_aws: dict[str, Any], soak_size: Size
 ) -> None:
-    # Given webhooks over many units, of which about 2 % the partner refuses for good
+    # Given webhooks over many units, of which about 2 % the partner refuses for good, and a dispatcher
     rng = random.Random(SEED)
     start = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     webhooks, mdts = make_webhooks(soak_size, rng, start)
     all_units = sorted({w.unit_key for w in webhooks})
     refused_units = {unit for unit in all_units if rng.random() < 0.02}
     sqs = soak_aws["sqs"]
-    rig = SoakRig(soak_aws, mdts, sorted({unit_id for _, unit_id in refused_units}), rng)
+    clock = SoakClock(start)
+    rig = SoakRig(soak_aws, mdts, sorted({unit_id for _, unit_id in refused_units}), rng, clock)
     faults, emulator, esm = rig.faults, rig.emulator, rig.esm
-    watch = StalenessWatch(value_stamps(webhooks))
+    dispatcher = Dispatcher(emulator, clock, rng)
+    watch = StalenessWatch(value_stamps(webhooks), dispatcher)
     flaky = FlakySqs(sqs, rng, faults)
     publisher = SqsPublisher(soak_aws["queue_url"], flaky, sleep=lambda seconds: None)  # type: ignore[arg-type]
+    editable = [unit for unit in all_units if unit not in refused_units]
 
     # When the webhooks arrive in slices (20 % delivered twice), with the consumer running in between
     accepted: set[str] = set()
     deliveries = 0
     slices = [webhooks[i : i + 100] for i in range(0, len(webhooks), 100)]
     for number, batch in enumerate(slices):
+        clock.at_least(max(w.message.received_at for w in batch))
         arriving = batch + [w for w in batch if rng.random() < 0.2]
         rng.shuffle(arriving)
         for group in (arriving[i : i + 10] for i in range(0, len(arriving), 10)):
@@ -451,23 +557,33 @@ def test_soak_nothing_lost_nothing_stale_dlq_is_exactly_the_refused(
             rig.rotate_partner_key()
         if number == (3 * len(slices)) // 4:
             faults.counts["redrive-moved"] += redrive(sqs, soak_aws["dlq_url"], soak_aws["queue_url"]).moved
-        rig.drain_visible(watch)
+        rig.drain_visible(watch, dispatcher, editable)
     # And the queue is drained
     rig.drain(watch)
     emulator_faults = emulator.fault_counts
     emulator.stop()
 
-    # Then: every accepted webhook is reflected in the partner, or dead-lettered because it was refused
+    # Then every field holds the newer of the relay's newest change and the dispatcher's last edit
     by_id = {w.message.webhook_id: w for w in webhooks}
-    stamps = watch.stamps
     partner = {mdt: emulator.units(mdt) for mdt in mdts}
-    lost = count_lost(accepted, by_id, refused_units, partner, stamps)
+    kept = [by_id[wid] for wid in accepted if by_id[wid].unit_key not in refused_units]
+    wrong = {
+        key: (partner[key[0]].get(key[1], {}).get(key[2], ""), values)
+        for key, values in acceptable_values(kept, dispatcher.edits, watch.landings).items()
+        if partner[key[0]].get(key[1], {}).get(key[2], "") not in values
+    }
+    lost = len(wrong)
     dead, reasons = dead_letters(sqs, soak_aws["dlq_url"])
     expected_dead = Counter(
         {wid: n for wid, n in flaky.enqueued.items() if by_id[wid].unit_key in refused_units}
     )
     refused_accepted = {wid for wid in accepted if by_id[wid].unit_key in refused_units}
     lost += len(refused_accepted - set(dead))
+    held_by_dispatcher = sum(
+        1
+        for e in {(e.mdt, e.unit, e.name): e for e in dispatcher.edits}.values()
+        if partner[e.mdt].get(e.unit, {}).get(e.name) == e.value
+    )
 
     injected = Counter({k: v for k, v in emulator_faults.items() if v}) + faults.counts
     injected.pop("redrive-moved", None)
@@ -478,23 +594,31 @@ def test_soak_nothing_lost_nothing_stale_dlq_is_exactly_the_refused(
         f"\n  delivered: {esm.stats.deleted} messages acknowledged (written, or dead-lettered with a reason;"
         f" redriven ones count again),"
         f" {esm.stats.invocations} invocations"
+        f"\n  dispatcher: {len(dispatcher.edits)} edits, {held_by_dispatcher} fields still hold theirs"
+        f" (newer than any relay change to them)"
         f"\n  dead-lettered: {sum(dead.values())} messages ({len(dead)} webhooks);"
         f" expected {sum(expected_dead.values())} ({len(refused_units)} refused units);"
         f" reasons: {dict(reasons)}"
         f"\n  lost: {lost}   stale overwrites: {watch.stale}   blanked fields: {watch.blanked}"
-        f"\n  PUTs sent: {watch.puts}  (one per webhook would be {deliveries})"
+        f"   dispatcher edits reverted by older changes: {watch.reverted}"
+        f"\n  PUTs sent: {watch.puts}  (one per webhook would be {deliveries});"
+        f" GETs: {watch.gets} ({watch.gets / max(esm.stats.invocations, 1):.2f} per invocation);"
+        f" PUTs landed late and repaired: {watch.landed_late}"
         f"\n  redriven mid-run: {faults.counts['redrive-moved']}"
-        f"   throttle delays given (seconds: messages): {dict(rig.visibility_delays)}"
+        f"   visibility delays given (seconds: messages): {dict(rig.visibility_delays)}"
         f"\n  faults injected: {sum(injected.values())} of {len(injected)} kinds:"
         f" {dict(sorted(injected.items()))}"
     )
+    assert wrong == {}
     assert lost == 0
     assert watch.stale == 0
     assert watch.blanked == 0
+    assert watch.reverted == 0
     assert dead == expected_dead
     # Each dead letter says why: dead-lettered by the consumer at once, not by maxReceiveCount
     assert reasons == Counter({"Each unit must include a non-empty id": sum(dead.values())})
     assert len(accepted) == len(webhooks)
+    assert dispatcher.edits and held_by_dispatcher
     assert sum(injected.values()) >= soak_size.min_faults
-    assert len(injected) >= 8
+    assert len(injected) >= 9
     assert faults.counts["redrive-moved"] > 0

@@ -3,13 +3,13 @@ queue messages and SQS records the consumer suites feed it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from relay.errors import NorthcaError, NorthcaInvalidRequestError
 from relay.messages import QueueMessage
-from relay.models import UNIT_FIELDS, UnitChange
+from relay.models import UNIT_FIELDS, UnitChange, format_instant
 from relay.northca.client import UpsertResult
 from relay.ports import DeadLetter
 from tests.support.constants import ACTOR, GUILD, MDT, NOW
@@ -18,14 +18,23 @@ FULL = {"officer_name": "B. Bubbleton", "officer_badge": "512", "department": "P
 
 
 class MemoryPartner:
-    """Northca's upsert as the contract and the observed partner behave: every writable field is replaced."""
+    """Northca's active units as the contract and the observed partner behave, in memory.
 
-    def __init__(self) -> None:
+    An upsert replaces every writable field: one the body leaves out is stored as "". Each write sets
+    the unit's `updated_at` to the injected clock. `edit` is another writer (a dispatcher in Northca's
+    UI): it changes some fields and `updated_at`, as the partner would. `violations` collects what the
+    relay must never do: two units with one id in a request, a null sent for a field.
+    """
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self.clock = clock or (lambda: NOW)
         self.units: dict[tuple[str, str], dict[str, Any]] = {}
         self.requests: list[tuple[str, str, list[dict[str, Any]]]] = []
+        self.lists: list[tuple[str, str]] = []
         self.violations: list[str] = []
         # Exceptions to raise instead of answering, one per call, in order (None = answer normally).
         self.script: list[NorthcaError | None] = []
+        self.list_script: list[NorthcaError | None] = []
         self.refuse: set[str] = set()  # unit ids answered with a 400 whenever a body holds them
 
     def upsert_units(
@@ -43,15 +52,39 @@ class MemoryPartner:
                 raise failure
         if self.refuse & set(ids):
             raise NorthcaInvalidRequestError("Each unit must include a non-empty id", 400)
-        for unit in batch:
-            missing = [name for name in UNIT_FIELDS if name not in unit]
-            if missing:
-                self.violations.append(f"{unit['id']} omits {missing}: the partner blanks them")
-            self.units[(mdt_id, unit["id"])] = {name: unit.get(name, "") for name in UNIT_FIELDS}
-        return UpsertResult(units=batch)
+        return UpsertResult(units=[self.apply(mdt_id, unit) for unit in batch])
+
+    def apply(self, mdt_id: str, unit: dict[str, Any]) -> dict[str, Any]:
+        """Store one upserted unit (the partner's quirk included); returns the stored record."""
+        nulls = [name for name in UNIT_FIELDS if name in unit and unit[name] is None]
+        if nulls:
+            self.violations.append(f"{unit['id']} sent null for {nulls}")
+        record = {"id": unit["id"], **{name: unit.get(name) or "" for name in UNIT_FIELDS}}
+        record["updated_at"] = format_instant(self.clock())
+        self.units[(mdt_id, unit["id"])] = record
+        return dict(record)
+
+    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
+        self.lists.append((mdt_id, guild_id))
+        if self.list_script:
+            failure = self.list_script.pop(0)
+            if failure is not None:
+                raise failure
+        return [dict(r) for (mdt, _), r in sorted(self.units.items()) if mdt == mdt_id]
+
+    def edit(self, unit_id: str, mdt_id: str = MDT, **fields: str) -> None:
+        """Another writer changes some fields of a unit (creating it when absent)."""
+        record = self.units.get((mdt_id, unit_id)) or {"id": unit_id, **dict.fromkeys(UNIT_FIELDS, "")}
+        self.units[(mdt_id, unit_id)] = {**record, **fields, "updated_at": format_instant(self.clock())}
 
     def unit(self, unit_id: str, mdt_id: str = MDT) -> dict[str, Any]:
-        return self.units[(mdt_id, unit_id)]
+        """A unit's writable fields as the partner holds them."""
+        record = self.units[(mdt_id, unit_id)]
+        return {name: record[name] for name in UNIT_FIELDS}
+
+    def puts(self) -> list[dict[str, Any]]:
+        """Every unit of every PUT, in order."""
+        return [unit for _, _, units in self.requests for unit in units]
 
 
 class RecordingVisibility:

@@ -37,14 +37,7 @@ def test_merge_newest_value_wins_per_field_not_per_message() -> None:
     groups = merge_messages([("m2", newer), ("m1", older)])
     # Then each field holds its newest value and both messages are behind the unit
     unit = groups[(MDT, GUILD)].units["ADAM-12"]
-    assert unit.record() == {
-        "id": "ADAM-12",
-        "officer_name": "B. Bubbleton",
-        "officer_badge": None,
-        "department": None,
-        "rank": None,
-        "status": "10-6",
-    }
+    assert unit.values() == {"officer_name": "B. Bubbleton", "status": "10-6"}
     assert unit.message_ids == {"m1", "m2"}
 
 
@@ -56,14 +49,14 @@ def test_merge_groups_by_mdt_and_never_repeats_a_unit_id() -> None:
         ]
     )
     assert set(groups) == {(MDT, GUILD), ("other-mdt", GUILD)}
-    assert groups[(MDT, GUILD)].units["A"].record()["status"] == "2"
+    assert groups[(MDT, GUILD)].units["A"].values()["status"] == "2"
 
 
 def test_merge_ties_on_event_time_are_broken_the_same_way_in_any_order() -> None:
     a = message("w-a", [change("A", 1, status="10-8")])
     b = message("w-b", [change("A", 1, status="10-7")])
-    first = merge_messages([("1", a), ("2", b)])[(MDT, GUILD)].units["A"].record()
-    second = merge_messages([("2", b), ("1", a)])[(MDT, GUILD)].units["A"].record()
+    first = merge_messages([("1", a), ("2", b)])[(MDT, GUILD)].units["A"].values()
+    second = merge_messages([("2", b), ("1", a)])[(MDT, GUILD)].units["A"].values()
     assert first == second
 
 
@@ -90,8 +83,8 @@ def test_merge_result_is_independent_of_order_and_duplication(raw: list, rng: ra
     expected = merge_messages(messages)
     actual = merge_messages(delivered)
     # Then the merged records are identical
-    assert {u: x.record() for u, x in actual[(MDT, GUILD)].units.items()} == {
-        u: x.record() for u, x in expected[(MDT, GUILD)].units.items()
+    assert {u: x.values() for u, x in actual[(MDT, GUILD)].units.items()} == {
+        u: x.values() for u, x in expected[(MDT, GUILD)].units.items()
     }
     # And each field equals the value of the newest change that carried it
     for unit_id, unit in actual[(MDT, GUILD)].units.items():
@@ -102,3 +95,37 @@ def test_merge_result_is_independent_of_order_and_duplication(raw: list, rng: ra
             else:
                 newest_time = max(t for t, _, _ in carriers)
                 assert unit.fields[name].value in {v for t, _, v in carriers if t == newest_time}
+
+
+def test_merge_within_one_request_the_later_entry_wins_whatever_the_values() -> None:
+    for values, expected in (
+        [("10-8", "10-7"), "10-7"],
+        [("10-7", "10-8"), "10-8"],
+        [(None, "x"), "x"],
+        [("x", None), None],
+    ):
+        request = message("w1", [change("A", 1, status=v) for v in values])
+        assert merge_messages([("m1", request)])[(MDT, GUILD)].units["A"].values()["status"] == expected
+
+
+def test_merge_the_position_survives_a_request_split_over_several_messages() -> None:
+    from relay.messages import split_messages
+
+    # Given one request with two entries for A, split so that they travel in different messages
+    request = message("w1", [change("A", 1, status="first"), change("A", 1, status="second")])
+    pieces = split_messages(request, max_bytes=len(request.body()) - 1)
+    assert [p.offset for p in pieces] == [0, 1]
+    # When the pieces arrive in any order, then the later entry of the request wins
+    for order in (pieces, pieces[::-1]):
+        merged = merge_messages([(f"m{i}", p) for i, p in enumerate(order)])
+        assert merged[(MDT, GUILD)].units["A"].values()["status"] == "second"
+
+
+def test_merge_clamps_an_event_time_later_than_the_receive_time_plus_the_skew() -> None:
+    future = message("w1", [change("A", 10_000, status="10-8")])  # received at NOW, dated NOW + 2.8 h
+    soon = message("w2", [change("B", 200, status="10-8")])  # within a 5-minute skew
+    groups = merge_messages([("m1", future), ("m2", soon)], max_event_skew=timedelta(minutes=5))
+    batch = groups[(MDT, GUILD)]
+    assert batch.units["A"].fields["status"].at == NOW
+    assert batch.units["B"].fields["status"].at == NOW + timedelta(seconds=200)
+    assert [(c.unit_id, c.source, c.webhook_id) for c in batch.clamps] == [("A", "cad", "w1")]

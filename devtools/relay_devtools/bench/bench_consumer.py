@@ -36,14 +36,25 @@ RUNS = 5
 
 
 class CountingPartner:
+    """The partner's two calls, in memory, counted: what the relay sends, not how fast the network is."""
+
     def __init__(self) -> None:
         self.puts = 0
+        self.gets = 0
+        self.units: dict[str, dict[str, dict[str, Any]]] = {}
 
     def upsert_units(
         self, mdt_id: str, guild_id: str, units: Sequence[dict[str, Any]], actor: str | None = None
     ) -> UpsertResult:
         self.puts += 1
+        stored = self.units.setdefault(mdt_id, {})
+        for unit in units:
+            stored[unit["id"]] = {name: unit.get(name, "") for name in ("id", *UNIT_FIELDS)}
         return UpsertResult(units=list(units))
+
+    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
+        self.gets += 1
+        return list(self.units.get(mdt_id, {}).values())
 
 
 def burst_records(seed: int = 4) -> list[dict[str, Any]]:

@@ -28,8 +28,12 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def validate_upsert_body(raw: bytes) -> list[dict[str, str | None]]:
-    """The units of a valid upsert body; raises InvalidBody with the partner's message otherwise."""
+def validate_upsert_body(raw: bytes, *, nulls: bool = True) -> list[dict[str, str | None]]:
+    """The units of a valid upsert body; raises InvalidBody with the partner's message otherwise.
+
+    `nulls=False` reads the contract as the OpenAPI 3.1 it declares itself to be: there `nullable`
+    means nothing, so a field must be a string and a null is refused like any other wrong type.
+    """
     try:
         body = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
@@ -38,11 +42,11 @@ def validate_upsert_body(raw: bytes) -> list[dict[str, str | None]]:
         raise InvalidBody(MSG_EXPECTED_UNITS)
     seen: set[str] = set()
     for unit in body["units"]:
-        _check_unit(unit, seen)
+        _check_unit(unit, seen, nulls)
     return cast(list[dict[str, str | None]], body["units"])
 
 
-def _check_unit(unit: object, seen: set[str]) -> None:
+def _check_unit(unit: object, seen: set[str], nulls: bool) -> None:
     if not isinstance(unit, dict):
         raise InvalidBody(MSG_MISSING_ID)
     unit_id = unit.get("id")
@@ -53,7 +57,7 @@ def _check_unit(unit: object, seen: set[str]) -> None:
     seen.add(unit_id)
     if not set(unit) <= set(UNIT_FIELDS):
         raise InvalidBody(MSG_EXPECTED_UNITS)
-    if any(value is not None and not isinstance(value, str) for value in unit.values()):
+    if any(not isinstance(value, str) and not (nulls and value is None) for value in unit.values()):
         raise InvalidBody(MSG_EXPECTED_UNITS)
 
 

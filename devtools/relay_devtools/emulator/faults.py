@@ -9,7 +9,9 @@ from typing import Any, Final, Literal, cast
 
 from relay_devtools.emulator.contract import MSG_MISSING_ID
 
-FaultKind = Literal["status", "throttle", "latency", "timeout", "drop", "apply_then_drop", "reject_units"]
+FaultKind = Literal[
+    "status", "throttle", "latency", "timeout", "drop", "apply_then_drop", "apply_late", "reject_units"
+]
 FAULT_KINDS: Final[tuple[FaultKind, ...]] = (
     "status",
     "throttle",
@@ -17,12 +19,13 @@ FAULT_KINDS: Final[tuple[FaultKind, ...]] = (
     "timeout",
     "drop",
     "apply_then_drop",
+    "apply_late",
     "reject_units",
 )
 _FAULT_KEYS: Final = frozenset({"kind", "count", "unit_ids", "status", "body", "retry_after", "seconds"})
 # Kinds that answer with an error envelope instead of handling the request, and their default status.
 DEFAULT_STATUS: Final[Mapping[str, int]] = {"status": 500, "throttle": 429, "reject_units": 400}
-_SLEEPING_KINDS: Final = frozenset({"latency", "timeout"})
+_SLEEPING_KINDS: Final = frozenset({"latency", "timeout", "apply_late"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Fault:
     - `drop`: close the connection without answering; nothing is stored.
     - `apply_then_drop`: handle the request normally (so a valid upsert IS stored), then close without
       answering: the "applied but unknown" case.
+    - `apply_late`: close without answering now, and handle the request later: after `seconds` when
+      given, or when a test calls `land_late()`: a PUT that lands after the ones sent after it.
     - `reject_units`: a permanent refusal of some units: 400 (default) with `body` (default
       `Each unit must include a non-empty id`); usually given `unit_ids` and count None.
     The first pending rule that matches a request is used (one fault per request) and its count spent.

@@ -118,7 +118,11 @@ class NorthcaEmulator:
         clock: Callable[[], datetime] | None = None,
         *,
         max_logged_requests: int = MAX_LOGGED_REQUESTS,
+        refuse_nulls: bool = False,
     ) -> None:
+        # refuse_nulls: read the contract as the OpenAPI 3.1 it says it is (no `nullable`): a partner
+        # validating that way answers 400 to any null.
+        self.refuse_nulls = refuse_nulls
         self._lock = threading.Lock()
         self._clock = clock or _utc_now
         self._partner_keys = frozenset(partner_keys)
@@ -130,6 +134,8 @@ class NorthcaEmulator:
         # Bounded: soak tests send far more requests than anyone reads back.
         self._log: deque[dict[str, Any]] = deque(maxlen=max_logged_requests)
         self._faults: list[PendingFault] = []
+        # Requests an apply_late fault holds back, to be handled later.
+        self._late: list[tuple[str, re.Match[str] | None, dict[str, str], bytes]] = []
         self._fault_counts: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
         self._server: LoopbackServer | None = None
         # Set by stop(), so latency/timeout faults do not hold a stopping server.
@@ -213,6 +219,19 @@ class NorthcaEmulator:
         with self._lock:
             self._partner_keys = frozenset(keys)
 
+    def edit(self, mdt_id: str, unit_id: str, fields: Mapping[str, str]) -> dict[str, Any]:
+        """Another writer (a dispatcher in Northca's UI): these fields change, the others stay, and
+        `updated_at` moves. Creates the unit when it is missing. Returns the stored record."""
+        unknown = set(fields) - set(WRITABLE_FIELDS)
+        if unknown or not all(isinstance(v, str) for v in fields.values()):
+            raise ValueError(f"expected text values for {', '.join(WRITABLE_FIELDS)}")
+        with self._lock:
+            now = iso_utc(self._clock())
+            stored = self._units.setdefault(mdt_id, {})
+            previous = stored.get(unit_id) or dict.fromkeys(WRITABLE_FIELDS, "")
+            unit = {"id": unit_id, **{name: previous[name] for name in WRITABLE_FIELDS}, **fields}
+            return self._store(stored, mdt_id, unit, previous.get("created_by_discord_id"), now)
+
     def link(self, mdt_id: str, guild_id: str) -> None:
         with self._lock:
             self._links.setdefault(mdt_id, set()).add(guild_id)
@@ -237,7 +256,12 @@ class NorthcaEmulator:
             "body": _log_body(body),
             "status": None,
             "fault": fault.kind if fault else None,
+            "at": iso_utc(self._clock()),
         }
+        if fault is not None and fault.kind == "apply_late":
+            self._record(entry)
+            self._hold(fault, method, match, headers, body)
+            return None
         if fault is not None and fault.kind in ("timeout", "drop"):
             # Logged before waiting: the client has given up long before the wait ends.
             self._record(entry)
@@ -268,6 +292,53 @@ class NorthcaEmulator:
         # apply_then_drop: the partner does the work, the answer is lost on the way back.
         self._api(method, match, headers, body)
         return None
+
+    def _hold(
+        self, fault: Fault, method: str, match: re.Match[str] | None, headers: Mapping[str, str], body: bytes
+    ) -> None:
+        """Keep a request to handle later (apply_late): after `seconds`, or at `land_late()`."""
+        late = (method, match, dict(headers), body)
+        with self._lock:
+            self._late.append(late)
+        if fault.seconds:
+            timer = threading.Timer(fault.seconds, self._land, args=(late,))
+            timer.daemon = True
+            timer.start()
+
+    def land_late(self) -> int:
+        """Handle every request held by an `apply_late` fault now; returns how many landed."""
+        with self._lock:
+            held, self._late = self._late, []
+        for late in held:
+            self._land(late, taken=True)
+        return len(held)
+
+    @property
+    def late_pending(self) -> int:
+        with self._lock:
+            return len(self._late)
+
+    def _land(
+        self, late: tuple[str, re.Match[str] | None, dict[str, str], bytes], taken: bool = False
+    ) -> None:
+        if not taken:
+            with self._lock:
+                if late not in self._late:
+                    return  # landed already
+                self._late.remove(late)
+        method, match, headers, body = late
+        reply = self._api(method, match, headers, body)
+        self._record(
+            {
+                "method": method,
+                "path": match.string if match else "",
+                "headers": _redacted(headers),
+                "body": _log_body(body),
+                "status": reply.status,
+                "fault": "landed_late",
+                "at": iso_utc(self._clock()),
+            }
+        )
 
     def _record(self, entry: dict[str, Any]) -> None:
         with self._lock:
@@ -321,7 +392,7 @@ class NorthcaEmulator:
 
     def _upsert(self, mdt_id: str, headers: Mapping[str, str], body: bytes) -> Reply:
         try:
-            units = validate_upsert_body(body)
+            units = validate_upsert_body(body, nulls=not self.refuse_nulls)
         except InvalidBody as exc:
             return error(400, str(exc))
         actor = headers.get("x-discord-actor") or None
@@ -365,7 +436,22 @@ class NorthcaEmulator:
             return self._control_requests(method)
         if route == "/faults":
             return self._control_faults(method, body)
+        if route.startswith("/units/"):
+            return self._control_edit(method, route.removeprefix("/units/"), body)
         return error(404, MSG_NOT_FOUND)
+
+    def _control_edit(self, method: str, rest: str, body: bytes) -> Reply:
+        """`PATCH /_emulator/units/{mdtId}/{unitId}` with `{"status": "10-6"}`: another writer's edit."""
+        if method != "PATCH":
+            return _not_allowed(("PATCH",))
+        mdt_id, _, unit_id = rest.partition("/")
+        try:
+            fields = json.loads(body or b"null")
+            if not isinstance(fields, dict) or not mdt_id or not unit_id:
+                raise ValueError("expected PATCH /_emulator/units/{mdtId}/{unitId} with a JSON object")
+            return ok(self.edit(unquote(mdt_id), unquote(unit_id), fields))
+        except (ValueError, RecursionError) as exc:
+            return error(400, f"Invalid edit: {exc}")
 
     def _control_requests(self, method: str) -> Reply:
         if method == "GET":

@@ -14,8 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from relay.aws import aws_error_code
-from relay.consumer.merge import FieldStamp
-from relay.consumer.unit_state import UnitKey, UnitState
+from relay.consumer.unit_state import FieldState, UnitKey, UnitState, fields_from_json, fields_to_json
 from relay.errors import ReplayStoreUnavailableError, SourceStateUnavailableError, UnitStateUnavailableError
 from relay.models import SOURCE_STATE_TTL_SECONDS, utc_now
 
@@ -31,33 +30,12 @@ CONDITION_FAILED = "ConditionalCheckFailedException"
 # ------------------------------------------------------------------------------ unit state
 
 
-def stamp_to_item(stamp: FieldStamp) -> dict[str, Any]:
-    value: dict[str, Any] = {"NULL": True} if stamp.value is None else {"S": stamp.value}
-    return {"M": {"value": value, "at": {"S": stamp.at.isoformat()}, "tiebreak": {"S": stamp.tiebreak}}}
-
-
-def stamp_from_item(item: Mapping[str, Any]) -> FieldStamp:
-    attributes = item["M"]
-    value = attributes["value"]
-    return FieldStamp(
-        value=None if value.get("NULL") else str(value["S"]),
-        at=datetime.fromisoformat(attributes["at"]["S"]),
-        tiebreak=str(attributes["tiebreak"]["S"]),
-    )
-
-
-def state_from_item(key: UnitKey, item: Mapping[str, Any]) -> UnitState:
-    fields = {name: stamp_from_item(value) for name, value in item.get("fields", {}).get("M", {}).items()}
-    return UnitState(
-        key=key,
-        fields=fields,
-        version=int(item.get("version", {}).get("N", "0")),
-        sent_version=int(item.get("sent_version", {}).get("N", "0")),
-    )
-
-
 class DynamoUnitStateStore:
-    """relay.ports.UnitStateStore: BatchGetItem for reads, one conditional UpdateItem per write."""
+    """relay.ports.UnitStateStore: BatchGetItem for reads, one conditional UpdateItem per write.
+
+    An item: `pk`, `sk`, `state` (the fields as one JSON string, relay.consumer.unit_state), `version`,
+    `mdt_id`, `guild_id`, `updated_at`, and `expires_at` (TTL), refreshed by every write.
+    """
 
     def __init__(
         self,
@@ -108,64 +86,49 @@ class DynamoUnitStateStore:
         unprocessed_table: Mapping[str, Any] = answer.get("UnprocessedKeys", {}).get(self.table_name) or {}
         return items, list(unprocessed_table.get("Keys", []))
 
-    def write_fields(
-        self, key: UnitKey, fields: Mapping[str, FieldStamp], expected_version: int
-    ) -> int | None:
+    def write(self, key: UnitKey, fields: Mapping[str, FieldState], expected_version: int) -> int | None:
         new_version = expected_version + 1
+        now = self.clock()
         values: dict[str, Any] = {
-            ":fields": {"M": {name: stamp_to_item(s) for name, s in fields.items()}},
+            ":state": {"S": fields_to_json(fields)},
             ":new": {"N": str(new_version)},
-            ":zero": {"N": "0"},
             ":mdt": {"S": key.mdt_id},
             ":guild": {"S": key.guild_id},
-            ":expires": {"N": str(int(self.clock().timestamp()) + self.ttl_seconds)},
-            ":now": {"S": self.clock().isoformat()},
+            ":expires": {"N": str(int(now.timestamp()) + self.ttl_seconds)},
+            ":now": {"S": now.isoformat()},
         }
         if expected_version == 0:
             condition = "attribute_not_exists(pk)"
         else:
             condition = "version = :expected"
             values[":expected"] = {"N": str(expected_version)}
-        written = self._conditional_update(
-            key,
-            UpdateExpression=(
-                "SET #fields = :fields, version = :new,"
-                " sent_version = if_not_exists(sent_version, :zero), mdt_id = :mdt,"
-                " guild_id = :guild, expires_at = :expires, updated_at = :now"
-            ),
-            ConditionExpression=condition,
-            ExpressionAttributeNames={"#fields": "fields"},
-            ExpressionAttributeValues=values,
-        )
-        return new_version if written else None
-
-    def mark_sent(self, key: UnitKey, version: int) -> bool:
-        return self._conditional_update(
-            key,
-            UpdateExpression="SET sent_version = :v",
-            ConditionExpression="version = :v",
-            ExpressionAttributeValues={":v": {"N": str(version)}},
-        )
-
-    def mark_dirty(self, key: UnitKey) -> None:
-        # False means no item: nothing was ever written, so nothing can be stale.
-        self._conditional_update(
-            key,
-            UpdateExpression="ADD version :one",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-        )
-
-    def _conditional_update(self, key: UnitKey, **request: Any) -> bool:
-        """UpdateItem on one unit: False when its condition failed, UnitStateUnavailableError otherwise."""
         try:
-            self.client.update_item(TableName=self.table_name, Key=self._key(key), **request)
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=self._key(key),
+                UpdateExpression=(
+                    "SET #state = :state, version = :new, mdt_id = :mdt, guild_id = :guild,"
+                    " expires_at = :expires, updated_at = :now"
+                ),
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues=values,
+            )
         except Exception as exc:  # noqa: BLE001 - a lost race is an answer; anything else is an outage
             code = aws_error_code(exc)
             if code == CONDITION_FAILED:
-                return False
+                return None
             raise UnitStateUnavailableError(f"UpdateItem {key.pk}/{key.sk}: {code}") from None
-        return True
+        return new_version
+
+
+def state_from_item(key: UnitKey, item: Mapping[str, Any]) -> UnitState:
+    text = item.get("state", {}).get("S")
+    return UnitState(
+        key=key,
+        fields=fields_from_json(text) if text else {},
+        version=int(item.get("version", {}).get("N", "0")),
+    )
 
 
 # ------------------------------------------------------------------------------ source state

@@ -1,15 +1,25 @@
-"""One invocation's units: the batch's changes merged into each unit's stored state (conditional
-writes), which of them are due, and sending them through the partner session."""
+"""One invocation's units: planned against what the partner holds, written, and recorded in unit state.
+
+Per (MDT, guild), in rounds:
+1. read the partner's units (one GET) and plan every unit the batch mentions (relay.consumer.plan);
+2. a unit whose plan needs no PUT has its observations stored (conditional write) and is done;
+3. a unit that needs a PUT first records the values it is about to send (conditional write), so a PUT
+   that lands late is recognised later as the relay's own; then the PUTs go out;
+4. a confirmed unit stores its new baselines, conditional on the version of step 3.
+A conditional write that loses to another consumer sends the unit to the next round: read again, plan
+again from a fresh read of the partner, so whatever landed meanwhile is seen.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from relay.consumer.merge import GroupKey, MdtBatch, MergedUnit, merge_messages, merged_fields
+from relay.consumer.merge import MdtBatch, MergedUnit, merge_messages
+from relay.consumer.plan import PartnerUnit, UnitPlan, plan_unit
 from relay.consumer.session import PartnerSession, chunks
-from relay.consumer.unit_state import UnitKey, UnitState
-from relay.errors import UnitStateUnavailableError
+from relay.consumer.unit_state import FieldState, UnitKey, UnitState
+from relay.errors import NorthcaError, PartnerStoppedError, UnitStateUnavailableError
 from relay.observability import logger
 
 if TYPE_CHECKING:
@@ -17,113 +27,157 @@ if TYPE_CHECKING:
 
 
 class UnitBatch:
-    """One invocation's work: the merged units, their stored state, and which units failed."""
+    """The merged units of one batch, their state, and which of them were not written."""
 
     def __init__(self, deliveries: list[Delivery], deps: ConsumerDeps, outcome: BatchOutcome) -> None:
         self.deps = deps
         self.outcome = outcome
-        self.groups = merge_messages((d.message_id, d.message) for d in deliveries)
-        self.redelivered = {d.message_id for d in deliveries if d.receive_count > 1}
+        skew = timedelta(seconds=deps.settings.max_event_skew_seconds)
+        self.groups = merge_messages(((d.message_id, d.message) for d in deliveries), skew)
         self.units: dict[UnitKey, MergedUnit] = {
             UnitKey(group.mdt_id, group.guild_id, unit.unit_id): unit
             for group in self.groups.values()
             for unit in group.units.values()
         }
+        self.states: dict[UnitKey, UnitState] = {}
         self.failed: set[UnitKey] = set()
+        self.refused: dict[UnitKey, str] = {}
+        # Units a PUT may still reach late: checked again once the late-write window has passed.
+        self.recheck: set[UnitKey] = set()
+        self.window = timedelta(seconds=deps.settings.late_write_window_seconds)
 
-    def reconcile(self, key: UnitKey, state: UnitState) -> UnitState | None:
-        """Merge this batch's changes into the stored state; None when other writers kept winning."""
-        incoming = self.units[key].fields
-        for _ in range(self.deps.settings.max_write_conflicts):
-            fields = merged_fields(state.fields, incoming)
-            if fields is None:
-                return state  # nothing newer here (a duplicate, or older than what is stored)
-            version = self.deps.state.write_fields(key, fields, state.version)
-            if version is not None:
-                return UnitState(key, fields, version, state.sent_version)
-            state = self.deps.state.read_many([key])[key]  # another consumer wrote first: merge onto theirs
-        logger.warning("unit state kept changing under us", extra={"unit_id": key.unit_id})
-        return None
-
-    def due(self, key: UnitKey, state: UnitState) -> bool:
-        # A redelivered message means an earlier attempt's outcome is unknown: send the record again.
-        return state.unsent or bool(self.units[key].message_ids & self.redelivered)
-
-    def prepare(self, stored: Mapping[UnitKey, UnitState]) -> dict[GroupKey, dict[UnitKey, UnitState]]:
-        pending: dict[GroupKey, dict[UnitKey, UnitState]] = {}
-        for key in sorted(self.units):
-            try:
-                state = self.reconcile(key, stored[key])
-            except UnitStateUnavailableError as exc:
-                logger.warning("unit state unavailable", extra={"unit_id": key.unit_id, "error": str(exc)})
-                state = None
-            if state is None:
-                self.failed.add(key)
-            elif self.due(key, state):
-                pending.setdefault((key.mdt_id, key.guild_id), {})[key] = state
-        return pending
-
-    def send(self, group: MdtBatch, pending: dict[UnitKey, UnitState], session: PartnerSession) -> None:
-        settings = self.deps.settings
-        unfinished: set[UnitKey] = set()
-        for _ in range(settings.max_resend_rounds):
-            resend: list[UnitKey] = []
-            for chunk in chunks(
-                sorted(pending.values(), key=lambda s: s.key), self.deps.max_units_per_request
-            ):
-                result = session.write_units(group, chunk)
-                unfinished |= {s.key for s in result.failed}
-                self.outcome.refused_units |= result.refused
-                unfinished |= set(result.refused)
-                for state in result.written:
-                    self.outcome.units_written += 1
-                    if not self._mark_sent(state):
-                        resend.append(state.key)
-            if not resend:
-                pending = {}
-                break
-            # Written again since we read it, and perhaps already PUT by the writer before our PUT
-            # landed: send the newest record again, whatever sent_version says.
-            self.outcome.resends += len(resend)
-            try:
-                pending = self.deps.state.read_many(resend)
-            except UnitStateUnavailableError:
-                unfinished |= set(resend)
-                pending = {}
-                break
-        if pending:
-            logger.warning("unit kept changing while being sent", extra={"units": len(pending)})
-        unfinished |= set(pending)
-        for key in sorted(unfinished):
-            self._mark_dirty(key)
-        self.failed |= unfinished
-
-    def _mark_sent(self, state: UnitState) -> bool:
+    def run(self, session: PartnerSession) -> None:
+        for group in self.groups.values():
+            for clamp in group.clamps:
+                self.outcome.clamped += 1
+                logger.warning(
+                    "event time in the future clamped to the receive time",
+                    extra={
+                        "source": clamp.source,
+                        "webhook_id": clamp.webhook_id,
+                        "unit_id": clamp.unit_id,
+                        "at": clamp.at.isoformat(),
+                        "received_at": clamp.received_at.isoformat(),
+                    },
+                )
         try:
-            return self.deps.state.mark_sent(state.key, state.version)
-        except UnitStateUnavailableError:
-            # Written, but not recorded as such: failing the messages makes a later attempt re-send.
-            self.failed.add(state.key)
-            return True
-
-    def _mark_dirty(self, key: UnitKey) -> None:
-        # Our PUT may have landed (or half-landed) after a newer one: whoever handles the unit next re-sends.
-        try:
-            self.deps.state.mark_dirty(key)
+            self.states = self.deps.state.read_many(sorted(self.units))
         except UnitStateUnavailableError as exc:
-            logger.warning("could not mark unit dirty", extra={"unit_id": key.unit_id, "error": str(exc)})
+            logger.warning("unit state unavailable, the whole batch comes back", extra={"error": str(exc)})
+            self.failed |= set(self.units)
+            return
+        for key in sorted(self.groups):
+            group = self.groups[key]
+            keys = sorted(k for k in self.units if (k.mdt_id, k.guild_id) == key)
+            self._group(group, keys, session)
+
+    # ------------------------------------------------------------------ one MDT and guild
+
+    def _group(self, group: MdtBatch, keys: list[UnitKey], session: PartnerSession) -> None:
+        for _ in range(self.deps.settings.max_resend_rounds):
+            if not keys:
+                return
+            try:
+                session.check_can_call(group)
+                partner = session.list_units(group)
+            except (NorthcaError, PartnerStoppedError):
+                self.failed |= set(keys)
+                return
+            keys = self._round(group, keys, partner, session)
+            if keys:
+                self.outcome.resends += len(keys)
+                try:
+                    self.states |= self.deps.state.read_many(keys)
+                except UnitStateUnavailableError as exc:
+                    logger.warning("unit state unavailable", extra={"error": str(exc)})
+                    self.failed |= set(keys)
+                    return
+        if keys:
+            logger.warning("units kept changing while being written", extra={"units": len(keys)})
+            self.failed |= set(keys)
+
+    def _round(
+        self,
+        group: MdtBatch,
+        keys: list[UnitKey],
+        partner: dict[str, PartnerUnit] | None,
+        session: PartnerSession,
+    ) -> list[UnitKey]:
+        """Plan, record, PUT and resolve these units once; returns those another consumer wrote meanwhile."""
+        again: list[UnitKey] = []
+        to_put: dict[UnitKey, tuple[UnitPlan, int]] = {}
+        for key in keys:
+            state = self.states[key]
+            plan = plan_unit(
+                state,
+                self.units[key].fields,
+                partner.get(key.unit_id) if partner is not None else None,
+                listed=partner is not None,
+                window=self.window,
+                now=self.deps.clock(),
+            )
+            self._count(plan)
+            if plan.body is None:
+                if (
+                    plan.resolved != dict(state.fields)
+                    and self._write(key, plan.resolved, state.version) is None
+                ):
+                    again.append(key)
+                continue
+            version = self._write(key, plan.intent, state.version)
+            if version is None:
+                again.append(key)
+            elif version > 0:
+                to_put[key] = (plan, version)
+        for chunk in chunks(sorted(to_put), self.deps.max_units_per_request):
+            records = [to_put[key][0].body or {} for key in chunk]
+            result = session.write_units(group, records)
+            self.recheck |= {key for key in chunk if key.unit_id in result.uncertain}
+            for key in chunk:
+                plan, version = to_put[key]
+                if key.unit_id in result.written:
+                    self.outcome.units_written += 1
+                    if self._write(key, plan.resolved, version) is None:
+                        again.append(key)
+                elif key.unit_id in result.refused:
+                    self.refused[key] = result.refused[key.unit_id]
+                else:
+                    self.failed.add(key)
+        return sorted(again)
+
+    def _write(self, key: UnitKey, fields: dict[str, FieldState], expected: int) -> int | None:
+        """The conditional write: the new version, None when another consumer wrote first, or -1 (and
+        the unit failed) when the store is unavailable."""
+        try:
+            return self.deps.state.write(key, fields, expected)
+        except UnitStateUnavailableError as exc:
+            logger.warning("unit state unavailable", extra={"unit_id": key.unit_id, "error": str(exc)})
+            self.failed.add(key)
+            return -1
+
+    def _count(self, plan: UnitPlan) -> None:
+        for outcome in plan.outcomes.values():
+            if outcome == "superseded":
+                self.outcome.superseded += 1
+            elif outcome == "reasserted":
+                self.outcome.reasserted += 1
+
+    # ------------------------------------------------------------------ the messages' fate
 
     def failed_message_ids(self) -> set[str]:
         return set().union(*(self.units[key].message_ids for key in self.failed))
 
+    def recheck_message_ids(self) -> set[str]:
+        """Messages to see again after the late-write window: a PUT of theirs may still land."""
+        return set().union(*(self.units[key].message_ids for key in self.recheck))
+
     def refused_messages(self) -> dict[str, str]:
-        """Messages whose only unwritten units are ones the partner refused: retrying cannot help them."""
-        refused = self.outcome.refused_units
-        retried = set().union(*(self.units[key].message_ids for key in self.failed - set(refused)))
+        """Messages whose only unwritten units were refused by the partner: retrying cannot help them."""
+        retried = self.failed_message_ids()
         reasons: dict[str, list[str]] = {}
-        for key in sorted(refused):
+        for key in sorted(self.refused):
             for message_id in self.units[key].message_ids - retried:
                 reasons.setdefault(message_id, []).append(
-                    f"partner refused unit {key.unit_id!r} of MDT {key.mdt_id}: {refused[key]}"
+                    f"partner refused unit {key.unit_id!r} of MDT {key.mdt_id}: {self.refused[key]}"
                 )
         return {message_id: "; ".join(why) for message_id, why in reasons.items()}

@@ -1,9 +1,11 @@
 """What the consumer does with one SQS batch, free of Lambda details.
 
-parse -> merge per (mdt, guild), unit and field -> merge into stored unit state (conditional writes)
--> PUT the full record of every unit whose stored version is not yet confirmed sent -> mark it sent
-(re-send when another consumer wrote meanwhile) -> the ids of every message behind a unit that was not
-written go back to SQS as `batchItemFailures`, and no other. docs/consumer.md tells why this converges.
+parse -> merge per (MDT, guild), unit and field -> per MDT: read the partner's units, plan each unit
+(the partner's record overlaid with the changes it has not seen), record what is about to be sent,
+PUT, record what was confirmed (relay.consumer.batch) -> unreadable messages and messages whose units
+the partner refused go to the DLQ with their reason -> the ids of every message behind a unit that was
+not written go back to SQS as `batchItemFailures`, and no other. docs/consumer.md tells why this
+converges, with other writers too.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,8 +22,9 @@ from relay.config import ConsumerConfig
 from relay.consumer.batch import UnitBatch
 from relay.consumer.session import PartnerSession
 from relay.consumer.unit_state import UnitKey
-from relay.errors import UnitStateUnavailableError, describe_validation_error
+from relay.errors import describe_validation_error
 from relay.messages import QueueMessage
+from relay.models import utc_now
 from relay.observability import logger
 from relay.ports import DeadLetter, DeadLetterPort, UnitStateStore, UnitWriter, VisibilityPort
 
@@ -42,10 +46,36 @@ class BatchOutcome:
     refused_units: dict[UnitKey, str] = field(default_factory=dict)  # the partner's 400s (by bisection)
     dead_lettered: dict[str, str] = field(default_factory=dict)  # message id -> reason, sent to the DLQ
     puts: int = 0
+    gets: int = 0
     units_written: int = 0
     resends: int = 0
+    superseded: int = 0  # changes older than another writer's value at the partner
+    reasserted: int = 0  # the relay's newest value put back over a late PUT of its own
+    clamped: int = 0  # event times in the future, clamped to the receive time
+    unconfirmed: int = 0  # units a 2xx did not list: given back
+    misconfigured: int = 0  # partner answers that point at the configuration (404 on PUT, 409, ...)
+    degraded: bool = False  # the partner has no list endpoint
+    recheck_message_ids: set[str] = field(default_factory=set)  # given back to be looked at again later
     stopped: str | None = None  # why partner calls stopped early in this invocation
     throttle_delay: int | None = None  # visibility delay given to the failed messages
+
+    def counts(self, received: int) -> dict[str, int]:
+        """The invocation's metrics, by name."""
+        return {
+            "MessagesReceived": received,
+            "MessagesFailed": len(self.failed_message_ids),
+            "MessagesDeadLettered": len(self.dead_lettered),
+            "MessagesRechecked": len(self.recheck_message_ids),
+            "PartnerPuts": self.puts,
+            "PartnerGets": self.gets,
+            "UnitsRefused": len(self.refused_units),
+            "FieldsSuperseded": self.superseded,
+            "FieldsReasserted": self.reasserted,
+            "EventTimesClamped": self.clamped,
+            "UnconfirmedWrites": self.unconfirmed,
+            "PartnerMisconfigured": self.misconfigured,
+            "PartnerListMissing": int(self.degraded),
+        }
 
     def response(self, order: Sequence[str]) -> dict[str, list[dict[str, str]]]:
         """The partial batch response Lambda expects, in the batch's own order."""
@@ -66,6 +96,7 @@ class ConsumerDeps:
     # Milliseconds left in the invocation; no PUT starts, and no backoff sleeps, past the budget.
     remaining_ms: Callable[[], int] = lambda: 60_000
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], datetime] = utc_now
 
 
 def _receive_count(record: Mapping[str, Any]) -> int:
@@ -118,22 +149,30 @@ def process_batch(records: Sequence[Mapping[str, Any]], deps: ConsumerDeps) -> B
     outcome = BatchOutcome()
     deliveries = parse_records(records, outcome)
     batch = UnitBatch(deliveries, deps, outcome)
-    try:
-        stored = deps.state.read_many(sorted(batch.units))
-    except UnitStateUnavailableError as exc:
-        logger.warning("unit state unavailable, the whole batch comes back", extra={"error": str(exc)})
-        outcome.failed_message_ids |= {d.message_id for d in deliveries}
-        if deps.dead_letters is not None:
-            dead_letter(records, outcome.poison, deps.dead_letters, outcome)
-        return outcome
-    pending = batch.prepare(stored)
-    session = PartnerSession(deps, outcome)
-    for group_key in sorted(pending):
-        batch.send(batch.groups[group_key], pending[group_key], session)
-    outcome.failed_message_ids |= batch.failed_message_ids()
+    batch.run(PartnerSession(deps, outcome))
+    outcome.refused_units = dict(batch.refused)
+    refused = batch.refused_messages()
+    # Reported failed unless the DLQ takes them now: without it they get there through maxReceiveCount.
+    outcome.failed_message_ids |= batch.failed_message_ids() | set(refused)
     if deps.dead_letters is not None:
-        dead_letter(records, outcome.poison | batch.refused_messages(), deps.dead_letters, outcome)
-    if outcome.throttle_delay is not None and deps.visibility is not None:
-        handles = [d.receipt_handle for d in deliveries if d.message_id in outcome.failed_message_ids]
-        deps.visibility.delay(handles, outcome.throttle_delay)
+        dead_letter(records, outcome.poison | refused, deps.dead_letters, outcome)
+    outcome.recheck_message_ids = batch.recheck_message_ids() - outcome.failed_message_ids
+    outcome.failed_message_ids |= outcome.recheck_message_ids
+    _delay(deliveries, outcome, deps)
     return outcome
+
+
+def _delay(deliveries: Sequence[Delivery], outcome: BatchOutcome, deps: ConsumerDeps) -> None:
+    """Give back throttled messages after the partner's Retry-After, and messages to check again after
+    the late-write window (a PUT of theirs that timed out may still land; the next look undoes it)."""
+    if deps.visibility is None:
+        return
+    delays: dict[int, list[str]] = {}
+    recheck = min(deps.settings.late_write_window_seconds, deps.settings.max_visibility_delay_seconds)
+    for delivery in deliveries:
+        if delivery.message_id in outcome.recheck_message_ids:
+            delays.setdefault(max(recheck, outcome.throttle_delay or 0), []).append(delivery.receipt_handle)
+        elif outcome.throttle_delay is not None and delivery.message_id in outcome.failed_message_ids:
+            delays.setdefault(outcome.throttle_delay, []).append(delivery.receipt_handle)
+    for seconds, handles in sorted(delays.items()):
+        deps.visibility.delay(handles, seconds)

@@ -19,11 +19,8 @@ def lambda_handler(
 ) -> dict[str, Any]:
     records = event.get("Records") or []
     outcome = process_batch(records, deps or wiring.consumer_deps(context.get_remaining_time_in_millis))
-    metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=len(records))
-    metrics.add_metric(name="MessagesFailed", unit=MetricUnit.Count, value=len(outcome.failed_message_ids))
-    metrics.add_metric(name="PartnerPuts", unit=MetricUnit.Count, value=outcome.puts)
-    metrics.add_metric(name="UnitsRefused", unit=MetricUnit.Count, value=len(outcome.refused_units))
-    metrics.add_metric(name="MessagesDeadLettered", unit=MetricUnit.Count, value=len(outcome.dead_lettered))
+    for name, value in outcome.counts(received=len(records)).items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     if outcome.stopped:
         logger.warning("partner calls stopped early", extra={"reason": outcome.stopped})
     return outcome.response([str(r.get("messageId")) for r in records])

@@ -25,9 +25,13 @@ from relay.errors import (
     NorthcaConnectionError,
     NorthcaForbiddenError,
     NorthcaInvalidRequestError,
+    NorthcaNotFoundError,
+    NorthcaPayloadTooLargeError,
     NorthcaServerError,
     NorthcaThrottledError,
     NorthcaTimeoutError,
+    NorthcaUnexpectedStatusError,
+    NorthcaUnreachableError,
 )
 from relay.models import utc_now
 
@@ -57,6 +61,10 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
 @dataclass(frozen=True)
 class UpsertResult:
     units: list[dict[str, Any]]
+
+    def confirmed_ids(self) -> set[str]:
+        """The ids the partner's answer lists: only those are known to be written."""
+        return {u["id"] for u in self.units if isinstance(u, dict) and isinstance(u.get("id"), str)}
 
 
 class NorthcaClient:
@@ -100,8 +108,12 @@ class NorthcaClient:
         return UpsertResult(units=data if isinstance(data, list) else [])
 
     def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
+        """The MDT's active units. An answer without a list is a failed call: taking it for "no units"
+        would make every unit look new, and a create leaves the fields it does not set blank."""
         data = self._call("GET", self._units_url(mdt_id), self._headers(guild_id, None), None)
-        return data if isinstance(data, list) else []
+        if not isinstance(data, list):
+            raise NorthcaServerError("GET answered without a list of units")
+        return data
 
     def _call(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Any:
         try:
@@ -110,7 +122,7 @@ class NorthcaClient:
             )
         except NewConnectionError as exc:
             # Checked first: urllib3 makes it a ConnectTimeoutError subclass, yet nothing was sent.
-            raise NorthcaConnectionError(f"{method} could not connect: {type(exc).__name__}") from None
+            raise NorthcaUnreachableError(f"{method} could not connect: {type(exc).__name__}") from None
         except (ReadTimeoutError, Urllib3TimeoutError) as exc:
             raise NorthcaTimeoutError(f"{method} timed out: {type(exc).__name__}") from None
         except ProtocolError as exc:
@@ -138,8 +150,14 @@ class NorthcaClient:
             raise NorthcaAuthError(message, status)
         if status == 403:
             raise NorthcaForbiddenError(message, status)
-        if status in (400, 404, 409, 413, 422):
+        if status == 400:
             raise NorthcaInvalidRequestError(message, status)
+        if status in (404, 405):
+            raise NorthcaNotFoundError(message, status)
+        if status == 413:
+            raise NorthcaPayloadTooLargeError(message, status)
+        if 400 <= status < 500:
+            raise NorthcaUnexpectedStatusError(message, status)
         if 300 <= status < 400:
             raise NorthcaServerError(f"unexpected redirect (HTTP {status}), not followed", status)
         raise NorthcaServerError(message, status)

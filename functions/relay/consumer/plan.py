@@ -1,0 +1,193 @@
+"""What to write for one unit, from what the partner holds, what the relay knows and the batch's changes.
+
+Pure: the consumer reads the partner's units (the list endpoint) once per MDT and guild, then plans
+each unit the batch mentions. Per writable field, with P the partner's value and B the relay's
+baseline for it (relay.consumer.unit_state):
+
+1. What P is. P == B: nothing happened since. P is a value one of the relay's own PUTs carried, sent
+   within the late-write window before the unit's `updated_at`: it stands for what it stood for then
+   (an older value of the relay's, landing late; or a newer one whose answer was lost), and the newer
+   of that and B is what the partner "holds". P is "" and the relay knows nothing of the field: a blank
+   nobody set. Anything else: another writer wrote P, dated by the unit's `updated_at`.
+2. The batch's newest change to the field is written if it is newer than that (a tie goes to the
+   other writer). Otherwise the field keeps that value: the other writer's, or the relay's newest,
+   which puts it back over an older PUT of its own that landed late.
+3. A cleared field is sent as "", the partner's own unset value; nothing is ever sent as null.
+
+The unit's PUT body is the partner's record with those values; no PUT is made when it equals the
+record. A unit the partner does not hold is created with only the fields a change sets, and is not
+recreated when no change of the batch is newer than what the relay knew (another writer removed it).
+When the partner has no list endpoint (`listed=False`, degraded), the body is the batch's newer
+changes plus the values the relay itself wrote, and nothing else.
+
+Every value a PUT writes (a field it leaves out is written as "") is recorded as sent, with the
+baseline it stands for, before the PUT (`intent`): whatever happens to the PUT, the relay recognises
+it when it sees it again. The intent also records what the read observed of other writers, dated by
+the unit's `updated_at` as it was before the PUT changed it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from relay.consumer.merge import FieldStamp
+from relay.consumer.unit_state import EPOCH, Baseline, FieldState, UnitKey, UnitState
+from relay.models import UNIT_FIELDS
+
+FieldOutcome = Literal["written", "superseded", "reasserted", "kept", "observed"]
+
+
+@dataclass(frozen=True)
+class PartnerUnit:
+    """One unit as the partner's list endpoint gives it: its writable fields ("" when unset)."""
+
+    fields: Mapping[str, str]
+    updated_at: datetime | None
+
+
+def partner_units(records: Any) -> dict[str, PartnerUnit]:
+    """The units of a list answer by id; entries that are not unit records are ignored."""
+    units: dict[str, PartnerUnit] = {}
+    for record in records if isinstance(records, list) else []:
+        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+            continue
+        fields: dict[str, str] = {name: _text(record.get(name)) for name in UNIT_FIELDS}
+        units[record["id"]] = PartnerUnit(fields, _instant(record.get("updated_at")))
+    return units
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
+
+
+@dataclass(frozen=True)
+class UnitPlan:
+    key: UnitKey
+    # The record to PUT (id and every field sent), or None when the partner already holds it.
+    body: dict[str, str] | None
+    # The fields to store once the body is confirmed written (or now, when there is no body).
+    resolved: dict[str, FieldState]
+    # The fields to store before the PUT: what it is about to send, and what the read observed.
+    intent: dict[str, FieldState] = field(default_factory=dict)
+    outcomes: dict[str, FieldOutcome] = field(default_factory=dict)
+
+
+def _newer(a: Baseline | None, b: Baseline | None) -> Baseline | None:
+    if a is None or (b is not None and b.key() > a.key()):
+        return b
+    return a
+
+
+def what_the_partner_holds(
+    state: FieldState, value: str, updated_at: datetime | None, window: timedelta
+) -> tuple[Baseline | None, bool]:
+    """The baseline P stands for (None: a blank nobody set), and whether it is another writer's edit
+    the relay had not seen."""
+    base = state.base
+    if base is not None and value == base.value:
+        return base, False
+    since = (updated_at - window) if updated_at is not None else None
+    mine = [s.base for s in state.sent if s.base.value == value and (since is None or s.at >= since)]
+    if mine:
+        return _newer(base, max(mine, key=Baseline.key)), False
+    if base is None and value == "":
+        return None, False
+    # Without an updated_at the other writer cannot be dated: any change of the relay is newer.
+    return Baseline.observed(value, updated_at or EPOCH), True
+
+
+def plan_unit(
+    state: UnitState,
+    changes: Mapping[str, FieldStamp],
+    partner: PartnerUnit | None,
+    *,
+    listed: bool,
+    window: timedelta,
+    now: datetime,
+) -> UnitPlan:
+    """The plan for one unit. `listed`: whether the partner's list was read (False when degraded)."""
+    if not listed or partner is None:
+        return _plan_unseen(state, changes, now, listed=listed)
+    targets: dict[str, Baseline] = {}
+    outcomes: dict[str, FieldOutcome] = {}
+    for name in UNIT_FIELDS:
+        held = partner.fields.get(name, "")
+        base, other = what_the_partner_holds(state.field(name), held, partner.updated_at, window)
+        change = changes.get(name)
+        if change is not None and (base is None or change.key() > base.key()):
+            targets[name] = Baseline.written(change)
+            outcomes[name] = "written"
+            continue
+        targets[name] = base if base is not None else Baseline.blank()
+        if change is not None and base is not None and not base.ours:
+            outcomes[name] = "superseded"
+        elif targets[name].value != held:
+            outcomes[name] = "reasserted"
+        elif other:
+            outcomes[name] = "observed"
+        elif change is not None:
+            outcomes[name] = "kept"
+    resolved: dict[str, FieldState] = {n: replace(state.field(n), base=targets[n]) for n in UNIT_FIELDS}
+    if all(targets[name].value == partner.fields.get(name, "") for name in UNIT_FIELDS):
+        return UnitPlan(state.key, None, resolved, outcomes=outcomes)
+    body = {"id": state.key.unit_id} | {name: targets[name].value for name in UNIT_FIELDS}
+    return _with_intent(state, body, targets, outcomes, now)
+
+
+def _plan_unseen(
+    state: UnitState, changes: Mapping[str, FieldStamp], now: datetime, *, listed: bool
+) -> UnitPlan:
+    """A unit the partner does not hold (`listed`), or one the relay cannot read (degraded)."""
+    newer = {
+        name: change
+        for name, change in changes.items()
+        if (base := state.field(name).base) is None or change.key() > base.key()
+    }
+    if not newer:
+        return UnitPlan(state.key, None, dict(state.fields))
+    targets: dict[str, Baseline] = {}
+    body = {"id": state.key.unit_id}
+    for name in UNIT_FIELDS:
+        base = state.field(name).base
+        if name in newer:
+            targets[name] = Baseline.written(newer[name])
+            body[name] = targets[name].value
+        elif not listed and base is not None and base.ours and not base.is_blank:
+            targets[name] = base  # degraded: what the relay itself wrote, sent again
+            body[name] = base.value
+        else:
+            # Left out: the partner stores "" for it (a create has nothing else to say).
+            targets[name] = Baseline.blank()
+    return _with_intent(state, body, targets, dict.fromkeys(newer, "written"), now)
+
+
+def _with_intent(
+    state: UnitState,
+    body: dict[str, str],
+    targets: dict[str, Baseline],
+    outcomes: dict[str, FieldOutcome],
+    now: datetime,
+) -> UnitPlan:
+    """The plan of a PUT: the fields to store before it (every value it writes recorded as sent, and
+    what was observed of other writers) and once it is confirmed (every field at its target)."""
+    intent: dict[str, FieldState] = dict(state.fields)
+    resolved: dict[str, FieldState] = dict(state.fields)
+    for name in UNIT_FIELDS:
+        current = state.field(name).with_sent(targets[name], now)
+        # A written value's baseline waits for the partner's answer; an observation does not.
+        intent[name] = current if outcomes.get(name) == "written" else replace(current, base=targets[name])
+        resolved[name] = replace(current, base=targets[name])
+    return UnitPlan(state.key, body, resolved, intent, outcomes)
