@@ -12,11 +12,12 @@ again from a fresh read of the partner, so whatever landed meanwhile is seen.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from relay.consumer.merge import MdtBatch, MergedUnit, merge_messages
-from relay.consumer.plan import PartnerUnit, UnitPlan, plan_unit
+from relay.consumer.plan import FieldOutcome, PartnerUnit, UnitPlan, plan_unit
 from relay.consumer.session import PartnerSession, chunks
 from relay.consumer.unit_state import FieldState, UnitKey, UnitState
 from relay.errors import NorthcaError, PartnerStoppedError, UnitStateUnavailableError
@@ -24,6 +25,17 @@ from relay.observability import logger
 
 if TYPE_CHECKING:
     from relay.consumer.pipeline import BatchOutcome, ConsumerDeps, Delivery
+
+
+@dataclass(frozen=True)
+class UnitOutcome:
+    key: UnitKey
+    result: str  # written | unchanged | superseded | refused | given back
+    detail: str
+    fields: dict[str, FieldOutcome]
+    written: dict[str, str]  # the values the PUT changed
+    recheck: bool
+    message_ids: set[str]
 
 
 class UnitBatch:
@@ -44,6 +56,9 @@ class UnitBatch:
         self.refused: dict[UnitKey, str] = {}
         # Units a PUT may still reach late: checked again once the late-write window has passed.
         self.recheck: set[UnitKey] = set()
+        # Each unit's last plan, and whether it was confirmed written: what the unit outcome log says.
+        self.plans: dict[UnitKey, UnitPlan] = {}
+        self.written: set[UnitKey] = set()
         self.window = timedelta(seconds=deps.settings.late_write_window_seconds)
 
     def run(self, session: PartnerSession) -> None:
@@ -117,6 +132,7 @@ class UnitBatch:
                 now=self.deps.clock(),
             )
             self._count(plan)
+            self.plans[key] = plan
             if plan.body is None:
                 if (
                     plan.resolved != dict(state.fields)
@@ -137,6 +153,7 @@ class UnitBatch:
                 plan, version = to_put[key]
                 if key.unit_id in result.written:
                     self.outcome.units_written += 1
+                    self.written.add(key)
                     if self._write(key, plan.resolved, version) is None:
                         again.append(key)
                 elif key.unit_id in result.refused:
@@ -163,6 +180,31 @@ class UnitBatch:
                 self.outcome.reasserted += 1
 
     # ------------------------------------------------------------------ the messages' fate
+
+    def unit_outcomes(self) -> list[UnitOutcome]:
+        """What became of each unit the batch mentions (one log line each: docs/operations.md)."""
+        outcomes = []
+        for key in sorted(self.units):
+            plan = self.plans.get(key)
+            fields = dict(plan.outcomes) if plan is not None else {}
+            written: dict[str, str] = {}
+            if key in self.refused:
+                result, detail = "refused", self.refused[key]
+            elif key in self.failed:
+                result, detail = "given back", self.outcome.stopped or "not written this time"
+            elif key in self.written and plan is not None and plan.body is not None:
+                result, detail = "written", ""
+                written = {n: v for n, v in plan.body.items() if fields.get(n) in ("written", "reasserted")}
+            elif "superseded" in fields.values() and "written" not in fields.values():
+                result, detail = "superseded", "another writer's value at the partner is newer"
+            else:
+                result, detail = "unchanged", "the partner already holds it"
+            outcomes.append(
+                UnitOutcome(
+                    key, result, detail, fields, written, key in self.recheck, self.units[key].message_ids
+                )
+            )
+        return outcomes
 
     def failed_message_ids(self) -> set[str]:
         return set().union(*(self.units[key].message_ids for key in self.failed))

@@ -10,6 +10,7 @@ converges, with other writers too.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -141,8 +142,21 @@ def dead_letter(
     sent = port.send(letters) if letters else set()
     outcome.dead_lettered = {mid: reasons[mid] for mid in sorted(sent)}
     outcome.failed_message_ids -= sent
+    webhooks = {str(r.get("messageId") or ""): _webhook_id(str(r.get("body") or "")) for r in records}
     for mid, reason in outcome.dead_lettered.items():
-        logger.error("message dead-lettered", extra={"message_id": mid, "reason": reason})
+        logger.error(
+            "message dead-lettered",
+            extra={"message_id": mid, "webhook_id": webhooks.get(mid), "reason": reason},
+        )
+
+
+def _webhook_id(body: str) -> str | None:
+    """The webhook id of a message body, read leniently: a dead letter may be unreadable."""
+    try:
+        value = json.loads(body).get("webhook_id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def process_batch(records: Sequence[Mapping[str, Any]], deps: ConsumerDeps) -> BatchOutcome:
@@ -159,7 +173,29 @@ def process_batch(records: Sequence[Mapping[str, Any]], deps: ConsumerDeps) -> B
     outcome.recheck_message_ids = batch.recheck_message_ids() - outcome.failed_message_ids
     outcome.failed_message_ids |= outcome.recheck_message_ids
     _delay(deliveries, outcome, deps)
+    _log_unit_outcomes(batch, deliveries)
     return outcome
+
+
+def _log_unit_outcomes(batch: UnitBatch, deliveries: Sequence[Delivery]) -> None:
+    """One line per unit: which webhooks it came from and what became of it (the delivery trail)."""
+    by_message = {d.message_id: d.message for d in deliveries}
+    for unit in batch.unit_outcomes():
+        messages = [by_message[mid] for mid in sorted(unit.message_ids) if mid in by_message]
+        logger.info(
+            "unit outcome",
+            extra={
+                "webhook_ids": sorted({m.webhook_id for m in messages if m.webhook_id}),
+                "sources": sorted({m.source for m in messages}),
+                "mdt_id": unit.key.mdt_id,
+                "unit_id": unit.key.unit_id,
+                "outcome": unit.result,
+                "detail": unit.detail,
+                "fields": unit.fields,
+                "written": unit.written,
+                "recheck": unit.recheck,
+            },
+        )
 
 
 def _delay(deliveries: Sequence[Delivery], outcome: BatchOutcome, deps: ConsumerDeps) -> None:

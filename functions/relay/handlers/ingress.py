@@ -10,6 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -57,10 +58,18 @@ def handle(source: str, token: str | None) -> Response[str]:
         metrics.add_metric(name="ReplayStoreUnavailable", unit=MetricUnit.Count, value=1)
     data = {"source": source, "webhook_id": accepted.webhook_id, "changes": accepted.changes}
     if accepted.replayed:
-        logger.info("webhook replayed: already queued")
+        logger.info("webhook replayed: already queued", extra={"status": 200})
         metrics.add_metric(name="WebhooksReplayed", unit=MetricUnit.Count, value=1)
         return answers.ok(data | {"replayed": True}, status=200)
-    logger.info("webhook accepted", extra={"changes": accepted.changes, "messages": accepted.messages})
+    logger.info(
+        "webhook accepted",
+        extra={
+            "status": 202,
+            "changes": accepted.changes,
+            "messages": accepted.messages,
+            "units": list(accepted.unit_ids[:50]),
+        },
+    )
     metrics.add_metric(name="WebhooksAccepted", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="UnitChangesQueued", unit=MetricUnit.Count, value=accepted.changes)
     return answers.ok(data)
@@ -80,7 +89,9 @@ def post_hook_with_token(source: str, token: str) -> Response[str]:
 def on_relay_error(exc: RelayError) -> Response[str]:
     metrics.add_metric(name=exc.metric(), unit=MetricUnit.Count, value=1)
     if isinstance(exc, VerificationError):
-        logger.warning("webhook rejected", extra={"kind": exc.kind, "reason": exc.reason})
+        logger.warning(
+            "webhook rejected", extra={"status": exc.status, "kind": exc.kind, "reason": exc.reason}
+        )
     elif exc.status >= 500:
         logger.error(
             "webhook not queued, sender should retry", extra={"status": exc.status, "error": str(exc)}
@@ -104,7 +115,8 @@ def on_unexpected(exc: Exception) -> Response[str]:
 
 
 @metrics.log_metrics
-@logger.inject_lambda_context(clear_state=True)
+# The request's id until the delivery's own id is known (accept_webhook makes that the correlation id).
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 def lambda_handler(
     event: dict[str, Any],
     context: LambdaContext,

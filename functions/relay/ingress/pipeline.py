@@ -53,6 +53,8 @@ class Accepted:
     replayed: bool = False
     # The replay store failed, so the delivery went through unchecked or unrecorded (fail open).
     replay_store_error: str | None = None
+    # The units the changes are about (the delivery trail in the logs names them).
+    unit_ids: tuple[str, ...] = ()
 
 
 @dataclass
@@ -109,6 +111,9 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
     payload = _authentic_payload(request.body, verified)
 
     webhook_id = verified.delivery_id or body_delivery_id(source, payload)
+    if webhook_id:
+        # Every later line of this request carries it; the consumer's lines name it too.
+        logger.set_correlation_id(webhook_id)
     logger.append_keys(webhook_id=webhook_id)
     replay_id = webhook_id or verified.signed_digest
     key = replay_key(request.source, replay_id) if replay_id else None
@@ -145,4 +150,11 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
                 logger.info("a concurrent copy of this delivery was also queued (the merge is idempotent)")
         except ReplayStoreUnavailableError as exc:
             store_error = store_error or str(exc)
-    return Accepted(request.source, webhook_id, len(changes), len(messages), replay_store_error=store_error)
+    return Accepted(
+        request.source,
+        webhook_id,
+        len(changes),
+        len(messages),
+        replay_store_error=store_error,
+        unit_ids=tuple(dict.fromkeys(change.id for change in changes)),
+    )
