@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities import parameters
+from hypothesis import HealthCheck, settings
 
 from relay.config import RelayConfig
 from relay.handlers import wiring
@@ -33,6 +34,11 @@ os.environ.update(
     }
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
+
+# No test may depend on how fast this machine is: Hypothesis gets no per-example deadline and does not
+# call an example too slow (the suite must pass while other work loads the CPU).
+settings.register_profile("relay", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("relay")
 
 
 @pytest.fixture

@@ -107,3 +107,12 @@ def parse_secret_value(raw: str) -> list[str]:
         if isinstance(values, list) and all(isinstance(v, str) for v in values):
             return [v for v in values if v]
     return [text] if text else []
+
+
+def redact(text: str, *secrets: str) -> str:
+    """`text` with every secret in it replaced by `***`: for anything logged from a partner's answer,
+    which may echo what it was sent (a key refused in a 401 text, a token in a URL)."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text

@@ -37,7 +37,7 @@ def erlc() -> Iterator[tuple[ErlcEmulator, str]]:
 
 
 def client(url: str, key: str = KEY, **kwargs: Any) -> ErlcClient:
-    return ErlcClient(url, key, connect_timeout=1, read_timeout=2, **kwargs)
+    return ErlcClient(url, key, connect_timeout=5, read_timeout=10, **kwargs)  # only faults time out
 
 
 def test_erlc_client_reads_v2_players_and_the_rate_limit_headers(erlc: tuple[ErlcEmulator, str]) -> None:

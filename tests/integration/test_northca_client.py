@@ -36,8 +36,9 @@ def emulator() -> Iterator[NorthcaEmulator]:
 
 @pytest.fixture
 def client(emulator: NorthcaEmulator) -> NorthcaClient:
+    # Timeouts far above any answer's time on a loaded machine: only a fault makes a call time out.
     return NorthcaClient(
-        emulator.base_url, PARTNER_KEY, connect_timeout=1.0, read_timeout=0.3, clock=FixedClock()
+        emulator.base_url, PARTNER_KEY, connect_timeout=5.0, read_timeout=10.0, clock=FixedClock()
     )
 
 
@@ -112,7 +113,8 @@ def test_northca_client_503_is_a_throttle_too(client: NorthcaClient, emulator: N
         ({"kind": "status", "status": 500}, NorthcaServerError),
         ({"kind": "status", "status": 502}, NorthcaServerError),
         ({"kind": "status", "status": 200}, NorthcaServerError),  # 2xx without the ok envelope
-        ({"kind": "timeout", "seconds": 1.0}, NorthcaTimeoutError),
+        # The fault holds the request far longer than the read timeout (stop() releases it).
+        ({"kind": "timeout", "seconds": 60.0}, NorthcaTimeoutError),
         ({"kind": "drop"}, NorthcaConnectionError),
         ({"kind": "apply_then_drop"}, NorthcaConnectionError),
     ],
@@ -122,8 +124,9 @@ def test_northca_client_transient_failures_are_typed_and_retryable(
     client: NorthcaClient, emulator: NorthcaEmulator, fault: dict[str, Any], error: type[NorthcaError]
 ) -> None:
     emulator.add_faults([fault])
+    impatient = NorthcaClient(emulator.base_url, PARTNER_KEY, connect_timeout=5.0, read_timeout=1.0)
     with pytest.raises(error) as caught:
-        client.upsert_units(MDT, GUILD, [UNIT])
+        impatient.upsert_units(MDT, GUILD, [UNIT])
     assert caught.value.retryable
     # And the client is usable right after (no retry hidden inside it: exactly one request per call)
     before = len(emulator.requests())

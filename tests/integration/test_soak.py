@@ -64,6 +64,8 @@ TABLE = "soak-unit-state"
 MAX_RECEIVE_COUNT = 5
 BATCH_SIZE = 100
 SEED = 20261128
+# Far above any answer's time on a loaded machine: only a timeout fault makes a call time out.
+READ_TIMEOUT = 3.0
 
 
 @dataclass(frozen=True)
@@ -156,7 +158,8 @@ def transient_faults(rng: random.Random, now: datetime) -> list[dict[str, Any]]:
                 }
             )
         elif kind == "timeout":
-            faults.append({"kind": "timeout", "seconds": 0.4})
+            # Held longer than the client's read timeout, whatever the machine's load.
+            faults.append({"kind": "timeout", "seconds": READ_TIMEOUT + 1.0})
         else:
             faults.append({"kind": kind})
     return faults
@@ -449,7 +452,7 @@ class SoakRig:
             PartnerWriter(
                 PowertoolsSecrets(),
                 SECRET,
-                lambda key: NorthcaClient(base_url, key, connect_timeout=0.5, read_timeout=0.2),
+                lambda key: NorthcaClient(base_url, key, connect_timeout=5.0, read_timeout=READ_TIMEOUT),
             )
         )
         self.state = DynamoUnitStateStore(TABLE, aws["dynamodb"])

@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -109,15 +109,38 @@ def _receive_count(record: Mapping[str, Any]) -> int:
         return 1
 
 
+# Instants the consumer can compute with (a day of margin each way for the clamp and the windows).
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _unusable_instant(message: QueueMessage) -> str | None:
+    """Why a parsed message's times cannot be merged, or None: an instant at the calendar's ends would
+    overflow the clamp or the late-write window, so it is refused here, alone, with its reason."""
+    if not EARLIEST <= message.received_at <= LATEST:
+        return f"received_at: {message.received_at.isoformat()} is out of range"
+    for index, change in enumerate(message.changes):
+        if not EARLIEST <= change.at <= LATEST:
+            return f"changes.{index}.at: {change.at.isoformat()} is out of range"
+    return None
+
+
 def parse_records(records: Iterable[Mapping[str, Any]], outcome: BatchOutcome) -> list[Delivery]:
+    """The readable records; every other one is poison (dead-lettered with its reason), alone."""
     parsed = []
     for record in records:
         message_id = str(record.get("messageId") or "")
+        reason: str | None
         try:
-            message = QueueMessage.model_validate_json(record.get("body") or "")
+            message = QueueMessage.model_validate_json(str(record.get("body") or ""))
+            reason = _unusable_instant(message)
         except ValidationError as exc:
-            # Dead-lettered with its reason, or reported failed (to the DLQ after maxReceiveCount).
             reason = describe_validation_error(exc, limit=3)
+        except (ValueError, OverflowError, TypeError, RecursionError) as exc:
+            # What pydantic lets through (an aware time whose UTC conversion overflows, ...).
+            reason = f"body: {type(exc).__name__}: {str(exc)[:200]}"
+        if reason is not None:
+            # Dead-lettered with its reason, or reported failed (to the DLQ after maxReceiveCount).
             outcome.poison[message_id] = reason
             outcome.failed_message_ids.add(message_id)
             logger.error("unreadable queue message", extra={"message_id": message_id, "reason": reason})

@@ -91,6 +91,13 @@ def _newer(a: Baseline | None, b: Baseline | None) -> Baseline | None:
     return a
 
 
+def _minus(moment: datetime | None, window: timedelta) -> datetime | None:
+    try:
+        return moment - window if moment is not None else None
+    except OverflowError:  # a partner's updated_at at the calendar's start
+        return None
+
+
 def what_the_partner_holds(
     state: FieldState, value: str, updated_at: datetime | None, window: timedelta
 ) -> tuple[Baseline | None, bool]:
@@ -99,7 +106,7 @@ def what_the_partner_holds(
     base = state.base
     if base is not None and value == base.value:
         return base, False
-    since = (updated_at - window) if updated_at is not None else None
+    since = _minus(updated_at, window)
     mine = [s.base for s in state.sent if s.base.value == value and (since is None or s.at >= since)]
     if mine:
         return _newer(base, max(mine, key=Baseline.key)), False
@@ -121,11 +128,13 @@ def plan_unit(
     """The plan for one unit. `listed`: whether the partner's list was read (False when degraded)."""
     if not listed or partner is None:
         return _plan_unseen(state, changes, now, listed=listed)
+    # A partner's clock far ahead (or a bogus updated_at) must not pin every field against the relay.
+    updated_at = min(partner.updated_at, now + window) if partner.updated_at is not None else None
     targets: dict[str, Baseline] = {}
     outcomes: dict[str, FieldOutcome] = {}
     for name in UNIT_FIELDS:
         held = partner.fields.get(name, "")
-        base, other = what_the_partner_holds(state.field(name), held, partner.updated_at, window)
+        base, other = what_the_partner_holds(state.field(name), held, updated_at, window)
         change = changes.get(name)
         if change is not None and (base is None or change.key() > base.key()):
             targets[name] = Baseline.written(change)

@@ -29,6 +29,7 @@ from relay.errors import (
     ErlcResponseError,
     ErlcUnavailableError,
 )
+from relay.models import redact
 from relay.northca.client import parse_retry_after
 from relay.observability import logger
 from relay.ports import PlayersApi
@@ -139,7 +140,7 @@ class ErlcClient:
                 return PlayersAnswer(parse_players(body), version, rate_limit)
             except ErlcResponseError as exc:
                 raise ErlcError(f"GET {path}: {exc}", status) from None
-        message = _error_message(body) or f"HTTP {status}"
+        message = redact(_error_message(body) or f"HTTP {status}", self.server_key)
         if status == 429:
             raise ErlcRateLimitedError(
                 f"GET {path}: rate limited ({message})",

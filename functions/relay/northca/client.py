@@ -33,7 +33,7 @@ from relay.errors import (
     NorthcaUnexpectedStatusError,
     NorthcaUnreachableError,
 )
-from relay.models import utc_now
+from relay.models import redact, utc_now
 
 _DIGITS = re.compile(r"^\s*\d+(\.\d+)?\s*$")
 MAX_RETRY_AFTER_SECONDS = 3600.0
@@ -138,7 +138,8 @@ class NorthcaClient:
         except (json.JSONDecodeError, UnicodeDecodeError):
             envelope = None
         error = envelope.get("error") if isinstance(envelope, dict) else None
-        message = error if isinstance(error, str) else f"HTTP {status}"
+        # The partner may echo the key in its text (a 401 that quotes what it refused): never log it.
+        message = redact(error[:500], self.partner_key) if isinstance(error, str) else f"HTTP {status}"
         if 200 <= status < 300:
             if isinstance(envelope, dict) and envelope.get("ok") is True:
                 return envelope.get("data")

@@ -1,0 +1,194 @@
+"""The consumer against what nobody listed: poison bodies beside good ones, a partner that answers
+oddly, a partner that echoes its key. Whatever comes, the invocation never fails: good messages are
+delivered, bad ones dead-lettered with a reason."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import urllib3
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from relay.config import ConsumerConfig
+from relay.consumer.pipeline import ConsumerDeps, process_batch
+from relay.errors import NorthcaAuthError
+from relay.memory import InMemoryUnitStateStore, StaticSecrets
+from relay.northca.client import NorthcaClient
+from relay.northca.writer import PartnerWriter
+from relay.observability import logger
+from tests.support.clocks import FixedClock
+from tests.support.consumer import MemoryPartner, RecordingDeadLetters, change, message, record
+
+GOOD = message("w-good", change("GOOD-1", 1, status="10-8"))
+EXTREME_INSTANTS = [
+    "9999-12-31T23:59:59-01:00",
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59.999999Z",
+    "0001-01-01T00:00:00Z",
+]
+
+
+def deps(partner: Any, dead_letters: RecordingDeadLetters) -> ConsumerDeps:
+    clock = FixedClock()
+    return ConsumerDeps(
+        writer=partner,
+        state=InMemoryUnitStateStore(),
+        dead_letters=dead_letters,
+        settings=ConsumerConfig(min_remaining_ms=0),
+        sleep=lambda _: None,
+        clock=clock,
+    )
+
+
+def with_instant(where: str, value: str) -> str:
+    body = json.loads(GOOD.body())
+    if where == "received_at":
+        body["received_at"] = value
+    else:
+        body["changes"][0]["at"] = value
+    return json.dumps(body)
+
+
+@pytest.mark.parametrize("where", ["received_at", "changes.at"])
+@pytest.mark.parametrize("instant", EXTREME_INSTANTS)
+def test_consumer_a_message_dated_at_the_end_of_the_calendar_is_dead_lettered_alone(
+    where: str, instant: str
+) -> None:
+    # Given a poison message beside a good one
+    partner, letters = MemoryPartner(), RecordingDeadLetters()
+    records = [record("m-bad", with_instant(where, instant)), record("m-good", GOOD)]
+    # When consumed
+    outcome = process_batch(records, deps(partner, letters))
+    # Then the good one is written, the bad one is in the DLQ with why, and nothing is given back
+    assert partner.unit("GOOD-1")["status"] == "10-8"
+    assert list(letters.reasons()) == ["m-bad"]
+    assert letters.reasons()["m-bad"]
+    assert outcome.failed_message_ids == set()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12,
+)
+message_keys = st.sampled_from(
+    ["v", "source", "mdt_id", "guild_id", "actor", "webhook_id", "received_at", "changes"]
+)
+poison_bodies = st.one_of(
+    st.text(max_size=200),
+    json_values.map(json.dumps),
+    # A message with one key replaced by anything: the nearest misses of a real one
+    st.tuples(message_keys, json_values).map(
+        lambda kv: json.dumps({**json.loads(GOOD.body()), kv[0]: kv[1]})
+    ),
+    st.sampled_from(EXTREME_INSTANTS).flatmap(
+        lambda instant: st.sampled_from([with_instant("received_at", instant), with_instant("at", instant)])
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bodies=st.lists(poison_bodies, min_size=1, max_size=8), position=st.integers(0, 8))
+def test_consumer_property_any_mix_of_bodies_delivers_the_good_and_dead_letters_the_rest(
+    bodies: list[str], position: int
+) -> None:
+    # Given arbitrary bodies, and one good message among them
+    partner, letters = MemoryPartner(), RecordingDeadLetters()
+    records = [record(f"m{i}", body) for i, body in enumerate(bodies)]
+    records.insert(min(position, len(records)), record("m-good", GOOD))
+    # When consumed (it must not raise: a raise would fail the whole batch)
+    outcome = process_batch(records, deps(partner, letters))
+    # Then the good message is written, and every other one is either readable or dead-lettered with a reason
+    assert partner.unit("GOOD-1")["status"] == "10-8"
+    assert outcome.failed_message_ids == set()
+    assert all(reason for reason in letters.reasons().values())
+    assert "m-good" not in letters.reasons()
+
+
+class OddPartner(MemoryPartner):
+    """A partner whose list answer is whatever the test says."""
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__()
+        self.answer = answer
+
+    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
+        self.lists.append((mdt_id, guild_id))
+        return self.answer  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [None, 1, "x", {"id": 5}, {"no": "id"}],
+        [{"id": "GOOD-1", "status": 7, "rank": None, "updated_at": "not a time"}],
+        [{"id": "GOOD-1", "status": "10-6", "updated_at": "0001-01-01T00:00:00Z"}],
+        [{"id": "GOOD-1", "status": "10-6", "updated_at": "9999-12-31T23:59:59.999Z"}],
+        [{"id": "GOOD-1", "status": "10-6", "updated_at": "2026-11-28T12:00:00"}],
+    ],
+    ids=["garbage-entries", "wrong-types", "dawn-of-time", "end-of-time", "naive-time"],
+)
+def test_consumer_a_list_answer_with_odd_entries_never_fails_the_invocation(answer: Any) -> None:
+    partner, letters = OddPartner(answer), RecordingDeadLetters()
+    outcome = process_batch([record("m1", GOOD)], deps(partner, letters))
+    assert outcome.failed_message_ids == set()
+    assert partner.violations == []
+    assert all(value is not None for unit in partner.puts() for value in unit.values())
+
+
+@pytest.fixture
+def log_text() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    level = logger.log_level
+    logger.setLevel("INFO")
+    yield stream
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+class EchoingPool:
+    """A connection pool whose partner answers 401 quoting the key it was sent."""
+
+    def request(
+        self, method: str, url: str, *, headers: dict[str, str], **kwargs: Any
+    ) -> urllib3.BaseHTTPResponse:
+        text = f"Unauthorized: {headers['x-partner-key']} is not a key"
+        body = json.dumps({"ok": False, "error": text}).encode()
+        return urllib3.HTTPResponse(body=body, status=401, preload_content=True)
+
+
+def test_consumer_never_logs_the_partner_key_a_partner_echoes(log_text: io.StringIO) -> None:
+    # Given a partner whose 401 text quotes the key it refused
+    key = "pk_live_0123456789abcdef"
+    writer = PartnerWriter(
+        StaticSecrets({"northca/partner-key": key}),
+        "northca/partner-key",
+        lambda k: NorthcaClient("http://partner.invalid", k, pool=EchoingPool()),  # type: ignore[arg-type]
+    )
+    # When the consumer is refused and logs it
+    process_batch([record("m1", GOOD)], deps(writer, RecordingDeadLetters()))
+    # Then the refusal is logged, and no log line carries the key
+    assert "PARTNER KEY REFUSED" in log_text.getvalue()
+    assert key not in log_text.getvalue()
+
+
+def test_the_client_redacts_the_key_from_the_partners_error_text() -> None:
+    key = "pk_live_0123456789abcdef"
+    client = NorthcaClient("http://partner.invalid", key)
+    response = urllib3.HTTPResponse(
+        body=json.dumps({"ok": False, "error": f"key {key} revoked"}).encode(),
+        status=401,
+        preload_content=True,
+    )
+    with pytest.raises(NorthcaAuthError) as caught:
+        client._interpret(response)
+    assert key not in caught.value.message
+    assert caught.value.message == "key *** revoked"
