@@ -4,7 +4,7 @@ the keys of the state table and secret rotation lists. Pure: no I/O."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, get_args
 
 from pydantic import (
@@ -29,9 +29,17 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+NO_OFFSET = timedelta(0)
+
+
 def to_utc(value: datetime) -> datetime:
     """Naive times are taken as UTC; aware ones are converted, so every comparison is like for like."""
-    if value.tzinfo is None:
+    zone = value.tzinfo
+    if zone is UTC:
+        return value
+    if zone is None or zone.utcoffset(value) == NO_OFFSET:
+        # Parsed "Z" times carry pydantic's own zone: swapping it is cheaper than converting, and
+        # every later comparison is then between times of one zone (the fast path).
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
 

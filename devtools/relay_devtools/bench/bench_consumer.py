@@ -33,6 +33,7 @@ UNITS = 500
 MDTS = 5
 GUILD = "123456789012345678"
 RUNS = 5
+START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 class CountingPartner:
@@ -59,7 +60,7 @@ class CountingPartner:
 
 def burst_records(seed: int = 4) -> list[dict[str, Any]]:
     rng = random.Random(seed)  # noqa: S311 - a reproducible burst, not a secret
-    start = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    start = START
     mdts = [f"00000000-0000-4000-8000-{i:012d}" for i in range(MDTS)]
     units = [(mdts[i % MDTS], f"UNIT-{i:04d}") for i in range(UNITS)]
     records = []
@@ -73,7 +74,11 @@ def burst_records(seed: int = 4) -> list[dict[str, Any]]:
             webhook_id=f"wh-{seq}",
             received_at=start + timedelta(milliseconds=seq),
             changes=[
-                UnitChange(id=unit, at=start + timedelta(milliseconds=seq), fields=dict.fromkeys(names, "x"))
+                UnitChange(
+                    id=unit,
+                    at=start + timedelta(milliseconds=seq),
+                    fields={name: f"{name[:4]}-{seq}" for name in names},
+                )
             ],
         )
         records.append({"messageId": f"m{seq}", "receiptHandle": f"rh{seq}", "body": message.body()})

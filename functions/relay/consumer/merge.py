@@ -13,35 +13,100 @@ sender's clock, or a typo, must not pin a field against every later change.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from json.encoder import encode_basestring_ascii
 
 from relay.messages import QueueMessage
 from relay.models import UnitChange, format_instant
 
 
-@dataclass(frozen=True, order=False)
-class FieldStamp:
-    """A field's value with what decides which value is newest."""
+class Origin:
+    """Where merged changes came from: one per message, so the receive time is formatted once for all
+    the tiebreaks of its changes, and only if one of them is needed."""
 
-    value: str | None
-    at: datetime
-    tiebreak: str
+    __slots__ = ("_prefix", "received_at", "webhook_id")
+
+    def __init__(self, received_at: datetime, webhook_id: str | None) -> None:
+        self.received_at = received_at
+        self.webhook_id = webhook_id
+        self._prefix: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        if self._prefix is None:
+            self._prefix = f"{format_instant(self.received_at)}|{self.webhook_id or ''}|"
+        return self._prefix
+
+
+def _json_text(value: str | None) -> str:
+    """json.dumps(value) for a str or None, without its wrapper (a batch formats thousands)."""
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+class FieldStamp:
+    """A field's value with what decides which value is newest: `key()`, the event time then `tiebreak`.
+
+    A merged change builds its tiebreak text only when it is needed (two changes at the same event
+    time, or the winner being recorded): most comparisons are decided by the event time alone.
+    """
+
+    __slots__ = ("_origin", "_position", "_tiebreak", "at", "value")
+
+    def __init__(
+        self,
+        value: str | None,
+        at: datetime,
+        tiebreak: str | None = None,
+        *,
+        origin: Origin | None = None,
+        position: int = 0,
+    ) -> None:
+        if tiebreak is None and origin is None:
+            raise ValueError("a FieldStamp needs its tiebreak or the origin it is made from")
+        self.value = value
+        self.at = at
+        self._tiebreak = tiebreak
+        self._origin = origin
+        self._position = position
+
+    @property
+    def tiebreak(self) -> str:
+        if self._tiebreak is None:
+            origin = self._origin
+            if origin is None:  # the constructor demands one of the two
+                raise AssertionError("a FieldStamp without tiebreak nor origin")
+            self._tiebreak = f"{origin.prefix}{self._position:06d}|{_json_text(self.value)}"
+        return self._tiebreak
 
     def key(self) -> tuple[datetime, str]:
         return (self.at, self.tiebreak)
 
     def newer_than(self, other: FieldStamp | None) -> bool:
-        return other is None or self.key() > other.key()
+        if other is None:
+            return True
+        if self.at != other.at:
+            return self.at > other.at
+        return self.tiebreak > other.tiebreak
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FieldStamp):
+            return NotImplemented
+        return (self.value, self.at, self.tiebreak) == (other.value, other.at, other.tiebreak)
+
+    def __hash__(self) -> int:
+        return hash((self.value, self.at, self.tiebreak))
+
+    def __repr__(self) -> str:
+        return f"FieldStamp(value={self.value!r}, at={self.at!r}, tiebreak={self.tiebreak!r})"
 
 
 def stamp(
     change: UnitChange, value: str | None, received_at: datetime, webhook_id: str | None, position: int = 0
 ) -> FieldStamp:
-    tiebreak = "|".join((format_instant(received_at), webhook_id or "", f"{position:06d}", json.dumps(value)))
-    return FieldStamp(value=value, at=change.at, tiebreak=tiebreak)
+    """The stamp of one field of one change (the merge itself shares one Origin per message)."""
+    return FieldStamp(value, change.at, origin=Origin(received_at, webhook_id), position=position)
 
 
 @dataclass(frozen=True)
@@ -89,21 +154,32 @@ class MdtBatch:
     clamps: list[Clamp] = field(default_factory=list)
 
     def add(self, message_id: str, message: QueueMessage, max_event_skew: timedelta | None = None) -> None:
-        # The audit actor of a PUT is the one of the newest message that contributes to it.
-        key = (message.received_at, message.webhook_id or "")
-        if message.actor and (self.actor_key is None or key > self.actor_key):
-            self.actor, self.actor_key = message.actor, key
+        if message.actor:
+            # The audit actor of a PUT is the one of the newest message that contributes to it.
+            key = (message.received_at, message.webhook_id or "")
+            if self.actor_key is None or key > self.actor_key:
+                self.actor, self.actor_key = message.actor, key
         latest = message.received_at + max_event_skew if max_event_skew is not None else None
+        origin = Origin(message.received_at, message.webhook_id)
+        units = self.units
         for index, change in enumerate(message.changes, start=message.offset):
-            if latest is not None and change.at > latest:
-                self.clamps.append(
-                    Clamp(message.source, message.webhook_id, change.id, change.at, message.received_at)
-                )
-                change = change.model_copy(update={"at": message.received_at})
-            unit = self.units.setdefault(change.id, MergedUnit(change.id))
+            at = change.at
+            if latest is not None and at > latest:
+                clamp = Clamp(message.source, message.webhook_id, change.id, at, message.received_at)
+                self.clamps.append(clamp)
+                at = message.received_at
+            unit = units.get(change.id)
+            if unit is None:
+                unit = units[change.id] = MergedUnit(change.id)
             unit.message_ids.add(message_id)
+            newest = unit.fields
             for name, value in change.fields.items():
-                unit.apply(name, stamp(change, value, message.received_at, message.webhook_id, index))
+                # MergedUnit.apply, inlined: a batch merges tens of thousands of fields.
+                current = newest.get(name)
+                if current is None or at > current.at:
+                    newest[name] = FieldStamp(value, at, origin=origin, position=index)
+                elif at == current.at:
+                    unit.apply(name, FieldStamp(value, at, origin=origin, position=index))
 
 
 def merge_messages(

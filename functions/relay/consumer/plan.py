@@ -29,19 +29,27 @@ the unit's `updated_at` as it was before the PUT changed it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from relay.consumer.merge import FieldStamp
-from relay.consumer.unit_state import EPOCH, Baseline, FieldState, UnitKey, UnitState
+from relay.consumer.unit_state import (
+    BLANK,
+    EPOCH,
+    MAX_SENT,
+    Baseline,
+    FieldState,
+    Sent,
+    UnitKey,
+    UnitState,
+)
 from relay.models import UNIT_FIELDS
 
 FieldOutcome = Literal["written", "superseded", "reasserted", "kept", "observed"]
 
 
-@dataclass(frozen=True)
-class PartnerUnit:
+class PartnerUnit(NamedTuple):
     """One unit as the partner's list endpoint gives it: its writable fields ("" when unset)."""
 
     fields: Mapping[str, str]
@@ -52,15 +60,13 @@ def partner_units(records: Any) -> dict[str, PartnerUnit]:
     """The units of a list answer by id; entries that are not unit records are ignored."""
     units: dict[str, PartnerUnit] = {}
     for record in records if isinstance(records, list) else []:
-        if not isinstance(record, dict) or not isinstance(record.get("id"), str):
+        if not isinstance(record, dict) or not isinstance(unit_id := record.get("id"), str):
             continue
-        fields: dict[str, str] = {name: _text(record.get(name)) for name in UNIT_FIELDS}
-        units[record["id"]] = PartnerUnit(fields, _instant(record.get("updated_at")))
+        fields: dict[str, str] = {
+            name: value if isinstance(value := record.get(name), str) else "" for name in UNIT_FIELDS
+        }
+        units[unit_id] = PartnerUnit(fields, _instant(record.get("updated_at")))
     return units
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _instant(value: Any) -> datetime | None:
@@ -73,7 +79,7 @@ def _instant(value: Any) -> datetime | None:
     return moment if moment.tzinfo else None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class UnitPlan:
     key: UnitKey
     # The record to PUT (id and every field sent), or None when the partner already holds it.
@@ -130,41 +136,50 @@ def plan_unit(
         return _plan_unseen(state, changes, now, listed=listed)
     # A partner's clock far ahead (or a bogus updated_at) must not pin every field against the relay.
     updated_at = min(partner.updated_at, now + window) if partner.updated_at is not None else None
+    held_fields = partner.fields
     targets: dict[str, Baseline] = {}
     outcomes: dict[str, FieldOutcome] = {}
+    same = True  # whether every target equals what the partner holds: then no PUT
     for name in UNIT_FIELDS:
-        held = partner.fields.get(name, "")
+        held = held_fields.get(name, "")
         base, other = what_the_partner_holds(state.field(name), held, updated_at, window)
         change = changes.get(name)
-        if change is not None and (base is None or change.key() > base.key()):
-            targets[name] = Baseline.written(change)
+        if change is not None and later(change, base):
+            target = targets[name] = Baseline(change.value or "", change.at, change.tiebreak, True)
             outcomes[name] = "written"
-            continue
-        targets[name] = base if base is not None else Baseline.blank()
-        if change is not None and base is not None and not base.ours:
-            outcomes[name] = "superseded"
-        elif targets[name].value != held:
-            outcomes[name] = "reasserted"
-        elif other:
-            outcomes[name] = "observed"
-        elif change is not None:
-            outcomes[name] = "kept"
-    resolved: dict[str, FieldState] = {n: replace(state.field(n), base=targets[n]) for n in UNIT_FIELDS}
-    if all(targets[name].value == partner.fields.get(name, "") for name in UNIT_FIELDS):
+        else:
+            target = targets[name] = base if base is not None else BLANK
+            if change is not None and base is not None and not base.ours:
+                outcomes[name] = "superseded"
+            elif target.value != held:
+                outcomes[name] = "reasserted"
+            elif other:
+                outcomes[name] = "observed"
+            elif change is not None:
+                outcomes[name] = "kept"
+        same = same and target.value == held
+    if same:
+        resolved: dict[str, FieldState] = {n: state.field(n).based_on(targets[n]) for n in UNIT_FIELDS}
         return UnitPlan(state.key, None, resolved, outcomes=outcomes)
     body = {"id": state.key.unit_id} | {name: targets[name].value for name in UNIT_FIELDS}
     return _with_intent(state, body, targets, outcomes, now)
+
+
+def later(change: FieldStamp, base: Baseline | None) -> bool:
+    """Whether a change is newer than a baseline (`change.key() > base.key()`, the tiebreak text only
+    built when the event times are equal)."""
+    if base is None:
+        return True
+    if change.at != base.at:
+        return change.at > base.at
+    return change.tiebreak > base.tiebreak
 
 
 def _plan_unseen(
     state: UnitState, changes: Mapping[str, FieldStamp], now: datetime, *, listed: bool
 ) -> UnitPlan:
     """A unit the partner does not hold (`listed`), or one the relay cannot read (degraded)."""
-    newer = {
-        name: change
-        for name, change in changes.items()
-        if (base := state.field(name).base) is None or change.key() > base.key()
-    }
+    newer = {name: change for name, change in changes.items() if later(change, state.field(name).base)}
     if not newer:
         return UnitPlan(state.key, None, dict(state.fields))
     targets: dict[str, Baseline] = {}
@@ -179,7 +194,7 @@ def _plan_unseen(
             body[name] = base.value
         else:
             # Left out: the partner stores "" for it (a create has nothing else to say).
-            targets[name] = Baseline.blank()
+            targets[name] = BLANK
     return _with_intent(state, body, targets, dict.fromkeys(newer, "written"), now)
 
 
@@ -195,8 +210,18 @@ def _with_intent(
     intent: dict[str, FieldState] = dict(state.fields)
     resolved: dict[str, FieldState] = dict(state.fields)
     for name in UNIT_FIELDS:
-        current = state.field(name).with_sent(targets[name], now)
+        target = targets[name]
+        current = state.field(name)
+        sent = current.sent
+        if sent and sent[-1].base == target:  # sent again: only its time changes
+            sent = (*sent[:-1], Sent(target, now))
+        else:
+            sent = (*(s for s in sent if s.base != target), Sent(target, now))[-MAX_SENT:]
+        resolved[name] = FieldState(current.change, current.pending, target, sent)
         # A written value's baseline waits for the partner's answer; an observation does not.
-        intent[name] = current if outcomes.get(name) == "written" else replace(current, base=targets[name])
-        resolved[name] = replace(current, base=targets[name])
+        intent[name] = (
+            FieldState(current.change, current.pending, current.base, sent)
+            if outcomes.get(name) == "written"
+            else resolved[name]
+        )
     return UnitPlan(state.key, body, resolved, intent, outcomes)
