@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from relay.consumer.unit_state import FieldState, UnitKey, UnitState
+from relay.consumer.unit_state import FieldState, StateWrite, StateWrites, UnitKey, UnitState, write_each
 from relay.models import SOURCE_STATE_TTL_SECONDS, parse_secret_value, utc_now
 
 # The in-memory replay guard sweeps expired records once it holds this many, so memory stays bounded.
@@ -76,6 +76,9 @@ class InMemoryUnitStateStore:
                 return None
             self.items[key] = UnitState(key, dict(fields), current.version + 1)
             return current.version + 1
+
+    def write_many(self, writes: Sequence[StateWrite], can_start: Callable[[], bool]) -> StateWrites:
+        return write_each(self.write, writes, can_start)
 
 
 class StaticSecrets:

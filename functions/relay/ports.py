@@ -7,7 +7,7 @@ and the operator's tools, and the contract tests run the same cases over both.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from relay.models import SOURCE_STATE_TTL_SECONDS
 
 if TYPE_CHECKING:
-    from relay.consumer.unit_state import FieldState, UnitKey, UnitState
+    from relay.consumer.unit_state import FieldState, StateWrite, StateWrites, UnitKey, UnitState
     from relay.erlc.client import PlayersAnswer
     from relay.messages import QueueMessage
     from relay.northca.client import UpsertResult
@@ -68,6 +68,11 @@ class UnitStateStore(Protocol):
     def write(self, key: UnitKey, fields: Mapping[str, FieldState], expected_version: int) -> int | None:
         """Replace the unit's fields if the item is still at `expected_version` (0: no item yet): the
         new version, or None when another writer got there first."""
+        ...
+
+    def write_many(self, writes: Sequence[StateWrite], can_start: Callable[[], bool]) -> StateWrites:
+        """Each write (one per unit) as `write` makes it, concurrently where the store can, each started
+        only while `can_start()`; never raises: what failed is in the answer with why."""
         ...
 
 

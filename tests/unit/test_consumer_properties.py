@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from relay.config import ConsumerConfig
 from relay.consumer.merge import FieldStamp, stamp
 from relay.consumer.pipeline import ConsumerDeps, process_batch
-from relay.consumer.unit_state import FieldState, UnitKey, UnitState
+from relay.consumer.unit_state import FieldState, StateWrite, StateWrites, UnitKey, UnitState, write_each
 from relay.errors import NorthcaError, NorthcaServerError, NorthcaTimeoutError
 from relay.memory import InMemoryUnitStateStore
 from relay.messages import QueueMessage
@@ -242,6 +242,10 @@ class SteppedStore:
     def write(self, key: UnitKey, fields: Mapping[str, FieldState], expected_version: int) -> int | None:
         self.gate.step()
         return self.inner.write(key, fields, expected_version)
+
+    def write_many(self, writes: Sequence[StateWrite], can_start: Callable[[], bool]) -> StateWrites:
+        # One step per write, as a pool's writes would interleave with the other consumer's calls.
+        return write_each(self.write, writes, can_start)
 
 
 class SteppedPartner:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from moto import mock_aws
 
 from relay.aws.dynamodb import DynamoUnitStateStore
 from relay.consumer.merge import FieldStamp
-from relay.consumer.unit_state import Baseline, FieldState, Sent, UnitKey
+from relay.consumer.unit_state import OUT_OF_TIME, Baseline, FieldState, Sent, StateWrite, UnitKey
 from relay.errors import UnitStateUnavailableError
 from relay.memory import InMemoryUnitStateStore
 from relay.ports import UnitStateStore
@@ -41,12 +42,14 @@ def dynamodb() -> Iterator[Any]:
         yield client
 
 
-@pytest.fixture(params=["memory", "dynamodb"])
+@pytest.fixture(params=["memory", "dynamodb", "dynamodb-pool"])
 def store(request: pytest.FixtureRequest) -> UnitStateStore:
     if request.param == "memory":
         return InMemoryUnitStateStore()
     client = request.getfixturevalue("dynamodb")
-    return DynamoUnitStateStore(TABLE, client, clock=FixedClock())
+    # The pool runs reads of several BatchGetItem pages and many writes at once (the consumer's way).
+    workers = 8 if request.param == "dynamodb-pool" else 1
+    return DynamoUnitStateStore(TABLE, client, clock=FixedClock(), workers=workers)
 
 
 def test_state_absent_unit_reads_as_version_zero(store: UnitStateStore) -> None:
@@ -97,6 +100,41 @@ def test_state_reads_many_units_across_batch_get_pages(store: UnitStateStore) ->
     assert states[keys[4]].fields["status"].base == fields("U004")["status"].base
 
 
+def test_state_write_many_answers_each_write(store: UnitStateStore) -> None:
+    # Given one unit at version 1
+    taken = UnitKey(MDT, GUILD, "TAKEN")
+    assert store.write(taken, fields("a"), 0) == 1
+    fresh = [UnitKey(MDT, GUILD, f"U{i:02d}") for i in range(20)]
+    # When many writes go at once: twenty new units, and one stale (it read version 0)
+    writes = [StateWrite(key, fields(key.unit_id), 0) for key in fresh] + [StateWrite(taken, fields("b"), 0)]
+    results = store.write_many(writes, lambda: True)
+    # Then each has its answer: the new versions, and the race the stale one lost
+    assert results.versions == dict.fromkeys(fresh, 1)
+    assert results.conflicts == {taken}
+    assert results.failed == {}
+    assert store.read_many(fresh)[fresh[7]].fields["status"].base == fields("U07")["status"].base
+
+
+def test_state_write_many_starts_no_write_without_time(store: UnitStateStore) -> None:
+    # Given time for three writes only
+    lock = threading.Lock()
+    starts = [3]
+
+    def can_start() -> bool:
+        with lock:
+            starts[0] -= 1
+            return starts[0] >= 0
+
+    keys = [UnitKey(MDT, GUILD, f"U{i:02d}") for i in range(10)]
+    results = store.write_many([StateWrite(key, fields(), 0) for key in keys], can_start)
+    # Then three are written and the seven others are not started, and say so
+    assert len(results.versions) == 3
+    assert set(results.failed.values()) == {OUT_OF_TIME}
+    assert len(results.failed) == 7
+    states = store.read_many(keys)
+    assert sorted(k for k in keys if states[k].version) == sorted(results.versions)
+
+
 def test_state_dynamodb_item_layout_and_ttl(dynamodb: Any) -> None:
     # Given a store whose TTL is 3 days
     store = DynamoUnitStateStore(TABLE, dynamodb, ttl_days=3, clock=FixedClock())
@@ -125,6 +163,13 @@ def test_state_dynamodb_errors_carry_the_aws_error_code(code: str) -> None:
         store.read_many([KEY])
     with pytest.raises(UnitStateUnavailableError, match=f"UpdateItem unit#{MDT}#{GUILD}/ADAM-12: {code}"):
         store.write(KEY, fields(), 0)
+    # And many writes at once never raise: each failure is in the answer with that reason
+    results = DynamoUnitStateStore(TABLE, client, workers=4).write_many(  # type: ignore[arg-type]
+        [StateWrite(KEY, fields(), 0), StateWrite(UnitKey(MDT, GUILD, "B"), fields(), 0)], lambda: True
+    )
+    assert results.versions == {}
+    assert all(code in reason for reason in results.failed.values())
+    assert len(results.failed) == 2
 
 
 def test_state_dynamodb_outage_is_a_typed_error() -> None:

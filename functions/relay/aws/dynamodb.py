@@ -10,11 +10,21 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from relay.aws import aws_error_code
-from relay.consumer.unit_state import FieldState, UnitKey, UnitState, fields_from_json, fields_to_json
+from relay.consumer.unit_state import (
+    FieldState,
+    StateWrite,
+    StateWrites,
+    UnitKey,
+    UnitState,
+    fields_from_json,
+    fields_to_json,
+    write_each,
+)
 from relay.errors import ReplayStoreUnavailableError, SourceStateUnavailableError, UnitStateUnavailableError
 from relay.models import SOURCE_STATE_TTL_SECONDS, utc_now
 
@@ -31,7 +41,9 @@ CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class DynamoUnitStateStore:
-    """relay.ports.UnitStateStore: BatchGetItem for reads, one conditional UpdateItem per write.
+    """relay.ports.UnitStateStore: BatchGetItem for reads, one conditional UpdateItem per write; many
+    of either run on a pool of `workers` threads (boto3 clients are thread-safe; the client's
+    connection pool should be as large).
 
     An item: `pk`, `sk`, `state` (the fields as one JSON string, relay.consumer.unit_state), `version`,
     `mdt_id`, `guild_id`, `updated_at`, and `expires_at` (TTL), refreshed by every write.
@@ -45,12 +57,24 @@ class DynamoUnitStateStore:
         ttl_days: int = DEFAULT_TTL_DAYS,
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        workers: int = 1,
     ) -> None:
         self.table_name = table_name
         self.client = client
         self.ttl_seconds = ttl_days * 86400
         self.clock = clock
         self.sleep = sleep
+        self.workers = max(1, workers)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _run[T, R](self, work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """`work` over the items, on the pool when there is more than one (kept for the container's
+        life: warm invocations reuse its threads)."""
+        if self.workers == 1 or len(items) < 2:
+            return [work(item) for item in items]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="unit-state")
+        return list(self._pool.map(work, items))
 
     @staticmethod
     def _key(key: UnitKey) -> dict[str, Any]:
@@ -60,20 +84,27 @@ class DynamoUnitStateStore:
         unique = sorted(set(keys))
         found: dict[UnitKey, UnitState] = {key: UnitState(key) for key in unique}
         by_item_key = {(key.pk, key.sk): key for key in unique}
-        for start in range(0, len(unique), BATCH_GET_LIMIT):
-            pending: list[dict[str, Any]] = [self._key(k) for k in unique[start : start + BATCH_GET_LIMIT]]
-            for attempt in range(BATCH_GET_ATTEMPTS):
-                if attempt:
-                    self.sleep(0.05 * 2**attempt)  # DynamoDB asks for backoff on unprocessed keys
-                items, pending = self._batch_get(pending)
-                for item in items:
-                    key = by_item_key[(item["pk"]["S"], item["sk"]["S"])]
-                    found[key] = state_from_item(key, item)
-                if not pending:
-                    break
-            else:
-                raise UnitStateUnavailableError(f"BatchGetItem left {len(pending)} keys unprocessed")
+        batches = [
+            unique[start : start + BATCH_GET_LIMIT] for start in range(0, len(unique), BATCH_GET_LIMIT)
+        ]
+        for items in self._run(self._read_batch, batches):
+            for item in items:
+                key = by_item_key[(item["pk"]["S"], item["sk"]["S"])]
+                found[key] = state_from_item(key, item)
         return found
+
+    def _read_batch(self, keys: Sequence[UnitKey]) -> list[dict[str, Any]]:
+        """One BatchGetItem's items, its unprocessed keys asked again with backoff."""
+        pending: list[dict[str, Any]] = [self._key(k) for k in keys]
+        items: list[dict[str, Any]] = []
+        for attempt in range(BATCH_GET_ATTEMPTS):
+            if attempt:
+                self.sleep(0.05 * 2**attempt)  # DynamoDB asks for backoff on unprocessed keys
+            answer, pending = self._batch_get(pending)
+            items += answer
+            if not pending:
+                return items
+        raise UnitStateUnavailableError(f"BatchGetItem left {len(pending)} keys unprocessed")
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         try:
@@ -120,6 +151,9 @@ class DynamoUnitStateStore:
                 return None
             raise UnitStateUnavailableError(f"UpdateItem {key.pk}/{key.sk}: {code}") from None
         return new_version
+
+    def write_many(self, writes: Sequence[StateWrite], can_start: Callable[[], bool]) -> StateWrites:
+        return write_each(self.write, writes, can_start, run=self._run)
 
 
 def state_from_item(key: UnitKey, item: Mapping[str, Any]) -> UnitState:

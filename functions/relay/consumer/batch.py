@@ -12,14 +12,13 @@ again from a fresh read of the partner, so whatever landed meanwhile is seen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from relay.consumer.merge import MdtBatch, MergedUnit, merge_messages
 from relay.consumer.plan import FieldOutcome, PartnerUnit, UnitPlan, plan_unit
 from relay.consumer.session import PartnerSession, chunks
-from relay.consumer.unit_state import FieldState, UnitKey, UnitState
+from relay.consumer.unit_state import OUT_OF_TIME, StateWrite, StateWrites, UnitKey, UnitState
 from relay.errors import NorthcaError, PartnerStoppedError, UnitStateUnavailableError
 from relay.observability import logger
 
@@ -27,8 +26,7 @@ if TYPE_CHECKING:
     from relay.consumer.pipeline import BatchOutcome, ConsumerDeps, Delivery
 
 
-@dataclass(frozen=True)
-class UnitOutcome:
+class UnitOutcome(NamedTuple):
     key: UnitKey
     result: str  # written | unchanged | superseded | refused | given back
     detail: str
@@ -75,16 +73,53 @@ class UnitBatch:
                         "received_at": clamp.received_at.isoformat(),
                     },
                 )
-        try:
-            self.states = self.deps.state.read_many(sorted(self.units))
-        except UnitStateUnavailableError as exc:
-            logger.warning("unit state unavailable, the whole batch comes back", extra={"error": str(exc)})
-            self.failed |= set(self.units)
+        if not self._read(sorted(self.units)):
             return
         for key in sorted(self.groups):
             group = self.groups[key]
             keys = sorted(k for k in self.units if (k.mdt_id, k.guild_id) == key)
             self._group(group, keys, session)
+
+    # ------------------------------------------------------------------ the time budget and the store
+
+    def _can_start(self) -> bool:
+        """Whether a call to AWS or the partner may start: the reserve left covers the slowest one (a
+        PUT's connect and read timeouts; a state call's, with its retries), then the SQS calls."""
+        return self.deps.remaining_ms() >= self.deps.settings.min_remaining_ms
+
+    def _out_of_time(self) -> None:
+        if self.outcome.stopped is None:
+            self.outcome.stopped = "out of time"
+
+    def _read(self, keys: list[UnitKey]) -> bool:
+        """Read these units' state (into self.states); False, with the units failed, when it cannot."""
+        if not self._can_start():
+            self._out_of_time()
+            self.failed |= set(keys)
+            return False
+        try:
+            self.states |= self.deps.state.read_many(keys)
+        except UnitStateUnavailableError as exc:
+            logger.warning("unit state unavailable, these units come back", extra={"error": str(exc)})
+            self.failed |= set(keys)
+            return False
+        return True
+
+    def _write_many(self, writes: list[StateWrite]) -> StateWrites:
+        """The conditional writes (concurrent where the store can); a write not made fails its unit."""
+        if not writes:
+            return StateWrites()
+        results = self.deps.state.write_many(writes, self._can_start)
+        if results.failed:
+            self.failed |= set(results.failed)
+            reasons = sorted(set(results.failed.values()))
+            if OUT_OF_TIME in reasons:
+                self._out_of_time()
+            logger.warning(
+                "unit state not written, these units come back",
+                extra={"units": len(results.failed), "reasons": reasons[:3]},
+            )
+        return results
 
     # ------------------------------------------------------------------ one MDT and guild
 
@@ -101,11 +136,7 @@ class UnitBatch:
             keys = self._round(group, keys, partner, session)
             if keys:
                 self.outcome.resends += len(keys)
-                try:
-                    self.states |= self.deps.state.read_many(keys)
-                except UnitStateUnavailableError as exc:
-                    logger.warning("unit state unavailable", extra={"error": str(exc)})
-                    self.failed |= set(keys)
+                if not self._read(keys):
                     return
         if keys:
             logger.warning("units kept changing while being written", extra={"units": len(keys)})
@@ -119,8 +150,9 @@ class UnitBatch:
         session: PartnerSession,
     ) -> list[UnitKey]:
         """Plan, record, PUT and resolve these units once; returns those another consumer wrote meanwhile."""
-        again: list[UnitKey] = []
-        to_put: dict[UnitKey, tuple[UnitPlan, int]] = {}
+        writes: list[StateWrite] = []
+        to_put: list[UnitKey] = []
+        now = self.deps.clock()  # one instant per round: the plans are made from one read
         for key in keys:
             state = self.states[key]
             plan = plan_unit(
@@ -129,48 +161,33 @@ class UnitBatch:
                 partner.get(key.unit_id) if partner is not None else None,
                 listed=partner is not None,
                 window=self.window,
-                now=self.deps.clock(),
+                now=now,
             )
             self._count(plan)
             self.plans[key] = plan
-            if plan.body is None:
-                if (
-                    plan.resolved != dict(state.fields)
-                    and self._write(key, plan.resolved, state.version) is None
-                ):
-                    again.append(key)
-                continue
-            version = self._write(key, plan.intent, state.version)
-            if version is None:
-                again.append(key)
-            elif version > 0:
-                to_put[key] = (plan, version)
-        for chunk in chunks(sorted(to_put), self.deps.max_units_per_request):
-            records = [to_put[key][0].body or {} for key in chunk]
-            result = session.write_units(group, records)
+            if plan.body is not None:
+                writes.append(StateWrite(key, plan.intent, state.version))
+                to_put.append(key)
+            elif plan.resolved != dict(state.fields):
+                writes.append(StateWrite(key, plan.resolved, state.version))
+        recorded = self._write_many(writes)
+        again = set(recorded.conflicts)
+        confirmed: list[StateWrite] = []
+        ready = [key for key in to_put if key in recorded.versions]
+        for chunk in chunks(ready, self.deps.max_units_per_request):
+            result = session.write_units(group, [self.plans[key].body or {} for key in chunk])
             self.recheck |= {key for key in chunk if key.unit_id in result.uncertain}
             for key in chunk:
-                plan, version = to_put[key]
                 if key.unit_id in result.written:
                     self.outcome.units_written += 1
                     self.written.add(key)
-                    if self._write(key, plan.resolved, version) is None:
-                        again.append(key)
+                    confirmed.append(StateWrite(key, self.plans[key].resolved, recorded.versions[key]))
                 elif key.unit_id in result.refused:
                     self.refused[key] = result.refused[key.unit_id]
                 else:
                     self.failed.add(key)
+        again |= self._write_many(confirmed).conflicts
         return sorted(again)
-
-    def _write(self, key: UnitKey, fields: dict[str, FieldState], expected: int) -> int | None:
-        """The conditional write: the new version, None when another consumer wrote first, or -1 (and
-        the unit failed) when the store is unavailable."""
-        try:
-            return self.deps.state.write(key, fields, expected)
-        except UnitStateUnavailableError as exc:
-            logger.warning("unit state unavailable", extra={"unit_id": key.unit_id, "error": str(exc)})
-            self.failed.add(key)
-            return -1
 
     def _count(self, plan: UnitPlan) -> None:
         for outcome in plan.outcomes.values():

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -30,9 +30,8 @@ from relay.observability import logger
 from relay.ports import DeadLetter, DeadLetterPort, UnitStateStore, UnitWriter, VisibilityPort
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """One SQS record the consumer could read."""
+class Delivery(NamedTuple):
+    """One SQS record the consumer could read (a tuple: a batch builds up to 10,000 of them)."""
 
     message_id: str
     receipt_handle: str
@@ -125,29 +124,33 @@ def _unusable_instant(message: QueueMessage) -> str | None:
     return None
 
 
+# The validator itself: model_validate_json's wrapper costs a tenth of a batch's parse.
+READ_MESSAGE: Callable[[str], QueueMessage] = QueueMessage.__pydantic_validator__.validate_json
+
+
 def parse_records(records: Iterable[Mapping[str, Any]], outcome: BatchOutcome) -> list[Delivery]:
     """The readable records; every other one is poison (dead-lettered with its reason), alone."""
     parsed = []
     for record in records:
         message_id = str(record.get("messageId") or "")
+        body = record.get("body")
         reason: str | None
         try:
-            message = QueueMessage.model_validate_json(str(record.get("body") or ""))
+            message = READ_MESSAGE(body if isinstance(body, str) else "")
             reason = _unusable_instant(message)
         except ValidationError as exc:
             reason = describe_validation_error(exc, limit=3)
         except (ValueError, OverflowError, TypeError, RecursionError) as exc:
             # What pydantic lets through (an aware time whose UTC conversion overflows, ...).
             reason = f"body: {type(exc).__name__}: {str(exc)[:200]}"
-        if reason is not None:
-            # Dead-lettered with its reason, or reported failed (to the DLQ after maxReceiveCount).
-            outcome.poison[message_id] = reason
-            outcome.failed_message_ids.add(message_id)
-            logger.error("unreadable queue message", extra={"message_id": message_id, "reason": reason})
+        if reason is None:
+            receipt = str(record.get("receiptHandle") or "")
+            parsed.append(Delivery(message_id, receipt, _receive_count(record), message))
             continue
-        parsed.append(
-            Delivery(message_id, str(record.get("receiptHandle") or ""), _receive_count(record), message)
-        )
+        # Dead-lettered with its reason, or reported failed (to the DLQ after maxReceiveCount).
+        outcome.poison[message_id] = reason
+        outcome.failed_message_ids.add(message_id)
+        logger.error("unreadable queue message", extra={"message_id": message_id, "reason": reason})
     return parsed
 
 
@@ -200,25 +203,48 @@ def process_batch(records: Sequence[Mapping[str, Any]], deps: ConsumerDeps) -> B
     return outcome
 
 
+# CloudWatch Logs takes events of up to 256 KB: an outcome line's size is bounded below that.
+MAX_OUTCOME_LINE_BYTES = 192 * 1024
+
+
+def _row_size_bound(texts: Iterable[str]) -> int:
+    """An upper bound of an outcome row's JSON size: its fixed keys and outcome names take less than
+    600 bytes, and a character takes at most 12 (a `\\ud83d\\ude00` pair)."""
+    return 600 + 12 * sum(len(text) + 3 for text in texts)
+
+
 def _log_unit_outcomes(batch: UnitBatch, deliveries: Sequence[Delivery]) -> None:
-    """One line per unit: which webhooks it came from and what became of it (the delivery trail)."""
+    """What became of each unit and which webhooks it came from (the delivery trail), many units to a
+    line: one log record per unit cost more than the rest of the batch's work."""
     by_message = {d.message_id: d.message for d in deliveries}
+    line: list[dict[str, Any]] = []
+    size = 0
     for unit in batch.unit_outcomes():
-        messages = [by_message[mid] for mid in sorted(unit.message_ids) if mid in by_message]
-        logger.info(
-            "unit outcome",
-            extra={
-                "webhook_ids": sorted({m.webhook_id for m in messages if m.webhook_id}),
-                "sources": sorted({m.source for m in messages}),
+        messages = [by_message[mid] for mid in unit.message_ids if mid in by_message]
+        webhook_ids = sorted({m.webhook_id for m in messages if m.webhook_id})
+        sources = sorted({m.source for m in messages})
+        bound = _row_size_bound(
+            (unit.key.mdt_id, unit.key.unit_id, unit.detail, *webhook_ids, *sources, *unit.written.values())
+        )
+        if line and size + bound > MAX_OUTCOME_LINE_BYTES:
+            logger.info("unit outcomes", extra={"units": line})
+            line, size = [], 0
+        line.append(
+            {
                 "mdt_id": unit.key.mdt_id,
                 "unit_id": unit.key.unit_id,
                 "outcome": unit.result,
                 "detail": unit.detail,
+                "webhook_ids": webhook_ids,
+                "sources": sources,
                 "fields": unit.fields,
                 "written": unit.written,
                 "recheck": unit.recheck,
-            },
+            }
         )
+        size += bound
+    if line:
+        logger.info("unit outcomes", extra={"units": line})
 
 
 def _delay(deliveries: Sequence[Delivery], outcome: BatchOutcome, deps: ConsumerDeps) -> None:

@@ -20,12 +20,13 @@ protocol on top of it is relay.consumer.plan and docs/consumer.md.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from relay.consumer.merge import FieldStamp
+from relay.errors import UnitStateUnavailableError
 from relay.models import UNIT_PREFIX
 
 # Another writer's value wins a tie with a relay change of the same instant ("later than" is strict).
@@ -36,8 +37,11 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_SENT = 6
 
 
-@dataclass(frozen=True, order=True)
-class UnitKey:
+# The value types are named tuples: a batch makes tens of thousands of them, and a tuple is built,
+# hashed and compared in C (a frozen dataclass is several times slower at each).
+
+
+class UnitKey(NamedTuple):
     mdt_id: str
     guild_id: str
     unit_id: str
@@ -51,8 +55,7 @@ class UnitKey:
         return self.unit_id
 
 
-@dataclass(frozen=True)
-class Baseline:
+class Baseline(NamedTuple):
     """A field's value at the partner as the relay knows it, and the instant that makes it so."""
 
     value: str
@@ -81,8 +84,7 @@ class Baseline:
         return cls("", EPOCH, "", ours=True)
 
 
-@dataclass(frozen=True)
-class Sent:
+class Sent(NamedTuple):
     """A value a PUT of the relay's carried, what it stood for, and when it was sent."""
 
     base: Baseline
@@ -93,8 +95,7 @@ class Sent:
         return self.base.value
 
 
-@dataclass(frozen=True)
-class FieldState:
+class FieldState(NamedTuple):
     change: FieldStamp | None = None
     pending: bool = False
     base: Baseline | None = None
@@ -102,7 +103,14 @@ class FieldState:
 
     def with_sent(self, base: Baseline, at: datetime) -> FieldState:
         kept = tuple(s for s in self.sent if s.base != base)
-        return replace(self, sent=(*kept, Sent(base, at))[-MAX_SENT:])
+        return FieldState(self.change, self.pending, self.base, (*kept, Sent(base, at))[-MAX_SENT:])
+
+    def based_on(self, base: Baseline) -> FieldState:
+        return FieldState(self.change, self.pending, base, self.sent)
+
+
+NO_STATE = FieldState()
+BLANK = Baseline.blank()
 
 
 @dataclass(frozen=True)
@@ -114,11 +122,66 @@ class UnitState:
     version: int = 0
 
     def field(self, name: str) -> FieldState:
-        return self.fields.get(name, FieldState())
+        return self.fields.get(name, NO_STATE)
 
     @property
     def pending(self) -> dict[str, FieldStamp]:
         return {n: f.change for n, f in self.fields.items() if f.pending and f.change is not None}
+
+
+# ------------------------------------------------------------------------------ many writes at once
+
+
+class StateWrite(NamedTuple):
+    """One conditional write of a unit's fields (relay.ports.UnitStateStore.write)."""
+
+    key: UnitKey
+    fields: Mapping[str, FieldState]
+    expected_version: int
+
+
+@dataclass
+class StateWrites:
+    """What became of many conditional writes: each unit's new version, the races another consumer
+    won, and the writes not made, with why (the store unavailable, or no time left to start it)."""
+
+    versions: dict[UnitKey, int] = field(default_factory=dict)
+    conflicts: set[UnitKey] = field(default_factory=set)
+    failed: dict[UnitKey, str] = field(default_factory=dict)
+
+
+OUT_OF_TIME = "not started: too little time left in the invocation"
+
+
+def write_each(
+    write: Callable[[UnitKey, Mapping[str, FieldState], int], int | None],
+    writes: Sequence[StateWrite],
+    can_start: Callable[[], bool],
+    run: Callable[
+        [Callable[[StateWrite], tuple[UnitKey, int | str | None]], Sequence[StateWrite]],
+        Iterable[tuple[UnitKey, int | str | None]],
+    ] = map,
+) -> StateWrites:
+    """Make each write with `write` (a store's conditional write), through `run` (map, or a thread
+    pool's): a write is only started while `can_start()` says there is time for it."""
+
+    def one(item: StateWrite) -> tuple[UnitKey, int | str | None]:
+        if not can_start():
+            return item.key, OUT_OF_TIME
+        try:
+            return item.key, write(item.key, item.fields, item.expected_version)
+        except UnitStateUnavailableError as exc:
+            return item.key, str(exc)
+
+    results = StateWrites()
+    for key, answer in run(one, writes):
+        if answer is None:
+            results.conflicts.add(key)
+        elif isinstance(answer, str):
+            results.failed[key] = answer
+        else:
+            results.versions[key] = answer
+    return results
 
 
 # ------------------------------------------------------------------------------ the stored form

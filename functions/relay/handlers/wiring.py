@@ -7,11 +7,13 @@ This module and relay.aws are the only ones that import boto3.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from relay.aws.dynamodb import DynamoReplayGuard, DynamoSourceStateStore, DynamoUnitStateStore
 from relay.aws.secrets import PowertoolsSecrets
@@ -29,15 +31,31 @@ from relay.ports import ReplayGuard
 from relay.settings import ConsumerEnvironment, IngressEnvironment, ScheduledEnvironment
 from relay.sources.registry import stateful_sources
 
+# Every AWS call is bounded (2 attempts of 1 s to connect and 3 s to read, ~10 s at worst): the
+# consumer's reserve (min_remaining_ms) covers the slowest call it may start. botocore's defaults
+# (60 s each, up to 5 attempts) could outlast any Lambda timeout.
+AWS_CALLS = {"connect_timeout": 1, "read_timeout": 3, "retries": {"mode": "standard", "max_attempts": 2}}
+
+
+def io_workers() -> int:
+    """Threads for the consumer's unit-state calls, sized to the function's memory (Lambda gives CPU
+    and network in proportion): 16 at the template's 256 MB."""
+    try:
+        memory = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") or 256)
+    except ValueError:
+        memory = 256
+    return max(4, min(64, memory // 16))
+
 
 @functools.cache
-def client(service: str, endpoint_url: str | None) -> Any:
-    """One boto3 client per service, cold start and endpoint."""
-    return boto3.client(service)  # type: ignore[call-overload]
+def client(service: str, endpoint_url: str | None, pool: int = 10) -> Any:
+    """One boto3 client per service, cold start, endpoint and connection pool size."""
+    config = Config(**AWS_CALLS, max_pool_connections=pool)  # type: ignore[arg-type]
+    return boto3.client(service, config=config)  # type: ignore[call-overload]
 
 
-def _client(service: str) -> Any:
-    return client(service, os.environ.get("AWS_ENDPOINT_URL"))
+def _client(service: str, pool: int = 10) -> Any:
+    return client(service, os.environ.get("AWS_ENDPOINT_URL"), pool)
 
 
 @functools.cache
@@ -84,20 +102,28 @@ def partner_writer() -> PartnerWriter:
 
 def consumer_deps(remaining_ms: Any) -> ConsumerDeps:
     """The consumer's dependencies for one invocation (`remaining_ms` is its context's clock)."""
+    return dataclasses.replace(_consumer_deps(), remaining_ms=remaining_ms)
+
+
+@functools.cache
+def _consumer_deps() -> ConsumerDeps:
+    """Built once per container: the unit-state store keeps its thread pool across invocations."""
     env = ConsumerEnvironment.model_validate(os.environ)
     config = env.relay_config()
     if not env.STATE_TABLE:
         raise ConfigError("STATE_TABLE is not set: the consumer cannot merge without unit state")
     ttl_days = env.STATE_TTL_DAYS or config.consumer.unit_state_ttl_days
     sqs = _client("sqs")
+    workers = io_workers()
     return ConsumerDeps(
         writer=partner_writer(),
-        state=DynamoUnitStateStore(env.STATE_TABLE, _client("dynamodb"), ttl_days=ttl_days),
+        state=DynamoUnitStateStore(
+            env.STATE_TABLE, _client("dynamodb", pool=workers), ttl_days=ttl_days, workers=workers
+        ),
         visibility=SqsVisibility(sqs, env.QUEUE_URL) if env.QUEUE_URL else None,
         dead_letters=SqsDeadLetters(sqs, env.DLQ_URL) if env.DLQ_URL else None,
         settings=config.consumer,
         max_units_per_request=config.northca.max_units_per_request,
-        remaining_ms=remaining_ms,
     )
 
 
@@ -120,5 +146,5 @@ def reset() -> None:
     """Forget every cached dependency and config (tests, and a local stack restarted in-process)."""
     from relay.settings import relay_config
 
-    for cached in (client, ingress_deps, partner_writer, roster_poll_deps, relay_config):
+    for cached in (client, ingress_deps, partner_writer, _consumer_deps, roster_poll_deps, relay_config):
         cached.cache_clear()
