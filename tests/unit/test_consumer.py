@@ -252,6 +252,22 @@ def test_consumer_recognises_its_own_put_landing_late_and_asserts_the_newest_val
     assert h.outcome.reasserted == 1
 
 
+def test_consumer_its_own_late_put_is_undone_even_after_a_dispatcher_edits_another_field() -> None:
+    # Given 10-8 then 10-6 written by the relay, the first PUT landing late, and then, after the
+    # late-write window (300 s) but before the relay's recheck, a dispatcher renaming the unit
+    h = Harness()
+    h.run(record("m1", message("w1", change("A", 1, status="10-8"))))
+    h.run(record("m2", message("w2", change("A", 2, status="10-6"))))
+    h.partner.edit("A", status="10-8")  # the late landing
+    h.clock.advance(310)
+    h.partner.edit("A", officer_name="J. Doe")  # updated_at moves past the landing
+    # When the relay looks at the unit again (the recheck)
+    assert h.run(record("m1-recheck", message("w1", change("A", 1, status="10-8")))) == set()
+    # Then its own stale 10-8 is recognised and 10-6 written again; the dispatcher's name stays
+    assert h.partner.unit("A")["status"] == "10-6"
+    assert h.partner.unit("A")["officer_name"] == "J. Doe"
+
+
 def test_consumer_a_value_the_relay_sent_long_ago_set_by_a_dispatcher_is_the_dispatchers() -> None:
     # Given 10-8 then 10-6 written by the relay; an hour later a dispatcher sets 10-8 by hand
     h = Harness()

@@ -5,7 +5,7 @@ each unit the batch mentions. Per writable field, with P the partner's value and
 baseline for it (relay.consumer.unit_state):
 
 1. What P is. P == B: nothing happened since. P is a value one of the relay's own PUTs carried, sent
-   within the late-write window before the unit's `updated_at`: it stands for what it stood for then
+   within two late-write windows before the unit's `updated_at`: it stands for what it stood for then
    (an older value of the relay's, landing late; or a newer one whose answer was lost), and the newer
    of that and B is what the partner "holds". P is "" and the relay knows nothing of the field: a blank
    nobody set. Anything else: another writer wrote P, dated by the unit's `updated_at`.
@@ -112,7 +112,10 @@ def what_the_partner_holds(
     base = state.base
     if base is not None and value == base.value:
         return base, False
-    since = _minus(updated_at, window)
+    # A PUT of the relay's lands at most `window` after it was sent, and the relay looks again about
+    # `window` after an uncertain one: an edit of another field in between moves `updated_at` past the
+    # landing, so a value sent within two windows of `updated_at` is still taken for the relay's own.
+    since = _minus(updated_at, window * 2)
     mine = [s.base for s in state.sent if s.base.value == value and (since is None or s.at >= since)]
     if mine:
         return _newer(base, max(mine, key=Baseline.key)), False
