@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,14 @@ REGION = "eu-west-1"
 FUNCTIONS = ("IngressFunction", "ConsumerFunction", "ScheduledFunction")
 EXPECTED_ENV = {
     "IngressFunction": {"QUEUE_URL", "REPLAY_TABLE"},
-    "ConsumerFunction": {"QUEUE_URL", "DLQ_URL", "STATE_TABLE", "PARTNER_KEY_SECRET"},
+    "ConsumerFunction": {"QUEUE_URL", "DLQ_URL", "STATE_TABLE"},
     "ScheduledFunction": {"QUEUE_URL", "STATE_TABLE"},
+}
+# The settings model (relay.settings) that reads each function's environment.
+ENVIRONMENT_MODELS = {
+    "IngressFunction": "IngressEnvironment",
+    "ConsumerFunction": "ConsumerEnvironment",
+    "ScheduledFunction": "ScheduledEnvironment",
 }
 GLOBAL_ENV = {
     "POWERTOOLS_SERVICE_NAME",
@@ -192,6 +199,43 @@ def test_function_logs_to_its_own_log_group_with_retention(template: dict[str, A
     # The group carries the function's own name (/aws/lambda/<FunctionName>).
     function_name = props["FunctionName"]["Fn::Sub"]
     assert group["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/{function_name}"}
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_every_variable_a_function_is_given_is_one_its_code_reads(
+    template: dict[str, Any], name: str
+) -> None:
+    """A variable no code reads drifts from the truth unnoticed (issue #10, item 18: PARTNER_KEY_SECRET was
+    set from a parameter while the code read relay.toml)."""
+    from relay import settings
+
+    model = getattr(settings, ENVIRONMENT_MODELS[name])
+    variables = set(function_properties(template, name)["Environment"]["Variables"])
+    unread = variables - GLOBAL_ENV - set(model.model_fields)
+    assert not unread, f"{name}: {sorted(unread)} set but never read by {model.__name__}"
+
+
+def test_the_partner_key_grant_names_the_secret_relay_toml_names(template: dict[str, Any]) -> None:
+    """relay.toml's northca.partner_key_secret is the one source of truth; the parameter only names the
+    secret the consumer's IAM grant covers, so its default must be the shipped relay.toml's value."""
+    shipped = tomllib.loads((ROOT / "relay.toml").read_text(encoding="utf-8"))["northca"][
+        "partner_key_secret"
+    ]
+    assert parameter(template, "PartnerKeySecretName")["Default"] == shipped
+    assert "relay.toml" in parameter(template, "PartnerKeySecretName")["Description"]
+    # No function is told the name: the code has one place to learn it from.
+    for name in FUNCTIONS:
+        values = function_properties(template, name)["Environment"]["Variables"].values()
+        assert {"Ref": "PartnerKeySecretName"} not in values, name
+    grants = [
+        resource_text(template, resource)
+        for owner, policy in iter_policies(template)
+        if owner == "ConsumerFunction" and isinstance(policy, dict) and "Statement" in policy
+        for statement in flat(policy["Statement"])
+        if "secretsmanager:GetSecretValue" in flat(statement["Action"])
+        for resource in flat(statement["Resource"])
+    ]
+    assert grants and all(f":secret:{shipped}" in grant for grant in grants), grants
 
 
 def test_every_log_group_has_a_retention(template: dict[str, Any]) -> None:
