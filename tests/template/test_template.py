@@ -1,8 +1,8 @@
 """House rules for template.yaml, checked on the template as written (SAM, before the transform).
 
-The template is read with cfn-lint's YAML loader, so `!Ref`, `!Sub`, `!GetAtt`, ... come back as their
-long forms (`{"Ref": ...}`, `{"Fn::Sub": ...}`). Numbers behind a `!Ref` to a parameter are checked at
-the parameter's Default and, where the rule depends on it, at its MinValue/MaxValue.
+tests/support/cfn.py reads it: `!Ref`, `!Sub`, `!GetAtt`, ... come back as their long forms. Numbers
+behind a `!Ref` to a parameter are checked at the parameter's Default and, where the rule depends on
+it, at its MinValue/MaxValue.
 """
 
 from __future__ import annotations
@@ -11,17 +11,25 @@ import ast
 import json
 import re
 import tomllib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from cfnlint.api import ManualArgs, lint, lint_file
-from cfnlint.decode import cfn_yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE_PATH = ROOT / "template.yaml"
-EVENTS = ROOT / "events"
+from tests.support.cfn import (
+    TEMPLATE_PATH,
+    flat,
+    function_properties,
+    getatt_target,
+    iter_policies,
+    number,
+    parameter,
+    resolve,
+    resource_text,
+    resources_of_type,
+)
+from tests.support.constants import EVENTS, ROOT
+
 REGION = "eu-west-1"
 
 FUNCTIONS = ("IngressFunction", "ConsumerFunction", "ScheduledFunction")
@@ -47,69 +55,7 @@ SCOPED_SERVICES = ("secretsmanager", "sqs", "dynamodb")
 SIX_TIMES = 6
 
 
-# ------------------------------------------------------------------ loading and resolving
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = cfn_yaml.loads(TEMPLATE_PATH.read_text(encoding="utf-8"), str(TEMPLATE_PATH))
-    return loaded
-
-
-def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
-    return {name: r for name, r in template["Resources"].items() if r["Type"] == resource_type}
-
-
-def merge_globals(global_value: Any, local_value: Any) -> Any:
-    """SAM's Globals rule: maps merge (local wins), lists concatenate, anything else is the local value."""
-    if isinstance(global_value, dict) and isinstance(local_value, dict):
-        if any(k == "Ref" or k.startswith("Fn::") for k in (*global_value, *local_value)):
-            return local_value
-        merged = dict(global_value)
-        for key, value in local_value.items():
-            merged[key] = merge_globals(merged[key], value) if key in merged else value
-        return merged
-    if isinstance(global_value, list) and isinstance(local_value, list):
-        return global_value + local_value
-    return local_value
-
-
-def function_properties(template: dict[str, Any], name: str) -> dict[str, Any]:
-    global_props = template.get("Globals", {}).get("Function", {})
-    props: dict[str, Any] = merge_globals(global_props, template["Resources"][name]["Properties"])
-    return props
-
-
-def parameter(template: dict[str, Any], name: str) -> dict[str, Any]:
-    params: dict[str, Any] = template["Parameters"]
-    assert name in params, f"parameter {name} is not declared"
-    result: dict[str, Any] = params[name]
-    return result
-
-
-def resolve(template: dict[str, Any], value: Any, bound: str = "Default") -> Any:
-    """A literal, a `Ref` to a parameter (its Default, MinValue or MaxValue) or a `Fn::FindInMap`."""
-    if isinstance(value, dict) and "Ref" in value:
-        param = parameter(template, value["Ref"])
-        assert bound in param, f"parameter {value['Ref']} has no {bound}"
-        return param[bound]
-    if isinstance(value, dict) and "Fn::FindInMap" in value:
-        mapping, top, second = value["Fn::FindInMap"]
-        return template["Mappings"][mapping][top][second]
-    assert not isinstance(value, dict), f"cannot resolve {value!r}"
-    return value
-
-
-def number(template: dict[str, Any], value: Any, bound: str = "Default") -> int:
-    return int(resolve(template, value, bound))
-
-
-def getatt_target(value: Any) -> str:
-    assert isinstance(value, dict), f"expected !GetAtt, got {value!r}"
-    assert "Fn::GetAtt" in value, f"expected !GetAtt, got {value!r}"
-    target = value["Fn::GetAtt"]
-    name = target[0] if isinstance(target, list) else target.split(".")[0]
-    return str(name)
+# ------------------------------------------------------------------ helpers
 
 
 def sqs_events(props: dict[str, Any]) -> list[dict[str, Any]]:
@@ -386,37 +332,6 @@ def test_schedule_retries_and_keeps_failed_invocations(template: dict[str, Any])
 
 
 # ------------------------------------------------------------------ IAM
-
-
-def iter_policies(template: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    for name in FUNCTIONS:
-        for policy in function_properties(template, name).get("Policies", []):
-            yield name, policy
-    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role"):
-        for name, resource in resources_of_type(template, kind).items():
-            props = resource["Properties"]
-            if "PolicyDocument" in props:
-                yield name, props["PolicyDocument"]
-            for inline in props.get("Policies", []):
-                yield name, inline["PolicyDocument"]
-
-
-def flat(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def resource_text(template: dict[str, Any], value: Any) -> str:
-    """A Resource entry as text, `${Param}` replaced by the parameter's Default."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-        params = template["Parameters"]
-        return re.sub(
-            r"\$\{([A-Za-z0-9]+)\}",
-            lambda m: str(params[m.group(1)]["Default"]) if m.group(1) in params else m.group(0),
-            value["Fn::Sub"],
-        )
-    return json.dumps(value)  # !GetAtt / !Ref: a named resource
 
 
 def test_no_wildcard_resources_for_secrets_queues_or_tables(template: dict[str, Any]) -> None:
