@@ -373,9 +373,51 @@ def test_http_api_is_throttled_and_logged(template: dict[str, Any]) -> None:
     api = template["Resources"]["WebhookApi"]
     assert api["Type"] == "AWS::Serverless::HttpApi"
     throttling = api["Properties"]["DefaultRouteSettings"]
-    assert throttling["ThrottlingBurstLimit"] > 0 and throttling["ThrottlingRateLimit"] > 0
+    assert number(template, throttling["ThrottlingBurstLimit"]) > 0
+    assert number(template, throttling["ThrottlingRateLimit"]) > 0
     group = template["Resources"][getatt_target(api["Properties"]["AccessLogSettings"]["DestinationArn"])]
     assert group["Type"] == "AWS::Logs::LogGroup"
+
+
+# Lambda keeps this much of an account's concurrency unreserved; the default account limit is 1,000.
+UNRESERVED_MINIMUM = 100
+DEFAULT_ACCOUNT_CONCURRENCY = 1000
+
+
+def test_ingress_reserved_concurrency_holds_the_api_throttle_at_every_allowed_value(
+    template: dict[str, Any],
+) -> None:
+    """Issue #10 item 16: the ingress reserves (and is capped at) IngressReservedConcurrency, and the API
+    admits no more than fits in it even when every request runs to the ingress's timeout: rate x timeout
+    <= reserved, and a whole burst fits too. Each allowed value carries its own throttling row."""
+    ingress = function_properties(template, "IngressFunction")
+    assert ingress["ReservedConcurrentExecutions"] == {"Ref": "IngressReservedConcurrency"}
+    timeout = number(template, ingress["Timeout"])
+    param = parameter(template, "IngressReservedConcurrency")
+    assert param["Default"] in param["AllowedValues"]
+    throttling = template["Resources"]["WebhookApi"]["Properties"]["DefaultRouteSettings"]
+    rows = {}
+    for setting in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+        mapping, key, column = throttling[setting]["Fn::FindInMap"]
+        assert key == {"Ref": "IngressReservedConcurrency"}
+        rows[setting] = {int(k): row[column] for k, row in template["Mappings"][mapping].items()}
+    for reserved in param["AllowedValues"]:
+        rate, burst = rows["ThrottlingRateLimit"][reserved], rows["ThrottlingBurstLimit"][reserved]
+        assert 0 < rate * timeout <= reserved, (reserved, rate, timeout)
+        assert 0 < burst <= reserved, (reserved, burst)
+        assert reserved <= DEFAULT_ACCOUNT_CONCURRENCY - UNRESERVED_MINIMUM
+    assert set(rows["ThrottlingRateLimit"]) == set(param["AllowedValues"])
+
+
+def test_only_the_ingress_reserves_concurrency(template: dict[str, Any]) -> None:
+    # The consumer is capped by its event source's MaximumConcurrency: reserved concurrency on an SQS
+    # consumer throttles it, and throttled receives count towards maxReceiveCount (messages reach the DLQ).
+    reserving = {
+        name
+        for name in resources_of_type(template, "AWS::Serverless::Function")
+        if "ReservedConcurrentExecutions" in function_properties(template, name)
+    }
+    assert reserving == {"IngressFunction"}
 
 
 def test_outputs(template: dict[str, Any]) -> None:
