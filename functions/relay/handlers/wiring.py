@@ -13,6 +13,8 @@ from typing import Any
 
 import boto3
 
+from relay.alerts.notify import NotifierDeps
+from relay.alerts.webhook import webhook_factory
 from relay.aws.dynamodb import DynamoReplayGuard, DynamoSourceStateStore, DynamoUnitStateStore
 from relay.aws.secrets import PowertoolsSecrets
 from relay.aws.sqs import SqsDeadLetters, SqsPublisher, SqsVisibility
@@ -26,7 +28,12 @@ from relay.northca.client import NorthcaClient
 from relay.northca.writer import PartnerWriter
 from relay.observability import logger
 from relay.ports import ReplayGuard
-from relay.settings import ConsumerEnvironment, IngressEnvironment, ScheduledEnvironment
+from relay.settings import (
+    ConsumerEnvironment,
+    IngressEnvironment,
+    NotifierEnvironment,
+    ScheduledEnvironment,
+)
 from relay.sources.registry import stateful_sources
 
 
@@ -116,9 +123,17 @@ def scheduled_servers() -> Any:
     return ScheduledEnvironment.model_validate(os.environ).relay_config().erlc.servers
 
 
+@functools.cache
+def notifier_deps() -> NotifierDeps:
+    env = NotifierEnvironment.model_validate(os.environ)
+    return NotifierDeps(
+        secrets=PowertoolsSecrets(), secret_name=env.DISCORD_WEBHOOK_SECRET, make_webhook=webhook_factory()
+    )
+
+
 def reset() -> None:
     """Forget every cached dependency and config (tests, and a local stack restarted in-process)."""
     from relay.settings import relay_config
 
-    for cached in (client, ingress_deps, partner_writer, roster_poll_deps, relay_config):
+    for cached in (client, ingress_deps, partner_writer, roster_poll_deps, notifier_deps, relay_config):
         cached.cache_clear()
