@@ -29,20 +29,23 @@ from tests.support.cfn import (
     resources_of_type,
 )
 from tests.support.constants import EVENTS, ROOT
+from tests.support.metrics import emitted_metrics
 
 REGION = "eu-west-1"
 
-FUNCTIONS = ("IngressFunction", "ConsumerFunction", "ScheduledFunction")
+FUNCTIONS = ("IngressFunction", "ConsumerFunction", "ScheduledFunction", "NotifierFunction")
 EXPECTED_ENV = {
     "IngressFunction": {"QUEUE_URL", "REPLAY_TABLE"},
     "ConsumerFunction": {"QUEUE_URL", "DLQ_URL", "STATE_TABLE"},
     "ScheduledFunction": {"QUEUE_URL", "STATE_TABLE"},
+    "NotifierFunction": {"DISCORD_WEBHOOK_SECRET"},
 }
 # The settings model (relay.settings) that reads each function's environment.
 ENVIRONMENT_MODELS = {
     "IngressFunction": "IngressEnvironment",
     "ConsumerFunction": "ConsumerEnvironment",
     "ScheduledFunction": "ScheduledEnvironment",
+    "NotifierFunction": "NotifierEnvironment",
 }
 GLOBAL_ENV = {
     "POWERTOOLS_SERVICE_NAME",
@@ -93,7 +96,7 @@ def test_cfn_lint_is_really_linting() -> None:
 # ------------------------------------------------------------------ functions
 
 
-def test_the_three_functions_exist(template: dict[str, Any]) -> None:
+def test_the_four_functions_exist(template: dict[str, Any]) -> None:
     assert set(resources_of_type(template, "AWS::Serverless::Function")) == set(FUNCTIONS)
 
 
@@ -284,28 +287,31 @@ def test_every_dead_letter_queue_has_a_depth_alarm(template: dict[str, Any]) -> 
 
 
 def test_custom_metric_alarms_watch_metrics_the_code_emits(template: dict[str, Any]) -> None:
-    """A renamed metric would leave its alarm silent forever: each watched name is one the code emits,
-    by name in a handler or as the metric of an error in the catalogue (relay.errors)."""
-    from relay.errors import RelayError
+    """A renamed metric would leave its alarm silent forever: each watched name is one the code emits
+    (tests/support/metrics.py reads them from the handlers, relay.errors, the consumer and the poller)."""
     from relay.observability import metrics
 
-    def subclasses(cls: type[RelayError]) -> list[type[RelayError]]:
-        return [cls, *(sub for child in cls.__subclasses__() for sub in subclasses(child))]
-
-    handlers = "".join(
-        p.read_text(encoding="utf-8") for p in (ROOT / "functions/relay/handlers").glob("*.py")
-    ) + "".join(f'"{cls.metric_name}"' for cls in subclasses(RelayError))
     watched = [
         query["MetricStat"]["Metric"]
         for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
         for query in alarm["Properties"].get("Metrics", [])
         if "MetricStat" in query
+    ] + [
+        alarm["Properties"]
+        for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
+        if "MetricName" in alarm["Properties"]
     ]
-    assert {m["MetricName"] for m in watched} >= {"EnqueueFailed", "ReplayStoreUnavailable"}
-    for metric in watched:
-        assert metric["Namespace"] == metrics.namespace
+    custom = [m for m in watched if m["Namespace"] == metrics.namespace]
+    assert {m["MetricName"] for m in custom} >= {
+        "EnqueueFailed",
+        "ReplayStoreUnavailable",
+        "RosterPollAuthFailed",
+    }
+    emitted = emitted_metrics()
+    for metric in custom:
         assert metric["Dimensions"] == [{"Name": "service", "Value": metrics.service}]
-        assert f'"{metric["MetricName"]}"' in handlers, metric["MetricName"]
+        assert metric["MetricName"] in emitted, metric["MetricName"]
+    assert {m["Namespace"] for m in watched} <= {metrics.namespace, "AWS/SQS", "AWS/Lambda", "AWS/ApiGateway"}
 
 
 # ------------------------------------------------------------------ schedule
