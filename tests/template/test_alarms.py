@@ -134,11 +134,18 @@ def test_alarms_the_notifier_is_fed_by_the_topic_and_reads_only_its_secret(templ
 
 
 def implies(template: dict[str, Any], condition: str | None, needed: str) -> bool:
-    """`condition` true means `needed` is true: the same, or `needed` is an Or that includes it."""
-    body = template["Conditions"][needed]
-    return condition == needed or (
-        isinstance(body, dict) and {"Condition": condition} in body.get("Fn::Or", [])
-    )
+    """`condition` true means `needed` is true: the same, `needed` an Or that includes it, or `condition`
+    an And that includes something that implies `needed`."""
+    if condition is None:
+        return False
+    if condition == needed:
+        return True
+    conditions = template["Conditions"]
+    needed_body, body = conditions[needed], conditions[condition]
+    if isinstance(needed_body, dict) and {"Condition": condition} in needed_body.get("Fn::Or", []):
+        return True
+    parts = body.get("Fn::And", []) if isinstance(body, dict) else []
+    return any(isinstance(p, dict) and implies(template, p.get("Condition"), needed) for p in parts)
 
 
 def test_alarms_what_refers_to_a_conditional_resource_exists_only_with_it(template: dict[str, Any]) -> None:
