@@ -57,6 +57,15 @@ class ScheduledEnvironment(FunctionEnvironment):
     ERLC_BASE_URL: str | None = None
 
 
+class NotifierEnvironment(BaseModel):
+    """The alarm notifier reads no relay.toml: the template names its one secret."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    # Secrets Manager name of the Discord webhook URL (template parameter DiscordWebhookSecretName).
+    DISCORD_WEBHOOK_SECRET: str = Field(min_length=1)
+
+
 @functools.cache
 def relay_config(path: Path) -> RelayConfig:
     return load_config(path)

@@ -1,8 +1,8 @@
 """House rules for template.yaml, checked on the template as written (SAM, before the transform).
 
-The template is read with cfn-lint's YAML loader, so `!Ref`, `!Sub`, `!GetAtt`, ... come back as their
-long forms (`{"Ref": ...}`, `{"Fn::Sub": ...}`). Numbers behind a `!Ref` to a parameter are checked at
-the parameter's Default and, where the rule depends on it, at its MinValue/MaxValue.
+tests/support/cfn.py reads it: `!Ref`, `!Sub`, `!GetAtt`, ... come back as their long forms. Numbers
+behind a `!Ref` to a parameter are checked at the parameter's Default and, where the rule depends on
+it, at its MinValue/MaxValue.
 """
 
 from __future__ import annotations
@@ -10,24 +10,42 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
+import tomllib
 from typing import Any
 
 import pytest
 from cfnlint.api import ManualArgs, lint, lint_file
-from cfnlint.decode import cfn_yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE_PATH = ROOT / "template.yaml"
-EVENTS = ROOT / "events"
+from tests.support.cfn import (
+    TEMPLATE_PATH,
+    flat,
+    function_properties,
+    getatt_target,
+    iter_policies,
+    number,
+    parameter,
+    resolve,
+    resource_text,
+    resources_of_type,
+)
+from tests.support.constants import EVENTS, ROOT
+from tests.support.metrics import emitted_metrics
+
 REGION = "eu-west-1"
 
-FUNCTIONS = ("IngressFunction", "ConsumerFunction", "ScheduledFunction")
+FUNCTIONS = ("IngressFunction", "ConsumerFunction", "ScheduledFunction", "NotifierFunction")
 EXPECTED_ENV = {
     "IngressFunction": {"QUEUE_URL", "REPLAY_TABLE"},
-    "ConsumerFunction": {"QUEUE_URL", "DLQ_URL", "STATE_TABLE", "PARTNER_KEY_SECRET"},
+    "ConsumerFunction": {"QUEUE_URL", "DLQ_URL", "STATE_TABLE"},
     "ScheduledFunction": {"QUEUE_URL", "STATE_TABLE"},
+    "NotifierFunction": {"DISCORD_WEBHOOK_SECRET"},
+}
+# The settings model (relay.settings) that reads each function's environment.
+ENVIRONMENT_MODELS = {
+    "IngressFunction": "IngressEnvironment",
+    "ConsumerFunction": "ConsumerEnvironment",
+    "ScheduledFunction": "ScheduledEnvironment",
+    "NotifierFunction": "NotifierEnvironment",
 }
 GLOBAL_ENV = {
     "POWERTOOLS_SERVICE_NAME",
@@ -40,69 +58,7 @@ SCOPED_SERVICES = ("secretsmanager", "sqs", "dynamodb")
 SIX_TIMES = 6
 
 
-# ------------------------------------------------------------------ loading and resolving
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = cfn_yaml.loads(TEMPLATE_PATH.read_text(encoding="utf-8"), str(TEMPLATE_PATH))
-    return loaded
-
-
-def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
-    return {name: r for name, r in template["Resources"].items() if r["Type"] == resource_type}
-
-
-def merge_globals(global_value: Any, local_value: Any) -> Any:
-    """SAM's Globals rule: maps merge (local wins), lists concatenate, anything else is the local value."""
-    if isinstance(global_value, dict) and isinstance(local_value, dict):
-        if any(k == "Ref" or k.startswith("Fn::") for k in (*global_value, *local_value)):
-            return local_value
-        merged = dict(global_value)
-        for key, value in local_value.items():
-            merged[key] = merge_globals(merged[key], value) if key in merged else value
-        return merged
-    if isinstance(global_value, list) and isinstance(local_value, list):
-        return global_value + local_value
-    return local_value
-
-
-def function_properties(template: dict[str, Any], name: str) -> dict[str, Any]:
-    global_props = template.get("Globals", {}).get("Function", {})
-    props: dict[str, Any] = merge_globals(global_props, template["Resources"][name]["Properties"])
-    return props
-
-
-def parameter(template: dict[str, Any], name: str) -> dict[str, Any]:
-    params: dict[str, Any] = template["Parameters"]
-    assert name in params, f"parameter {name} is not declared"
-    result: dict[str, Any] = params[name]
-    return result
-
-
-def resolve(template: dict[str, Any], value: Any, bound: str = "Default") -> Any:
-    """A literal, a `Ref` to a parameter (its Default, MinValue or MaxValue) or a `Fn::FindInMap`."""
-    if isinstance(value, dict) and "Ref" in value:
-        param = parameter(template, value["Ref"])
-        assert bound in param, f"parameter {value['Ref']} has no {bound}"
-        return param[bound]
-    if isinstance(value, dict) and "Fn::FindInMap" in value:
-        mapping, top, second = value["Fn::FindInMap"]
-        return template["Mappings"][mapping][top][second]
-    assert not isinstance(value, dict), f"cannot resolve {value!r}"
-    return value
-
-
-def number(template: dict[str, Any], value: Any, bound: str = "Default") -> int:
-    return int(resolve(template, value, bound))
-
-
-def getatt_target(value: Any) -> str:
-    assert isinstance(value, dict), f"expected !GetAtt, got {value!r}"
-    assert "Fn::GetAtt" in value, f"expected !GetAtt, got {value!r}"
-    target = value["Fn::GetAtt"]
-    name = target[0] if isinstance(target, list) else target.split(".")[0]
-    return str(name)
+# ------------------------------------------------------------------ helpers
 
 
 def sqs_events(props: dict[str, Any]) -> list[dict[str, Any]]:
@@ -140,7 +96,7 @@ def test_cfn_lint_is_really_linting() -> None:
 # ------------------------------------------------------------------ functions
 
 
-def test_the_three_functions_exist(template: dict[str, Any]) -> None:
+def test_the_four_functions_exist(template: dict[str, Any]) -> None:
     assert set(resources_of_type(template, "AWS::Serverless::Function")) == set(FUNCTIONS)
 
 
@@ -192,6 +148,43 @@ def test_function_logs_to_its_own_log_group_with_retention(template: dict[str, A
     # The group carries the function's own name (/aws/lambda/<FunctionName>).
     function_name = props["FunctionName"]["Fn::Sub"]
     assert group["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/{function_name}"}
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_every_variable_a_function_is_given_is_one_its_code_reads(
+    template: dict[str, Any], name: str
+) -> None:
+    """A variable no code reads drifts from the truth unnoticed (issue #10, item 18: PARTNER_KEY_SECRET was
+    set from a parameter while the code read relay.toml)."""
+    from relay import settings
+
+    model = getattr(settings, ENVIRONMENT_MODELS[name])
+    variables = set(function_properties(template, name)["Environment"]["Variables"])
+    unread = variables - GLOBAL_ENV - set(model.model_fields)
+    assert not unread, f"{name}: {sorted(unread)} set but never read by {model.__name__}"
+
+
+def test_the_partner_key_grant_names_the_secret_relay_toml_names(template: dict[str, Any]) -> None:
+    """relay.toml's northca.partner_key_secret is the one source of truth; the parameter only names the
+    secret the consumer's IAM grant covers, so its default must be the shipped relay.toml's value."""
+    shipped = tomllib.loads((ROOT / "relay.toml").read_text(encoding="utf-8"))["northca"][
+        "partner_key_secret"
+    ]
+    assert parameter(template, "PartnerKeySecretName")["Default"] == shipped
+    assert "relay.toml" in parameter(template, "PartnerKeySecretName")["Description"]
+    # No function is told the name: the code has one place to learn it from.
+    for name in FUNCTIONS:
+        values = function_properties(template, name)["Environment"]["Variables"].values()
+        assert {"Ref": "PartnerKeySecretName"} not in values, name
+    grants = [
+        resource_text(template, resource)
+        for owner, policy in iter_policies(template)
+        if owner == "ConsumerFunction" and isinstance(policy, dict) and "Statement" in policy
+        for statement in flat(policy["Statement"])
+        if "secretsmanager:GetSecretValue" in flat(statement["Action"])
+        for resource in flat(statement["Resource"])
+    ]
+    assert grants and all(f":secret:{shipped}" in grant for grant in grants), grants
 
 
 def test_every_log_group_has_a_retention(template: dict[str, Any]) -> None:
@@ -294,28 +287,31 @@ def test_every_dead_letter_queue_has_a_depth_alarm(template: dict[str, Any]) -> 
 
 
 def test_custom_metric_alarms_watch_metrics_the_code_emits(template: dict[str, Any]) -> None:
-    """A renamed metric would leave its alarm silent forever: each watched name is one the code emits,
-    by name in a handler or as the metric of an error in the catalogue (relay.errors)."""
-    from relay.errors import RelayError
+    """A renamed metric would leave its alarm silent forever: each watched name is one the code emits
+    (tests/support/metrics.py reads them from the handlers, relay.errors, the consumer and the poller)."""
     from relay.observability import metrics
 
-    def subclasses(cls: type[RelayError]) -> list[type[RelayError]]:
-        return [cls, *(sub for child in cls.__subclasses__() for sub in subclasses(child))]
-
-    handlers = "".join(
-        p.read_text(encoding="utf-8") for p in (ROOT / "functions/relay/handlers").glob("*.py")
-    ) + "".join(f'"{cls.metric_name}"' for cls in subclasses(RelayError))
     watched = [
         query["MetricStat"]["Metric"]
         for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
         for query in alarm["Properties"].get("Metrics", [])
         if "MetricStat" in query
+    ] + [
+        alarm["Properties"]
+        for alarm in resources_of_type(template, "AWS::CloudWatch::Alarm").values()
+        if "MetricName" in alarm["Properties"]
     ]
-    assert {m["MetricName"] for m in watched} >= {"EnqueueFailed", "ReplayStoreUnavailable"}
-    for metric in watched:
-        assert metric["Namespace"] == metrics.namespace
+    custom = [m for m in watched if m["Namespace"] == metrics.namespace]
+    assert {m["MetricName"] for m in custom} >= {
+        "EnqueueFailed",
+        "ReplayStoreUnavailable",
+        "RosterPollAuthFailed",
+    }
+    emitted = emitted_metrics()
+    for metric in custom:
         assert metric["Dimensions"] == [{"Name": "service", "Value": metrics.service}]
-        assert f'"{metric["MetricName"]}"' in handlers, metric["MetricName"]
+        assert metric["MetricName"] in emitted, metric["MetricName"]
+    assert {m["Namespace"] for m in watched} <= {metrics.namespace, "AWS/SQS", "AWS/Lambda", "AWS/ApiGateway"}
 
 
 # ------------------------------------------------------------------ schedule
@@ -342,37 +338,6 @@ def test_schedule_retries_and_keeps_failed_invocations(template: dict[str, Any])
 
 
 # ------------------------------------------------------------------ IAM
-
-
-def iter_policies(template: dict[str, Any]) -> Iterator[tuple[str, Any]]:
-    for name in FUNCTIONS:
-        for policy in function_properties(template, name).get("Policies", []):
-            yield name, policy
-    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role"):
-        for name, resource in resources_of_type(template, kind).items():
-            props = resource["Properties"]
-            if "PolicyDocument" in props:
-                yield name, props["PolicyDocument"]
-            for inline in props.get("Policies", []):
-                yield name, inline["PolicyDocument"]
-
-
-def flat(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def resource_text(template: dict[str, Any], value: Any) -> str:
-    """A Resource entry as text, `${Param}` replaced by the parameter's Default."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-        params = template["Parameters"]
-        return re.sub(
-            r"\$\{([A-Za-z0-9]+)\}",
-            lambda m: str(params[m.group(1)]["Default"]) if m.group(1) in params else m.group(0),
-            value["Fn::Sub"],
-        )
-    return json.dumps(value)  # !GetAtt / !Ref: a named resource
 
 
 def test_no_wildcard_resources_for_secrets_queues_or_tables(template: dict[str, Any]) -> None:
@@ -414,9 +379,51 @@ def test_http_api_is_throttled_and_logged(template: dict[str, Any]) -> None:
     api = template["Resources"]["WebhookApi"]
     assert api["Type"] == "AWS::Serverless::HttpApi"
     throttling = api["Properties"]["DefaultRouteSettings"]
-    assert throttling["ThrottlingBurstLimit"] > 0 and throttling["ThrottlingRateLimit"] > 0
+    assert number(template, throttling["ThrottlingBurstLimit"]) > 0
+    assert number(template, throttling["ThrottlingRateLimit"]) > 0
     group = template["Resources"][getatt_target(api["Properties"]["AccessLogSettings"]["DestinationArn"])]
     assert group["Type"] == "AWS::Logs::LogGroup"
+
+
+# Lambda keeps this much of an account's concurrency unreserved; the default account limit is 1,000.
+UNRESERVED_MINIMUM = 100
+DEFAULT_ACCOUNT_CONCURRENCY = 1000
+
+
+def test_ingress_reserved_concurrency_holds_the_api_throttle_at_every_allowed_value(
+    template: dict[str, Any],
+) -> None:
+    """Issue #10 item 16: the ingress reserves (and is capped at) IngressReservedConcurrency, and the API
+    admits no more than fits in it even when every request runs to the ingress's timeout: rate x timeout
+    <= reserved, and a whole burst fits too. Each allowed value carries its own throttling row."""
+    ingress = function_properties(template, "IngressFunction")
+    assert ingress["ReservedConcurrentExecutions"] == {"Ref": "IngressReservedConcurrency"}
+    timeout = number(template, ingress["Timeout"])
+    param = parameter(template, "IngressReservedConcurrency")
+    assert param["Default"] in param["AllowedValues"]
+    throttling = template["Resources"]["WebhookApi"]["Properties"]["DefaultRouteSettings"]
+    rows = {}
+    for setting in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+        mapping, key, column = throttling[setting]["Fn::FindInMap"]
+        assert key == {"Ref": "IngressReservedConcurrency"}
+        rows[setting] = {int(k): row[column] for k, row in template["Mappings"][mapping].items()}
+    for reserved in param["AllowedValues"]:
+        rate, burst = rows["ThrottlingRateLimit"][reserved], rows["ThrottlingBurstLimit"][reserved]
+        assert 0 < rate * timeout <= reserved, (reserved, rate, timeout)
+        assert 0 < burst <= reserved, (reserved, burst)
+        assert reserved <= DEFAULT_ACCOUNT_CONCURRENCY - UNRESERVED_MINIMUM
+    assert set(rows["ThrottlingRateLimit"]) == set(param["AllowedValues"])
+
+
+def test_only_the_ingress_reserves_concurrency(template: dict[str, Any]) -> None:
+    # The consumer is capped by its event source's MaximumConcurrency: reserved concurrency on an SQS
+    # consumer throttles it, and throttled receives count towards maxReceiveCount (messages reach the DLQ).
+    reserving = {
+        name
+        for name in resources_of_type(template, "AWS::Serverless::Function")
+        if "ReservedConcurrentExecutions" in function_properties(template, name)
+    }
+    assert reserving == {"IngressFunction"}
 
 
 def test_outputs(template: dict[str, Any]) -> None:

@@ -15,6 +15,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from relay.alerts.notify import NotifierDeps
+from relay.alerts.webhook import webhook_factory
 from relay.aws.dynamodb import DynamoReplayGuard, DynamoSourceStateStore, DynamoUnitStateStore
 from relay.aws.secrets import PowertoolsSecrets
 from relay.aws.sqs import SqsDeadLetters, SqsPublisher, SqsVisibility
@@ -28,13 +30,28 @@ from relay.northca.client import NorthcaClient
 from relay.northca.writer import PartnerWriter
 from relay.observability import logger
 from relay.ports import ReplayGuard
-from relay.settings import ConsumerEnvironment, IngressEnvironment, ScheduledEnvironment
+from relay.settings import (
+    ConsumerEnvironment,
+    IngressEnvironment,
+    NotifierEnvironment,
+    ScheduledEnvironment,
+)
 from relay.sources.registry import stateful_sources
 
-# Every AWS call is bounded (2 attempts of 1 s to connect and 3 s to read, ~10 s at worst): the
-# consumer's reserve (min_remaining_ms) covers the slowest call it may start. botocore's defaults
-# (60 s each, up to 5 attempts) could outlast any Lambda timeout.
-AWS_CALLS = {"connect_timeout": 1, "read_timeout": 3, "retries": {"mode": "standard", "max_attempts": 2}}
+# Every AWS call is bounded; botocore's defaults (60 s each, up to 5 attempts) outlast any timeout.
+# The consumer and poller: 2 attempts of 1 s to connect and 3 s to read, ~10 s at worst, which the
+# consumer's reserve (min_remaining_ms) covers. The ingress answers within its 5 s timeout: its few
+# calls (replay record, queue, a secret on a cold start) get 0.5 s to connect and 1 s to read.
+WORKER_CALLS: dict[str, Any] = {
+    "connect_timeout": 1,
+    "read_timeout": 3,
+    "retries": {"mode": "standard", "max_attempts": 2},
+}
+INGRESS_CALLS: dict[str, Any] = {
+    "connect_timeout": 0.5,
+    "read_timeout": 1,
+    "retries": {"mode": "standard", "max_attempts": 2},
+}
 
 
 def io_workers() -> int:
@@ -48,14 +65,14 @@ def io_workers() -> int:
 
 
 @functools.cache
-def client(service: str, endpoint_url: str | None, pool: int = 10) -> Any:
-    """One boto3 client per service, cold start, endpoint and connection pool size."""
-    config = Config(**AWS_CALLS, max_pool_connections=pool)  # type: ignore[arg-type]
-    return boto3.client(service, config=config)  # type: ignore[call-overload]
+def client(service: str, endpoint_url: str | None, pool: int = 10, ingress: bool = False) -> Any:
+    """One boto3 client per service, cold start, endpoint, connection pool size and call bounds."""
+    calls = INGRESS_CALLS if ingress else WORKER_CALLS
+    return boto3.client(service, config=Config(**calls, max_pool_connections=pool))  # type: ignore[call-overload]
 
 
-def _client(service: str, pool: int = 10) -> Any:
-    return client(service, os.environ.get("AWS_ENDPOINT_URL"), pool)
+def _client(service: str, pool: int = 10, *, ingress: bool = False) -> Any:
+    return client(service, os.environ.get("AWS_ENDPOINT_URL"), pool, ingress)
 
 
 @functools.cache
@@ -68,15 +85,15 @@ def ingress_deps() -> IngressDeps:
         raise ConfigError(f"STATE_TABLE is not set: sources {', '.join(stateful)} keep state in it")
     replay: ReplayGuard
     if env.REPLAY_TABLE:
-        replay = DynamoReplayGuard(env.REPLAY_TABLE, _client("dynamodb"))
+        replay = DynamoReplayGuard(env.REPLAY_TABLE, _client("dynamodb", ingress=True))
     else:
         logger.warning("REPLAY_TABLE not set: replays are only recognised within this container")
         replay = InMemoryReplayGuard()
     return IngressDeps(
         config=config,
-        secrets=PowertoolsSecrets(),
-        publisher=SqsPublisher(env.QUEUE_URL, _client("sqs")),
-        source_state=DynamoSourceStateStore(env.STATE_TABLE, _client("dynamodb"))
+        secrets=PowertoolsSecrets(make_client=lambda: _client("secretsmanager", ingress=True)),
+        publisher=SqsPublisher(env.QUEUE_URL, _client("sqs", ingress=True)),
+        source_state=DynamoSourceStateStore(env.STATE_TABLE, _client("dynamodb", ingress=True))
         if env.STATE_TABLE
         else None,
         replay=replay,
@@ -142,9 +159,18 @@ def scheduled_servers() -> Any:
     return ScheduledEnvironment.model_validate(os.environ).relay_config().erlc.servers
 
 
+@functools.cache
+def notifier_deps() -> NotifierDeps:
+    env = NotifierEnvironment.model_validate(os.environ)
+    return NotifierDeps(
+        secrets=PowertoolsSecrets(), secret_name=env.DISCORD_WEBHOOK_SECRET, make_webhook=webhook_factory()
+    )
+
+
 def reset() -> None:
     """Forget every cached dependency and config (tests, and a local stack restarted in-process)."""
     from relay.settings import relay_config
 
-    for cached in (client, ingress_deps, partner_writer, _consumer_deps, roster_poll_deps, relay_config):
+    cached_parts = (client, ingress_deps, partner_writer, _consumer_deps, roster_poll_deps, notifier_deps)
+    for cached in (*cached_parts, relay_config):
         cached.cache_clear()
