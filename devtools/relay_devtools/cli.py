@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from relay import __version__
 from relay.errors import ConfigError
 from relay.sources.registry import load_config
 from relay_devtools import mapcmd, redrive
@@ -159,6 +160,7 @@ def common_options() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relay", description=__doc__, parents=[common_options()])
+    parser.add_argument("--version", action="version", version=f"relay {__version__} (northca-relay)")
     parser.set_defaults(config="relay.toml", secrets="relay.secrets.toml")
     sub = parser.add_subparsers(dest="command", required=True)
     common = [common_options()]
