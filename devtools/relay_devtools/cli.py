@@ -15,7 +15,7 @@ from relay import __version__
 from relay.config import RelayConfig, SourceConfig
 from relay.errors import ConfigError
 from relay.sources.registry import load_config
-from relay_devtools import mapcmd, redrive
+from relay_devtools import deliveriescmd, mapcmd, redrive
 from relay_devtools.config_hints import explain
 from relay_devtools.localstate import DEFAULT_STATE_FILE
 
@@ -287,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     units.set_defaults(func=cmd_units)
     mapcmd.register(sub, common)
     redrive.register(sub, common)
+    deliveriescmd.register(sub, common)
     return parser
 
 
