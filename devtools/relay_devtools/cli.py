@@ -15,9 +15,10 @@ from relay import __version__
 from relay.config import RelayConfig, SourceConfig
 from relay.errors import ConfigError
 from relay.sources.registry import load_config
-from relay_devtools import deliveriescmd, mapcmd, redrive
+from relay_devtools import deliveriescmd, doctorcmd, mapcmd, redrive
 from relay_devtools.config_hints import explain
 from relay_devtools.localstate import DEFAULT_STATE_FILE
+from relay_devtools.options import Default, common_options
 
 DEMO_BODY = {
     "units": [
@@ -227,24 +228,10 @@ def cmd_units(args: argparse.Namespace) -> int:
     return 0
 
 
-def common_options() -> argparse.ArgumentParser:
-    """--config and --secrets, accepted before or after any subcommand (the later one wins).
-
-    The subcommands' copies default to SUPPRESS, so a value given before the subcommand is kept
-    unless the subcommand is given its own.
-    """
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=argparse.SUPPRESS, help="relay.toml to use (default: relay.toml)")
-    common.add_argument(
-        "--secrets", default=argparse.SUPPRESS, help="local secrets file (default: relay.secrets.toml)"
-    )
-    return common
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relay", description=__doc__, parents=[common_options()])
     parser.add_argument("--version", action="version", version=f"relay {__version__} (northca-relay)")
-    parser.set_defaults(config="relay.toml", secrets="relay.secrets.toml")
+    parser.set_defaults(config=Default("relay.toml"), secrets=Default("relay.secrets.toml"))
     sub = parser.add_subparsers(dest="command", required=True)
     common = [common_options()]
 
@@ -288,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     mapcmd.register(sub, common)
     redrive.register(sub, common)
     deliveriescmd.register(sub, common)
+    doctorcmd.register(sub, common)
     return parser
 
 
