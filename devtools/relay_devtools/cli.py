@@ -1,4 +1,5 @@
-"""`relay`: the operator's tools. `relay local` runs the pipeline; `relay sign` makes a signed webhook."""
+"""`relay`: the operator's tools: run the relay on this machine and send it signed webhooks, see every
+delivery and why, check a setup, deploy it (docs/operations.md)."""
 
 from __future__ import annotations
 
