@@ -6,25 +6,39 @@ PYTHON_VERSION := $(shell cat .python-version)
 UV_VERSION := 0.13.8
 # uv from PATH when it is there, else a private copy installed from PyPI into .tools/.
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
-export UV_PYTHON_DOWNLOADS := never
-export UV_PYTHON := $(PYTHON_VERSION)
+# Python 3.13 (Lambda's python3.13): an installed one, else one uv fetches where it can.
+export UV_PYTHON ?= $(PYTHON_VERSION)
+export UV_PYTHON_DOWNLOADS ?= automatic
 RUN := $(UV) run --frozen
 SAM := $(UV) tool run --from aws-sam-cli==1.170.0 sam
+# The config that ships in the build and is deployed (`make deploy CONFIG=community.toml`).
+CONFIG ?= relay.toml
 
-.PHONY: help dev run test lint format typecheck template unit integration e2e soak bench build deps clean
+ifeq ($(filter $(PYTHON_VERSION) $(PYTHON_VERSION).% python$(PYTHON_VERSION) cpython-$(PYTHON_VERSION)%,$(UV_PYTHON)),)
+$(error UV_PYTHON=$(UV_PYTHON): northca-relay runs on Python $(PYTHON_VERSION) only (Lambda's python$(PYTHON_VERSION)); unset UV_PYTHON)
+endif
+
+.PHONY: help dev run test lint format typecheck template unit integration e2e soak bench build deps \
+	check-config deploy clean
 
 help:
 	@echo "make run    - run the relay locally (moto + Northca emulator) with a demo config"
 	@echo "make test   - lint, types, template checks and the whole test suite"
 	@echo "make bench  - benchmarks, each next to its baseline"
-	@echo "make build  - sam build (arm64, no Docker)"
+	@echo "make build  - check \$$(CONFIG) (relay doctor --offline), sam build (arm64, no Docker), ship it"
+	@echo "make deploy - make build, then sam deploy (GUIDED=1 the first time; CONFIG=file.toml)"
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 .venv/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	@$(UV) sync --frozen || { echo; \
+	  echo "make: could not set up .venv with Python $(PYTHON_VERSION). Get Python $(PYTHON_VERSION) with one of:"; \
+	  echo "  $(UV) python install $(PYTHON_VERSION)      (where uv can download it)"; \
+	  echo "  apt-get install python$(PYTHON_VERSION)     (Debian/Ubuntu, if your release has it)"; \
+	  echo "  brew install python@$(PYTHON_VERSION) | pyenv install $(PYTHON_VERSION) | https://www.python.org/downloads/"; \
+	  echo "then run make again."; exit 1; }
 	@touch $@
 
 dev: .venv/.synced
@@ -69,8 +83,18 @@ bench: dev
 deps: dev
 	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --no-header --no-annotate > layers/deps/requirements.txt
 
-build: deps
+# The offline checks of relay doctor: a config that would fail at the first request is never built.
+check-config: dev
+	$(RUN) relay doctor --config $(CONFIG) --offline
+
+build: deps check-config
 	$(SAM) build --parallel
+	@echo "(sam's 'requirements.txt file not found' is expected: the functions' dependencies are in the layer, layers/deps/)"
+	$(RUN) relay ship-config --config $(CONFIG)
+
+# SAM through uv as for build; PartnerKeySecretName comes from $(CONFIG) (relay deploy --dry-run shows it).
+deploy: build
+	$(RUN) relay deploy --config $(CONFIG) --sam "$(SAM)" $(if $(GUIDED),--guided) $(DEPLOY_ARGS)
 
 clean:
 	rm -rf .venv .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,19 +1,25 @@
-"""`relay`: the operator's tools. `relay local` runs the pipeline; `relay sign` makes a signed webhook."""
+"""`relay`: the operator's tools: run the relay on this machine and send it signed webhooks, see every
+delivery and why, check a setup, deploy it (docs/operations.md)."""
 
 from __future__ import annotations
 
 import argparse
-import errno
 import json
+import os
 import shlex
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from relay import __version__
+from relay.config import RelayConfig, SourceConfig
 from relay.errors import ConfigError
 from relay.sources.registry import load_config
-from relay_devtools import mapcmd, redrive
+from relay_devtools import deliveriescmd, deploy, doctorcmd, mapcmd, redrive, secretspush
+from relay_devtools.config_hints import explain
+from relay_devtools.localstate import DEFAULT_STATE_FILE
+from relay_devtools.options import Default, common_options
 
 DEMO_BODY = {
     "units": [
@@ -27,15 +33,29 @@ DEMO_BODY = {
         }
     ]
 }
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+# The sample `relay sign` sends for a source when no body is given: one its adapter reads.
+SAMPLES = {
+    "erlc-events": "erlc_event_command.json",
+    "sonoran": "sonoran_unit_login.json",
+    "snailycad": "snailycad_unit_status.json",
+    "typeform": "typeform_response.json",
+    "tally": "tally_response.json",
+    "google-forms": "google_forms_submission.json",
+    "discord": "discord_embed.json",
+}
+DEFAULTS = {"config": "relay.toml", "secrets": "relay.secrets.toml"}
 
 
 def cmd_local(args: argparse.Namespace) -> int:
-    from relay_devtools.local import LocalOptions, LocalStack
+    from relay_devtools.local import LocalOptions, LocalStack, PortInUseError
+    from relay_devtools.secrets_file import describe_written, git_ignored
 
+    secrets = Path(args.secrets)
     stack = LocalStack(
         LocalOptions(
             config=Path(args.config),
-            secrets=Path(args.secrets),
+            secrets=secrets,
             template=Path(args.template),
             host=args.host,
             port=args.port,
@@ -43,30 +63,21 @@ def cmd_local(args: argparse.Namespace) -> int:
             northca_url=args.northca_url,
             erlc_emulator_port=args.erlc_emulator_port,
             erlc_url=args.erlc_url,
+            state_file=Path(args.state_file) if args.state_file else None,
         )
     )
     try:
         stack.start()
-    except OSError as exc:
+    except PortInUseError as exc:
         stack.stop()
-        if exc.errno != errno.EADDRINUSE:
-            raise
-        print(
-            f"relay local: a port is already in use ({exc.strerror}). Is another `relay local` running?"
-            " Pick free ones with --port, --emulator-port and --erlc-emulator-port.",
-            file=sys.stderr,
-        )
+        print(f"relay local: {exc}. Is another `relay local` running?", file=sys.stderr)
         return 1
-    if stack.created_secrets_file:
-        print(f"created {args.secrets} with fresh demo secrets (git-ignored)")
+    plan = stack.secrets_plan
+    if plan is not None and plan.changed:
+        print(describe_written(secrets, plan, git_ignored(secrets)))
     print(stack.ready_line(), flush=True)
-    first = next(iter(stack.config.sources), None)
-    if first:
-        print(
-            f"\nSend a signed demo webhook from another terminal:\n  .venv/bin/relay sign {first} --send\n"
-            f"Then list the units in the emulated MDT:\n  .venv/bin/relay units {first}\n",
-            flush=True,
-        )
+    print("\n".join(stack.details()), flush=True)
+    print(ready_hint(args, stack.ingress_url, stack.northca_url, stack.feed_url, list(stack.config.sources)))
     try:
         stack.wait()
     finally:
@@ -74,26 +85,76 @@ def cmd_local(args: argparse.Namespace) -> int:
     return 0
 
 
+def ready_hint(
+    args: argparse.Namespace, ingress_url: str, northca_url: str, feed_url: str, sources: list[str]
+) -> str:
+    """What to type next, with the options this stack was started with (not the defaults)."""
+    if not sources:
+        return f"\nNo [sources.*] in {args.config}. Every delivery, its outcome and why: {feed_url}\n"
+    common = "".join(
+        f" --{name} {shlex.quote(str(getattr(args, name)))}"
+        for name, default in DEFAULTS.items()
+        if str(getattr(args, name)) != default
+    )
+    base = ingress_url.removesuffix("/hooks")
+    url = "" if base == "http://127.0.0.1:3000" else f" --url {base}"
+    northca = "" if northca_url == "http://127.0.0.1:4010/v1" else f" --northca-url {northca_url}"
+    first = sources[0]
+    return (
+        f"\nSend a signed demo webhook from another terminal (--wait prints what became of it):\n"
+        f"  .venv/bin/relay{common} sign {first} --send --wait{url}\n"
+        f"Then list the units in the emulated MDT:\n"
+        f"  .venv/bin/relay{common} units {first}{northca}\n"
+        f"Every delivery, its outcome and why: {feed_url}\n"
+    )
+
+
+def _source(config: RelayConfig, name: str, command: str) -> SourceConfig:
+    try:
+        return mapcmd.source_config(config, name)
+    except mapcmd.MapError as exc:
+        raise SystemExit(f"relay {command}: {exc}") from None
+
+
+def _missing_secret_hint(args: argparse.Namespace, name: str) -> str:
+    if str(args.secrets) == DEFAULTS["secrets"]:
+        fix = "run `make run` once to create demo values, or add it"
+    else:
+        fix = f"add it, or run `relay local --secrets {args.secrets}` once to create demo values"
+    return f"relay sign: {args.secrets} has no secret {name!r} ({fix})"
+
+
+def default_body(adapter: str) -> tuple[bytes, str]:
+    """A body the adapter reads, and where it came from."""
+    if adapter == "units":
+        return json.dumps(DEMO_BODY).encode(), "the demo unit"
+    sample = SAMPLES.get(adapter)
+    if sample is None or not (EVENTS / sample).is_file():
+        raise SystemExit(
+            f"relay sign: no sample body for the {adapter!r} adapter: give one with --file or --body"
+        )
+    return (EVENTS / sample).read_bytes(), f"events/{sample}"
+
+
 def _signed(args: argparse.Namespace) -> tuple[str, dict[str, str], bytes]:
     from relay_devtools.secrets_file import load_secrets_file
     from relay_devtools.signing import sign
 
     config = load_config(args.config)
-    source = config.sources.get(args.source)
-    if source is None:
-        raise SystemExit(f"relay sign: no source {args.source!r} in {args.config}")
+    source = _source(config, args.source, "sign")
     secrets = load_secrets_file(Path(args.secrets))
     name = source.signature.secret
     if name not in secrets.secrets:
-        raise SystemExit(
-            f"relay sign: {args.secrets} has no secret {name!r} (run `make run` once to create it)"
-        )
+        raise SystemExit(_missing_secret_hint(args, name))
     if args.file:
         body = Path(args.file).read_bytes()
     elif args.body:
         body = args.body.encode()
     else:
-        body = json.dumps(DEMO_BODY).encode()
+        body, origin = default_body(source.adapter)
+        if origin.startswith("events/"):
+            # Samples carry fixed event times: sent after a newer change they are skipped (the feed says so).
+            print(f"relay sign: body from {origin} (its event time is fixed)", file=sys.stderr)
     delivery = sign(source.signature, body, secrets.newest(name), private_key=secrets.signing_keys.get(name))
     url = f"{args.url.rstrip('/')}/hooks/{args.source}" + (
         f"/{delivery.path_token}" if delivery.path_token else ""
@@ -113,14 +174,41 @@ def cmd_sign(args: argparse.Namespace) -> int:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 - local URL
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local URL
-            print(response.status, response.read().decode())
-            return 0
+            status, text = response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         print(exc.code, exc.read().decode())
         return 1
     except urllib.error.URLError as exc:
         print(f"relay sign: could not reach {url} ({exc.reason}); is `relay local` running?", file=sys.stderr)
         return 1
+    print(status, text, flush=True)
+    if args.wait and status == 202:
+        return wait_and_print(args, text)
+    return 0
+
+
+def wait_and_print(args: argparse.Namespace, answer: str) -> int:
+    """Follow the delivery in relay local's feed until the consumer has dealt with it."""
+    from relay_devtools.deliveries import fetch_feed, wait_for_outcome
+
+    try:
+        webhook_id = json.loads(answer)["data"].get("webhook_id")
+    except (ValueError, KeyError, AttributeError):
+        webhook_id = None
+    feed = f"{args.url.rstrip('/')}/_relay/deliveries?source={args.source}"
+    print(
+        f"waiting for the consumer (the queue's batching window, {args.wait_seconds:g} s at most) ...",
+        flush=True,
+    )
+    found = wait_for_outcome(lambda: fetch_feed(feed), webhook_id, args.source, timeout=args.wait_seconds)
+    if found is None:
+        print(f"relay sign: no outcome after {args.wait_seconds:g} s; see {feed}", file=sys.stderr)
+        return 1
+    print(found.get("outcome"))
+    for part in str(found.get("why") or "").split("; "):
+        if part:
+            print(f"  {part}")
+    return 0 if found.get("outcome") in ("written", "skipped") else 1
 
 
 def cmd_units(args: argparse.Namespace) -> int:
@@ -129,9 +217,7 @@ def cmd_units(args: argparse.Namespace) -> int:
     from relay_devtools.secrets_file import load_secrets_file
 
     config = load_config(args.config)
-    source = config.sources.get(args.source)
-    if source is None:
-        raise SystemExit(f"relay units: no source {args.source!r} in {args.config}")
+    source = _source(config, args.source, "units")
     key = load_secrets_file(Path(args.secrets)).newest(config.northca.partner_key_secret)
     client = NorthcaClient(args.northca_url, key)
     try:
@@ -143,23 +229,10 @@ def cmd_units(args: argparse.Namespace) -> int:
     return 0
 
 
-def common_options() -> argparse.ArgumentParser:
-    """--config and --secrets, accepted before or after any subcommand (the later one wins).
-
-    The subcommands' copies default to SUPPRESS, so a value given before the subcommand is kept
-    unless the subcommand is given its own.
-    """
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=argparse.SUPPRESS, help="relay.toml to use (default: relay.toml)")
-    common.add_argument(
-        "--secrets", default=argparse.SUPPRESS, help="local secrets file (default: relay.secrets.toml)"
-    )
-    return common
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relay", description=__doc__, parents=[common_options()])
-    parser.set_defaults(config="relay.toml", secrets="relay.secrets.toml")
+    parser.add_argument("--version", action="version", version=f"relay {__version__} (northca-relay)")
+    parser.set_defaults(config=Default("relay.toml"), secrets=Default("relay.secrets.toml"))
     sub = parser.add_subparsers(dest="command", required=True)
     common = [common_options()]
 
@@ -173,16 +246,25 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--northca-url", default=None, help="a real partner API instead of the emulator")
     local.add_argument("--erlc-emulator-port", type=int, default=4020, help="the emulated ER:LC API's port")
     local.add_argument("--erlc-url", default=None, help="a real ER:LC API instead of the emulator")
+    local.add_argument(
+        "--state-file",
+        default=str(DEFAULT_STATE_FILE),
+        help="where the running stack's endpoints are written for the other commands ('' for nowhere)",
+    )
     local.set_defaults(func=cmd_local)
 
     signer = sub.add_parser(
         "sign", parents=common, help="print (or --send) a correctly signed webhook for a source"
     )
     signer.add_argument("source")
-    signer.add_argument("--body", help="JSON body (default: a demo unit)")
+    signer.add_argument("--body", help="JSON body (default: a sample the source's adapter reads)")
     signer.add_argument("--file", help="read the body from this file")
     signer.add_argument("--url", default="http://127.0.0.1:3000", help="the relay's base URL")
     signer.add_argument("--send", action="store_true", help="send it instead of printing a curl line")
+    signer.add_argument(
+        "--wait", action="store_true", help="with --send: wait for the consumer and print what became of it"
+    )
+    signer.add_argument("--wait-seconds", type=float, default=30.0, help="how long --wait waits")
     signer.set_defaults(func=cmd_sign)
 
     units = sub.add_parser(
@@ -193,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     units.set_defaults(func=cmd_units)
     mapcmd.register(sub, common)
     redrive.register(sub, common)
+    deliveriescmd.register(sub, common)
+    doctorcmd.register(sub, common)
+    secretspush.register(sub, common)
+    deploy.register(sub, common)
     return parser
 
 
@@ -201,8 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as exc:
-        print(f"relay: {exc}", file=sys.stderr)
+        print(f"relay: {explain(str(exc))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`relay map ... | head`): stop quietly, as the Python docs advise.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -12,28 +12,37 @@ sets that environment (endpoint, queue URLs, table names) before their first cal
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
+import json
 import logging
 import os
+import socket
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import boto3
 from moto.server import ThreadedMotoServer
 
 from relay.config import ErlcServerConfig, RelayConfig, SourceConfig
+from relay.observability import logger
 from relay.sources.registry import load_config
 from relay_devtools.apigw import api_gateway_v2_event
+from relay_devtools.deliveries import RecordBuffer, build_deliveries
 from relay_devtools.emulator import NorthcaEmulator
 from relay_devtools.erlc_emulator import ErlcEmulator
 from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.lambda_context import LocalLambdaContext
 from relay_devtools.loopback import LoopbackServer, Reply, Request
-from relay_devtools.secrets_file import SecretsFile, ensure_secrets_file
+from relay_devtools.secrets_file import SecretsFile, SecretsPlan, plan_secrets_file, write_secrets_file
 from relay_devtools.template import (
     QueueSettings,
     create_queue_with_dlq,
@@ -45,6 +54,16 @@ from relay_devtools.template import (
 REGION = "us-east-1"
 # Env var each table's name goes to, by the table's logical id in template.yaml.
 TABLE_ENV = {"UnitStateTable": "STATE_TABLE", "ReplayTable": "REPLAY_TABLE"}
+# How many deliveries the local feed serves, newest first.
+FEED_LIMIT = 300
+
+
+class PortInUseError(Exception):
+    """A port relay local was asked to serve on is taken; `option` is the flag that picks another."""
+
+    def __init__(self, port: int, option: str) -> None:
+        super().__init__(f"port {port} is already in use (choose another with {option})")
+        self.port, self.option = port, option
 
 
 @dataclass
@@ -65,14 +84,48 @@ class LocalOptions:
     erlc_emulator_port: int = 4020
     erlc_url: str | None = None
     roster_poll_seconds: float | None = None
+    # Where the running stack's endpoints are written for the other commands (`relay redrive`); None: nowhere.
+    state_file: Path | None = None
+
+
+Pages = Callable[[Request], Reply | None]
+
+
+def feed_pages(records: RecordBuffer) -> Pages:
+    """`GET /_relay/deliveries` (JSON, newest first) and `GET /_relay` (the page over it): local only,
+    never in Lambda, since the feed shows what only the operator may see (the reason of a 401)."""
+
+    def pages(request: Request) -> Reply | None:
+        path, _, query = request.path.partition("?")
+        if request.method != "GET":
+            return None
+        if path.rstrip("/") == "/_relay/deliveries":
+            params = parse_qs(query)
+            source = params.get("source", [None])[0] or None
+            deliveries = build_deliveries(records.records(), source=source, limit=FEED_LIMIT)
+            return Reply.json(200, {"deliveries": [d.as_dict() for d in deliveries]})
+        if path.rstrip("/") == "/_relay":
+            page = resources.files("relay_devtools").joinpath("deliveries.html").read_bytes()
+            return Reply(200, page, (("Cache-Control", "no-store"),), "text/html; charset=utf-8")
+        return None
+
+    return pages
 
 
 def make_ingress_server(
-    host: str, port: int, invoke: Callable[[dict[str, Any]], dict[str, Any]], max_body: int
+    host: str,
+    port: int,
+    invoke: Callable[[dict[str, Any]], dict[str, Any]],
+    max_body: int,
+    pages: Pages | None = None,
 ) -> LoopbackServer:
-    """The ingress on the loopback server: each request becomes an HTTP API v2 event for the handler."""
+    """The ingress on the loopback server: each request becomes an HTTP API v2 event for the handler;
+    `pages` answers the local-only GET pages first."""
 
     def serve(request: Request) -> Reply:
+        page = pages(request) if pages is not None else None
+        if page is not None:
+            return page
         if request.method != "POST":
             return Reply.json(405, {"ok": False, "error": "Method not allowed"})
         path, _, query = request.path.partition("?")
@@ -98,8 +151,9 @@ class LocalStack:
     options: LocalOptions
     config: RelayConfig = field(init=False)
     secrets: SecretsFile = field(init=False)
+    secrets_plan: SecretsPlan | None = field(init=False, default=None)
     queue: QueueSettings = field(init=False)
-    created_secrets_file: bool = field(init=False, default=False)
+    records: RecordBuffer = field(init=False)
     emulator: NorthcaEmulator | None = field(init=False, default=None)
     erlc_emulator: ErlcEmulator | None = field(init=False, default=None)
     erlc_url: str = field(init=False, default="")
@@ -108,21 +162,113 @@ class LocalStack:
     northca_url: str = field(init=False, default="")
     queue_url: str = field(init=False, default="")
     dlq_url: str = field(init=False, default="")
+    aws_endpoint: str = field(init=False, default="")
     _moto: ThreadedMotoServer | None = field(init=False, default=None)
+    _log_level: int | None = field(init=False, default=None)
+    # One handler invocation at a time: Powertools keeps the logger's keys and the resolver's context
+    # per process, and Lambda never runs two invocations in one process (they would mix their lines).
+    _invocation: threading.Lock = field(init=False, default_factory=threading.Lock)
+    _wrote_state: bool = field(init=False, default=False)
     _ingress: LoopbackServer | None = field(init=False, default=None)
     _stop: threading.Event = field(init=False, default_factory=threading.Event)
     _threads: list[threading.Thread] = field(init=False, default_factory=list)
 
     def start(self) -> None:
+        """Everything, or nothing: a port in use is found before anything starts, and the secrets file
+        is written only once the stack runs."""
         o = self.options
         self.config = load_config(o.config)
-        self.secrets, self.created_secrets_file = ensure_secrets_file(o.secrets, self.config)
+        self.secrets_plan = plan_secrets_file(o.secrets, self.config)
+        self.secrets = self.secrets_plan.content
         self.queue = queue_settings(o.template)
+        self._check_ports()
+        self._capture_logs()
         self._start_aws()
         self._start_northca()
         self._start_ingress()
         self._start_consumer()
         self._start_schedules()
+        if self.secrets_plan.changed:
+            write_secrets_file(o.secrets, self.secrets)
+        self._write_state_file()
+
+    def _ports(self) -> list[tuple[int, str]]:
+        o = self.options
+        ports = [(o.port, "--port")]
+        if not o.northca_url:
+            ports.append((o.emulator_port, "--emulator-port"))
+        if self.config.erlc.servers and not o.erlc_url:
+            ports.append((o.erlc_emulator_port, "--erlc-emulator-port"))
+        return ports
+
+    def _check_ports(self) -> None:
+        for port, option in self._ports():
+            if port == 0:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                try:
+                    probe.bind((self.options.host, port))
+                except OSError as exc:
+                    if exc.errno == errno.EADDRINUSE:
+                        raise PortInUseError(port, option) from None
+                    raise
+
+    def _serving[T](self, port: int, option: str, start: Callable[[], T]) -> T:
+        """Start a server, naming the port when it is taken after all (a race with another program)."""
+        try:
+            return start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUseError(port, option) from None
+            raise
+
+    def _capture_logs(self) -> None:
+        """The relay's log records, kept for the deliveries feed. The logger is opened to INFO (the
+        delivery trail's level) while the terminal keeps the level it was given."""
+        self.records = RecordBuffer(logger.registered_formatter)
+        python_logger = logging.getLogger(logger.name)
+        self._log_level = python_logger.level
+        if python_logger.getEffectiveLevel() > logging.INFO:
+            for handler in python_logger.handlers:
+                if handler.level < python_logger.getEffectiveLevel():
+                    handler.setLevel(python_logger.getEffectiveLevel())
+            python_logger.setLevel(logging.INFO)
+        python_logger.addHandler(self.records)
+
+    def _release_logs(self) -> None:
+        python_logger = logging.getLogger(logger.name)
+        if getattr(self, "records", None) is not None:
+            python_logger.removeHandler(self.records)
+        if self._log_level is not None:
+            python_logger.setLevel(self._log_level)
+
+    def _write_state_file(self) -> None:
+        """Where this stack serves, for `relay redrive`, `relay sign --wait` and others run beside it."""
+        path = self.options.state_file
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.endpoints(), indent=2) + "\n", encoding="utf-8")
+        self._wrote_state = True
+
+    def endpoints(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "ingress": self.ingress_url,
+            "feed": self.feed_url,
+            "northca": self.northca_url,
+            "erlc": self.erlc_url or None,
+            "aws_endpoint": self.aws_endpoint,
+            "region": REGION,
+            "queue_url": self.queue_url,
+            "dlq_url": self.dlq_url,
+            "config": str(self.options.config),
+            "secrets": str(self.options.secrets),
+        }
+
+    @property
+    def feed_url(self) -> str:
+        return self.ingress_url.removesuffix("/hooks") + "/_relay"
 
     def _start_aws(self) -> None:
         o = self.options
@@ -131,9 +277,10 @@ class LocalStack:
         self._moto = ThreadedMotoServer(ip_address=o.host, port=o.moto_port, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
+        self.aws_endpoint = f"http://{host}:{port}"
         os.environ.update(
             {
-                "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+                "AWS_ENDPOINT_URL": self.aws_endpoint,
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION,
                 "AWS_ACCESS_KEY_ID": "local",
@@ -185,22 +332,29 @@ class LocalStack:
             ]
             for target in targets:
                 links.setdefault(target.mdt_id, []).append(target.guild_id)
-            self.emulator = NorthcaEmulator(partner_keys=[key], links=links)
-            self.northca_url = self.emulator.start(o.host, o.emulator_port)
+            emulator = self.emulator = NorthcaEmulator(partner_keys=[key], links=links)
+            self.northca_url = self._serving(
+                o.emulator_port, "--emulator-port", lambda: emulator.start(o.host, o.emulator_port)
+            )
         os.environ["NORTHCA_BASE_URL"] = self.northca_url
 
     def _start_ingress(self) -> None:
         from relay.handlers import ingress
 
         def invoke(event: dict[str, Any]) -> dict[str, Any]:
-            answer: dict[str, Any] = ingress.lambda_handler(
-                event, LocalLambdaContext(function_name="ingress", timeout_seconds=10)
-            )
+            with self._invocation:
+                answer: dict[str, Any] = ingress.lambda_handler(
+                    event, LocalLambdaContext(function_name="ingress", timeout_seconds=10)
+                )
             return answer
 
         o = self.options
-        self._ingress = make_ingress_server(o.host, o.port, invoke, self.config.ingress.max_body_bytes)
-        self.ingress_url = self._ingress.start("relay-local-ingress") + "/hooks"
+        max_body = self.config.ingress.max_body_bytes
+        pages = feed_pages(self.records)
+        server = self._ingress = self._serving(
+            o.port, "--port", lambda: make_ingress_server(o.host, o.port, invoke, max_body, pages)
+        )
+        self.ingress_url = server.start("relay-local-ingress") + "/hooks"
 
     def _start_consumer(self) -> None:
         from relay.handlers import consumer
@@ -212,9 +366,12 @@ class LocalStack:
             else self.queue.window_seconds,
             function_timeout_seconds=self.queue.consumer_timeout,
         )
-        self.mapping = SqsEventSourceMapping(
-            boto3.client("sqs"), self.queue_url, consumer.lambda_handler, settings
-        )
+
+        def handler(event: dict[str, Any], context: Any) -> Any:
+            with self._invocation:
+                return consumer.lambda_handler(event, context)
+
+        self.mapping = SqsEventSourceMapping(boto3.client("sqs"), self.queue_url, handler, settings)
 
         def loop() -> None:
             assert self.mapping is not None
@@ -236,18 +393,28 @@ class LocalStack:
             self.erlc_url = o.erlc_url.rstrip("/")
         else:
             keys = [self.secrets.newest(server.server_key_secret) for server in servers.values()]
-            self.erlc_emulator = ErlcEmulator(keys)
-            self.erlc_url = self.erlc_emulator.start(o.host, o.erlc_emulator_port)
+            erlc = self.erlc_emulator = ErlcEmulator(keys)
+            self.erlc_url = self._serving(
+                o.erlc_emulator_port,
+                "--erlc-emulator-port",
+                lambda: erlc.start(o.host, o.erlc_emulator_port),
+            )
         os.environ["ERLC_BASE_URL"] = self.erlc_url
         period = o.roster_poll_seconds or self.queue.roster_poll_seconds
 
-        def loop() -> None:
-            while not self._stop.wait(period):
-                context = LocalLambdaContext(function_name="scheduled", timeout_seconds=30)
-                try:
+        def poll() -> None:
+            context = LocalLambdaContext(function_name="scheduled", timeout_seconds=30)
+            try:
+                with self._invocation:
                     scheduled.lambda_handler({"task": "erlc-roster"}, context)
-                except Exception as exc:  # noqa: BLE001 - like Lambda: log it, the next tick runs anyway
-                    print(f"relay local: roster poll failed: {exc!r}", file=sys.stderr, flush=True)
+            except Exception as exc:  # noqa: BLE001 - like Lambda: log it, the next tick runs anyway
+                print(f"relay local: roster poll failed: {exc!r}", file=sys.stderr, flush=True)
+
+        def loop() -> None:
+            # Once at start: an ER:LC command sent before the first tick would find no roster.
+            poll()
+            while not self._stop.wait(period):
+                poll()
 
         self._spawn("schedule-erlc-roster", loop)
 
@@ -260,8 +427,20 @@ class LocalStack:
         line = f"relay local ready: ingress {self.ingress_url}/{{source}} northca {self.northca_url}"
         return line + (f" erlc {self.erlc_url}" if self.erlc_url else "")
 
+    def details(self) -> list[str]:
+        """Where everything else is, for the operator's other terminal."""
+        return [
+            f"  deliveries  {self.feed_url} (JSON: {self.feed_url}/deliveries)",
+            f"  aws (moto)  {self.aws_endpoint} region {REGION}",
+            f"  queue       {self.queue_url}",
+            f"  dlq         {self.dlq_url}",
+        ]
+
     def stop(self) -> None:
         self._stop.set()
+        if self._wrote_state and self.options.state_file is not None:
+            self.options.state_file.unlink(missing_ok=True)
+        self._release_logs()
         if self._ingress:
             self._ingress.stop()
         for thread in self._threads:
@@ -271,6 +450,10 @@ class LocalStack:
         if self.erlc_emulator:
             self.erlc_emulator.stop()
         if self._moto:
+            # moto's state lives in this process: empty it, so a later stack here starts from nothing.
+            reset = urllib.request.Request(f"{self.aws_endpoint}/moto-api/reset", method="POST")  # noqa: S310
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - moto on loopback
             self._moto.stop()
 
     def wait(self) -> None:

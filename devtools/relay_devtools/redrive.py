@@ -13,13 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
 
 from relay.aws.sqs import REASON_ATTRIBUTE
+from relay_devtools.localstate import DEFAULT_STATE_FILE, read_local_state
 
 UNSUPPORTED_CODES = ("NotImplemented", "Unsupported", "InvalidAction", "UnknownOperation")
 
@@ -183,26 +187,68 @@ def _view(message: dict[str, Any]) -> DeadLetterView:
     )
 
 
-def cmd_redrive(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Target:
+    dlq_url: str
+    queue_url: str | None
+    client_options: dict[str, str]
+    local: bool = False
+
+
+def target(args: argparse.Namespace) -> Target | None:
+    """The queues named by the flags or the environment, else the ones of the `relay local` that runs
+    in this folder (with its endpoint, region and placeholder credentials: no AWS set-up needed)."""
     dlq_url = args.dlq_url or os.environ.get("DLQ_URL")
-    if not dlq_url:
-        raise SystemExit("relay redrive: give --dlq-url (or set DLQ_URL)")
-    sqs = boto3.client("sqs", endpoint_url=args.endpoint_url) if args.endpoint_url else boto3.client("sqs")
+    queue_url = args.queue_url or os.environ.get("QUEUE_URL")
+    if dlq_url:
+        options = {"endpoint_url": args.endpoint_url} if args.endpoint_url else {}
+        return Target(dlq_url, queue_url, options)
+    state = read_local_state(Path(args.local_state))
+    if state is None:
+        return None
+    options = {
+        "endpoint_url": args.endpoint_url or str(state["aws_endpoint"]),
+        "region_name": str(state["region"]),
+        "aws_access_key_id": "local",
+        "aws_secret_access_key": "local",
+    }
+    return Target(str(state["dlq_url"]), queue_url or str(state["queue_url"]), options, local=True)
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    found = target(args)
+    if found is None:
+        print(
+            "relay redrive: give --dlq-url (or set DLQ_URL),"
+            " or run it in the folder where `relay local` runs",
+            file=sys.stderr,
+        )
+        return 2
+    sqs = boto3.client("sqs", **found.client_options)  # type: ignore[call-overload]
+    try:
+        return _run(args, sqs, found)
+    except NoRegionError:
+        print("relay redrive: no AWS region: set AWS_REGION or AWS_PROFILE", file=sys.stderr)
+    except NoCredentialsError:
+        print(
+            "relay redrive: no AWS credentials: set AWS_PROFILE or sign in (aws sso login)", file=sys.stderr
+        )
+    except EndpointConnectionError as exc:
+        hint = f"; is `relay local` still running? ({args.local_state} says so)" if found.local else ""
+        print(f"relay redrive: cannot reach {exc.kwargs.get('endpoint_url')}{hint}", file=sys.stderr)
+    return 1
+
+
+def _run(args: argparse.Namespace, sqs: Any, found: Target) -> int:
     if args.list:
-        letters = list_dead_letters(sqs, dlq_url, args.max)
+        letters = list_dead_letters(sqs, found.dlq_url, args.max)
         for letter in letters:
             print(f"{letter.sent_at}  {letter.source}  {letter.webhook_id}  {letter.message_id}")
             print(f"    {letter.reason}")
         print(f"relay redrive: {len(letters)} messages in the DLQ; nothing moved")
         return 0
     try:
-        result = redrive(
-            sqs,
-            dlq_url,
-            args.queue_url or os.environ.get("QUEUE_URL"),
-            limit=args.max,
-            use_move_task=not args.fallback,
-        )
+        result = redrive(sqs, found.dlq_url, found.queue_url, limit=args.max, use_move_task=not args.fallback)
     except RedriveError as exc:
         print(f"relay redrive: {exc}")
         return 1
@@ -230,5 +276,10 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser.add_argument("--endpoint-url", help="an SQS endpoint other than AWS's (e.g. relay local's moto)")
     parser.add_argument(
         "--fallback", action="store_true", help="move the messages here instead of starting a move task"
+    )
+    parser.add_argument(
+        "--local-state",
+        default=str(DEFAULT_STATE_FILE),
+        help="without --dlq-url: the state file of the `relay local` whose queues to use",
     )
     parser.set_defaults(func=cmd_redrive)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,13 +65,28 @@ def write_secrets_file(path: Path, content: SecretsFile) -> None:
     path.chmod(0o600)
 
 
-def ensure_secrets_file(path: Path, config: RelayConfig) -> tuple[SecretsFile, bool]:
-    """Load the file, adding a fresh value for every secret the config names and the file lacks."""
-    content = load_secrets_file(path) if path.exists() else SecretsFile()
-    created = False
+@dataclass(frozen=True)
+class SecretsPlan:
+    """The file's content with a value for every secret the config names, and what had to be added."""
+
+    content: SecretsFile
+    added: list[str]
+    existed: bool
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added)
+
+
+def plan_secrets_file(path: Path, config: RelayConfig) -> SecretsPlan:
+    """The file's content plus a fresh value for every secret the config names and it lacks; nothing
+    is written (`relay local` writes it only once the stack is up)."""
+    existed = path.exists()
+    content = load_secrets_file(path) if existed else SecretsFile()
+    added: list[str] = []
     if config.northca.partner_key_secret not in content.secrets:
         content.secrets[config.northca.partner_key_secret] = "demo-" + secrets.token_urlsafe(24)
-        created = True
+        added.append(config.northca.partner_key_secret)
     for source in config.sources.values():
         name = source.signature.secret
         if name in content.secrets:
@@ -79,12 +95,48 @@ def ensure_secrets_file(path: Path, config: RelayConfig) -> tuple[SecretsFile, b
         content.secrets[name] = value
         if private_key:
             content.signing_keys[name] = private_key
-        created = True
+        added.append(name)
     for server in config.erlc.servers.values():
         # The emulated ER:LC server accepts this key; against the real API, put the server's key here.
         if server.server_key_secret not in content.secrets:
             content.secrets[server.server_key_secret] = "demo-erlc-" + secrets.token_urlsafe(16)
-            created = True
-    if created:
-        write_secrets_file(path, content)
-    return content, created
+            added.append(server.server_key_secret)
+    return SecretsPlan(content, added, existed)
+
+
+def ensure_secrets_file(path: Path, config: RelayConfig) -> tuple[SecretsFile, bool]:
+    """Load the file, adding a fresh value for every secret the config names and the file lacks."""
+    plan = plan_secrets_file(path, config)
+    if plan.changed:
+        write_secrets_file(path, plan.content)
+    return plan.content, plan.changed
+
+
+def git_ignored(path: Path) -> bool | None:
+    """Whether git ignores `path` (None: not in a git work tree, or no git)."""
+    try:
+        answer = subprocess.run(
+            ["git", "check-ignore", "-q", str(path.resolve())],
+            cwd=path.resolve().parent,
+            capture_output=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    # 0: ignored, 1: not ignored, 128: not a work tree (or another fatal error).
+    return {0: True, 1: False}.get(answer.returncode)
+
+
+def describe_written(path: Path, plan: SecretsPlan, ignored: bool | None) -> str:
+    """One honest sentence about what was written where."""
+    names = ", ".join(plan.added)
+    verb = f"added demo values for {names} to" if plan.existed else "created"
+    if ignored is True:
+        note = " (git-ignored)"
+    elif ignored is False:
+        note = " -- NOT git-ignored: keep it out of commits (add it to .gitignore)"
+    else:
+        note = ""
+    what = "" if plan.existed else f" with fresh demo secrets ({names})"
+    return f"{verb} {path}{what}{note}"

@@ -66,3 +66,55 @@ def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     while batch := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
         messages.extend(batch)
     return messages
+
+
+def create_plain_stack(name: str, parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    """A stack shaped like the relay's where the operator's commands look (in moto, which cannot run
+    SAM transforms): its parameters, log groups, queue and DLQ, and outputs. Returns its clients."""
+    template = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Parameters": {
+            "PartnerKeySecretName": {"Type": "String", "Default": "northca/partner-key"},
+            "SourceSecretsPrefix": {"Type": "String", "Default": "relay/sources/"},
+            "ErlcServerKeySecretPrefix": {"Type": "String", "Default": "relay/erlc/"},
+        },
+        "Resources": {
+            "IngressLogGroup": {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {"LogGroupName": f"/aws/lambda/{name}-ingress"},
+            },
+            "ConsumerLogGroup": {
+                "Type": "AWS::Logs::LogGroup",
+                "Properties": {"LogGroupName": f"/aws/lambda/{name}-consumer"},
+            },
+            "WebhookDLQ": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": f"{name}-dlq"}},
+            "WebhookQueue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": f"{name}-queue"}},
+        },
+        "Outputs": {
+            "WebhookUrl": {"Value": "https://abc123.execute-api.us-east-1.amazonaws.com/hooks/"},
+            "WebhookQueueUrl": {"Value": {"Ref": "WebhookQueue"}},
+            "WebhookDlqUrl": {"Value": {"Ref": "WebhookDLQ"}},
+        },
+    }
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+    cloudformation.create_stack(
+        StackName=name,
+        TemplateBody=json.dumps(template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in (parameters or {}).items()],
+    )
+    return {
+        "cloudformation": cloudformation,
+        "logs": boto3.client("logs", region_name="us-east-1"),
+        "sqs": boto3.client("sqs", region_name="us-east-1"),
+        "secretsmanager": boto3.client("secretsmanager", region_name="us-east-1"),
+    }
+
+
+def put_log_lines(logs: Any, group: str, lines: list[dict[str, Any]], at_ms: int) -> None:
+    """Powertools JSON lines into a log group, one millisecond apart from `at_ms`."""
+    logs.create_log_stream(logGroupName=group, logStreamName="2026/11/28/[$LATEST]test")
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="2026/11/28/[$LATEST]test",
+        logEvents=[{"timestamp": at_ms + i, "message": json.dumps(line)} for i, line in enumerate(lines)],
+    )

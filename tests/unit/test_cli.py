@@ -12,6 +12,9 @@ SUBCOMMANDS = [
     ["units", "cad"],
     ["map", "cad", "payload.json"],
     ["redrive", "--list"],
+    ["deliveries", "--stack", "s"],
+    ["doctor"],
+    ["secrets", "push", "--stack", "s"],
 ]
 
 

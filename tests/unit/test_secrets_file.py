@@ -9,10 +9,14 @@ from pathlib import Path
 from relay.sources.registry import parse_config
 from relay_devtools.secrets_file import (
     SecretsFile,
+    describe_written,
     ensure_secrets_file,
+    git_ignored,
     load_secrets_file,
+    plan_secrets_file,
     write_secrets_file,
 )
+from tests.support.constants import ROOT
 
 MDT = "5d0e7c1a-8b7f-4c55-9d1e-3f2a6b9c0d11"
 GUILD = "987654321098765432"
@@ -69,3 +73,37 @@ def test_an_existing_file_is_kept_and_only_completed(tmp_path: Path) -> None:
     again, created_again = ensure_secrets_file(path, CONFIG)
     assert not created_again
     assert again == content
+
+
+def test_a_plan_writes_nothing(tmp_path: Path) -> None:
+    # Given no file yet, when relay local plans the secrets (before its servers start)
+    path = tmp_path / "relay.secrets.toml"
+    plan = plan_secrets_file(path, CONFIG)
+    # Then every secret has a value in memory, and nothing is on disk until the stack runs
+    assert set(plan.content.secrets) == CONFIG.secret_names()
+    assert (plan.existed, plan.changed) == (False, True)
+    assert not path.exists()
+
+
+def test_the_sentence_says_created_or_added_and_whether_git_ignores_it(tmp_path: Path) -> None:
+    path = tmp_path / "community.secrets.toml"
+    created = plan_secrets_file(path, CONFIG)
+    assert describe_written(path, created, True).endswith("(git-ignored)")
+    assert describe_written(path, created, True).startswith(f"created {path} with fresh demo secrets")
+    assert "NOT git-ignored" in describe_written(path, created, False)
+    write_secrets_file(path, SecretsFile(secrets={"relay/sources/cad": "whsec_x"}))
+    appended = plan_secrets_file(path, CONFIG)
+    sentence = describe_written(path, appended, None)
+    assert sentence.startswith(
+        "added demo values for northca/partner-key, relay/sources/erlc, relay/erlc/main to"
+    )
+    assert "with fresh demo secrets" not in sentence and "git-ignored" not in sentence
+
+
+def test_git_ignored_outside_a_work_tree_is_unknown(tmp_path: Path) -> None:
+    assert git_ignored(tmp_path / "relay.secrets.toml") is None
+
+
+def test_git_ignored_knows_the_repositorys_rules() -> None:
+    assert git_ignored(ROOT / "relay.secrets.toml") is True
+    assert git_ignored(ROOT / "community.secrets.toml") is False

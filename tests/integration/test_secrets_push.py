@@ -1,0 +1,115 @@
+"""`relay secrets push`: the config's secrets into Secrets Manager (moto), created or updated, asking
+before an overwrite, refusing relay local's demo values, and never printing a value."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from relay.sources.registry import load_config
+from relay_devtools.cli import main
+from relay_devtools.secrets_file import SecretsFile, load_secrets_file, write_secrets_file
+from relay_devtools.secretspush import push
+from tests.support.aws import create_plain_stack
+from tests.support.constants import CAD_SECRET, ROOT
+
+PARTNER = "real-partner-key"
+
+
+@pytest.fixture
+def aws() -> Iterator[dict[str, Any]]:
+    with mock_aws():
+        yield create_plain_stack("relay-push")
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    config = tmp_path / "relay.toml"
+    shutil.copy(ROOT / "relay.toml", config)
+    secrets = tmp_path / "prod.secrets.toml"
+    write_secrets_file(
+        secrets, SecretsFile({"northca/partner-key": PARTNER, "relay/sources/cad": [CAD_SECRET]})
+    )
+    return config, secrets
+
+
+def stored(aws: dict[str, Any], name: str) -> str:
+    return str(aws["secretsmanager"].get_secret_value(SecretId=name)["SecretString"])
+
+
+def test_secrets_push_creates_every_secret_the_config_names(aws, files, capsys) -> None:
+    config, secrets = files
+    code = main(
+        ["secrets", "push", "--config", str(config), "--secrets", str(secrets), "--stack", "relay-push"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert stored(aws, "northca/partner-key") == PARTNER
+    assert json.loads(stored(aws, "relay/sources/cad")) == [CAD_SECRET]
+    assert "created   northca/partner-key" in out and "created   relay/sources/cad" in out
+    assert PARTNER not in out and CAD_SECRET not in out
+
+
+def test_secrets_push_asks_before_overwriting_and_keeps_the_value_when_told_no(aws, files) -> None:
+    config_path, secrets = files
+    config = load_config(config_path)
+    aws["secretsmanager"].create_secret(Name="northca/partner-key", SecretString="old-key")
+    content = load_secrets_file(secrets)
+    asked: list[str] = []
+
+    def no(prompt: str) -> bool:
+        asked.append(prompt)
+        return False
+
+    results = {r.name: r.action for r in push(config, content, aws["secretsmanager"], no)}
+    assert results == {"northca/partner-key": "kept", "relay/sources/cad": "created"}
+    assert asked == ["northca/partner-key exists in Secrets Manager with another value: overwrite it? [y/N] "]
+    assert stored(aws, "northca/partner-key") == "old-key"
+    # When told yes, it is updated; pushed again, it is unchanged and nothing is asked
+    assert {r.name: r.action for r in push(config, content, aws["secretsmanager"], lambda _: True)} == {
+        "northca/partner-key": "updated",
+        "relay/sources/cad": "unchanged",
+    }
+    assert stored(aws, "northca/partner-key") == PARTNER
+
+
+def test_secrets_push_without_a_terminal_overwrites_nothing(aws, files, capsys) -> None:
+    config, secrets = files
+    aws["secretsmanager"].create_secret(Name="relay/sources/cad", SecretString="whsec_old")
+    code = main(
+        ["secrets", "push", "--config", str(config), "--secrets", str(secrets), "--stack", "relay-push"]
+    )
+    assert code == 0
+    assert "not a terminal: pass --yes to overwrite" in capsys.readouterr().out
+    assert stored(aws, "relay/sources/cad") == "whsec_old"
+
+
+def test_secrets_push_refuses_relay_locals_demo_values_and_missing_ones(aws, files, capsys) -> None:
+    config, secrets = files
+    write_secrets_file(secrets, SecretsFile({"northca/partner-key": "demo-abc"}))
+    code = main(
+        ["secrets", "push", "--config", str(config), "--secrets", str(secrets), "--stack", "relay-push"]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "refused   northca/partner-key  (relay local's demo value: put the real one in the file)" in out
+    assert "missing   relay/sources/cad  (not in the secrets file)" in out
+    assert aws["secretsmanager"].list_secrets()["SecretList"] == []
+
+
+def test_secrets_push_refuses_names_the_stack_does_not_grant(files, capsys) -> None:
+    config, secrets = files
+    with mock_aws():
+        aws = create_plain_stack("relay-push", {"SourceSecretsPrefix": "community/"})
+        code = main(
+            ["secrets", "push", "--config", str(config), "--secrets", str(secrets), "--stack", "relay-push"]
+        )
+        assert aws["secretsmanager"].list_secrets()["SecretList"] == []
+    assert code == 1
+    assert "is not under 'community/'" in capsys.readouterr().err

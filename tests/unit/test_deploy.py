@@ -1,0 +1,114 @@
+"""make build and make deploy: the config is checked before SAM builds, ships in every function, and
+`sam deploy` gets the config's partner key name (the command line only: nothing reaches AWS)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from relay_devtools.deploy import deploy_command, functions_using, parameter_overrides, ship_config
+from tests.support.constants import ROOT
+
+SAM = ["uv", "tool", "run", "--from", "aws-sam-cli==1.170.0", "sam"]
+
+
+@pytest.fixture
+def community(tmp_path: Path) -> Path:
+    config = tmp_path / "community.toml"
+    config.write_text(
+        (ROOT / "relay.toml").read_text().replace('"northca/partner-key"', '"community/partner"')
+    )
+    return config
+
+
+def test_deploy_reads_samconfigs_overrides_per_environment() -> None:
+    assert parameter_overrides(ROOT / "samconfig.toml", "default") == {"Stage": "dev", "LogLevel": "INFO"}
+    assert parameter_overrides(ROOT / "samconfig.toml", "prod")["LogRetentionDays"] == "90"
+
+
+def test_deploy_passes_the_configs_partner_key_name_with_samconfigs_overrides(community: Path) -> None:
+    command = deploy_command(SAM, community, ROOT / "samconfig.toml", "default", guided=False)
+    assert command == [
+        *SAM,
+        "deploy",
+        "--config-env",
+        "default",
+        "--parameter-overrides",
+        'Stage="dev" LogLevel="INFO" PartnerKeySecretName="community/partner"',
+    ]
+
+
+def test_deploy_guided_the_first_time(community: Path) -> None:
+    assert deploy_command(SAM, community, ROOT / "samconfig.toml", "prod", guided=True)[-1] == "--guided"
+
+
+def test_deploy_ships_the_config_in_every_function_built_from_functions(
+    tmp_path: Path, community: Path
+) -> None:
+    # Given a build as `sam build` leaves it (relay.toml as the link to the repository's one, resolved)
+    build = tmp_path / "build"
+    for logical_id in ("IngressFunction", "ConsumerFunction", "ScheduledFunction", "DepsLayer"):
+        (build / logical_id).mkdir(parents=True)
+        shutil.copy(ROOT / "relay.toml", build / logical_id / "relay.toml")
+    # When the community's config ships
+    written = ship_config(community, build, ROOT / "template.yaml")
+    # Then each function holds it, and the layer is left alone
+    assert sorted(p.parent.name for p in written) == [
+        "ConsumerFunction",
+        "IngressFunction",
+        "ScheduledFunction",
+    ]
+    assert all(p.read_text() == community.read_text() for p in written)
+    assert (build / "DepsLayer" / "relay.toml").read_text() == (ROOT / "relay.toml").read_text()
+
+
+def test_deploy_functions_using_the_shared_code() -> None:
+    assert functions_using(ROOT / "template.yaml") == [
+        "ConsumerFunction",
+        "IngressFunction",
+        "ScheduledFunction",
+    ]
+
+
+def make_dry_run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {
+        k: v for k, v in os.environ.items() if k not in ("UV_PYTHON", "MAKEFLAGS", "MAKELEVEL")
+    } | env
+    return subprocess.run(
+        ["make", "-n", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+        timeout=60,
+    )
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine")
+def test_deploy_make_deploy_checks_builds_ships_and_deploys_the_chosen_config() -> None:
+    result = make_dry_run("deploy", "CONFIG=community.toml", "GUIDED=1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    steps = [
+        next(i for i, line in enumerate(lines) if "relay doctor --config community.toml --offline" in line),
+        next(i for i, line in enumerate(lines) if "tool run --from aws-sam-cli==1.170.0 sam build" in line),
+        next(i for i, line in enumerate(lines) if "relay ship-config --config community.toml" in line),
+        next(i for i, line in enumerate(lines) if "relay deploy --config community.toml" in line),
+    ]
+    assert steps == sorted(steps)
+    deploy = shlex.split(lines[steps[-1]])
+    assert deploy[deploy.index("--sam") + 1].endswith("tool run --from aws-sam-cli==1.170.0 sam")
+    assert deploy[-1] == "--guided"
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine")
+def test_deploy_make_refuses_another_python_instead_of_ignoring_it() -> None:
+    result = make_dry_run("run", UV_PYTHON="3.12")
+    assert result.returncode != 0
+    assert "UV_PYTHON=3.12: northca-relay runs on Python 3.13 only" in result.stderr
