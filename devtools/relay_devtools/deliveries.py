@@ -1,8 +1,9 @@
 """Every delivery, its outcome and why, read from the relay's own log lines.
 
 The ingress logs one line per answer ("webhook accepted", "webhook refused", ...) whose correlation id
-is the webhook id once known; the consumer logs one "unit outcome" line per unit per invocation, and
-"message dead-lettered" and "event time in the future clamped ..." lines that name the webhook.
+is the webhook id once known; the consumer logs "unit outcomes" lines (an entry per unit and
+invocation, many to a line), and "message dead-lettered" and "event time in the future clamped ..."
+lines that name the webhook.
 `build_deliveries` joins them into one record per delivery. It is the one reader of those lines:
 `relay local` feeds it the records it captures in-process (`RecordBuffer`), `relay deliveries
 --stack` the ones it reads from CloudWatch Logs.
@@ -33,7 +34,7 @@ NOT_QUEUED = "webhook not queued, sender should retry"
 ANSWERS = {ACCEPTED: "accepted", REPLAYED: "replayed", REFUSED: "refused", REJECTED: "rejected"}
 ANSWERS[NOT_QUEUED] = "not queued"
 # The consumer's lines (relay/consumer/pipeline.py and batch.py).
-UNIT_OUTCOME = "unit outcome"
+UNIT_OUTCOMES = "unit outcomes"  # {"units": [{unit_id, webhook_ids, outcome, ...}, ...]}
 DEAD_LETTERED = "message dead-lettered"
 CLAMPED = "event time in the future clamped to the receive time"
 # Lines every invocation writes that say nothing about one delivery.
@@ -130,8 +131,10 @@ class _Builder:
         message = str(record.get("message") or "")
         if message in ANSWERS:
             self._answer(record, moment, message)
-        elif message == UNIT_OUTCOME:
-            self._unit_outcome(record, moment)
+        elif message == UNIT_OUTCOMES:
+            for row in record.get("units") or []:
+                if isinstance(row, Mapping):
+                    self._unit_outcome({**record, **row}, moment)
         elif message == DEAD_LETTERED:
             delivery = self.by_webhook.get(str(record.get("webhook_id")))
             if delivery is not None:

@@ -60,16 +60,20 @@ def test_deliveries_lists_the_stacks_deliveries_newest_first_with_why(stack, cap
         f"/aws/lambda/{STACK}-consumer",
         [
             answer(
-                "unit outcome",
+                "unit outcomes",
                 function_request_id="c1",
-                webhook_ids=["msg_1"],
-                sources=["cad"],
-                unit_id="ADAM-12",
-                outcome="written",
-                detail="",
-                fields={"status": "written"},
-                written={"status": "10-8"},
-                recheck=False,
+                units=[
+                    {
+                        "webhook_ids": ["msg_1"],
+                        "sources": ["cad"],
+                        "unit_id": "ADAM-12",
+                        "outcome": "written",
+                        "detail": "",
+                        "fields": {"status": "written"},
+                        "written": {"status": "10-8"},
+                        "recheck": False,
+                    }
+                ],
             ),
         ],
         now - 55_000,

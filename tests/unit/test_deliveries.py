@@ -55,7 +55,8 @@ def outcome(second: float, webhooks: list[str], unit: str, result: str, **keys: 
         "written": {},
         "recheck": False,
     }
-    return line(second, "unit outcome", request=f"consumer-{second}", **(data | keys))
+    # The consumer writes many units to a line; each test line carries one (a helper below, several).
+    return line(second, "unit outcomes", request=f"consumer-{second}", units=[data | keys])
 
 
 def only(records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -54,7 +54,7 @@ class UnitBatch:
         self.refused: dict[UnitKey, str] = {}
         # Units a PUT may still reach late: checked again once the late-write window has passed.
         self.recheck: set[UnitKey] = set()
-        # Each unit's last plan, and whether it was confirmed written: what the unit outcome log says.
+        # Each unit's last plan, and whether it was confirmed written: what the unit outcomes log says.
         self.plans: dict[UnitKey, UnitPlan] = {}
         self.written: set[UnitKey] = set()
         self.window = timedelta(seconds=deps.settings.late_write_window_seconds)
