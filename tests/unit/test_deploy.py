@@ -52,7 +52,13 @@ def test_deploy_ships_the_config_in_every_function_built_from_functions(
 ) -> None:
     # Given a build as `sam build` leaves it (relay.toml as the link to the repository's one, resolved)
     build = tmp_path / "build"
-    for logical_id in ("IngressFunction", "ConsumerFunction", "ScheduledFunction", "DepsLayer"):
+    for logical_id in (
+        "IngressFunction",
+        "ConsumerFunction",
+        "ScheduledFunction",
+        "NotifierFunction",
+        "DepsLayer",
+    ):
         (build / logical_id).mkdir(parents=True)
         shutil.copy(ROOT / "relay.toml", build / logical_id / "relay.toml")
     # When the community's config ships
@@ -61,6 +67,7 @@ def test_deploy_ships_the_config_in_every_function_built_from_functions(
     assert sorted(p.parent.name for p in written) == [
         "ConsumerFunction",
         "IngressFunction",
+        "NotifierFunction",
         "ScheduledFunction",
     ]
     assert all(p.read_text() == community.read_text() for p in written)
@@ -71,6 +78,7 @@ def test_deploy_functions_using_the_shared_code() -> None:
     assert functions_using(ROOT / "template.yaml") == [
         "ConsumerFunction",
         "IngressFunction",
+        "NotifierFunction",
         "ScheduledFunction",
     ]
 

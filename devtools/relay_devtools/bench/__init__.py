@@ -6,7 +6,11 @@ as one table. Figures are never asserted in the test suite: they are read, and q
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -22,3 +26,18 @@ class Row:
     @property
     def ratio(self) -> float:
         return self.value / self.baseline if self.baseline else float("inf")
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Logs and EMF metrics are written as in Lambda, but to /dev/null instead of the terminal."""
+    from relay.observability import logger
+
+    with Path(os.devnull).open("w") as sink, contextlib.redirect_stdout(sink):
+        handler = logger.registered_handler
+        previous = handler.setStream(sink) if hasattr(handler, "setStream") else None
+        try:
+            yield
+        finally:
+            if previous is not None and hasattr(handler, "setStream"):
+                handler.setStream(previous)

@@ -1,14 +1,16 @@
 """Consumer: upstream PUTs for a burst, merged by the relay vs one per webhook; CPU to merge vs json.loads.
 
 The burst: 10,000 webhooks over 500 units in 5 MDTs (seeded), each a queue message with one change of
-one to three fields. The real `process_batch` consumes it in SQS batches of the template's default
-size (100) and of the largest a batching window can gather (1,000), with unit state in memory and a
-partner that only counts requests. Its baseline is what EventBridge Pipes with an API destination would
-do: one PUT per webhook.
+one to three fields, each value its own. The real `process_batch` consumes it in SQS batches of the
+template's default size (ConsumerBatchSize) and of 100 (the default before), with unit state in
+memory and a partner that only counts requests; each run checks that the partner ends with every
+field's newest value. Its baseline is what EventBridge Pipes with an API destination would do: one
+PUT per webhook.
 
 CPU (time.process_time, best of 5): parsing and merging the 10,000 queue messages (`parse_records` +
 `merge_messages`, the consumer's pure work per batch) against bare `json.loads` of the same bodies; and
-the whole `process_batch` with in-memory state next to the same baseline.
+the whole `process_batch` at the template's batch size, state in memory, its outcome lines written to
+stdout (the bench's runner sends them to /dev/null), next to the same baseline.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from relay.consumer.merge import merge_messages
@@ -27,12 +30,14 @@ from relay.messages import QueueMessage
 from relay.models import UNIT_FIELDS, UnitChange
 from relay.northca.client import UpsertResult
 from relay_devtools.bench import Row
+from relay_devtools.template import queue_settings
 
 WEBHOOKS = 10_000
 UNITS = 500
 MDTS = 5
 GUILD = "123456789012345678"
 RUNS = 5
+TEMPLATE = Path(__file__).resolve().parents[3] / "template.yaml"
 START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
@@ -91,7 +96,23 @@ def puts_for(records: list[dict[str, Any]], batch_size: int) -> int:
     for start in range(0, len(records), batch_size):
         outcome = process_batch(records[start : start + batch_size], deps)
         assert not outcome.failed_message_ids
+    if partner.units != newest_values(records):
+        raise AssertionError("the partner does not hold every field's newest value")
     return partner.puts
+
+
+def newest_values(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """What the partner must hold after the burst: each field's newest value (the bench's events are
+    in time order, so the last one seen), "" for a field no webhook set."""
+    units: dict[str, dict[str, dict[str, Any]]] = {}
+    for record in records:
+        message = QueueMessage.model_validate_json(record["body"])
+        for change in message.changes:
+            unit = units.setdefault(message.mdt_id, {}).setdefault(
+                change.id, {"id": change.id, **dict.fromkeys(UNIT_FIELDS, "")}
+            )
+            unit.update({name: value or "" for name, value in change.fields.items()})
+    return units
 
 
 def cpu_seconds(work: Callable[[], object]) -> float:
@@ -106,6 +127,7 @@ def cpu_seconds(work: Callable[[], object]) -> float:
 def run() -> list[Row]:
     records = burst_records()
     bodies = [r["body"] for r in records]
+    default = queue_settings(TEMPLATE).batch_size
 
     def loads() -> None:
         for body in bodies:
@@ -115,20 +137,20 @@ def run() -> list[Row]:
         merge_messages((d.message_id, d.message) for d in parse_records(records, BatchOutcome()))
 
     def consume() -> None:
-        puts_for(records, 100)
+        puts_for(records, default)
 
     baseline = cpu_seconds(loads)
     return [
         Row(
-            "PUTs for the burst, batches of 100",
-            puts_for(records, 100),
+            f"PUTs for the burst, template default ({default})",
+            puts_for(records, default),
             "one PUT per webhook (Pipes)",
             WEBHOOKS,
             "",
         ),
         Row(
-            "PUTs for the burst, batches of 1000",
-            puts_for(records, 1000),
+            "PUTs for the burst, batches of 100",
+            puts_for(records, 100),
             "one PUT per webhook (Pipes)",
             WEBHOOKS,
             "",
@@ -141,7 +163,7 @@ def run() -> list[Row]:
             "ms",
         ),
         Row(
-            "CPU: process_batch, state in memory",
+            f"CPU: process_batch in batches of {default}, state in memory",
             cpu_seconds(consume) * 1000,
             "CPU: json.loads of the same",
             baseline * 1000,

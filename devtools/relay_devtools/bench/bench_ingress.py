@@ -12,7 +12,6 @@ median of several runs, against `import boto3` + creating an SQS client in the s
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import hmac
@@ -22,12 +21,11 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from relay_devtools.bench import Row
+from relay_devtools.bench import Row, quiet
 
 WARMUP = 200
 ITERATIONS = 2000
@@ -65,21 +63,6 @@ class MemoryPublisher:
     def send(self, messages: Sequence[Any]) -> int:
         self.sent += len(messages)
         return len(messages)
-
-
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Logs and EMF metrics are written as in Lambda, but to /dev/null instead of the terminal."""
-    from relay.observability import logger
-
-    with Path(os.devnull).open("w") as sink, contextlib.redirect_stdout(sink):
-        handler = logger.registered_handler
-        previous = handler.setStream(sink) if hasattr(handler, "setStream") else None
-        try:
-            yield
-        finally:
-            if previous is not None and hasattr(handler, "setStream"):
-                handler.setStream(previous)
 
 
 def _median_us(samples: list[int]) -> float:

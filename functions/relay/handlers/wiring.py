@@ -10,33 +10,23 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
-from relay.alerts.notify import NotifierDeps
-from relay.alerts.webhook import webhook_factory
-from relay.aws.dynamodb import DynamoReplayGuard, DynamoSourceStateStore, DynamoUnitStateStore
-from relay.aws.secrets import PowertoolsSecrets
-from relay.aws.sqs import SqsDeadLetters, SqsPublisher, SqsVisibility
-from relay.consumer.pipeline import ConsumerDeps
-from relay.erlc.client import client_factory
-from relay.erlc.poller import RosterPollDeps
 from relay.errors import ConfigError
-from relay.ingress.pipeline import IngressDeps
-from relay.memory import InMemoryReplayGuard
-from relay.northca.client import NorthcaClient
-from relay.northca.writer import PartnerWriter
 from relay.observability import logger
-from relay.ports import ReplayGuard
-from relay.settings import (
-    ConsumerEnvironment,
-    IngressEnvironment,
-    NotifierEnvironment,
-    ScheduledEnvironment,
-)
-from relay.sources.registry import stateful_sources
+
+if TYPE_CHECKING:
+    from relay.alerts.notify import NotifierDeps
+    from relay.consumer.pipeline import ConsumerDeps
+    from relay.erlc.poller import RosterPollDeps
+    from relay.ingress.pipeline import IngressDeps
+    from relay.northca.writer import PartnerWriter
+
+# Each function imports only its own parts, inside its builder: the ingress never loads the
+# consumer, the partner's HTTP client or the notifier (a cold start pays for every import).
 
 # Every AWS call is bounded; botocore's defaults (60 s each, up to 5 attempts) outlast any timeout.
 # The consumer and poller: 2 attempts of 1 s to connect and 3 s to read, ~10 s at worst, which the
@@ -77,6 +67,15 @@ def _client(service: str, pool: int = 10, *, ingress: bool = False) -> Any:
 
 @functools.cache
 def ingress_deps() -> IngressDeps:
+    from relay.aws.dynamodb import DynamoReplayGuard, DynamoSourceStateStore
+    from relay.aws.secrets import PowertoolsSecrets
+    from relay.aws.sqs import SqsPublisher
+    from relay.ingress.pipeline import IngressDeps
+    from relay.memory import InMemoryReplayGuard
+    from relay.ports import ReplayGuard
+    from relay.settings import IngressEnvironment
+    from relay.sources.registry import stateful_sources
+
     env = IngressEnvironment.model_validate(os.environ)
     config = env.relay_config()
     stateful = stateful_sources(config)
@@ -102,6 +101,11 @@ def ingress_deps() -> IngressDeps:
 
 @functools.cache
 def partner_writer() -> PartnerWriter:
+    from relay.aws.secrets import PowertoolsSecrets
+    from relay.northca.client import NorthcaClient
+    from relay.northca.writer import PartnerWriter
+    from relay.settings import ConsumerEnvironment
+
     env = ConsumerEnvironment.model_validate(os.environ)
     northca = env.relay_config().northca
     base_url = env.NORTHCA_BASE_URL or str(northca.base_url)
@@ -125,6 +129,11 @@ def consumer_deps(remaining_ms: Any) -> ConsumerDeps:
 @functools.cache
 def _consumer_deps() -> ConsumerDeps:
     """Built once per container: the unit-state store keeps its thread pool across invocations."""
+    from relay.aws.dynamodb import DynamoUnitStateStore
+    from relay.aws.sqs import SqsDeadLetters, SqsVisibility
+    from relay.consumer.pipeline import ConsumerDeps
+    from relay.settings import ConsumerEnvironment
+
     env = ConsumerEnvironment.model_validate(os.environ)
     config = env.relay_config()
     if not env.STATE_TABLE:
@@ -146,6 +155,13 @@ def _consumer_deps() -> ConsumerDeps:
 
 @functools.cache
 def roster_poll_deps() -> RosterPollDeps:
+    from relay.aws.dynamodb import DynamoSourceStateStore
+    from relay.aws.secrets import PowertoolsSecrets
+    from relay.aws.sqs import SqsPublisher
+    from relay.erlc.client import client_factory
+    from relay.erlc.poller import RosterPollDeps
+    from relay.settings import ScheduledEnvironment
+
     env = ScheduledEnvironment.model_validate(os.environ)
     return RosterPollDeps(
         store=DynamoSourceStateStore(env.STATE_TABLE, _client("dynamodb")),
@@ -156,11 +172,18 @@ def roster_poll_deps() -> RosterPollDeps:
 
 
 def scheduled_servers() -> Any:
+    from relay.settings import ScheduledEnvironment
+
     return ScheduledEnvironment.model_validate(os.environ).relay_config().erlc.servers
 
 
 @functools.cache
 def notifier_deps() -> NotifierDeps:
+    from relay.alerts.notify import NotifierDeps
+    from relay.alerts.webhook import webhook_factory
+    from relay.aws.secrets import PowertoolsSecrets
+    from relay.settings import NotifierEnvironment
+
     env = NotifierEnvironment.model_validate(os.environ)
     return NotifierDeps(
         secrets=PowertoolsSecrets(), secret_name=env.DISCORD_WEBHOOK_SECRET, make_webhook=webhook_factory()

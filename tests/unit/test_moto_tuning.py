@@ -1,0 +1,47 @@
+"""relay local's moto speed-up keeps moto's SQS semantics: the same clock, read more cheaply."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import boto3
+import moto.sqs.models as sqs_models
+from moto import mock_aws
+from moto.core.utils import unix_time_millis
+
+from relay_devtools.moto_tuning import _unix_time_millis, speed_up_sqs
+
+
+def test_the_fast_clock_reads_what_motos_clock_reads() -> None:
+    # Now: the same milliseconds since the epoch (read a moment apart)
+    before = unix_time_millis()
+    fast = _unix_time_millis()
+    after = unix_time_millis()
+    assert before - 1 <= fast <= after + 1
+    # A given instant: exactly moto's answer
+    moment = datetime(2026, 11, 28, 12, 0, 0, 123000)
+    assert _unix_time_millis(moment) == unix_time_millis(moment)
+    assert abs(_unix_time_millis() / 1000 - datetime.now(UTC).timestamp()) < 1
+
+
+def test_sqs_keeps_visibility_and_delay_after_the_speed_up() -> None:
+    speed_up_sqs()
+    assert sqs_models.unix_time_millis is _unix_time_millis  # type: ignore[attr-defined]
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="now")
+        sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+        # The delayed message is not visible; the other is, once, then hidden by its visibility timeout
+        first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)
+        assert [m["Body"] for m in first["Messages"]] == ["now"]
+        assert "Messages" not in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+        # A visibility timeout of 0 makes it visible again at once
+        handle = first["Messages"][0]["ReceiptHandle"]
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+        time.sleep(0.002)
+        again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+        assert [m["Body"] for m in again["Messages"]] == ["now"]
+        counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert counts["ApproximateNumberOfMessagesDelayed"] == "1"
