@@ -280,3 +280,45 @@ def describe_validation_error(
         where = f"{prefix}.{location}" if prefix and location else (prefix or location or top)
         parts.append(f"{origin}: {where}: {error['msg']}" if origin else f"{where}: {error['msg']}")
     return "; ".join(parts)
+
+
+# ------------------------------------------------------------------------------ the alarm notifier
+
+
+class DiscordError(Exception):
+    """A post that did not go through. `message` never holds the webhook URL."""
+
+    retryable: ClassVar[bool] = True
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class DiscordRateLimitedError(DiscordError):
+    """429: Discord asks to come back after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message, 429)
+        self.retry_after = retry_after
+
+
+class DiscordUnavailableError(DiscordError):
+    """5xx, a timeout, a dropped or refused connection: the same post may go through later."""
+
+
+class DiscordRefusedError(DiscordError):
+    """A 4xx other than 429: 401/403/404 mean the webhook is gone or its token wrong (the secret needs a new
+    URL), 400 a message Discord will not take. Retrying the same call will not help."""
+
+    retryable = False
+
+    def webhook_refused(self) -> bool:
+        return self.status in (401, 403, 404)
+
+
+class InvalidWebhookUrlError(DiscordError):
+    """The secret's value is not a usable webhook URL (the reason says why, never the value)."""
+
+    retryable = False

@@ -111,3 +111,9 @@ class PlayersApi(Protocol):
     """One ER:LC private server's player list (relay.erlc.client)."""
 
     def players(self) -> PlayersAnswer: ...
+
+
+class Webhook(Protocol):
+    """An alarm notification's destination (relay.alerts.webhook: a Discord webhook)."""
+
+    def post(self, payload: Mapping[str, Any]) -> None: ...

@@ -17,12 +17,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from relay.alerts.webhook import (
-    DiscordRateLimitedError,
-    DiscordRefusedError,
-    DiscordUnavailableError,
-    DiscordWebhook,
-)
+from relay.alerts.webhook import DiscordWebhook
+from relay.errors import DiscordRateLimitedError, DiscordRefusedError, DiscordUnavailableError
 from relay.handlers import notifier
 from relay.observability import logger
 from relay_devtools.loopback import LoopbackServer, Reply, Request

@@ -9,14 +9,8 @@ from typing import Any
 import pytest
 
 from relay.alerts.notify import NotifierDeps, notify
-from relay.alerts.webhook import (
-    REDACTED,
-    DiscordRefusedError,
-    DiscordUnavailableError,
-    InvalidWebhookUrlError,
-    redact,
-    webhook_url,
-)
+from relay.alerts.webhook import REDACTED, redact, webhook_url
+from relay.errors import DiscordRefusedError, DiscordUnavailableError, InvalidWebhookUrlError
 from relay.memory import StaticSecrets
 from tests.support.alerts import WEBHOOK_PATH, WEBHOOK_SECRET, WEBHOOK_TOKEN, alarm_event
 

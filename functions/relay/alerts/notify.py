@@ -11,16 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from relay.alerts.discord import discord_message, summary
-from relay.alerts.webhook import DiscordRefusedError, InvalidWebhookUrlError
+from relay.errors import DiscordRefusedError, InvalidWebhookUrlError
 from relay.observability import logger
-from relay.ports import SecretsSource
-
-
-class Webhook(Protocol):
-    def post(self, payload: Mapping[str, Any]) -> None: ...
+from relay.ports import SecretsSource, Webhook
 
 
 @dataclass

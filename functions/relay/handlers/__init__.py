@@ -1,1 +1,2 @@
-"""The three Lambda entry points (decorators and one call each) and the composition root (wiring)."""
+"""The four Lambda entry points, ingress consumer scheduled notifier (decorators and one call each),
+and the composition root (wiring)."""

@@ -13,7 +13,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from relay.alerts.notify import NotifierDeps, notify
-from relay.alerts.webhook import DiscordError
+from relay.errors import DiscordError
 from relay.handlers import wiring
 from relay.observability import logger, metrics
 
