@@ -57,9 +57,11 @@ format: dev
 typecheck: dev
 	$(RUN) mypy
 
+# `sam validate --lint` runs cfn-lint only; plain `sam validate` runs SAM's transform (offline).
 template: dev
 	$(RUN) cfn-lint template.yaml
 	AWS_DEFAULT_REGION=eu-west-1 $(SAM) validate --lint
+	AWS_DEFAULT_REGION=eu-west-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline $(SAM) validate
 
 unit: dev
 	$(RUN) pytest tests/unit
