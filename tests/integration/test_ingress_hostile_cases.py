@@ -3,18 +3,52 @@ for AWS): what the tester sent, and the answer the relay now gives."""
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.data import scheme_config_data
-from tests.support.ingress import Stack, event, signed
+from relay.aws.sqs import SqsPublisher
+from tests.support.data import ERLC_PUBLIC_KEY, UNITS_BODY, scheme_config_data
+from tests.support.ingress import FailingThenWorkingSqs, Stack, event, signed
+from tests.support.logs import captured_logs, log_records, metric_names
+
+# Secrets an operator got wrong, by source: (value stored, or None for no secret at all).
+MISCONFIGURED = {
+    "no-secret": ("standard-webhooks", None),
+    "not-base64": ("standard-webhooks", "whsec_%%%not base64%%%"),
+    "rsa-key": (
+        "ed25519",
+        base64.b64encode(
+            rsa.generate_private_key(public_exponent=65537, key_size=1024)
+            .public_key()
+            .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        ).decode(),
+    ),
+    # PRC's key with its algorithm's OID (1.3.101.112, Ed25519) changed to one nobody knows (1.3.101.99)
+    "unknown-algorithm": (
+        "ed25519",
+        base64.b64encode(
+            base64.b64decode(ERLC_PUBLIC_KEY).replace(
+                bytes.fromhex("06032b6570"), bytes.fromhex("06032b6563")
+            )
+        ).decode(),
+    ),
+}
 
 
 @pytest.fixture
 def config_data() -> dict[str, Any]:
-    return scheme_config_data()
+    data = scheme_config_data()
+    for name, (scheme, _) in MISCONFIGURED.items():
+        data["sources"][name] = {
+            **data["sources"]["cad"],
+            "signature": {"scheme": scheme, "secret": f"relay/sources/{name}"},
+        }
+    return data
 
 
 def units_body(**unit: Any) -> bytes:
@@ -43,3 +77,43 @@ def test_an_id_the_partner_refuses_is_a_422_at_the_door_not_a_dead_letter(stack:
         {"ok": False, "error": "units.0.id: Value error, empty once surrounding blanks are trimmed"},
     )
     assert stack.queued() == []
+
+
+@pytest.mark.parametrize(
+    ("source", "detail", "metric"),
+    [
+        ("no-secret", "(ResourceNotFoundException)", "SecretsUnavailable"),
+        ("not-base64", "standard-webhooks secret is not base64", "SecretsUnusable"),
+        ("rsa-key", "public key is RSAPublicKey, not Ed25519", "SecretsUnusable"),
+        ("unknown-algorithm", "a key of an unsupported algorithm", "SecretsUnusable"),
+    ],
+)
+def test_a_misconfigured_secret_is_a_generic_503_and_the_detail_goes_to_the_log(
+    stack: Stack, capsys: pytest.CaptureFixture[str], source: str, detail: str, metric: str
+) -> None:
+    # Given a source whose secret is missing or holds no usable key (an unknown algorithm included)
+    value = MISCONFIGURED[source][1]
+    if value is not None:
+        stack.aws["secretsmanager"].create_secret(Name=f"relay/sources/{source}", SecretString=value)
+    capsys.readouterr()
+    # When anybody posts to it, unsigned
+    with captured_logs() as logs:
+        status, answer = stack.invoke(event(source, signed(stack.config, "cad")))
+    # Then the answer is the documented 503 with the class's public text, and nothing about the setup
+    assert (status, answer) == (503, {"ok": False, "error": "Source not available, retry later"})
+    # And the log line and the metric say what is wrong, naming the secret but not its value
+    [line] = [r for r in log_records(logs) if r["level"] == "ERROR"]
+    assert detail in line["error"]
+    assert f"relay/sources/{source}" in line["error"]
+    assert value is None or value not in json.dumps(line)
+    assert line["metric"] == metric
+    assert metric in metric_names(capsys.readouterr().out)
+
+
+def test_a_queue_outage_is_a_generic_503(stack: Stack) -> None:
+    sqs = FailingThenWorkingSqs(stack.aws["sqs"], failures=3)
+    stack.publisher = SqsPublisher(stack.aws["queue_url"], sqs, sleep=lambda _: None)  # type: ignore[arg-type]
+    with captured_logs() as logs:
+        status, answer = stack.invoke(event("cad", signed(stack.config, "cad", UNITS_BODY)))
+    assert (status, answer) == (503, {"ok": False, "error": "Queue unavailable, retry later"})
+    assert [r["metric"] for r in log_records(logs) if r["level"] == "ERROR"] == ["EnqueueFailed"]

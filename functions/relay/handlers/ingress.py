@@ -93,8 +93,10 @@ def on_relay_error(exc: RelayError) -> Response[str]:
             "webhook rejected", extra={"status": exc.status, "kind": exc.kind, "reason": exc.reason}
         )
     elif exc.status >= 500:
+        # The detail is for operators only: the answer carries the class's public text (answers.py).
         logger.error(
-            "webhook not queued, sender should retry", extra={"status": exc.status, "error": str(exc)}
+            "webhook not queued, sender should retry",
+            extra={"status": exc.status, "error": exc.message, "metric": exc.metric()},
         )
     else:
         logger.info("webhook refused", extra={"status": exc.status, "error": exc.message})

@@ -21,6 +21,7 @@ from relay.errors import (
     SecretsUnavailableError,
     UnknownSourceError,
     UnsupportedMediaTypeError,
+    UnusableSecretError,
     VerificationError,
 )
 from relay.ingress.body import body_delivery_id, media_type, parse_json_object
@@ -89,11 +90,23 @@ def _authentic_payload(body: bytes, verified: Verified) -> dict[str, Any]:
     return verified.open_payload(payload)
 
 
+def _verify(source: SourceConfig, request: InboundRequest, deps: IngressDeps) -> Verified:
+    signed = SignedRequest(request.body, request.headers, request.received_at, request.token)
+    secret_name = source.signature.secret
+    try:
+        return verify_signature(source.signature, signed, _secrets_for(secret_name, deps))
+    except UnusableSecretError as exc:
+        # The log names the secret (never its value); the answer stays generic (answers.py).
+        raise UnusableSecretError(f"secret {secret_name!r}: {exc.message}") from None
+
+
 def _secrets_for(name: str, deps: IngressDeps) -> list[str]:
     try:
         return deps.secrets.get(name)
     except Exception as exc:  # noqa: BLE001 - any failure to read the secret: the sender should retry
-        raise SecretsUnavailableError(f"secret {name!r}: {type(exc).__name__}") from None
+        # For the log only (answers.py): the AWS error says missing, denied or down. No value is in it.
+        detail = " ".join(str(exc).split())[:300]
+        raise SecretsUnavailableError(f"secret {name!r}: {type(exc).__name__}: {detail}") from None
 
 
 def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
@@ -106,8 +119,7 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
     if media_type(request.headers) not in kind.content_types:
         raise UnsupportedMediaTypeError(f"Content-Type must be one of: {', '.join(kind.content_types)}")
 
-    signed = SignedRequest(request.body, request.headers, request.received_at, request.token)
-    verified = verify_signature(source.signature, signed, _secrets_for(source.signature.secret, deps))
+    verified = _verify(source, request, deps)
     payload = _authentic_payload(request.body, verified)
 
     webhook_id = verified.delivery_id or body_delivery_id(source, payload)
