@@ -117,3 +117,16 @@ def test_a_queue_outage_is_a_generic_503(stack: Stack) -> None:
         status, answer = stack.invoke(event("cad", signed(stack.config, "cad", UNITS_BODY)))
     assert (status, answer) == (503, {"ok": False, "error": "Queue unavailable, retry later"})
     assert [r["metric"] for r in log_records(logs) if r["level"] == "ERROR"] == ["EnqueueFailed"]
+
+
+def test_a_svix_sender_with_its_default_header_names_is_accepted(stack: Stack) -> None:
+    # Given a delivery signed like Standard Webhooks, but with Svix's default names (svix-id, ...)
+    delivery = signed(stack.config, "cad", UNITS_BODY, delivery_id="msg_svix")
+    renamed = {
+        f"svix-{name[8:]}": delivery.headers[name] for name in delivery.headers if name.startswith("webhook-")
+    }
+    headers: dict[str, str | None] = {name: None for name in delivery.headers if name.startswith("webhook-")}
+    # When the handler gets it / Then it is queued, known by its svix-id
+    status, answer = stack.invoke(event("cad", delivery, headers=headers | renamed))
+    assert (status, answer["data"]["webhook_id"]) == (202, "msg_svix")
+    assert len(stack.queued()) == 1
