@@ -25,7 +25,7 @@ from relay.errors import (
     VerificationError,
 )
 from relay.ingress.body import body_delivery_id, media_type, parse_json_object
-from relay.ingress.replay import replay_key
+from relay.ingress.replay import replay_id, replay_key
 from relay.ingress.signatures import SignedRequest, Verified, verify_signature
 from relay.memory import InMemoryReplayGuard
 from relay.messages import queue_messages
@@ -122,13 +122,15 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
     verified = _verify(source, request, deps)
     payload = _authentic_payload(request.body, verified)
 
-    webhook_id = verified.delivery_id or body_delivery_id(source, payload)
+    body_id = body_delivery_id(source, payload)
+    webhook_id = verified.delivery_id or body_id or verified.unsigned_id
     if webhook_id:
         # Every later line of this request carries it; the consumer's lines name it too.
         logger.set_correlation_id(webhook_id)
     logger.append_keys(webhook_id=webhook_id)
-    replay_id = webhook_id or verified.signed_digest
-    key = replay_key(request.source, replay_id) if replay_id else None
+    # Only signed material identifies a delivery: a fresh unsigned id must not make a replay new.
+    delivery = replay_id(verified, body_id)
+    key = replay_key(request.source, delivery) if delivery else None
     store_error: str | None = None
     if key:
         try:

@@ -83,16 +83,22 @@ PayloadCheck = Callable[[dict[str, Any]], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Verified:
-    """What a verified request tells us.
+    """What a verified request tells us (relay.ingress.replay decides what identifies it).
 
-    `delivery_id`: the sender's id for this delivery, stable across its retries (replay key, logs).
-    `signed_digest`: SHA-256 of the signed message of a timestamped scheme without an id; an exact
-    replay within the tolerance window has the same digest, a new event (new timestamp) does not.
+    `delivery_id`: the sender's id for this delivery, covered by the signature (Standard Webhooks'
+    `webhook-id`), stable across its retries.
+    `unsigned_id`: an id the sender gives beside the signed bytes (hmac-sha256's `delivery_id_header`):
+    it names the delivery in logs, but anyone replaying the request can change it.
+    `signed_digest`: SHA-256 of the signed message of a timestamped scheme; an exact replay within the
+    tolerance window has the same digest, a new event (new timestamp) does not.
+    `body_digest`: SHA-256 of a body signed without a timestamp (hmac-sha256 without `timestamp_header`).
     `payload_check`: for `body-key`, the check still to run on the parsed body (it also removes the key).
     """
 
     delivery_id: str | None = None
+    unsigned_id: str | None = None
     signed_digest: str | None = None
+    body_digest: str | None = None
     payload_check: PayloadCheck | None = None
 
     @property
@@ -268,14 +274,14 @@ def verify_hmac_sha256(
     for key in keys:
         expected = hmac.new(key, message, hashlib.sha256).digest()
         if any(hmac.compare_digest(expected, candidate) for candidate in candidates):
-            delivery_id = (
+            unsigned_id = (
                 header_value(request.headers, config.delivery_id_header)
                 if config.delivery_id_header
                 else None
             )
-            return Verified(
-                delivery_id=delivery_id, signed_digest=_digest(message) if timestamp is not None else None
-            )
+            if timestamp is not None:
+                return Verified(unsigned_id=unsigned_id, signed_digest=_digest(message))
+            return Verified(unsigned_id=unsigned_id, body_digest=_digest(message))
     raise VerificationError("mismatch", "no signature matches")
 
 
