@@ -11,8 +11,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from relay.aws.dynamodb import DynamoSourceStateStore
 from relay.aws.sqs import SqsPublisher
-from tests.support.data import ERLC_PUBLIC_KEY, UNITS_BODY, scheme_config_data
+from tests.support.aws import create_unit_state_table
+from tests.support.data import ERLC_PUBLIC_KEY, UNITS_BODY, load_event, scheme_config_data, secret_of
 from tests.support.ingress import FailingThenWorkingSqs, Stack, event, signed
 from tests.support.logs import captured_logs, log_records, metric_names
 
@@ -43,12 +45,32 @@ MISCONFIGURED = {
 @pytest.fixture
 def config_data() -> dict[str, Any]:
     data = scheme_config_data()
+    sonoran_key = data["sources"]["sonoran"]["signature"]
+    data["sources"]["sonoran-cad"] = {
+        **data["sources"]["cad"],
+        "adapter": "sonoran",
+        "signature": sonoran_key,
+    }
     for name, (scheme, _) in MISCONFIGURED.items():
         data["sources"][name] = {
             **data["sources"]["cad"],
             "signature": {"scheme": scheme, "secret": f"relay/sources/{name}"},
         }
     return data
+
+
+@pytest.fixture
+def state(stack: Stack) -> DynamoSourceStateStore:
+    """The source-state table (moto), wired into the stack like STATE_TABLE."""
+    create_unit_state_table(stack.aws["dynamodb"], "unit-state")
+    stack.source_state = DynamoSourceStateStore("unit-state", stack.aws["dynamodb"], clock=stack.clock)
+    return stack.source_state
+
+
+def sonoran(stack: Stack, payload: dict[str, Any]) -> dict[str, Any]:
+    """A Sonoran push event to the `sonoran-cad` source, with its community key in the body."""
+    body = json.dumps(payload).encode()
+    return event("sonoran-cad", signed(stack.config, "sonoran-cad", body, secret=secret_of("sonoran")))
 
 
 def units_body(**unit: Any) -> bytes:
@@ -130,3 +152,44 @@ def test_a_svix_sender_with_its_default_header_names_is_accepted(stack: Stack) -
     status, answer = stack.invoke(event("cad", delivery, headers=headers | renamed))
     assert (status, answer["data"]["webhook_id"]) == (202, "msg_svix")
     assert len(stack.queued()) == 1
+
+
+def test_a_sonoran_logout_answered_503_is_not_lost_on_the_senders_retry(
+    stack: Stack, state: DynamoSourceStateStore
+) -> None:
+    # Given unit A-10 logged in (identId 17 remembered)
+    assert stack.invoke(sonoran(stack, load_event("sonoran_unit_login.json")))[0] == 202
+    stack.queued()
+    # When its logout arrives while the queue is down
+    real = stack.aws["sqs"]
+    stack.publisher = SqsPublisher(
+        stack.aws["queue_url"], FailingThenWorkingSqs(real, 3), sleep=lambda _: None
+    )  # type: ignore[arg-type]
+    logout = sonoran(stack, load_event("sonoran_unit_logout.json"))
+    assert stack.invoke(logout)[0] == 503
+    # Then the unit is still remembered, so the sender's retry finds it and the 10-7 is queued
+    assert state.get("cache#sonoran-cad", "ident#17") == {"id": "A-10"}
+    status, answer = stack.invoke(logout)
+    assert (status, answer["data"]["changes"]) == (202, 1)
+    assert [(c.id, c.fields) for m in stack.queued() for c in m.changes] == [("A-10", {"status": "10-7"})]
+    # And only now is it forgotten
+    assert state.get("cache#sonoran-cad", "ident#17") is None
+
+
+def test_a_sonoran_login_refused_with_422_caches_none_of_its_units(
+    stack: Stack, state: DynamoSourceStateStore
+) -> None:
+    # Given a login of two units, the second with an id the partner would refuse
+    login = load_event("sonoran_unit_login.json")
+    second = json.loads(json.dumps(login["data"][0]))
+    second["unit"]["id"] = 18
+    second["unit"]["data"]["unitNum"] = "\x1c"
+    login["data"].append(second)
+    # When it arrives / Then it is a 422 naming the id, and the first unit was not remembered either
+    status, answer = stack.invoke(sonoran(stack, login))
+    assert (status, answer["error"]) == (
+        422,
+        "data[1].unit.data.id: empty once surrounding blanks are trimmed",
+    )
+    assert state.get("cache#sonoran-cad", "ident#17") is None
+    assert stack.queued() == []

@@ -1,7 +1,8 @@
 """What the ingress does with one request, free of Lambda and HTTP details.
 
 size cap -> content type -> signature on the raw bytes -> parse -> (body-key check) -> replay check
--> adapter -> queue messages -> enqueue (all or 503) -> remember the delivery.
+-> adapter (its state writes staged) -> queue messages -> enqueue (all or 503) -> commit the state
+writes -> remember the delivery.
 Every refusal raises a typed `RelayError`; `relay.ingress.answers` turns those into answers. Nothing a
 sender can put in a request ends in anything else.
 """
@@ -27,8 +28,10 @@ from relay.errors import (
 from relay.ingress.body import body_delivery_id, media_type, parse_json_object
 from relay.ingress.replay import replay_id, replay_key
 from relay.ingress.signatures import SignedRequest, Verified, verify_signature
+from relay.ingress.staged import StagedSourceState
 from relay.memory import InMemoryReplayGuard
 from relay.messages import queue_messages
+from relay.models import UnitChange
 from relay.observability import logger
 from relay.ports import Publisher, ReplayGuard, SecretsSource, SourceStateStore
 from relay.sources import Adapter, AdapterContext, AdapterKind
@@ -109,7 +112,8 @@ def _secrets_for(name: str, deps: IngressDeps) -> list[str]:
         raise SecretsUnavailableError(f"secret {name!r}: {type(exc).__name__}: {detail}") from None
 
 
-def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
+def _route(request: InboundRequest, deps: IngressDeps) -> tuple[SourceConfig, Adapter, AdapterKind]:
+    """The source, its adapter and kind, if the request's size and content type are ones it takes."""
     source = deps.config.sources.get(request.source)
     if source is None:
         raise UnknownSourceError(f"Unknown source {request.source!r}")
@@ -118,32 +122,40 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
     adapter, kind = deps.adapter(request.source, source)
     if media_type(request.headers) not in kind.content_types:
         raise UnsupportedMediaTypeError(f"Content-Type must be one of: {', '.join(kind.content_types)}")
+    return source, adapter, kind
 
-    verified = _verify(source, request, deps)
-    payload = _authentic_payload(request.body, verified)
 
+def _identify(
+    request: InboundRequest, source: SourceConfig, verified: Verified, payload: Any
+) -> tuple[str | None, str | None]:
+    """(the delivery's webhook id, its replay key). Only signed material identifies a delivery: a fresh
+    unsigned id must not make a replay new (relay.ingress.replay)."""
     body_id = body_delivery_id(source, payload)
     webhook_id = verified.delivery_id or body_id or verified.unsigned_id
     if webhook_id:
         # Every later line of this request carries it; the consumer's lines name it too.
         logger.set_correlation_id(webhook_id)
     logger.append_keys(webhook_id=webhook_id)
-    # Only signed material identifies a delivery: a fresh unsigned id must not make a replay new.
     delivery = replay_id(verified, body_id)
-    key = replay_key(request.source, delivery) if delivery else None
-    store_error: str | None = None
-    if key:
-        try:
-            if deps.replay.seen(key, request.received_at):
-                return Accepted(request.source, webhook_id, 0, 0, replayed=True)
-        except ReplayStoreUnavailableError as exc:
-            store_error = str(exc)  # fail open: see docs/security.md, "Replay window"
+    return webhook_id, replay_key(request.source, delivery) if delivery else None
 
+
+def _deliver(
+    request: InboundRequest,
+    source: SourceConfig,
+    adapter: Adapter,
+    payload: dict[str, Any],
+    webhook_id: str | None,
+    deps: IngressDeps,
+) -> tuple[list[UnitChange], int]:
+    """Run the adapter, queue its changes (all or 503), then write its state: (changes, messages)."""
+    # What the adapter changes in its source's state is written only once its messages are queued.
+    state = StagedSourceState(deps.source_state) if deps.source_state is not None else None
     context = AdapterContext(
         source=request.source,
         received_at=request.received_at,
         headers=request.headers,
-        state=deps.source_state,
+        state=state,
     )
     changes = normalise(adapter, payload, context)
     messages = queue_messages(
@@ -157,6 +169,28 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
     )
     if messages:
         deps.publisher.send(messages)  # raises QueueUnavailableError (503) unless every message is queued
+    if state is not None:
+        # Raises SourceStateUnavailableError (503): the delivery is not remembered, so the sender's
+        # retry runs the adapter again and writes the state (its messages again: the merge absorbs them).
+        state.commit()
+    return changes, len(messages)
+
+
+def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
+    source, adapter, _ = _route(request, deps)
+    verified = _verify(source, request, deps)
+    payload = _authentic_payload(request.body, verified)
+    webhook_id, key = _identify(request, source, verified, payload)
+
+    store_error: str | None = None
+    if key:
+        try:
+            if deps.replay.seen(key, request.received_at):
+                return Accepted(request.source, webhook_id, 0, 0, replayed=True)
+        except ReplayStoreUnavailableError as exc:
+            store_error = str(exc)  # fail open: see docs/security.md, "Replay window"
+
+    changes, messages = _deliver(request, source, adapter, payload, webhook_id, deps)
 
     if key:
         try:
@@ -168,7 +202,7 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
         request.source,
         webhook_id,
         len(changes),
-        len(messages),
+        messages,
         replay_store_error=store_error,
         unit_ids=tuple(dict.fromkeys(change.id for change in changes)),
     )

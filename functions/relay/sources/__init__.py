@@ -2,7 +2,8 @@
 
 An adapter is pure: it gets the parsed body and an `AdapterContext` (receive time, headers, and the
 source-state store when its kind says it needs one), and returns `UnitChange`s or raises
-`InvalidPayloadError` saying what and where. It never opens a socket or touches boto3.
+`InvalidPayloadError` saying what and where. It never opens a socket or touches boto3. Its state
+writes are staged: the ingress commits them only once the request's messages are queued.
 
 relay.sources.registry knows the kinds (and imports a kind's module only when a source uses it);
 relay.sources.fields holds the field rules the adapters share; each other module is one sender.
