@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from relay.aws.dynamodb import DynamoSourceStateStore
 from relay.aws.sqs import SqsPublisher
 from tests.support.aws import create_unit_state_table
+from tests.support.constants import GUILD, MDT
 from tests.support.data import ERLC_PUBLIC_KEY, UNITS_BODY, load_event, scheme_config_data, secret_of
 from tests.support.ingress import FailingThenWorkingSqs, Stack, event, signed
 from tests.support.logs import captured_logs, log_records, metric_names
@@ -50,6 +51,15 @@ def config_data() -> dict[str, Any]:
         **data["sources"]["cad"],
         "adapter": "sonoran",
         "signature": sonoran_key,
+    }
+    data["sources"]["erlc-game"] = {
+        **data["sources"]["cad"],
+        "adapter": "erlc-events",
+        "signature": data["sources"]["erlc"]["signature"],
+        "options": {"server": "main"},
+    }
+    data["erlc"] = {
+        "servers": {"main": {"server_key_secret": "relay/erlc/main", "mdt_id": MDT, "guild_id": GUILD}}
     }
     for name, (scheme, _) in MISCONFIGURED.items():
         data["sources"][name] = {
@@ -193,3 +203,28 @@ def test_a_sonoran_login_refused_with_422_caches_none_of_its_units(
     )
     assert state.get("cache#sonoran-cad", "ident#17") is None
     assert stack.queued() == []
+
+
+@pytest.mark.parametrize("body", [b"", b"   ", b"not json", b"[1, 2]", b'"ping"'], ids=repr)
+def test_erlc_an_authentic_body_without_an_event_is_acknowledged(
+    stack: Stack, state: DynamoSourceStateStore, body: bytes
+) -> None:
+    # Given a request PRC signed whose body is empty or not a JSON object (how it checks a webhook URL)
+    delivery = signed(stack.config, "erlc-game", body, secret=secret_of("erlc"), delivery_id=None)
+    # When the handler gets it / Then it is answered 2xx with no change (PRC keeps the URL), not 422
+    assert stack.invoke(event("erlc-game", delivery)) == (
+        202,
+        {"ok": True, "data": {"source": "erlc-game", "webhook_id": None, "changes": 0}},
+    )
+    assert stack.queued() == []
+
+
+def test_erlc_an_unsigned_empty_body_is_still_refused(stack: Stack, state: DynamoSourceStateStore) -> None:
+    # The signature comes first: an empty body nobody signed is a 401 like any other
+    delivery = signed(stack.config, "erlc-game", b"", secret=secret_of("erlc"), delivery_id=None)
+    forged = event("erlc-game", delivery, headers={"x-signature-ed25519": "00" * 64})
+    assert stack.invoke(forged) == (401, {"ok": False, "error": "Unauthorized"})
+
+
+def test_only_the_erlc_adapter_acknowledges_an_unreadable_authentic_body(stack: Stack) -> None:
+    assert stack.invoke(event("erlc", signed(stack.config, "erlc", b"", delivery_id=None)))[0] == 422

@@ -78,8 +78,9 @@ class IngressDeps:
         return self._adapters[name]
 
 
-def _authentic_payload(body: bytes, verified: Verified) -> dict[str, Any]:
-    """The parsed body, through the scheme's payload check when the raw bytes did not settle it.
+def _authentic_payload(body: bytes, verified: Verified, kind: AdapterKind) -> dict[str, Any] | None:
+    """The parsed body, through the scheme's payload check when the raw bytes did not settle it; None
+    for an authentic body that holds no JSON object, when the adapter's kind acknowledges those.
 
     A body-key request whose body cannot be read has not been authenticated, so it gets the same 401
     as any other unauthenticated request, not a 422 describing the body to a stranger.
@@ -87,9 +88,12 @@ def _authentic_payload(body: bytes, verified: Verified) -> dict[str, Any]:
     try:
         payload = parse_json_object(body)
     except InvalidPayloadError as exc:
-        if verified.complete:
-            raise
-        raise VerificationError("malformed", f"body unreadable, key not checked: {exc.message}") from None
+        if not verified.complete:
+            raise VerificationError("malformed", f"body unreadable, key not checked: {exc.message}") from None
+        if kind.acknowledges_unreadable:
+            logger.info("authentic body without an event acknowledged", extra={"problem": exc.message})
+            return None
+        raise
     return verified.open_payload(payload)
 
 
@@ -130,7 +134,7 @@ def _identify(
 ) -> tuple[str | None, str | None]:
     """(the delivery's webhook id, its replay key). Only signed material identifies a delivery: a fresh
     unsigned id must not make a replay new (relay.ingress.replay)."""
-    body_id = body_delivery_id(source, payload)
+    body_id = body_delivery_id(source, payload) if payload is not None else None
     webhook_id = verified.delivery_id or body_id or verified.unsigned_id
     if webhook_id:
         # Every later line of this request carries it; the consumer's lines name it too.
@@ -177,10 +181,12 @@ def _deliver(
 
 
 def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
-    source, adapter, _ = _route(request, deps)
+    source, adapter, kind = _route(request, deps)
     verified = _verify(source, request, deps)
-    payload = _authentic_payload(request.body, verified)
+    payload = _authentic_payload(request.body, verified, kind)
     webhook_id, key = _identify(request, source, verified, payload)
+    if payload is None:
+        return Accepted(request.source, webhook_id, 0, 0)  # authentic, but no event in it
 
     store_error: str | None = None
     if key:

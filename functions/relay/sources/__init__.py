@@ -51,3 +51,6 @@ class AdapterKind:
     content_types: tuple[str, ...] = ("application/json",)
     # Reads or writes the source-state store (rosters, caches).
     needs_state: bool = False
+    # An authentic body that is empty or not a JSON object is answered 2xx with no change, not 422
+    # (PRC checks an ER:LC Event Webhook URL so: a receiver answers 2xx to any validly signed request).
+    acknowledges_unreadable: bool = False
