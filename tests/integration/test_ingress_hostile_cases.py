@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from relay.aws.dynamodb import DynamoSourceStateStore
 from relay.aws.sqs import SqsPublisher
+from tests.support.adapters import CountingStateStore
 from tests.support.aws import create_unit_state_table
 from tests.support.constants import GUILD, MDT
 from tests.support.data import ERLC_PUBLIC_KEY, UNITS_BODY, load_event, scheme_config_data, secret_of
@@ -228,3 +229,41 @@ def test_erlc_an_unsigned_empty_body_is_still_refused(stack: Stack, state: Dynam
 
 def test_only_the_erlc_adapter_acknowledges_an_unreadable_authentic_body(stack: Stack) -> None:
     assert stack.invoke(event("erlc", signed(stack.config, "erlc", b"", delivery_id=None)))[0] == 422
+
+
+def test_a_sonoran_identid_too_long_for_a_dynamodb_key_is_a_422_not_a_503_forever(
+    stack: Stack, state: DynamoSourceStateStore
+) -> None:
+    # Given a login whose identId has 1,100 characters (DynamoDB refuses keys over 1,024 bytes)
+    login = load_event("sonoran_unit_login.json")
+    login["data"][0]["unit"]["id"] = "7" * 1100
+    # Then the sender learns which value, instead of a 503 it would retry forever
+    assert stack.invoke(sonoran(stack, login)) == (
+        422,
+        {"ok": False, "error": "data[0].unit.id: identId longer than 64 characters"},
+    )
+
+
+def test_a_sonoran_status_naming_20000_identids_is_refused_before_any_read(
+    stack: Stack, state: DynamoSourceStateStore
+) -> None:
+    # Given the tester's 129 KB status event (it took 99.5 s against a 10 s ingress timeout)
+    payload = {"type": "EVENT_UNIT_STATUS", "data": [{"identIds": list(range(20_000)), "status": 2}]}
+    counting = CountingStateStore(state)
+    stack.source_state = counting
+    status, answer = stack.invoke(sonoran(stack, payload))
+    # Then it is a 422 from the bound on identIds, and the state table was never read
+    assert (status, answer["error"]) == (422, "data: more than 100 identIds in one request (max_idents)")
+    assert counting.total == 0
+
+
+def test_a_sonoran_login_of_2000_units_is_held_to_max_units(
+    stack: Stack, state: DynamoSourceStateStore
+) -> None:
+    # Given a login of 2,000 units (it was accepted: max_units, 500 by default, was not enforced)
+    logins = [{"unit": {"id": n, "status": 2, "data": {"unitNum": f"U-{n}"}}} for n in range(2000)]
+    status, answer = stack.invoke(sonoran(stack, {"type": "EVENT_UNIT_LOGIN", "data": logins}))
+    # Then it is refused, and nothing is queued or remembered
+    assert (status, answer["error"]) == (422, "data: at most 500 units per request (max_units)")
+    assert stack.queued() == []
+    assert state.get("cache#sonoran-cad", "ident#0") is None

@@ -148,3 +148,27 @@ def run_adapter(sample: AdapterSample, body: Any, store: SourceStateStore | None
     kind = adapter_kind(sample.adapter)
     adapter = kind.build(kind.options_model.model_validate(sample.options))
     return adapter.normalise(body, AdapterContext(source=sample.adapter, received_at=NOW, state=store))
+
+
+class CountingStateStore:
+    """relay.ports.SourceStateStore around another, counting its calls: the work a request caused."""
+
+    def __init__(self, store: SourceStateStore) -> None:
+        self.store = store
+        self.calls = {"get": 0, "put": 0, "delete": 0}
+
+    def get(self, pk: str, sk: str) -> Any | None:
+        self.calls["get"] += 1
+        return self.store.get(pk, sk)
+
+    def put(self, pk: str, sk: str, value: Any, ttl_seconds: int = 7 * 24 * 3600) -> None:
+        self.calls["put"] += 1
+        self.store.put(pk, sk, value, ttl_seconds)
+
+    def delete(self, pk: str, sk: str) -> None:
+        self.calls["delete"] += 1
+        self.store.delete(pk, sk)
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())

@@ -12,8 +12,12 @@ import pytest
 from relay.errors import InvalidPayloadError
 from relay.memory import InMemorySourceStateStore
 from relay.models import UnitChange, to_utc, usable_unit_id
+from relay.sources import AdapterContext
+from relay.sources.registry import CappedAdapter, build_adapter, parse_config
 from tests.support.adapters import SAMPLES, AdapterSample, run_adapter, store_roster, with_value
 from tests.support.clocks import FixedClock
+from tests.support.constants import GUILD, MDT, NOW
+from tests.support.data import base_config_data
 
 TIMED = sorted(name for name, sample in SAMPLES.items() if sample.time_at)
 NAMED = sorted(name for name, sample in SAMPLES.items() if sample.id_at)
@@ -148,3 +152,30 @@ def test_a_unit_change_never_holds_a_time_without_a_utc_form() -> None:
         UnitChange(id="A", at=datetime.fromisoformat(OUT_OF_UTC[1]))
     extreme = UnitChange(id="A", at=datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC))
     assert extreme.model_dump(mode="json")["at"] == "9999-12-31T23:59:59.000Z"
+
+
+@pytest.mark.parametrize("adapter", sorted(SAMPLES))
+def test_every_adapter_kind_is_held_to_max_units(adapter: str) -> None:
+    # Given any kind built for a source, as the ingress builds it
+    data = base_config_data()
+    data["sources"]["s"] = {**data["sources"]["cad"], "adapter": adapter, "options": SAMPLES[adapter].options}
+    data["erlc"] = {"servers": {"main": {"server_key_secret": "k", "mdt_id": MDT, "guild_id": GUILD}}}
+    config = parse_config(data)
+    built, _ = build_adapter("s", config.sources["s"])
+    # Then its requests are capped at the documented max_units
+    assert isinstance(built, CappedAdapter)
+    assert built.max_units == 500
+
+
+def test_the_max_units_cap_refuses_a_request_over_it_whatever_the_kind_counts() -> None:
+    # Given a Sonoran status naming three remembered units, on a source allowing two
+    store = InMemorySourceStateStore(clock=FixedClock())
+    for ident in (1, 2, 3):
+        store.put("cache#s", f"ident#{ident}", {"id": f"U-{ident}"})
+    data = base_config_data()
+    data["sources"]["s"] = {**data["sources"]["cad"], "adapter": "sonoran", "options": {"max_units": 2}}
+    built, _ = build_adapter("s", parse_config(data).sources["s"])
+    status = {"type": "EVENT_UNIT_STATUS", "data": [{"identIds": [1, 2, 3], "status": 2}]}
+    with pytest.raises(InvalidPayloadError) as caught:
+        built.normalise(status, AdapterContext(source="s", received_at=NOW, state=store))
+    assert caught.value.message == "body: 3 unit changes, at most 2 per request (max_units)"
