@@ -267,3 +267,21 @@ def test_a_sonoran_login_of_2000_units_is_held_to_max_units(
     assert (status, answer["error"]) == (422, "data: at most 500 units per request (max_units)")
     assert stack.queued() == []
     assert state.get("cache#sonoran-cad", "ident#0") is None
+
+
+def test_the_ingress_warns_once_about_each_source_a_replay_is_not_caught_for(stack: Stack) -> None:
+    # Given the ingress's dependencies, built once per cold start by the composition root
+    deps = stack.deps()
+    with captured_logs() as logs:
+        # When it handles its first request, and a second
+        stack.invoke(event("cad", signed(stack.config, "cad", UNITS_BODY, delivery_id="w-1")), deps=deps)
+        stack.invoke(event("cad", signed(stack.config, "cad", UNITS_BODY, delivery_id="w-2")), deps=deps)
+    # Then each source without replay protection was named in one warning, the first time only
+    warned = [
+        r["warning"]
+        for r in log_records(logs)
+        if r["message"] == "relay.toml: source without replay protection"
+    ]
+    assert warned == stack.config.replay_warnings()
+    assert {w.split(":")[0] for w in warned} >= {"sources.github", "sources.typeform", "sources.snaily"}
+    assert "sources.cad" not in {w.split(":")[0] for w in warned}

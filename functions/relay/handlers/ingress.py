@@ -125,5 +125,8 @@ def lambda_handler(
     deps: IngressDeps | None = None,
     now: Callable[[], datetime] | None = None,
 ) -> dict[str, Any]:
-    app.append_context(deps=deps or wiring.ingress_deps(), now=now or utc_now)
+    deps = deps or wiring.ingress_deps()
+    for warning in deps.config_warnings():
+        logger.warning("relay.toml: source without replay protection", extra={"warning": warning})
+    app.append_context(deps=deps, now=now or utc_now)
     return app.resolve(event, context)

@@ -71,6 +71,15 @@ class IngressDeps:
     # Remembers queued deliveries; the handler wires the DynamoDB table, tests an in-memory one.
     replay: ReplayGuard = field(default_factory=InMemoryReplayGuard)
     _adapters: dict[str, tuple[Adapter, AdapterKind]] = field(default_factory=dict)
+    _warned: bool = False
+
+    def config_warnings(self) -> list[str]:
+        """relay.toml's warnings (sources without replay protection), the first time they are asked for:
+        once per cold start, where the composition root builds the dependencies once."""
+        if self._warned:
+            return []
+        self._warned = True
+        return self.config.replay_warnings()
 
     def adapter(self, name: str, source: SourceConfig) -> tuple[Adapter, AdapterKind]:
         if name not in self._adapters:
