@@ -141,12 +141,19 @@ class GoogleFormsAdapter:
     """The body the Apps Script in docs/sources/google-forms.md sends: `{submitted_at, answers: [...]}`."""
 
     def __init__(self, options: GoogleFormsOptions) -> None:
+        self.id_title = options.labels["id"]
         self.mapping: MappingAdapter = build_google_forms(options)
 
     def normalise(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
         answers = payload.get("answers")
         if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
             raise InvalidPayloadError("answers: expected a list of {title, response} objects")
+        # The mapping reads the first answer titled like the id question: say which title was missing.
+        first = next((a for a in answers if _norm(a.get("title")) == _norm(self.id_title)), None)
+        if first is None or first.get("response") in (None, ""):
+            raise InvalidPayloadError(
+                f"answers: no answer to the unit id question {self.id_title!r} (matched by title)"
+            )
         return self.mapping.normalise(payload, context)
 
 
