@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from relay.config import RelayConfig, SourceConfig
+from relay.config import RelayConfig, SourceConfig, replay_warning
 from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, parse_players
 from relay.errors import ErlcResponseError, RelayError
 from relay.ingress.body import parse_json_object
@@ -103,7 +103,9 @@ def parse_headers(values: Sequence[str]) -> dict[str, str]:
 def cmd_map(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
-        source_config(config, args.source)
+        warning = replay_warning(args.source, source_config(config, args.source))
+        if warning:
+            print(f"relay map: warning: {warning}", file=sys.stderr)
         store = InMemorySourceStateStore()
         for spec in args.roster:
             load_roster_file(config, store, spec)

@@ -140,6 +140,24 @@ class SourceConfig(Strict):
         return path
 
 
+def replay_warning(name: str, source: SourceConfig) -> str | None:
+    """Why a source has no replay protection from an attacker, or None: its scheme signs no timestamp
+    and no `delivery_id_path` names a delivery (docs/security.md, "Replay window"). A warning, not an
+    error: some senders offer nothing better."""
+    signature = source.signature
+    if timestamp_tolerance(signature) or source.delivery_id_path is not None:
+        return None
+    unsigned = (
+        f" (its {signature.delivery_id_header} header is not signed)"
+        if isinstance(signature, HmacSha256Signature) and signature.delivery_id_header
+        else ""
+    )
+    return (
+        f"sources.{name}: {signature.scheme} signs no timestamp and no delivery_id_path is set{unsigned}: "
+        "a captured delivery sent again is queued again (docs/security.md, Replay window)"
+    )
+
+
 class ErlcServerConfig(Strict):
     """One ER:LC private server whose on-duty players the roster poller turns into units."""
 
@@ -202,6 +220,10 @@ class RelayConfig(Strict):
                     f"sources.{name}.signature.tolerance_seconds ({tolerance})"
                 )
         return self
+
+    def replay_warnings(self) -> list[str]:
+        """One warning per source without replay protection (relay.config.replay_warning)."""
+        return [w for name, source in self.sources.items() if (w := replay_warning(name, source))]
 
     def secret_names(self) -> set[str]:
         """Every secret the config refers to: the partner key, one per source, one per ER:LC server."""

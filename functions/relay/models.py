@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, get_args
+from unicodedata import category
 
 from pydantic import (
     AfterValidator,
@@ -41,7 +42,12 @@ def to_utc(value: datetime) -> datetime:
         # Parsed "Z" times carry pydantic's own zone: swapping it is cheaper than converting, and
         # every later comparison is then between times of one zone (the fast path).
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:59:59-01:00 has no UTC form: a ValueError is a validation error to pydantic (a
+        # 422 naming the field); an OverflowError would pass through it as a crash (a 500).
+        raise ValueError(f"{value.isoformat()} is outside the range of UTC times") from None
 
 
 def format_instant(value: datetime) -> str:
@@ -54,7 +60,46 @@ Instant = Annotated[
     AfterValidator(to_utc),
     PlainSerializer(format_instant, return_type=str, when_used="json"),
 ]
-UnitId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_UNIT_ID_LENGTH)]
+# Control (Cc), format (Cf: U+200B, U+FEFF, ...), surrogate (Cs) and unassigned (Cn) characters.
+REFUSED_ID_CATEGORIES = {"Cc": "control", "Cf": "format", "Cs": "surrogate", "Cn": "unassigned"}
+
+
+def _trimmed(text: str, max_length: int) -> str:
+    value = text.strip()
+    if not value:
+        raise ValueError("empty once surrounding blanks are trimmed")
+    if len(value) > max_length:
+        raise ValueError(f"longer than {max_length} characters")
+    return value
+
+
+def partner_unit_id(text: str) -> str:
+    """The id as the partner keys it: trimmed by Python's `str.strip()` (the partner's own rule, which,
+    unlike pydantic's strip, also drops U+001C-U+001F), non-empty, at most MAX_UNIT_ID_LENGTH."""
+    return _trimmed(text, MAX_UNIT_ID_LENGTH)
+
+
+def usable_id(text: str, max_length: int) -> str:
+    """An id a sender gives, trimmed as the partner trims it: non-empty, at most `max_length`
+    characters, and no control, format, surrogate or unassigned character, which no dispatcher can
+    read or type back and some stores refuse. ValueError says what is wrong."""
+    value = _trimmed(text, max_length)
+    for position, char in enumerate(value):
+        kind = REFUSED_ID_CATEGORIES.get(category(char))
+        if kind is not None:
+            raise ValueError(f"holds {kind} character U+{ord(char):04X} at position {position}")
+    return value
+
+
+def usable_unit_id(text: str) -> str:
+    """The one rule for a unit id from a sender, which every adapter applies (docs/security.md)."""
+    return usable_id(text, MAX_UNIT_ID_LENGTH)
+
+
+# On every UnitChange (the queue's contract, which the ER:LC poller writes too): the partner's rule.
+UnitId = Annotated[str, AfterValidator(partner_unit_id)]
+# What an adapter accepts from a sender: the partner's rule and no unreadable character.
+SenderUnitId = Annotated[str, AfterValidator(usable_unit_id)]
 FieldValue = Annotated[str, StringConstraints(max_length=MAX_FIELD_LENGTH)] | None
 
 

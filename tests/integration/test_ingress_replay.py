@@ -37,6 +37,11 @@ def config_data() -> dict[str, Any]:
         "delivery_id_path": "eventId",
         "signature": data["sources"]["tally"]["signature"],
     }
+    # relay.toml's own-bot example: a signed timestamp, and a delivery id header the signature does not cover
+    data["sources"]["own-bot"] = {
+        **cad,
+        "signature": {**data["sources"]["script"]["signature"], "delivery_id_header": "X-Delivery-Id"},
+    }
     return data
 
 
@@ -238,3 +243,39 @@ def test_ingress_replay_unsigned_garbage_never_touches_the_store(stack: Stack) -
     stack.replay = DownReplayStore()
     forged = event("cad", signed(stack.config, "cad"), body=UNITS_BODY + b" ")
     assert stack.invoke(forged)[0] == 401
+
+
+@pytest.mark.parametrize("fresh_id", ["delivery-2", None], ids=["new-id", "id-removed"])
+def test_ingress_replay_a_captured_request_with_a_fresh_unsigned_id_is_still_a_replay(
+    stack: Stack, fresh_id: str | None
+) -> None:
+    # Given an own-bot delivery (signed timestamp + body, unsigned X-Delivery-Id), queued
+    delivery = signed(stack.config, "own-bot", secret=secret_of("script"), delivery_id="delivery-1")
+    assert stack.invoke(event("own-bot", delivery))[0] == 202
+    # When someone resends the captured request within the tolerance, with a new X-Delivery-Id or none
+    stack.clock.advance(60)
+    status, answer = stack.invoke(event("own-bot", delivery, headers={"x-delivery-id": fresh_id}))
+    # Then it is recognised by what was signed, and not queued again
+    assert (status, answer["data"]["replayed"]) == (200, True)
+    assert len(stack.queued()) == 1
+
+
+def test_ingress_replay_the_unsigned_id_still_names_the_delivery(stack: Stack) -> None:
+    delivery = signed(stack.config, "own-bot", secret=secret_of("script"), delivery_id="delivery-7")
+    status, answer = stack.invoke(event("own-bot", delivery))
+    assert (status, answer["data"]["webhook_id"]) == (202, "delivery-7")
+    assert [m.webhook_id for m in stack.queued()] == ["delivery-7"]
+
+
+def test_ingress_replay_without_a_signed_timestamp_an_unsigned_id_recognises_only_the_senders_own_retry(
+    stack: Stack,
+) -> None:
+    # Given a GitHub delivery (body signed, no timestamp, X-GitHub-Delivery unsigned), queued
+    delivery = signed(stack.config, "github", delivery_id="gh-7")
+    assert stack.invoke(event("github", delivery))[0] == 202
+    # When GitHub redelivers it (same id, same body) / Then it is a replay
+    assert stack.invoke(event("github", delivery))[0] == 200
+    # But the same signed body with another id cannot be told from a new delivery: nothing signed says
+    # it is not one (docs/security.md says what this does and does not protect)
+    assert stack.invoke(event("github", delivery, headers={"x-github-delivery": "gh-8"}))[0] == 202
+    assert len(stack.queued()) == 2

@@ -55,6 +55,17 @@ class Stack:
             QueueMessage.model_validate_json(m["Body"]) for m in drain(self.aws["sqs"], self.aws["queue_url"])
         ]
 
+    def taken(self) -> list[QueueMessage]:
+        """The queued messages, received and deleted: none comes back when its visibility timeout ends
+        (queued()'s do, in a module-scoped stack that runs longer than that)."""
+        sqs, url = self.aws["sqs"], self.aws["queue_url"]
+        received = drain(sqs, url)
+        for start in range(0, len(received), 10):
+            batch = received[start : start + 10]
+            entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(batch)]
+            sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+        return [QueueMessage.model_validate_json(m["Body"]) for m in received]
+
     def replay_records(self) -> list[str]:
         items = self.aws["dynamodb"].scan(TableName=self.aws["replay_table"])["Items"]
         return sorted(item["pk"]["S"] for item in items)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ from relay.errors import ConfigError
 from relay.sources.registry import load_config, parse_config
 from tests.support.constants import ROOT
 from tests.support.data import base_config_data
+from tests.support.examples import uncommented_relay_toml
 
 
 def test_config_the_shipped_relay_toml_is_valid() -> None:
@@ -67,3 +69,48 @@ def test_config_a_missing_file_and_bad_toml_are_config_errors(tmp_path: Path) ->
 
 def test_config_lists_every_secret_it_names(config) -> None:
     assert config.secret_names() == {"northca/partner-key", "relay/sources/cad"}
+
+
+def test_config_warns_about_sources_a_replay_is_not_caught_for(config_data) -> None:
+    # Given sources of every scheme, with and without a signed timestamp or a delivery_id_path
+    signatures = {
+        "signed-timestamp": {"scheme": "ed25519", "secret": "s"},
+        "hmac-timestamp": {
+            "scheme": "hmac-sha256",
+            "secret": "s",
+            "header": "X-S",
+            "timestamp_header": "X-T",
+        },
+        "hmac-body-id": {"scheme": "hmac-sha256", "secret": "s", "header": "X-S"},
+        "hmac-bare": {"scheme": "hmac-sha256", "secret": "s", "header": "X-S"},
+        "hmac-header-id": {
+            "scheme": "hmac-sha256",
+            "secret": "s",
+            "header": "X-S",
+            "delivery_id_header": "X-D",
+        },
+        "token": {"scheme": "url-token", "secret": "s"},
+    }
+    cad = config_data["sources"]["cad"]
+    for name, signature in signatures.items():
+        config_data["sources"][name] = {**cad, "signature": signature}
+    config_data["sources"]["hmac-body-id"]["delivery_id_path"] = "event_id"
+    # When relay.toml is loaded / Then each source without protection gets one warning, and only those
+    assert parse_config(config_data).replay_warnings() == [
+        "sources.hmac-bare: hmac-sha256 signs no timestamp and no delivery_id_path is set: "
+        "a captured delivery sent again is queued again (docs/security.md, Replay window)",
+        "sources.hmac-header-id: hmac-sha256 signs no timestamp and no delivery_id_path is set "
+        "(its X-D header is not signed): a captured delivery sent again is queued again "
+        "(docs/security.md, Replay window)",
+        "sources.token: url-token signs no timestamp and no delivery_id_path is set: "
+        "a captured delivery sent again is queued again (docs/security.md, Replay window)",
+    ]
+
+
+def test_config_the_shipped_examples_name_a_delivery_id_wherever_the_sender_gives_one() -> None:
+    # Typeform (event_id), Tally (eventId) and the Google Forms script (response_id) sign no timestamp:
+    # their examples in relay.toml set delivery_id_path, so none of them is warned about
+    warned = {
+        w.split(":")[0] for w in parse_config(tomllib.loads(uncommented_relay_toml())).replay_warnings()
+    }
+    assert warned.isdisjoint({"sources.typeform", "sources.tally", "sources.google-forms"})

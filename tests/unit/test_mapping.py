@@ -167,7 +167,7 @@ def test_mapping_event_time_from_iso_text_or_epoch(value: Any, expected: datetim
             {"id": "A", "status": "x" * 300},
             "units[0].status: String should have at most 256 characters",
         ),
-        ({"fields": {"id": "id"}}, {"id": "x" * 65}, "units[0].id: String should have at most 64 characters"),
+        ({"fields": {"id": "id"}}, {"id": "x" * 65}, "units[0].id: longer than 64 characters"),
     ],
 )
 def test_mapping_bad_payloads_get_a_422_saying_where(

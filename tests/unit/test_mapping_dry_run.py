@@ -23,6 +23,7 @@ adapter = "mapping"
 mdt_id = "mdt-1"
 guild_id = "123456789012345678"
 signature = { scheme = "url-token", secret = "relay/sources/board" }
+delivery_id_path = "delivery"
 
 [sources.board.options]
 units = "rows"
@@ -152,3 +153,25 @@ def test_map_the_shipped_relay_toml_loads(capsys: Any) -> None:
     # The commented examples in relay.toml must keep the file valid
     assert main(["--config", str(ROOT / "relay.toml"), "map", "cad", str(EVENTS / "discord_embed.json")]) == 1
     assert "422 body: expected an object { units: [...] }" in capsys.readouterr().err
+
+
+def test_map_warns_about_a_source_without_replay_protection(config_file: Path, capsys) -> None:
+    # Given a source whose scheme signs no timestamp and which sets no delivery_id_path (Sonoran here)
+    code = relay_map(config_file, "sonoran", str(EVENTS / "sonoran_unit_login.json"))
+    # Then the dry run still prints its messages, and says on stderr what the source lacks
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert json.loads(out)["messages"]
+    assert err == (
+        "relay map: warning: sources.sonoran: body-key signs no timestamp and no delivery_id_path is set: "
+        "a captured delivery sent again is queued again (docs/security.md, Replay window)\n"
+    )
+
+
+def test_map_does_not_warn_about_a_source_with_a_delivery_id(
+    config_file: Path, tmp_path: Path, capsys
+) -> None:
+    payload = tmp_path / "board.json"
+    payload.write_text(json.dumps({"delivery": "d-1", "rows": [{"cs": "A-1", "st": 2}]}))
+    assert relay_map(config_file, "board", str(payload)) == 0
+    assert capsys.readouterr().err == ""

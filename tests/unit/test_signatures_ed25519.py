@@ -142,8 +142,26 @@ def test_ed25519_timestamps_that_are_not_integers(timestamp: str) -> None:
             .public_key()
             .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         ).decode(),  # a key, but not Ed25519
+        # PRC's key with an algorithm OID cryptography does not know (1.3.101.99): UnsupportedAlgorithm
+        base64.b64encode(
+            base64.b64decode(ERLC_PUBLIC_KEY).replace(
+                bytes.fromhex("06032b6570"), bytes.fromhex("06032b6563")
+            )
+        ).decode(),
     ],
 )
 def test_ed25519_unusable_public_keys(secret: str) -> None:
     with pytest.raises(UnusableSecretError):
         verify_signature(CONFIG, request(), [secret])
+
+
+def test_ed25519_a_key_of_an_unknown_algorithm_is_an_unusable_secret_not_a_crash() -> None:
+    # Given a well-formed SPKI whose algorithm cryptography does not know (it raises UnsupportedAlgorithm)
+    unknown = base64.b64encode(
+        base64.b64decode(ERLC_PUBLIC_KEY).replace(bytes.fromhex("06032b6570"), bytes.fromhex("06032b6563"))
+    ).decode()
+    # When it is the source's only key / Then it is the operator's mistake (503), said plainly
+    with pytest.raises(UnusableSecretError) as caught:
+        verify_signature(CONFIG, request(), [unknown])
+    assert caught.value.status == 503
+    assert "not an Ed25519 public key (a key of an unsupported algorithm)" in caught.value.message

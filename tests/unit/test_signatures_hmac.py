@@ -52,16 +52,19 @@ def github_request(body: bytes = GITHUB_BODY, **headers: str | None) -> SignedRe
 
 
 def test_hmac_github_known_answer_vector_and_delivery_id() -> None:
-    # Given GitHub's published vector / When verified / Then it passes and the delivery id is the replay id
+    # Given GitHub's published vector / When verified / Then it passes, and the delivery id header is
+    # known as what it is: an id the signature does not cover, beside the signed body's digest
     assert sign_hmac_sha256(GITHUB, GITHUB_SECRET, GITHUB_BODY, None) == GITHUB_SIGNATURE
     verified = verify_signature(GITHUB, github_request(), [GITHUB_SECRET])
-    assert verified.delivery_id == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    assert verified.delivery_id is None
+    assert verified.unsigned_id == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+    assert verified.body_digest == hashlib.sha256(GITHUB_BODY).hexdigest()
     assert verified.signed_digest is None  # no timestamp: an identical body later may be a new event
 
 
 def test_hmac_github_without_a_delivery_header_still_verifies_with_no_id() -> None:
     assert (
-        verify_signature(GITHUB, github_request(x_github_delivery=None), [GITHUB_SECRET]).delivery_id is None
+        verify_signature(GITHUB, github_request(x_github_delivery=None), [GITHUB_SECRET]).unsigned_id is None
     )
 
 
@@ -188,4 +191,4 @@ def test_hmac_missing_and_oversized_signature_headers() -> None:
 
 def test_hmac_a_delivery_id_that_is_not_text_is_ignored() -> None:
     verified = verify_signature(GITHUB, github_request(x_github_delivery="id-\ud800"), [GITHUB_SECRET])
-    assert verified.delivery_id is None
+    assert verified.unsigned_id is None

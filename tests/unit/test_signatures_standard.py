@@ -189,3 +189,43 @@ def test_standard_webhooks_rotation_old_and_new_secrets() -> None:
 def test_standard_webhooks_an_id_with_a_lone_surrogate_is_malformed_not_a_crash() -> None:
     # Only a hand-made Lambda event can carry one; it must be a 401 like any other bad header
     assert rejected(request(webhook_id="msg_\udc80")).kind == "malformed"
+
+
+def svix(**headers: str | None) -> dict[str, str]:
+    """The vector's headers as Svix names them (its default, unless an account is white-labelled)."""
+    base: dict[str, str | None] = {
+        "svix-id": MSG_ID,
+        "svix-timestamp": str(TIMESTAMP),
+        "svix-signature": SIGNATURE,
+    }
+    base.update({k.replace("_", "-"): v for k, v in headers.items()})
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def test_standard_webhooks_accepts_svix_header_names() -> None:
+    # Given Svix's default headers over the same signed message / Then the request is verified by its id
+    verified = verify_signature(CONFIG, SignedRequest(BODY, svix(), AT_SIGNING), [SECRET])
+    assert verified.delivery_id == MSG_ID
+
+
+def test_standard_webhooks_svix_headers_get_the_same_checks() -> None:
+    for headers, kind in [
+        (svix(svix_id=MSG_ID + "x"), "mismatch"),
+        (svix(svix_timestamp=str(TIMESTAMP + 301)), "timestamp"),
+        (svix(svix_signature=None), "missing"),
+    ]:
+        assert rejected(SignedRequest(BODY, headers, AT_SIGNING)).kind == kind
+
+
+def test_standard_webhooks_prefers_webhook_headers_and_never_mixes_the_families() -> None:
+    # Given a webhook-id beside svix-* headers: the webhook-* family is used, so its other two are missing
+    mixed = svix() | {"webhook-id": MSG_ID}
+    assert rejected(SignedRequest(BODY, mixed, AT_SIGNING)).kind == "missing"
+    # Given both full families, the webhook-* one forged: the valid svix-* signature does not rescue it
+    forged = base64.b64encode(b"f" * 32).decode()
+    both = svix() | {
+        "webhook-id": MSG_ID,
+        "webhook-timestamp": str(TIMESTAMP),
+        "webhook-signature": f"v1,{forged}",
+    }
+    assert rejected(SignedRequest(BODY, both, AT_SIGNING)).kind == "mismatch"

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import tomllib
 
 from relay.sources.registry import KINDS, parse_config
 from tests.support.constants import ROOT
-
-EXAMPLES_START = "# [sources.erlc]"
-COMMENTED_KEY = re.compile(r"^# (\[[a-z0-9_.-]+\]|[a-z_]+ = .*)$")
-
-
-def uncommented_relay_toml() -> str:
-    text = (ROOT / "relay.toml").read_text(encoding="utf-8")
-    head, _, tail = text.partition(EXAMPLES_START)
-    lines = (EXAMPLES_START + tail).splitlines()
-    return head + "\n".join(line[2:] if COMMENTED_KEY.match(line) else line for line in lines)
+from tests.support.examples import uncommented_relay_toml
 
 
 def test_relay_toml_examples_uncommented_are_a_valid_config() -> None:

@@ -189,7 +189,11 @@ def test_google_forms_constants_fill_what_the_form_does_not_ask() -> None:
         ({"answers": ["ADAM-12"]}, "answers: expected a list of {title, response} objects"),
         (
             {"answers": [{"title": "Name", "response": "B"}]},
-            "units[0].id: no unit id (the expression gave nothing)",
+            "answers: no answer to the unit id question 'Callsign' (matched by title)",
+        ),
+        (
+            {"answers": [{"title": " callsign ", "response": ""}, {"title": "Callsign", "response": "A"}]},
+            "answers: no answer to the unit id question 'Callsign' (matched by title)",
         ),
         (
             {"answers": [{"title": "Callsign", "response": ["A", "B"]}]},
@@ -199,3 +203,12 @@ def test_google_forms_constants_fill_what_the_form_does_not_ask() -> None:
 )
 def test_google_forms_malformed_submissions_get_a_precise_422(payload: Any, message: str) -> None:
     assert refused("google-forms", payload) == message
+
+
+def test_google_forms_a_missing_id_answer_names_the_title_looked_for() -> None:
+    # Given a form whose id question is configured as "Your callsign", and a submission without it
+    payload = load_event("google_forms_submission.json")
+    # Then the 422 names that title, as Typeform's does
+    assert refused("google-forms", payload, {"labels": {"id": "Your callsign"}}) == (
+        "answers: no answer to the unit id question 'Your callsign' (matched by title)"
+    )

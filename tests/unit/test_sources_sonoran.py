@@ -12,9 +12,11 @@ from relay.memory import InMemorySourceStateStore
 from relay.models import UnitChange
 from relay.sources import AdapterContext
 from relay.sources.registry import adapter_kind
+from tests.support.adapters import CountingStateStore
 from tests.support.clocks import FixedClock
 from tests.support.constants import NOW
 from tests.support.data import load_event
+from tests.support.logs import captured_logs, log_records
 
 
 @pytest.fixture
@@ -22,9 +24,7 @@ def store() -> InMemorySourceStateStore:
     return InMemorySourceStateStore(clock=FixedClock())
 
 
-def run(
-    store: InMemorySourceStateStore, payload: Any, options: dict[str, Any] | None = None
-) -> list[UnitChange]:
+def run(store: Any, payload: Any, options: dict[str, Any] | None = None) -> list[UnitChange]:
     kind = adapter_kind("sonoran")
     context = AdapterContext(source="sonoran", received_at=NOW, state=store)
     return kind.build(kind.options_model.model_validate(options or {})).normalise(payload, context)
@@ -103,7 +103,7 @@ def test_sonoran_needs_the_state_store() -> None:
         (
             "sonoran_unit_status.json",
             lambda p: p["data"][0].update(identIds=[{"id": 17}]),
-            "data[0].identIds: expected a unit identId (a number), got {'id': 17}",
+            "data[0].identIds[0]: expected a unit identId (a number), got {'id': 17}",
         ),
         (
             "sonoran_unit_status.json",
@@ -131,3 +131,100 @@ def test_sonoran_malformed_events_get_a_precise_422(
     with pytest.raises(InvalidPayloadError) as caught:
         run(store, payload)
     assert caught.value.message == message
+
+
+def refused(store: Any, payload: Any, options: dict[str, Any] | None = None) -> str:
+    with pytest.raises(InvalidPayloadError) as caught:
+        run(store, payload, options)
+    return caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (
+            {"type": "EVENT_UNIT_STATUS", "data": [{"identIds": ["1" * 1100], "status": 2}]},
+            "data[0].identIds[0]: identId longer than 64 characters",
+        ),
+        (
+            {"type": "EVENT_UNIT_LOGOUT", "data": [{"identId": "17\u200b"}]},
+            "data[0].identId: identId holds format character U+200B at position 2",
+        ),
+        (
+            {"type": "EVENT_UNIT_STATUS", "data": [{"identIds": [17, " "], "status": 2}]},
+            "data[0].identIds[1]: identId empty once surrounding blanks are trimmed",
+        ),
+    ],
+)
+def test_sonoran_an_identid_no_cache_key_can_hold_is_a_422_before_any_state_is_touched(
+    store: InMemorySourceStateStore, payload: dict[str, Any], message: str
+) -> None:
+    # Given an identId of 1,100 characters (over DynamoDB's 1,024-byte key: it was a 503 forever), or unusable
+    counting = CountingStateStore(store)
+    # Then it is a 422 naming it, and the state store was not asked anything
+    assert refused(counting, payload) == message
+    assert counting.total == 0
+
+
+def test_sonoran_a_login_unit_id_too_long_for_a_key_is_a_422(store: InMemorySourceStateStore) -> None:
+    login = copy.deepcopy(load_event("sonoran_unit_login.json"))
+    login["data"][0]["unit"]["id"] = "7" * 1100
+    assert refused(store, login) == "data[0].unit.id: identId longer than 64 characters"
+
+
+def test_sonoran_a_status_naming_20000_identids_is_a_422_without_a_single_read(
+    store: InMemorySourceStateStore,
+) -> None:
+    # Given the tester's 129 KB status event: 20,000 identIds (99.5 s and 19,999 WARNING lines before)
+    counting = CountingStateStore(store)
+    payload = {"type": "EVENT_UNIT_STATUS", "data": [{"identIds": list(range(20_000)), "status": 2}]}
+    # Then it is refused by the bound on identIds per request, before any read
+    assert refused(counting, payload) == "data: more than 100 identIds in one request (max_idents)"
+    assert counting.total == 0
+
+
+def test_sonoran_the_bound_on_identids_counts_every_event_and_is_configurable(
+    store: InMemorySourceStateStore,
+) -> None:
+    events = [{"identIds": list(range(n * 30, n * 30 + 30)), "status": 2} for n in range(4)]
+    payload = {"type": "EVENT_UNIT_STATUS", "data": events}
+    # 4 events of 30: over the default 100 in total, within 120
+    assert "max_idents" in refused(store, payload)
+    assert run(store, payload, {"max_idents": 120}) == []
+
+
+def test_sonoran_a_login_of_more_units_than_max_units_is_a_422_without_a_single_write(
+    store: InMemorySourceStateStore,
+) -> None:
+    # Given a login of 2,000 units (max_units, 500 by default, is documented for every adapter)
+    unit = load_event("sonoran_unit_login.json")["data"][0]
+    logins = [copy.deepcopy(unit) for _ in range(2000)]
+    for n, login in enumerate(logins):
+        login["unit"]["id"] = n
+        login["unit"]["data"]["unitNum"] = f"U-{n}"
+    counting = CountingStateStore(store)
+    message = refused(counting, {"type": "EVENT_UNIT_LOGIN", "data": logins}, {"max_idents": 1000})
+    assert message == "data: at most 500 units per request (max_units)"
+    assert counting.total == 0
+
+
+def test_sonoran_unknown_identids_are_one_summary_log_line(store: InMemorySourceStateStore) -> None:
+    # Given a status naming 50 identIds nobody logged in with
+    payload = {"type": "EVENT_UNIT_STATUS", "data": [{"identIds": list(range(1000, 1050)), "status": 2}]}
+    with captured_logs() as logs:
+        assert run(store, payload) == []
+    # Then one warning says how many, naming the first few
+    [line] = [r for r in log_records(logs) if r["level"] == "WARNING"]
+    assert (line["message"], line["unknown"], line["idents"]) == (
+        "sonoran identIds unknown, their events skipped",
+        50,
+        [str(n) for n in range(1000, 1010)],
+    )
+
+
+def test_sonoran_each_identid_is_read_once_per_request(store: InMemorySourceStateStore) -> None:
+    run(store, load_event("sonoran_unit_login.json"))
+    counting = CountingStateStore(store)
+    payload = {"type": "EVENT_UNIT_STATUS", "data": [{"identIds": [17, 17, 17], "status": 1}] * 3}
+    assert len(run(counting, payload)) == 9
+    assert counting.calls == {"get": 1, "put": 0, "delete": 0}

@@ -40,12 +40,13 @@ def test_units_adapter_null_clears_and_event_time_is_used() -> None:
         ({"units": []}, "units: List should have at least 1 item"),
         ({"units": "ADAM-12"}, "units: Input should be a valid list"),
         ({"units": [{"status": "10-8"}]}, "units.0.id: Field required"),
-        ({"units": [{"id": "   "}]}, "units.0.id: String should have at least 1 character"),
+        ({"units": [{"id": "   "}]}, "units.0.id: Value error, empty once surrounding blanks are trimmed"),
+        ({"units": [{"id": "\x1c"}]}, "units.0.id: Value error, empty once surrounding blanks are trimmed"),
         ({"units": [{"id": "A", "status": 8}]}, "units.0.status"),
         ({"units": [{"id": "A", "colour": "red"}]}, "units.0.colour: Extra inputs are not permitted"),
         ({"units": [{"id": "A"}], "extra": 1}, "extra: Extra inputs are not permitted"),
         ({"units": [{"id": "A", "at": "yesterday"}]}, "units.0.at"),
-        ({"units": [{"id": "A" * 65}]}, "units.0.id: String should have at most 64 characters"),
+        ({"units": [{"id": "A" * 65}]}, "units.0.id: Value error, longer than 64 characters"),
     ],
 )
 def test_units_adapter_rejects_bad_payloads_with_a_precise_message(payload: object, message: str) -> None:

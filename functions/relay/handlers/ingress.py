@@ -93,8 +93,10 @@ def on_relay_error(exc: RelayError) -> Response[str]:
             "webhook rejected", extra={"status": exc.status, "kind": exc.kind, "reason": exc.reason}
         )
     elif exc.status >= 500:
+        # The detail is for operators only: the answer carries the class's public text (answers.py).
         logger.error(
-            "webhook not queued, sender should retry", extra={"status": exc.status, "error": str(exc)}
+            "webhook not queued, sender should retry",
+            extra={"status": exc.status, "error": exc.message, "metric": exc.metric()},
         )
     else:
         logger.info("webhook refused", extra={"status": exc.status, "error": exc.message})
@@ -123,5 +125,8 @@ def lambda_handler(
     deps: IngressDeps | None = None,
     now: Callable[[], datetime] | None = None,
 ) -> dict[str, Any]:
-    app.append_context(deps=deps or wiring.ingress_deps(), now=now or utc_now)
+    deps = deps or wiring.ingress_deps()
+    for warning in deps.config_warnings():
+        logger.warning("relay.toml: source without replay protection", extra={"warning": warning})
+    app.append_context(deps=deps, now=now or utc_now)
     return app.resolve(event, context)

@@ -24,4 +24,8 @@ def error(status: int, message: str) -> Response[str]:
 
 
 def from_relay_error(exc: RelayError) -> Response[str]:
-    return error(exc.status, exc.message)
+    """A 4xx says what and where (401 is always the generic text). A 5xx is the relay's own trouble:
+    its detail (which secret, which AWS error, what the key is) would tell an anonymous caller about
+    the setup, so the answer carries only the class's public text; the detail goes to the log and
+    the metric."""
+    return error(exc.status, exc.message if exc.status < 500 else exc.public_message)

@@ -11,6 +11,7 @@ import functools
 import re
 from collections.abc import Callable, Sequence
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -78,6 +79,9 @@ def load_ed25519_public_key(text: str) -> Ed25519PublicKey:
             key = serialization.load_der_public_key(raw)
     except (ValueError, binascii.Error, TypeError) as exc:
         raise ValueError(f"ed25519 public key not readable ({type(exc).__name__})") from None
+    except UnsupportedAlgorithm:
+        # A well-formed key of an algorithm `cryptography` does not know: still the operator's mistake.
+        raise ValueError("not an Ed25519 public key (a key of an unsupported algorithm)") from None
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError(f"public key is {type(key).__name__}, not Ed25519")
     return key

@@ -1,7 +1,8 @@
 """What the ingress does with one request, free of Lambda and HTTP details.
 
 size cap -> content type -> signature on the raw bytes -> parse -> (body-key check) -> replay check
--> adapter -> queue messages -> enqueue (all or 503) -> remember the delivery.
+-> adapter (its state writes staged) -> queue messages -> enqueue (all or 503) -> commit the state
+writes -> remember the delivery.
 Every refusal raises a typed `RelayError`; `relay.ingress.answers` turns those into answers. Nothing a
 sender can put in a request ends in anything else.
 """
@@ -21,13 +22,16 @@ from relay.errors import (
     SecretsUnavailableError,
     UnknownSourceError,
     UnsupportedMediaTypeError,
+    UnusableSecretError,
     VerificationError,
 )
 from relay.ingress.body import body_delivery_id, media_type, parse_json_object
-from relay.ingress.replay import replay_key
+from relay.ingress.replay import replay_id, replay_key
 from relay.ingress.signatures import SignedRequest, Verified, verify_signature
+from relay.ingress.staged import StagedSourceState
 from relay.memory import InMemoryReplayGuard
 from relay.messages import queue_messages
+from relay.models import UnitChange
 from relay.observability import logger
 from relay.ports import Publisher, ReplayGuard, SecretsSource, SourceStateStore
 from relay.sources import Adapter, AdapterContext, AdapterKind
@@ -67,6 +71,15 @@ class IngressDeps:
     # Remembers queued deliveries; the handler wires the DynamoDB table, tests an in-memory one.
     replay: ReplayGuard = field(default_factory=InMemoryReplayGuard)
     _adapters: dict[str, tuple[Adapter, AdapterKind]] = field(default_factory=dict)
+    _warned: bool = False
+
+    def config_warnings(self) -> list[str]:
+        """relay.toml's warnings (sources without replay protection), the first time they are asked for:
+        once per cold start, where the composition root builds the dependencies once."""
+        if self._warned:
+            return []
+        self._warned = True
+        return self.config.replay_warnings()
 
     def adapter(self, name: str, source: SourceConfig) -> tuple[Adapter, AdapterKind]:
         if name not in self._adapters:
@@ -74,8 +87,9 @@ class IngressDeps:
         return self._adapters[name]
 
 
-def _authentic_payload(body: bytes, verified: Verified) -> dict[str, Any]:
-    """The parsed body, through the scheme's payload check when the raw bytes did not settle it.
+def _authentic_payload(body: bytes, verified: Verified, kind: AdapterKind) -> dict[str, Any] | None:
+    """The parsed body, through the scheme's payload check when the raw bytes did not settle it; None
+    for an authentic body that holds no JSON object, when the adapter's kind acknowledges those.
 
     A body-key request whose body cannot be read has not been authenticated, so it gets the same 401
     as any other unauthenticated request, not a 422 describing the body to a stranger.
@@ -83,20 +97,36 @@ def _authentic_payload(body: bytes, verified: Verified) -> dict[str, Any]:
     try:
         payload = parse_json_object(body)
     except InvalidPayloadError as exc:
-        if verified.complete:
-            raise
-        raise VerificationError("malformed", f"body unreadable, key not checked: {exc.message}") from None
+        if not verified.complete:
+            raise VerificationError("malformed", f"body unreadable, key not checked: {exc.message}") from None
+        if kind.acknowledges_unreadable:
+            logger.info("authentic body without an event acknowledged", extra={"problem": exc.message})
+            return None
+        raise
     return verified.open_payload(payload)
+
+
+def _verify(source: SourceConfig, request: InboundRequest, deps: IngressDeps) -> Verified:
+    signed = SignedRequest(request.body, request.headers, request.received_at, request.token)
+    secret_name = source.signature.secret
+    try:
+        return verify_signature(source.signature, signed, _secrets_for(secret_name, deps))
+    except UnusableSecretError as exc:
+        # The log names the secret (never its value); the answer stays generic (answers.py).
+        raise UnusableSecretError(f"secret {secret_name!r}: {exc.message}") from None
 
 
 def _secrets_for(name: str, deps: IngressDeps) -> list[str]:
     try:
         return deps.secrets.get(name)
     except Exception as exc:  # noqa: BLE001 - any failure to read the secret: the sender should retry
-        raise SecretsUnavailableError(f"secret {name!r}: {type(exc).__name__}") from None
+        # For the log only (answers.py): the AWS error says missing, denied or down. No value is in it.
+        detail = " ".join(str(exc).split())[:300]
+        raise SecretsUnavailableError(f"secret {name!r}: {type(exc).__name__}: {detail}") from None
 
 
-def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
+def _route(request: InboundRequest, deps: IngressDeps) -> tuple[SourceConfig, Adapter, AdapterKind]:
+    """The source, its adapter and kind, if the request's size and content type are ones it takes."""
     source = deps.config.sources.get(request.source)
     if source is None:
         raise UnknownSourceError(f"Unknown source {request.source!r}")
@@ -105,31 +135,40 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
     adapter, kind = deps.adapter(request.source, source)
     if media_type(request.headers) not in kind.content_types:
         raise UnsupportedMediaTypeError(f"Content-Type must be one of: {', '.join(kind.content_types)}")
+    return source, adapter, kind
 
-    signed = SignedRequest(request.body, request.headers, request.received_at, request.token)
-    verified = verify_signature(source.signature, signed, _secrets_for(source.signature.secret, deps))
-    payload = _authentic_payload(request.body, verified)
 
-    webhook_id = verified.delivery_id or body_delivery_id(source, payload)
+def _identify(
+    request: InboundRequest, source: SourceConfig, verified: Verified, payload: Any
+) -> tuple[str | None, str | None]:
+    """(the delivery's webhook id, its replay key). Only signed material identifies a delivery: a fresh
+    unsigned id must not make a replay new (relay.ingress.replay)."""
+    body_id = body_delivery_id(source, payload) if payload is not None else None
+    webhook_id = verified.delivery_id or body_id or verified.unsigned_id
     if webhook_id:
         # Every later line of this request carries it; the consumer's lines name it too.
         logger.set_correlation_id(webhook_id)
     logger.append_keys(webhook_id=webhook_id)
-    replay_id = webhook_id or verified.signed_digest
-    key = replay_key(request.source, replay_id) if replay_id else None
-    store_error: str | None = None
-    if key:
-        try:
-            if deps.replay.seen(key, request.received_at):
-                return Accepted(request.source, webhook_id, 0, 0, replayed=True)
-        except ReplayStoreUnavailableError as exc:
-            store_error = str(exc)  # fail open: see docs/security.md, "Replay window"
+    delivery = replay_id(verified, body_id)
+    return webhook_id, replay_key(request.source, delivery) if delivery else None
 
+
+def _deliver(
+    request: InboundRequest,
+    source: SourceConfig,
+    adapter: Adapter,
+    payload: dict[str, Any],
+    webhook_id: str | None,
+    deps: IngressDeps,
+) -> tuple[list[UnitChange], int]:
+    """Run the adapter, queue its changes (all or 503), then write its state: (changes, messages)."""
+    # What the adapter changes in its source's state is written only once its messages are queued.
+    state = StagedSourceState(deps.source_state) if deps.source_state is not None else None
     context = AdapterContext(
         source=request.source,
         received_at=request.received_at,
         headers=request.headers,
-        state=deps.source_state,
+        state=state,
     )
     changes = normalise(adapter, payload, context)
     messages = queue_messages(
@@ -143,6 +182,30 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
     )
     if messages:
         deps.publisher.send(messages)  # raises QueueUnavailableError (503) unless every message is queued
+    if state is not None:
+        # Raises SourceStateUnavailableError (503): the delivery is not remembered, so the sender's
+        # retry runs the adapter again and writes the state (its messages again: the merge absorbs them).
+        state.commit()
+    return changes, len(messages)
+
+
+def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
+    source, adapter, kind = _route(request, deps)
+    verified = _verify(source, request, deps)
+    payload = _authentic_payload(request.body, verified, kind)
+    webhook_id, key = _identify(request, source, verified, payload)
+    if payload is None:
+        return Accepted(request.source, webhook_id, 0, 0)  # authentic, but no event in it
+
+    store_error: str | None = None
+    if key:
+        try:
+            if deps.replay.seen(key, request.received_at):
+                return Accepted(request.source, webhook_id, 0, 0, replayed=True)
+        except ReplayStoreUnavailableError as exc:
+            store_error = str(exc)  # fail open: see docs/security.md, "Replay window"
+
+    changes, messages = _deliver(request, source, adapter, payload, webhook_id, deps)
 
     if key:
         try:
@@ -154,7 +217,7 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
         request.source,
         webhook_id,
         len(changes),
-        len(messages),
+        messages,
         replay_store_error=store_error,
         unit_ids=tuple(dict.fromkeys(change.id for change in changes)),
     )

@@ -4,8 +4,9 @@ What each scheme checks (docs/security.md says the same for operators):
 
 - `standard-webhooks`: `webhook-id`, `webhook-timestamp` (canonical decimal seconds, within
   ±tolerance) and `webhook-signature` (space-separated `v1,<base64>` tokens, any of which may match;
-  unknown versions skipped). MAC = HMAC-SHA256(`whsec_` key, `id.timestamp.body`). Keys must decode to
-  at least 24 bytes (the spec's minimum).
+  unknown versions skipped), or the same three as Svix names them (`svix-*`), one family per
+  request. MAC = HMAC-SHA256(`whsec_` key, `id.timestamp.body`). Keys must decode to at least 24
+  bytes (the spec's minimum).
 - `hmac-sha256`: one configured header holding `prefix + hex|base64(HMAC-SHA256(secret, message))`,
   where message = the raw body, or - when `timestamp_header` is set - `timestamp + "." + body` with the
   timestamp header's exact text (canonical decimal seconds, within ±tolerance). The "." separator is
@@ -82,16 +83,22 @@ PayloadCheck = Callable[[dict[str, Any]], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Verified:
-    """What a verified request tells us.
+    """What a verified request tells us (relay.ingress.replay decides what identifies it).
 
-    `delivery_id`: the sender's id for this delivery, stable across its retries (replay key, logs).
-    `signed_digest`: SHA-256 of the signed message of a timestamped scheme without an id; an exact
-    replay within the tolerance window has the same digest, a new event (new timestamp) does not.
+    `delivery_id`: the sender's id for this delivery, covered by the signature (Standard Webhooks'
+    `webhook-id`), stable across its retries.
+    `unsigned_id`: an id the sender gives beside the signed bytes (hmac-sha256's `delivery_id_header`):
+    it names the delivery in logs, but anyone replaying the request can change it.
+    `signed_digest`: SHA-256 of the signed message of a timestamped scheme; an exact replay within the
+    tolerance window has the same digest, a new event (new timestamp) does not.
+    `body_digest`: SHA-256 of a body signed without a timestamp (hmac-sha256 without `timestamp_header`).
     `payload_check`: for `body-key`, the check still to run on the parsed body (it also removes the key).
     """
 
     delivery_id: str | None = None
+    unsigned_id: str | None = None
     signed_digest: str | None = None
+    body_digest: str | None = None
     payload_check: PayloadCheck | None = None
 
     @property
@@ -185,15 +192,29 @@ def _canonical_base64(text: str) -> bytes | None:
     return raw
 
 
+# (id, timestamp, signature): the spec's names, and Svix's (its default unless white-labelled).
+WEBHOOK_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+SVIX_HEADERS = ("svix-id", "svix-timestamp", "svix-signature")
+
+
+def standard_webhooks_headers(headers: Mapping[str, str]) -> tuple[str, str, str]:
+    """The header family a request uses: `webhook-*`, or `svix-*` when it has no `webhook-*` header.
+    One family per request, never mixed, so each signed part comes from the same sender's set."""
+    if any(name in headers for name in WEBHOOK_HEADERS) or not any(name in headers for name in SVIX_HEADERS):
+        return WEBHOOK_HEADERS
+    return SVIX_HEADERS
+
+
 def verify_standard_webhooks(
     config: StandardWebhooksSignature, request: SignedRequest, secrets: Sequence[str]
 ) -> Verified:
     keys = usable_keys(secrets, decode_whsec, config.scheme)
-    msg_id = _required_header(request, "webhook-id")
+    id_header, timestamp_header, signature_header = standard_webhooks_headers(request.headers)
+    msg_id = _required_header(request, id_header)
     timestamp = _checked_timestamp(
-        _required_header(request, "webhook-timestamp"), request.now, config.tolerance_seconds
+        _required_header(request, timestamp_header), request.now, config.tolerance_seconds
     )
-    candidates = _standard_webhooks_candidates(_required_header(request, "webhook-signature"))
+    candidates = _standard_webhooks_candidates(_required_header(request, signature_header))
     if not candidates:
         raise VerificationError("malformed", "no well-formed v1 signature")
     message = standard_webhooks_message(msg_id, timestamp, request.body)
@@ -253,14 +274,14 @@ def verify_hmac_sha256(
     for key in keys:
         expected = hmac.new(key, message, hashlib.sha256).digest()
         if any(hmac.compare_digest(expected, candidate) for candidate in candidates):
-            delivery_id = (
+            unsigned_id = (
                 header_value(request.headers, config.delivery_id_header)
                 if config.delivery_id_header
                 else None
             )
-            return Verified(
-                delivery_id=delivery_id, signed_digest=_digest(message) if timestamp is not None else None
-            )
+            if timestamp is not None:
+                return Verified(unsigned_id=unsigned_id, signed_digest=_digest(message))
+            return Verified(unsigned_id=unsigned_id, body_digest=_digest(message))
     raise VerificationError("mismatch", "no signature matches")
 
 

@@ -2,7 +2,8 @@
 
 An adapter is pure: it gets the parsed body and an `AdapterContext` (receive time, headers, and the
 source-state store when its kind says it needs one), and returns `UnitChange`s or raises
-`InvalidPayloadError` saying what and where. It never opens a socket or touches boto3.
+`InvalidPayloadError` saying what and where. It never opens a socket or touches boto3. Its state
+writes are staged: the ingress commits them only once the request's messages are queued.
 
 relay.sources.registry knows the kinds (and imports a kind's module only when a source uses it);
 relay.sources.fields holds the field rules the adapters share; each other module is one sender.
@@ -50,3 +51,6 @@ class AdapterKind:
     content_types: tuple[str, ...] = ("application/json",)
     # Reads or writes the source-state store (rosters, caches).
     needs_state: bool = False
+    # An authentic body that is empty or not a JSON object is answered 2xx with no change, not 422
+    # (PRC checks an ER:LC Event Webhook URL so: a receiver answers 2xx to any validly signed request).
+    acknowledges_unreadable: bool = False

@@ -218,4 +218,6 @@ class ErlcEventsAdapter:
         return [change]
 
 
-KIND = AdapterKind(options_model=ErlcEventsOptions, build=ErlcEventsAdapter, needs_state=True)
+KIND = AdapterKind(
+    options_model=ErlcEventsOptions, build=ErlcEventsAdapter, needs_state=True, acknowledges_unreadable=True
+)

@@ -23,14 +23,21 @@ def _norm(text: Any) -> str:
     return text.strip().lower() if isinstance(text, str) else ""
 
 
-def _pick(options: LabelledOptions, answers: Mapping[str, Any], where: str) -> dict[PickKey, Any]:
-    """The value answered to each labelled question; the id question must have an answer."""
-    picked = {key: answers.get(_norm(label)) for key, label in options.labels.items() if label.strip()}
+Answers = dict[str, tuple[Any, str]]  # question title or ref -> (its answer, where it is in the body)
+
+
+def _pick(
+    options: LabelledOptions, answers: Answers, where: str
+) -> tuple[dict[PickKey, Any], dict[PickKey, str]]:
+    """The value answered to each labelled question, and where each is; the id question must have an
+    answer."""
+    found = {key: answers.get(_norm(label)) for key, label in options.labels.items() if label.strip()}
+    picked = {key: answer[0] for key, answer in found.items() if answer is not None}
     if picked.get("id") in (None, ""):
         raise InvalidPayloadError(
             f"{where}: no answer to the unit id question {options.labels['id']!r} (matched by title or ref)"
         )
-    return picked
+    return picked, {key: answer[1] for key, answer in found.items() if answer is not None}
 
 
 class TypeformAdapter:
@@ -54,18 +61,19 @@ class TypeformAdapter:
             titles = {
                 str(f.get("id")): _norm(f.get("title")) for f in definition["fields"] if isinstance(f, dict)
             }
-        by_question: dict[str, Any] = {}
+        by_question: Answers = {}
         for index, answer in enumerate(answers):
+            where = f"form_response.answers[{index}]"
             if not isinstance(answer, dict) or not isinstance(answer.get("field"), dict):
-                raise InvalidPayloadError(f"form_response.answers[{index}]: expected an answer with a field")
-            value = typeform_value(answer, f"form_response.answers[{index}]")
+                raise InvalidPayloadError(f"{where}: expected an answer with a field")
+            value = typeform_value(answer, where)
             field = answer["field"]
             for name in (titles.get(str(field.get("id")), ""), _norm(field.get("ref"))):
                 if name:
-                    by_question.setdefault(name, value)
-        picked = _pick(self.options, by_question, "form_response.answers")
+                    by_question.setdefault(name, (value, where))
+        picked, places = _pick(self.options, by_question, "form_response.answers")
         at = parse_event_time(response.get("submitted_at"), "form_response.submitted_at")
-        return [self.options.unit(picked, at or context.received_at, "form_response")]
+        return [self.options.unit(picked, at or context.received_at, "form_response", places)]
 
 
 def typeform_value(answer: Mapping[str, Any], where: str) -> Any:
@@ -95,18 +103,21 @@ class TallyAdapter:
         data = payload.get("data")
         if not isinstance(data, dict) or not isinstance(data.get("fields"), list):
             raise InvalidPayloadError("data.fields: missing, expected Tally's list of answered fields")
-        by_question: dict[str, Any] = {}
+        by_question: Answers = {}
         for index, field in enumerate(data["fields"]):
+            where = f"data.fields[{index}]"
             if not isinstance(field, dict):
-                raise InvalidPayloadError(f"data.fields[{index}]: expected an object")
-            value = tally_value(field, f"data.fields[{index}]")
+                raise InvalidPayloadError(f"{where}: expected an object")
+            value = tally_value(field, where)
             for name in (_norm(field.get("label")), _norm(field.get("key"))):
                 if name:
-                    by_question.setdefault(name, value)
-        picked = _pick(self.options, by_question, "data.fields")
-        when = data.get("createdAt") or payload.get("createdAt")
-        at = parse_event_time(when, "data.createdAt")
-        return [self.options.unit(picked, at or context.received_at, "data")]
+                    by_question.setdefault(name, (value, f"{where}.value"))
+        picked, places = _pick(self.options, by_question, "data.fields")
+        if data.get("createdAt"):
+            at = parse_event_time(data["createdAt"], "data.createdAt")
+        else:
+            at = parse_event_time(payload.get("createdAt"), "createdAt")
+        return [self.options.unit(picked, at or context.received_at, "data", places)]
 
 
 def tally_value(field: Mapping[str, Any], where: str) -> Any:
@@ -130,12 +141,19 @@ class GoogleFormsAdapter:
     """The body the Apps Script in docs/sources/google-forms.md sends: `{submitted_at, answers: [...]}`."""
 
     def __init__(self, options: GoogleFormsOptions) -> None:
+        self.id_title = options.labels["id"]
         self.mapping: MappingAdapter = build_google_forms(options)
 
     def normalise(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
         answers = payload.get("answers")
         if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
             raise InvalidPayloadError("answers: expected a list of {title, response} objects")
+        # The mapping reads the first answer titled like the id question: say which title was missing.
+        first = next((a for a in answers if _norm(a.get("title")) == _norm(self.id_title)), None)
+        if first is None or first.get("response") in (None, ""):
+            raise InvalidPayloadError(
+                f"answers: no answer to the unit id question {self.id_title!r} (matched by title)"
+            )
         return self.mapping.normalise(payload, context)
 
 

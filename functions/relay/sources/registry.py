@@ -53,10 +53,28 @@ def validate_adapter_options(name: str, adapter: str, options: dict[str, Any], o
         raise ConfigError(describe_validation_error(exc, prefix=prefix, origin=origin, limit=None)) from None
 
 
+class CappedAdapter:
+    """An adapter whose requests give at most `max_units` changes: the documented cap held for every
+    kind, whichever way its module counts (a kind bounds its own work before this; this is the net)."""
+
+    def __init__(self, adapter: Adapter, max_units: int) -> None:
+        self.adapter, self.max_units = adapter, max_units
+
+    def normalise(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
+        changes = self.adapter.normalise(payload, context)
+        if len(changes) > self.max_units:
+            raise InvalidPayloadError(
+                f"body: {len(changes)} unit changes, at most {self.max_units} per request (max_units)"
+            )
+        return changes
+
+
 def build_adapter(name: str, source: SourceConfig) -> tuple[Adapter, AdapterKind]:
     options = validate_adapter_options(name, source.adapter, source.options, "relay.toml")
     kind = adapter_kind(source.adapter)
-    return kind.build(options), kind
+    max_units = getattr(options, "max_units", None)
+    adapter = kind.build(options)
+    return (CappedAdapter(adapter, max_units) if isinstance(max_units, int) else adapter), kind
 
 
 def stateful_sources(config: RelayConfig) -> list[str]:

@@ -5,6 +5,10 @@ A login carries the whole unit; a status change and a logout carry only the
 unit's identId, so the adapter remembers identId -> unit at login in the state store
 (`cache#<source>`, `ident#<identId>`) and reads it back later. Other event types are ignored.
 `identIds` is documented as an array but shown as a scalar: both are accepted.
+
+The work per request is bounded before any state is read: at most `max_units` logins and `max_idents`
+identIds (each at most 64 characters, the usable-id rule) per request, else a 422. identIds nobody
+remembers are logged once per request, not once each.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from relay.errors import InvalidPayloadError
-from relay.models import UnitChange, UnitField, cache_key
+from relay.models import UnitChange, UnitField, cache_key, usable_id
 from relay.observability import logger
 from relay.ports import SourceStateStore
 from relay.sources import AdapterContext, AdapterKind
@@ -24,6 +28,10 @@ from relay.sources.fields import FieldRules, FieldText, PickKey, as_text
 DEFAULT_STATUS_MAP: dict[str, FieldText] = {"0": "10-7", "1": "10-6", "2": "10-8", "3": "10-76", "4": "10-97"}
 LOGIN, STATUS, LOGOUT = "EVENT_UNIT_LOGIN", "EVENT_UNIT_STATUS", "EVENT_UNIT_LOGOUT"
 CACHE_TTL_SECONDS = 7 * 24 * 3600
+# Sonoran's identIds are numbers; the bound keeps every cache key far below DynamoDB's 1,024 bytes.
+MAX_IDENT_LENGTH = 64
+# identIds named in the unknown-ident log line.
+LOGGED_IDENTS = 10
 
 
 def _default_value_maps() -> dict[UnitField, dict[str, FieldText]]:
@@ -37,6 +45,8 @@ class SonoranOptions(FieldRules):
     value_maps: dict[UnitField, dict[str, FieldText]] = Field(default_factory=lambda: _default_value_maps())
     unmapped: Literal["keep", "omit", "error"] = "error"
     logout_status: FieldText = "10-7"
+    # identIds one request may name across its events (each is one state read or write): more is a 422.
+    max_idents: int = Field(default=100, ge=1, le=1000)
 
     @model_validator(mode="before")
     @classmethod
@@ -66,11 +76,34 @@ def _items(data: Any) -> list[Any]:
 def _idents(value: Any, where: str) -> list[str]:
     values = value if isinstance(value, list) else [value]
     idents = []
-    for item in values:
-        if isinstance(item, bool) or not isinstance(item, int | str) or str(item).strip() == "":
-            raise InvalidPayloadError(f"{where}: expected a unit identId (a number), got {item!r}")
-        idents.append(str(item).strip())
+    for index, item in enumerate(values):
+        place = f"{where}[{index}]" if isinstance(value, list) else where
+        if isinstance(item, bool) or not isinstance(item, int | str):
+            raise InvalidPayloadError(f"{place}: expected a unit identId (a number), got {_shown(item)}")
+        try:
+            idents.append(usable_id(str(item), MAX_IDENT_LENGTH))
+        except ValueError as exc:
+            raise InvalidPayloadError(f"{place}: identId {exc}") from None
     return idents
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:24]}... ({len(text)} characters)"
+
+
+def _named_idents(kind: str, item: dict[str, Any], where: str) -> list[str]:
+    """The identIds one event names (a login: its unit's, if it has one), checked."""
+    if kind == LOGIN:
+        unit = item.get("unit")
+        ident = unit.get("id") if isinstance(unit, dict) else None
+        return [] if ident is None else _idents(ident, f"{where}.unit.id")[:1]
+    if kind == STATUS:
+        return _idents(item.get("identIds", item.get("identId")), f"{where}.identIds")
+    return _idents(item.get("identId", item.get("identIds")), f"{where}.identId")
+
+
+Event = tuple[dict[str, Any], str, list[str]]  # (the event, where it is, the identIds it names)
 
 
 class SonoranAdapter:
@@ -86,18 +119,47 @@ class SonoranAdapter:
             return []
         if "data" not in payload:
             raise InvalidPayloadError("data: missing")
+        events = self._bounded(kind, _items(payload["data"]))
         state = context.require_state("sonoran")
         handler = {LOGIN: self._login, STATUS: self._status, LOGOUT: self._logout}[kind]
+        lookup = _Lookup(state, cache_key(context.source))
         changes: list[UnitChange] = []
-        for index, item in enumerate(_items(payload["data"])):
-            if not isinstance(item, dict):
-                raise InvalidPayloadError(f"data[{index}]: expected an object")
-            changes.extend(handler(item, f"data[{index}]", state, context))
+        for event in events:
+            changes.extend(handler(event, lookup, context))
+        if lookup.unknown:
+            # The units logged in before the relay knew them: nothing names them, so nothing can change.
+            logger.warning(
+                "sonoran identIds unknown, their events skipped",
+                extra={
+                    "event_type": kind,
+                    "unknown": len(lookup.unknown),
+                    "idents": lookup.unknown[:LOGGED_IDENTS],
+                },
+            )
         return changes
 
-    def _login(
-        self, item: dict[str, Any], where: str, state: SourceStateStore, context: AdapterContext
-    ) -> list[UnitChange]:
+    def _bounded(self, kind: str, items: list[Any]) -> list[Event]:
+        """Every event with its checked identIds, counted: no state is touched for a request over the
+        bounds (`max_units` logins, `max_idents` identIds)."""
+        if kind == LOGIN and len(items) > self.options.max_units:
+            raise InvalidPayloadError(f"data: at most {self.options.max_units} units per request (max_units)")
+        events: list[Event] = []
+        named = 0
+        for index, item in enumerate(items):
+            where = f"data[{index}]"
+            if not isinstance(item, dict):
+                raise InvalidPayloadError(f"{where}: expected an object")
+            idents = _named_idents(kind, item, where)
+            named += len(idents)
+            if named > self.options.max_idents:
+                raise InvalidPayloadError(
+                    f"data: more than {self.options.max_idents} identIds in one request (max_idents)"
+                )
+            events.append((item, where, idents))
+        return events
+
+    def _login(self, event: Event, lookup: _Lookup, context: AdapterContext) -> list[UnitChange]:
+        item, where, idents = event
         unit = item.get("unit")
         if not isinstance(unit, dict) or not isinstance(unit.get("data"), dict):
             raise InvalidPayloadError(f"{where}.unit.data: missing, expected the logged-in unit")
@@ -110,47 +172,59 @@ class SonoranAdapter:
             "status": unit.get("status"),
         }
         change = self.options.unit(picked, context.received_at, f"{where}.unit.data")
-        ident = unit.get("id")
-        if ident is not None:
-            key = ident_key(_idents(ident, f"{where}.unit.id")[0])
-            state.put(cache_key(context.source), key, {"id": change.id}, CACHE_TTL_SECONDS)
+        for ident in idents:
+            lookup.remember(ident, {"id": change.id})
         return [change]
 
-    def _status(
-        self, item: dict[str, Any], where: str, state: SourceStateStore, context: AdapterContext
-    ) -> list[UnitChange]:
+    def _status(self, event: Event, lookup: _Lookup, context: AdapterContext) -> list[UnitChange]:
+        item, where, idents = event
         if "status" not in item:
             raise InvalidPayloadError(f"{where}.status: missing")
         status = as_text(item.get("status"), f"{where}.status")
         changes = []
-        for ident in _idents(item.get("identIds", item.get("identId")), f"{where}.identIds"):
-            unit = self._remembered(state, context, ident)
-            if unit is not None:
-                picked: dict[PickKey, Any] = {"id": unit["id"], "status": status}
+        for ident in idents:
+            unit_id = lookup.unit_id(ident)
+            if unit_id is not None:
+                picked: dict[PickKey, Any] = {"id": unit_id, "status": status}
                 changes.append(self.options.unit(picked, context.received_at, where))
         return changes
 
-    def _logout(
-        self, item: dict[str, Any], where: str, state: SourceStateStore, context: AdapterContext
-    ) -> list[UnitChange]:
+    def _logout(self, event: Event, lookup: _Lookup, context: AdapterContext) -> list[UnitChange]:
+        _, _, idents = event
         changes = []
-        for ident in _idents(item.get("identId", item.get("identIds")), f"{where}.identId"):
-            unit = self._remembered(state, context, ident)
-            if unit is not None:
-                state.delete(cache_key(context.source), ident_key(ident))
+        for ident in idents:
+            unit_id = lookup.unit_id(ident)
+            if unit_id is not None:
+                lookup.forget(ident)
                 fields: dict[UnitField, str | None] = {"status": self.options.logout_status}
-                changes.append(UnitChange(id=unit["id"], at=context.received_at, fields=fields))
+                changes.append(UnitChange(id=unit_id, at=context.received_at, fields=fields))
         return changes
 
-    def _remembered(
-        self, state: SourceStateStore, context: AdapterContext, ident: str
-    ) -> dict[str, Any] | None:
-        unit = state.get(cache_key(context.source), ident_key(ident))
-        if not isinstance(unit, dict) or not isinstance(unit.get("id"), str):
-            # The unit logged in before the relay knew it: nothing names it, so nothing can change.
-            logger.warning("sonoran identId unknown, event skipped", extra={"ident": ident})
-            return None
-        return unit
+
+class _Lookup:
+    """identId -> unit id in the source's cache, each identId read at most once per request."""
+
+    def __init__(self, state: SourceStateStore, pk: str) -> None:
+        self.state, self.pk = state, pk
+        self.read: dict[str, str | None] = {}
+        self.unknown: list[str] = []
+
+    def unit_id(self, ident: str) -> str | None:
+        if ident not in self.read:
+            unit = self.state.get(self.pk, ident_key(ident))
+            found = unit.get("id") if isinstance(unit, dict) else None
+            self.read[ident] = found if isinstance(found, str) else None
+            if self.read[ident] is None:
+                self.unknown.append(ident)
+        return self.read[ident]
+
+    def remember(self, ident: str, unit: dict[str, Any]) -> None:
+        self.state.put(self.pk, ident_key(ident), unit, CACHE_TTL_SECONDS)
+        self.read[ident] = unit["id"]
+
+    def forget(self, ident: str) -> None:
+        self.state.delete(self.pk, ident_key(ident))
+        self.read[ident] = None
 
 
 KIND = AdapterKind(options_model=SonoranOptions, build=SonoranAdapter, needs_state=True)

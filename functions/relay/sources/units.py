@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from relay.errors import InvalidPayloadError, describe_validation_error
-from relay.models import UNIT_FIELDS, FieldValue, Instant, UnitChange, UnitId
+from relay.models import UNIT_FIELDS, FieldValue, Instant, SenderUnitId, UnitChange
 from relay.sources import AdapterContext, AdapterKind
 
 
@@ -23,7 +23,7 @@ class UnitsOptions(BaseModel):
 class InboundUnit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: UnitId
+    id: SenderUnitId
     at: Instant | None = None
     officer_name: FieldValue = None
     officer_badge: FieldValue = None

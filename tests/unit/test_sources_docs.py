@@ -1,0 +1,144 @@
+"""docs/sources works as written: every `relay map` command in it runs, examples.toml holds each
+page's source exactly as the page shows it, and each page's sample becomes units with that config."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from relay.sources.registry import load_config, parse_config
+from relay_devtools.cli import main
+from tests.support.constants import NOW, ROOT
+
+DOCS = ROOT / "docs" / "sources"
+PAGES = sorted(path for path in DOCS.glob("*.md") if path.name != "README.md")
+NORTHCA = {"northca": {"partner_key_secret": "northca/partner-key"}}
+
+
+def relay_commands() -> list[str]:
+    """Every `.venv/bin/relay ... map ...` command in docs/sources, from code blocks and inline code."""
+    commands = []
+    for page in [DOCS / "README.md", *PAGES]:
+        text = page.read_text(encoding="utf-8")
+        blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+        lines = [line for block in blocks for line in block.splitlines()]
+        inline = [
+            " ".join(code.split())
+            for code in re.findall(r"`([^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+        ]
+        commands += [c for c in lines + inline if c.startswith(".venv/bin/relay ") and " map " in c]
+    return commands
+
+
+def json_documents(text: str) -> list[dict[str, Any]]:
+    decoder, documents, position = json.JSONDecoder(), [], 0
+    while position < len(text):
+        if text[position].isspace():
+            position += 1
+            continue
+        document, position = decoder.raw_decode(text, position)
+        documents.append(document)
+    return documents
+
+
+def test_the_docs_hold_the_relay_map_commands_they_promise() -> None:
+    commands = relay_commands()
+    assert len(commands) >= 6
+    assert all("--config" in command for command in commands), commands
+
+
+@pytest.mark.parametrize("command", relay_commands())
+def test_every_relay_map_command_in_the_sources_docs_runs_as_written(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the command exactly as the page prints it, run from the repository's root
+    monkeypatch.chdir(ROOT)
+    argv = shlex.split(command)[1:]
+    # When it runs / Then it succeeds, and each payload it names becomes at least one unit change
+    code = main([*argv, "--received-at", NOW.isoformat()])
+    out = capsys.readouterr().out
+    assert code == 0, command
+    results = json_documents(out)
+    assert [r["payload"] for r in results] == [a for a in argv if a.startswith("events/") and "=" not in a]
+    assert all(r["messages"] and all(m["changes"] for m in r["messages"]) for r in results)
+
+
+def page_config(page: Path) -> dict[str, Any]:
+    """The page's ```toml blocks, joined, as relay.toml data."""
+    blocks = re.findall(r"```toml\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
+    return tomllib.loads("\n".join(blocks))
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda path: path.stem)
+def test_examples_toml_holds_each_pages_sources_as_the_page_shows_them(page: Path) -> None:
+    # Given a sender's page / When its config is read alone, as an operator would copy it
+    data = page_config(page)
+    config = parse_config({**NORTHCA, **data})
+    examples = load_config(DOCS / "examples.toml")
+    # Then examples.toml has the same sources (and ER:LC servers)
+    assert config.sources
+    for name, source in config.sources.items():
+        assert examples.sources[name] == source, name
+    for name, server in config.erlc.servers.items():
+        assert examples.erlc.servers[name] == server, name
+
+
+# Each sender's sample bodies, in order (state carries over), as the README's table names them.
+SAMPLES = {
+    "typeform": ["typeform_response.json"],
+    "tally": ["tally_response.json"],
+    "google-forms": ["google_forms_submission.json"],
+    "discord": ["discord_embed.json"],
+    "snailycad": ["snailycad_unit_status.json"],
+    "board": ["mapping_board.json"],
+    "sonoran": ["sonoran_unit_login.json", "sonoran_unit_status.json", "sonoran_unit_logout.json"],
+    "erlc": ["erlc_event_command.json"],
+}
+
+
+@pytest.mark.parametrize("source", sorted(SAMPLES))
+def test_each_pages_sample_becomes_units_with_the_pages_own_config(
+    source: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # google-forms.md's config once looked for "Your callsign" while its sample says "Callsign"
+    monkeypatch.chdir(ROOT)
+    roster = ["--roster", "main=events/erlc_v2_server.json"] if source == "erlc" else []
+    files = [f"events/{name}" for name in SAMPLES[source]]
+    argv = ["--config", "docs/sources/examples.toml", "map", source, *files, *roster]
+    assert main([*argv, "--received-at", NOW.isoformat()]) == 0
+    results = json_documents(capsys.readouterr().out)
+    assert len(results) == len(files)
+    assert all(r["messages"] and r["messages"][0]["changes"] for r in results)
+
+
+def test_the_readme_names_a_real_body_sample_for_every_sender() -> None:
+    table = (DOCS / "README.md").read_text(encoding="utf-8")
+    samples = re.findall(r"\| `(events/[^`]+)` \|$", table, re.M)
+    assert "events/units_body.json" in samples
+    for sample in samples:
+        assert list(ROOT.glob(sample)), sample
+        assert "apigw" not in sample  # a body, not an API Gateway event
+
+
+def test_the_units_sample_is_a_body_the_shipped_relay_toml_maps(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(ROOT)
+    argv = [
+        "--config",
+        "relay.toml",
+        "map",
+        "cad",
+        "events/units_body.json",
+        "--received-at",
+        NOW.isoformat(),
+    ]
+    assert main(argv) == 0
+    [result] = json_documents(capsys.readouterr().out)
+    assert [c["id"] for c in result["messages"][0]["changes"]] == ["ADAM-12", "LINCOLN-3"]
