@@ -166,7 +166,7 @@ class LocalStack:
     aws_endpoint: str = field(init=False, default="")
     _moto: ThreadedMotoServer | None = field(init=False, default=None)
     _log_level: int | None = field(init=False, default=None)
-    # One handler invocation at a time: Powertools keeps the logger's keys and the resolver's context
+    # One handler invocation at a time: Powertools keeps the logger's keys and the metrics
     # per process, and Lambda never runs two invocations in one process (they would mix their lines).
     _invocation: threading.Lock = field(init=False, default_factory=threading.Lock)
     _wrote_state: bool = field(init=False, default=False)

@@ -239,3 +239,75 @@ def test_ingress_a_stateful_adapter_without_state_table_fails_at_wiring(tmp_path
             ingress_deps()
     finally:
         wiring.reset()
+
+
+# The handler matches its two routes itself (no resolver to import at cold start): what API Gateway's
+# HTTP API can hand it, each answered as the resolver answered it.
+@pytest.mark.parametrize(
+    ("method", "path", "stage", "status"),
+    [
+        ("POST", "/hooks/cad", "$default", 202),
+        ("post", "/hooks/cad", "$default", 202),
+        ("POST", "/prod/hooks/cad", "prod", 202),
+        ("GET", "/hooks/cad", "$default", 404),
+        ("PUT", "/hooks/cad", "$default", 404),
+        ("OPTIONS", "/hooks/cad", "$default", 404),
+        ("POST", "/hooks/cad/", "$default", 404),
+        ("POST", "/hooks/", "$default", 404),
+        ("POST", "/hooks", "$default", 404),
+        ("POST", "/hooks/cad/a/b", "$default", 404),
+        ("POST", "/other/cad", "$default", 404),
+        ("POST", "/hooks/cad", "prod", 202),
+    ],
+)
+def test_ingress_routes_only_posts_to_the_two_hook_paths(
+    config, aws, lambda_context, method, path, stage, status
+) -> None:
+    event = signed_event(config)
+    event["rawPath"] = path
+    event["requestContext"]["http"]["method"] = method
+    event["requestContext"]["stage"] = stage
+    got, body = invoke(event, config, aws, lambda_context)
+    assert got == status
+    if status == 404:
+        assert body == {"ok": False, "error": "Not found"}
+
+
+def test_ingress_a_token_in_the_path_reaches_the_source_and_unknown_sources_are_404(
+    config, aws, lambda_context
+) -> None:
+    # /hooks/{source}/{token} is a route; a source of another scheme is judged by its signature alone
+    event = signed_event(config)
+    event["rawPath"] = "/hooks/cad/some-token"
+    assert invoke(event, config, aws, lambda_context)[0] == 202
+    # segments arrive still percent-encoded, as API Gateway hands them over: no decoding into a source
+    for path in ("/hooks/nope/some-token", "/hooks/ca%64", "/hooks/%2e%2e"):
+        event["rawPath"] = path
+        status, body = invoke(event, config, aws, lambda_context)
+        assert status == 404
+        assert body["error"].startswith("Unknown source")
+
+
+def test_ingress_answers_in_the_shape_api_gateway_reads(config, aws, lambda_context) -> None:
+    deps = IngressDeps(
+        config=config, secrets=PowertoolsSecrets(), publisher=SqsPublisher(aws["queue_url"], aws["sqs"])
+    )
+    for event in (signed_event(config), event_for(b"{}", {}, "/nowhere")):
+        answer = lambda_handler(event, lambda_context, deps=deps, now=FixedClock())
+        assert set(answer) == {"statusCode", "body", "isBase64Encoded", "headers", "cookies"}
+        assert answer["headers"] == {"Content-Type": "application/json"}
+        assert answer["isBase64Encoded"] is False
+        assert isinstance(answer["body"], str)
+        json.loads(answer["body"])
+
+
+def test_ingress_a_bug_is_a_logged_500_with_a_generic_text(config, aws, lambda_context, caplog) -> None:
+    class BrokenPublisher:
+        def send(self, messages: Any) -> int:
+            raise RuntimeError("a bug with a secret detail")
+
+    status, body = invoke(signed_event(config), config, aws, lambda_context, publisher=BrokenPublisher())
+    assert (status, body) == (500, {"ok": False, "error": "Internal error"})
+    logged = [r for r in caplog.records if r.getMessage() == "unexpected error"]
+    assert len(logged) == 1
+    assert logged[0].exc_info is not None

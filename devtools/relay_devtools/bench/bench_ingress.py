@@ -1,6 +1,6 @@
 """Ingress: warm time per webhook through the real handler, and the function's cold import.
 
-Warm: the real `lambda_handler` (Powertools resolver, logging and metrics included, printed to
+Warm: the real `lambda_handler` (routing, Powertools logging and metrics included, printed to
 /dev/null) on pre-signed Standard Webhooks deliveries of a ten-unit body, each with its own id, SQS
 replaced by an in-memory publisher and the replay guard in memory. Its baseline is the bare work
 that cannot be avoided: one HMAC-SHA256 of the signed message plus `json.loads` of the same body.
@@ -166,7 +166,7 @@ def warm_rows() -> list[Row]:
         ),
         Row("handler, warm, p99", _p99_us(handler_samples), f"{baseline}, p99", _p99_us(bare_samples), "us"),
         Row(
-            "accept_webhook only (no resolver/logs/EMF)",
+            "accept_webhook only (no routing/logs/EMF)",
             _median_us(logic_samples),
             baseline,
             _median_us(bare_samples),

@@ -1,16 +1,18 @@
-"""POST /hooks/{source} and /hooks/{source}/{token}: HTTP API v2 events in, envelope answers out."""
+"""POST /hooks/{source} and /hooks/{source}/{token}: HTTP API v2 events in, envelope answers out.
+
+Two routes do not need a router: the path is matched here (as Powertools' resolver matched it, raw
+segments), which keeps the resolver's import (most of a cold start's own time) out of the function.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -21,37 +23,54 @@ from relay.ingress.pipeline import InboundRequest, IngressDeps, accept_webhook
 from relay.models import utc_now
 from relay.observability import logger, metrics
 
-app = APIGatewayHttpResolver()
+# A path segment as API Gateway hands it over (still percent-encoded): RFC 3986's characters.
+SEGMENT = r"[-._~()'!*:@,;=+&$%<> \[\]{}|^\w]+"
+ROUTE = re.compile(rf"^/hooks/(?P<source>{SEGMENT})(?:/(?P<token>{SEGMENT}))?$")
 
 
-def raw_body() -> bytes:
-    event = app.current_event
-    body = event.body or ""
-    if event.is_base64_encoded:
+def route(event: Mapping[str, Any]) -> tuple[str, str | None] | None:
+    """(source, token) of a POST to one of the two routes, else None. A stage other than $default
+    prefixes rawPath with its name."""
+    context = event.get("requestContext") or {}
+    http = context.get("http") or {}
+    if str(http.get("method") or "").upper() != "POST":
+        return None
+    path = str(event.get("rawPath") or "")
+    stage = context.get("stage")
+    if stage and stage != "$default":
+        path = path.removeprefix(f"/{stage}")
+    match = ROUTE.match(path)
+    return (match["source"], match["token"]) if match else None
+
+
+def raw_body(event: Mapping[str, Any]) -> bytes:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
         try:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidPayloadError("body: marked base64 but not valid base64") from None
     # surrogatepass: a hand-made event's str may hold lone surrogates; the bytes then fail UTF-8 checks
-    return body.encode("utf-8", errors="surrogatepass")
+    return str(body).encode("utf-8", errors="surrogatepass")
 
 
-def lower_case_headers() -> dict[str, str]:
+def lower_case_headers(event: Mapping[str, Any]) -> dict[str, str]:
     """Header names lower-cased; names differing only in case are joined with a comma, as API Gateway does."""
     headers: dict[str, str] = {}
-    for name, value in (app.current_event.headers or {}).items():
+    for name, value in (event.get("headers") or {}).items():
         key = name.lower()
         headers[key] = f"{headers[key]},{value}" if key in headers else value
     return headers
 
 
-def handle(source: str, token: str | None) -> Response[str]:
+def handle(
+    event: Mapping[str, Any], source: str, token: str | None, deps: IngressDeps, now: Callable[[], datetime]
+) -> dict[str, Any]:
     logger.append_keys(source=source)
-    clock: Callable[[], datetime] = app.context["now"]
     request = InboundRequest(
-        source=source, headers=lower_case_headers(), body=raw_body(), received_at=clock(), token=token
+        source=source, headers=lower_case_headers(event), body=raw_body(event), received_at=now(), token=token
     )
-    accepted = accept_webhook(request, app.context["deps"])
+    accepted = accept_webhook(request, deps)
     if accepted.replay_store_error:
         # Fail open: the delivery is queued; a replay in this window may be queued twice (idempotent merge).
         logger.warning("replay store unavailable", extra={"error": accepted.replay_store_error})
@@ -75,18 +94,7 @@ def handle(source: str, token: str | None) -> Response[str]:
     return answers.ok(data)
 
 
-@app.post("/hooks/<source>")
-def post_hook(source: str) -> Response[str]:
-    return handle(source, None)
-
-
-@app.post("/hooks/<source>/<token>")
-def post_hook_with_token(source: str, token: str) -> Response[str]:
-    return handle(source, token)
-
-
-@app.exception_handler(RelayError)
-def on_relay_error(exc: RelayError) -> Response[str]:
+def on_relay_error(exc: RelayError) -> dict[str, Any]:
     metrics.add_metric(name=exc.metric(), unit=MetricUnit.Count, value=1)
     if isinstance(exc, VerificationError):
         logger.warning(
@@ -103,30 +111,31 @@ def on_relay_error(exc: RelayError) -> Response[str]:
     return answers.from_relay_error(exc)
 
 
-@app.not_found
-def on_not_found(_: NotFoundError) -> Response[str]:
+def on_not_found() -> dict[str, Any]:
     metrics.add_metric(name="WebhooksRejectedUnknownRoute", unit=MetricUnit.Count, value=1)
     return answers.error(404, "Not found")
 
 
-@app.exception_handler(Exception)
-def on_unexpected(exc: Exception) -> Response[str]:
-    # A bug, not bad input: log it with its stack and answer 500 so the sender retries later.
-    logger.exception("unexpected error")
-    return answers.error(500, "Internal error")
-
-
 @metrics.log_metrics
-# The request's id until the delivery's own id is known (accept_webhook makes that the correlation id).
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@logger.inject_lambda_context(clear_state=True)
 def lambda_handler(
     event: dict[str, Any],
     context: LambdaContext,
     deps: IngressDeps | None = None,
     now: Callable[[], datetime] | None = None,
 ) -> dict[str, Any]:
-    deps = deps or wiring.ingress_deps()
+    # The request's id until the delivery's own id is known (accept_webhook makes that the correlation id).
+    logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
+    deps = deps or wiring.ingress_deps()  # a wiring error fails the invocation, before any answer
     for warning in deps.config_warnings():
         logger.warning("relay.toml: source without replay protection", extra={"warning": warning})
-    app.append_context(deps=deps, now=now or utc_now)
-    return app.resolve(event, context)
+    try:
+        target = route(event)
+        if target is None:
+            return on_not_found()
+        return handle(event, *target, deps, now or utc_now)
+    except RelayError as exc:
+        return on_relay_error(exc)
+    except Exception:  # noqa: BLE001 - a bug, not bad input: logged with its stack, 500 so the sender retries
+        logger.exception("unexpected error")
+        return answers.error(500, "Internal error")
