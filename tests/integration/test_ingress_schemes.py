@@ -57,9 +57,12 @@ def test_ingress_header_names_in_any_case_are_accepted(stack: Stack) -> None:
 
 def test_ingress_the_published_erlc_key_is_tried_and_the_sender_key_matches(stack: Stack) -> None:
     # The secret holds [PRC's published key, the test sender's]: the real key loads, then the second matches
-    status, answer = stack.invoke(event("erlc", signed(stack.config, "erlc", delivery_id=None)))
+    request = event("erlc", signed(stack.config, "erlc", delivery_id=None))
+    status, answer = stack.invoke(request)
     assert status == 202
-    assert answer["data"]["webhook_id"] is None
+    # no id from the sender: API Gateway's request id names the delivery in the answer and the trail
+    assert answer["data"]["webhook_id"] == f"request:{request['requestContext']['requestId']}"
+    assert [m.webhook_id for m in stack.queued()] == [answer["data"]["webhook_id"]]
 
 
 def test_ingress_github_delivery_id_becomes_the_webhook_id(stack: Stack) -> None:

@@ -68,7 +68,12 @@ def handle(
 ) -> dict[str, Any]:
     logger.append_keys(source=source)
     request = InboundRequest(
-        source=source, headers=lower_case_headers(event), body=raw_body(event), received_at=now(), token=token
+        source=source,
+        headers=lower_case_headers(event),
+        body=raw_body(event),
+        received_at=now(),
+        token=token,
+        request_id=(event.get("requestContext") or {}).get("requestId"),
     )
     accepted = accept_webhook(request, deps)
     if accepted.replay_store_error:
@@ -111,7 +116,16 @@ def on_relay_error(exc: RelayError) -> dict[str, Any]:
     return answers.from_relay_error(exc)
 
 
-def on_not_found() -> dict[str, Any]:
+def on_not_found(event: Mapping[str, Any]) -> dict[str, Any]:
+    http = (event.get("requestContext") or {}).get("http") or {}
+    logger.info(
+        "no such route",
+        extra={
+            "status": 404,
+            "method": str(http.get("method"))[:16],
+            "path": str(event.get("rawPath"))[:256],
+        },
+    )
     metrics.add_metric(name="WebhooksRejectedUnknownRoute", unit=MetricUnit.Count, value=1)
     return answers.error(404, "Not found")
 
@@ -132,7 +146,7 @@ def lambda_handler(
     try:
         target = route(event)
         if target is None:
-            return on_not_found()
+            return on_not_found(event)
         return handle(event, *target, deps, now or utc_now)
     except RelayError as exc:
         return on_relay_error(exc)

@@ -45,6 +45,8 @@ class InboundRequest:
     body: bytes
     received_at: datetime
     token: str | None = None
+    # API Gateway's id of the request: the webhook id of a delivery whose sender gives none.
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,9 @@ def _identify(
     unsigned id must not make a replay new (relay.ingress.replay)."""
     body_id = body_delivery_id(source, payload) if payload is not None else None
     webhook_id = verified.delivery_id or body_id or verified.unsigned_id
+    if not webhook_id and request.request_id:
+        # The trail still needs a name for it; never a replay key (a retry is a new request).
+        webhook_id = f"request:{request.request_id}"
     if webhook_id:
         # Every later line of this request carries it; the consumer's lines name it too.
         logger.set_correlation_id(webhook_id)
