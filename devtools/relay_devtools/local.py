@@ -42,7 +42,7 @@ from relay_devtools.erlc_emulator import ErlcEmulator
 from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.lambda_context import LocalLambdaContext
 from relay_devtools.loopback import LoopbackServer, Reply, Request
-from relay_devtools.moto_tuning import speed_up_sqs
+from relay_devtools.moto_tuning import speed_up_routing, speed_up_sqs
 from relay_devtools.secrets_file import SecretsFile, SecretsPlan, plan_secrets_file, write_secrets_file
 from relay_devtools.template import (
     QueueSettings,
@@ -276,6 +276,7 @@ class LocalStack:
         # moto's werkzeug server logs every request (the consumer polls): keep the terminal for the relay.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         speed_up_sqs()
+        speed_up_routing()
         self._moto = ThreadedMotoServer(ip_address=o.host, port=o.moto_port, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()

@@ -45,3 +45,27 @@ def test_sqs_keeps_visibility_and_delay_after_the_speed_up() -> None:
         assert [m["Body"] for m in again["Messages"]] == ["now"]
         counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
         assert counts["ApproximateNumberOfMessagesDelayed"] == "1"
+
+
+def test_routing_remembers_motos_own_answer_per_host() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from relay_devtools import moto_tuning
+
+    hosts = [
+        None,
+        "moto_api",
+        "sqs",
+        "dynamodb.us-east-1.amazonaws.com",
+        "sqs.eu-west-1.amazonaws.com",
+        "secretsmanager.us-east-1.amazonaws.com",
+        "example.org",
+    ]
+    plain = DomainDispatcherApplication(create_backend_app)
+    expected = [moto_tuning._BACKEND_FOR_HOST(plain, host) for host in hosts]
+    moto_tuning.speed_up_routing()
+    tuned = DomainDispatcherApplication(create_backend_app)
+    # the same answers, the second time from the remembered ones
+    assert [tuned.get_backend_for_host(host) for host in hosts] == expected
+    assert [tuned.get_backend_for_host(host) for host in hosts] == expected
+    assert expected[3] == "dynamodb" and expected[4] == "sqs"
