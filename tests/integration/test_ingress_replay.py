@@ -17,7 +17,7 @@ from relay.errors import ReplayStoreUnavailableError
 from relay.memory import InMemoryReplayGuard
 from tests.support.constants import NOW
 from tests.support.data import UNITS_BODY, load_event, scheme_config_data, secret_of
-from tests.support.ingress import Stack, event, signed
+from tests.support.ingress import FailingThenWorkingSqs, Stack, event, signed
 
 TTL = 900
 
@@ -135,24 +135,6 @@ def test_ingress_replay_an_id_in_the_body_protects_unsigned_senders(stack: Stack
         "forms-key#2_ABaOnud8Zq1cWm3vT5yR7uI9oP",
         "forms-token#2_ABaOnud8Zq1cWm3vT5yR7uI9oP",
     ]
-
-
-class FailingThenWorkingSqs:
-    """SendMessageBatch fails every entry for the first `failures` calls, then hands over to moto."""
-
-    def __init__(self, sqs: Any, failures: int) -> None:
-        self.sqs, self.failures = sqs, failures
-
-    def send_message_batch(self, **kwargs: Any) -> dict[str, Any]:
-        if self.failures:
-            self.failures -= 1
-            return {
-                "Successful": [],
-                "Failed": [
-                    {"Id": e["Id"], "SenderFault": False, "Code": "InternalError"} for e in kwargs["Entries"]
-                ],
-            }
-        return self.sqs.send_message_batch(**kwargs)
 
 
 def test_ingress_replay_a_failed_enqueue_leaves_no_record_so_the_retry_is_accepted(stack: Stack) -> None:
