@@ -11,7 +11,7 @@ import pytest
 from relay.aws.secrets import PowertoolsSecrets
 from relay.aws.sqs import SqsPublisher
 from relay.errors import ConfigError
-from relay.handlers.ingress import lambda_handler
+from relay.handlers.ingress import lambda_handler, request_id
 from relay.ingress.pipeline import IngressDeps
 from relay.messages import QueueMessage
 from relay_devtools.apigw import api_gateway_v2_event
@@ -322,3 +322,14 @@ def test_ingress_an_unknown_route_is_one_log_line_with_its_method_and_a_bounded_
     [line] = [r for r in caplog.records if r.getMessage() == "no such route"]
     assert (line.status, line.method) == (404, "GET")  # type: ignore[attr-defined]
     assert line.path.startswith("/wp-login.php") and len(line.path) == 256  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("Ab1=", "Ab1="), (None, None), ("", None), (42, None), ("x" * 129, None), ("a\nb", None)],
+    ids=repr,
+)
+def test_ingress_only_a_short_printable_request_id_names_a_delivery(value, expected) -> None:
+    # API Gateway's ids are short and printable; a hand-made event's oddity never reaches a queue message
+    assert request_id({"requestContext": {"requestId": value}}) == expected
+    assert request_id({}) is None

@@ -65,6 +65,14 @@ def test_ingress_the_published_erlc_key_is_tried_and_the_sender_key_matches(stac
     assert [m.webhook_id for m in stack.queued()] == [answer["data"]["webhook_id"]]
 
 
+def test_ingress_an_id_less_delivery_with_an_odd_request_id_is_queued_without_a_name(stack: Stack) -> None:
+    request = event("erlc", signed(stack.config, "erlc", delivery_id=None))
+    request["requestContext"]["requestId"] = "x" * 5000
+    status, answer = stack.invoke(request)
+    assert (status, answer["data"]["webhook_id"]) == (202, None)
+    assert [m.webhook_id for m in stack.queued()] == [None]
+
+
 def test_ingress_github_delivery_id_becomes_the_webhook_id(stack: Stack) -> None:
     delivery = signed(stack.config, "github", delivery_id="72d3162e-cc78-11e3-81ab-4c9367dc0958")
     status, answer = stack.invoke(event("github", delivery))

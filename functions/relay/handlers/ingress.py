@@ -1,7 +1,7 @@
 """POST /hooks/{source} and /hooks/{source}/{token}: HTTP API v2 events in, envelope answers out.
 
 Two routes do not need a router: the path is matched here (as Powertools' resolver matched it, raw
-segments), which keeps the resolver's import (most of a cold start's own time) out of the function.
+segments), which keeps the resolver's import and its per-request event objects out of the function.
 """
 
 from __future__ import annotations
@@ -63,6 +63,12 @@ def lower_case_headers(event: Mapping[str, Any]) -> dict[str, str]:
     return headers
 
 
+def request_id(event: Mapping[str, Any]) -> str | None:
+    """API Gateway's id of the request (short and printable there; a hand-made event may hold anything)."""
+    value = (event.get("requestContext") or {}).get("requestId")
+    return value if isinstance(value, str) and 0 < len(value) <= 128 and value.isprintable() else None
+
+
 def handle(
     event: Mapping[str, Any], source: str, token: str | None, deps: IngressDeps, now: Callable[[], datetime]
 ) -> dict[str, Any]:
@@ -73,7 +79,7 @@ def handle(
         body=raw_body(event),
         received_at=now(),
         token=token,
-        request_id=(event.get("requestContext") or {}).get("requestId"),
+        request_id=request_id(event),
     )
     accepted = accept_webhook(request, deps)
     if accepted.replay_store_error:
@@ -139,7 +145,7 @@ def lambda_handler(
     now: Callable[[], datetime] | None = None,
 ) -> dict[str, Any]:
     # The request's id until the delivery's own id is known (accept_webhook makes that the correlation id).
-    logger.set_correlation_id((event.get("requestContext") or {}).get("requestId"))
+    logger.set_correlation_id(request_id(event))
     deps = deps or wiring.ingress_deps()  # a wiring error fails the invocation, before any answer
     for warning in deps.config_warnings():
         logger.warning("relay.toml: source without replay protection", extra={"warning": warning})
