@@ -309,7 +309,7 @@ def parse_log_message(text: str) -> dict[str, Any] | None:
     """One log event's text as a record: a Powertools JSON line (or Lambda's JSON wrapper around one)."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None

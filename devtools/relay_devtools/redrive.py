@@ -172,7 +172,7 @@ def list_dead_letters(sqs: Any, dlq_url: str, limit: int | None = None) -> list[
 def _view(message: dict[str, Any]) -> DeadLetterView:
     try:
         body = json.loads(message["Body"])
-    except ValueError:
+    except (ValueError, RecursionError):  # a dead letter may be anything
         body = None
     fields = body if isinstance(body, dict) else {}
     attribute = message.get("MessageAttributes", {}).get(REASON_ATTRIBUTE, {})

@@ -138,6 +138,7 @@ def test_redrive_list_prints_each_dead_letter_and_why_and_moves_nothing(
         MessageAttributes={"relay-reason": {"DataType": "String", "StringValue": "partner refused unit 'X'"}},
     )
     sqs.send_message(QueueUrl=aws["dlq_url"], MessageBody="not json")
+    sqs.send_message(QueueUrl=aws["dlq_url"], MessageBody="[" * 100_000)  # nested past json's recursion
     # When listed
     assert main(["redrive", "--list", "--dlq-url", aws["dlq_url"]]) == 0
     out = capsys.readouterr().out
@@ -145,6 +146,10 @@ def test_redrive_list_prints_each_dead_letter_and_why_and_moves_nothing(
     assert "cad  msg_1" in out
     assert "partner refused unit 'X'" in out
     assert "failed maxReceiveCount times" in out
-    assert "2 messages in the DLQ; nothing moved" in out
-    assert bodies(sqs, aws["dlq_url"]) == ["not json", '{"source": "cad", "webhook_id": "msg_1"}']
+    assert "3 messages in the DLQ; nothing moved" in out
+    assert bodies(sqs, aws["dlq_url"]) == [
+        "[" * 100_000,
+        "not json",
+        '{"source": "cad", "webhook_id": "msg_1"}',
+    ]
     assert bodies(sqs, aws["queue_url"]) == []

@@ -192,3 +192,32 @@ def test_the_client_redacts_the_key_from_the_partners_error_text() -> None:
         client._interpret(response)
     assert key not in caught.value.message
     assert caught.value.message == "key *** revoked"
+
+
+def test_consumer_a_deeply_nested_poison_body_is_dead_lettered_alone_and_the_handler_never_raises() -> None:
+    # Given a good message beside a body nested deeper than json's recursion allows
+    from relay.handlers.consumer import lambda_handler
+    from relay_devtools.lambda_context import LocalLambdaContext
+
+    partner, letters = MemoryPartner(), RecordingDeadLetters()
+    event = {"Records": [record("good", GOOD), record("poison", "[" * 100_000)]}
+    # When the handler runs the batch
+    answer = lambda_handler(
+        event, LocalLambdaContext(function_name="c", timeout_seconds=60), deps=deps(partner, letters)
+    )
+    # Then the good unit is written, the poison dead-lettered with its reason, nothing reported failed
+    assert answer == {"batchItemFailures": []}
+    assert partner.unit("GOOD-1")["status"] == "10-8"
+    assert list(letters.reasons()) == ["poison"]
+
+
+@pytest.mark.parametrize("status", [200, 401, 500])
+def test_the_client_reads_a_deeply_nested_partner_answer_as_garbage(status: int) -> None:
+    client = NorthcaClient("http://partner.invalid", "pk_live_x")
+    response = urllib3.HTTPResponse(body=b"[" * 100_000, status=status, preload_content=True)
+    try:
+        client._interpret(response)
+    except RecursionError:  # pragma: no cover - the failure this test exists for
+        pytest.fail("a deep answer escaped as RecursionError")
+    except Exception as exc:  # noqa: BLE001 - a typed outcome is what the client gives for garbage
+        assert type(exc).__module__ == "relay.errors"

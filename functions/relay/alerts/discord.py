@@ -103,7 +103,7 @@ def parse_alarm(message: str) -> Alarm | None:
     """CloudWatch's alarm notification, or None for any other message."""
     try:
         data = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(data, Mapping):
         return None

@@ -71,7 +71,7 @@ def redact(text: str, *urls: str) -> str:
 def _json(data: bytes) -> Any:
     try:
         return json.loads(data or b"null")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
 
 

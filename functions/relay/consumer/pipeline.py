@@ -180,7 +180,7 @@ def _webhook_id(body: str) -> str | None:
     """The webhook id of a message body, read leniently: a dead letter may be unreadable."""
     try:
         value = json.loads(body).get("webhook_id")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return None
     return value if isinstance(value, str) else None
 

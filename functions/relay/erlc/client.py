@@ -162,7 +162,7 @@ class ErlcClient:
 def _json(data: bytes) -> Any:
     try:
         return json.loads(data or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return None
 
 

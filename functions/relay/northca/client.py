@@ -135,7 +135,7 @@ class NorthcaClient:
         status = response.status
         try:
             envelope = json.loads(response.data or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # a deep answer is garbage too
             envelope = None
         error = envelope.get("error") if isinstance(envelope, dict) else None
         # The partner may echo the key in its text (a 401 that quotes what it refused): never log it.
