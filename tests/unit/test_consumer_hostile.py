@@ -221,3 +221,111 @@ def test_the_client_reads_a_deeply_nested_partner_answer_as_garbage(status: int)
         pytest.fail("a deep answer escaped as RecursionError")
     except Exception as exc:  # noqa: BLE001 - a typed outcome is what the client gives for garbage
         assert type(exc).__module__ == "relay.errors"
+
+
+class RespellingPartner(MemoryPartner):
+    """The in-memory partner, its list answer passed through `respell` (an odd but possible partner)."""
+
+    def __init__(self, respell: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.respell = respell
+
+    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
+        return self.respell(super().list_units(mdt_id, guild_id))
+
+
+def respelled(key: str, value: Any) -> Any:
+    def change_record(unit: dict[str, Any]) -> dict[str, Any]:
+        unit[key] = value(unit.get(key)) if callable(value) else value
+        return unit
+
+    return lambda units: [change_record(dict(unit)) for unit in units]
+
+
+@pytest.mark.parametrize(
+    "respell",
+    [
+        respelled("updated_at", lambda t: t.replace("T", "t").replace("Z", "z")),
+        respelled("updated_at", lambda t: t.replace("Z", "")),
+        respelled("updated_at", None),
+        respelled("updated_at", 1796174054000),
+        lambda units: [{k: v for k, v in unit.items() if k != "updated_at"} for unit in units],
+    ],
+    ids=["lowercase-t-z", "naive", "null", "epoch-number", "missing"],
+)
+@pytest.mark.parametrize("relay_created_it", [True, False])
+def test_consumer_an_older_change_never_reverts_a_dispatcher_edit_whatever_the_updated_at(
+    respell: Any, relay_created_it: bool
+) -> None:
+    # Given a dispatcher's edit at T+100, and a partner whose updated_at is odd or absent
+    clock = FixedClock()
+    partner = RespellingPartner(respell, clock=clock)
+    state = InMemoryUnitStateStore()
+    consumer = ConsumerDeps(
+        writer=partner,
+        state=state,
+        dead_letters=RecordingDeadLetters(),
+        settings=ConsumerConfig(min_remaining_ms=0),
+        sleep=lambda _: None,
+        clock=clock,
+    )
+    if relay_created_it:
+        process_batch(
+            [record("m0", message("w0", change("U-1", 0, status="10-8", officer_name="A")))], consumer
+        )
+    clock.advance(100)
+    partner.edit("U-1", status="10-6")
+    clock.advance(100)
+    # When an older change of the relay's (T+50) arrives late
+    outcome = process_batch(
+        [record("m1", message("w1", change("U-1", 50, status="10-7"), received=60))], consumer
+    )
+    # Then the dispatcher's edit stays (dated by the read when the partner gives no usable time)
+    assert partner.unit("U-1")["status"] == "10-6"
+    assert outcome.failed_message_ids == set()
+    # And a change the relay gets after that read is written over it
+    clock.advance(10)
+    later = message("w2", change("U-1", 300, status="10-97"), received=300)
+    process_batch([record("m2", later)], consumer)
+    assert partner.unit("U-1")["status"] == "10-97"
+
+
+@pytest.mark.parametrize(
+    ("listed", "kept"),
+    [(5, "5"), (5.0, "5.0"), (True, "true"), (["5"], '["5"]'), ({"v": "5"}, '{"v": "5"}')],
+    ids=["int", "float", "bool", "list", "object"],
+)
+def test_consumer_a_value_the_list_gives_as_no_string_is_kept_as_its_text_never_blanked(
+    listed: Any, kept: str
+) -> None:
+    # Given a dispatcher's rank, listed by an odd partner as a JSON value that is not a string
+    partner = RespellingPartner(respelled("rank", listed))
+    partner.edit("U-1", officer_name="A", rank="5")
+    # When a change of another field is written
+    process_batch(
+        [record("m1", message("w1", change("U-1", 1, status="10-8")))], deps(partner, RecordingDeadLetters())
+    )
+    # Then the PUT carries the rank as the list's text, not ""
+    assert partner.unit("U-1")["rank"] == kept
+    assert partner.unit("U-1")["officer_name"] == "A"
+
+
+@pytest.mark.parametrize(
+    "respell",
+    [
+        lambda units: (
+            units
+            + [dict(unit, officer_name="", rank="", updated_at="2000-01-01T00:00:00Z") for unit in units]
+        ),
+        lambda units: [dict(unit, id=f"  {unit['id']} ") for unit in units],
+    ],
+    ids=["listed-twice-older-blank", "id-with-spaces"],
+)
+def test_consumer_an_odd_list_of_ids_never_blanks_the_unit(respell: Any) -> None:
+    partner = RespellingPartner(respell)
+    partner.edit("U-1", officer_name="X", rank="R")
+    process_batch(
+        [record("m1", message("w1", change("U-1", 1, status="10-6")))], deps(partner, RecordingDeadLetters())
+    )
+    assert (partner.unit("U-1")["officer_name"], partner.unit("U-1")["rank"]) == ("X", "R")
+    assert partner.unit("U-1")["status"] == "10-6"

@@ -8,7 +8,8 @@ baseline for it (relay.consumer.unit_state):
    within two late-write windows before the unit's `updated_at`: it stands for what it stood for then
    (an older value of the relay's, landing late; or a newer one whose answer was lost), and the newer
    of that and B is what the partner "holds". P is "" and the relay knows nothing of the field: a blank
-   nobody set. Anything else: another writer wrote P, dated by the unit's `updated_at`.
+   nobody set. Anything else: another writer wrote P, dated by the unit's `updated_at` (by the read's
+   time when the partner gives none that can be read).
 2. The batch's newest change to the field is written if it is newer than that (a tie goes to the
    other writer). Otherwise the field keeps that value: the other writer's, or the relay's newest,
    which puts it back over an older PUT of its own that landed late.
@@ -28,6 +29,7 @@ the unit's `updated_at` as it was before the PUT changed it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,7 +38,6 @@ from typing import Any, Literal, NamedTuple
 from relay.consumer.merge import FieldStamp
 from relay.consumer.unit_state import (
     BLANK,
-    EPOCH,
     MAX_SENT,
     Baseline,
     FieldState,
@@ -57,23 +58,45 @@ class PartnerUnit(NamedTuple):
 
 
 def partner_units(records: Any) -> dict[str, PartnerUnit]:
-    """The units of a list answer by id; entries that are not unit records are ignored."""
+    """The units of a list answer by id (trimmed, as the partner trims ids); entries that are not unit
+    records are ignored. Read so that an odd answer never blanks a field: a value that is not a string
+    keeps its JSON text (null is the partner's unset, ""), and of two entries for one id the one with
+    the later `updated_at` counts (the first on a tie)."""
     units: dict[str, PartnerUnit] = {}
     for record in records if isinstance(records, list) else []:
         if not isinstance(record, dict) or not isinstance(unit_id := record.get("id"), str):
             continue
-        fields: dict[str, str] = {
-            name: value if isinstance(value := record.get(name), str) else "" for name in UNIT_FIELDS
-        }
-        units[unit_id] = PartnerUnit(fields, _instant(record.get("updated_at")))
+        unit = PartnerUnit(
+            {name: _text(record.get(name)) for name in UNIT_FIELDS}, _instant(record.get("updated_at"))
+        )
+        unit_id = unit_id.strip()
+        if unit_id not in units or _later(unit.updated_at, units[unit_id].updated_at):
+            units[unit_id] = unit
     return units
 
 
+def _text(value: Any) -> str:
+    if value is None or isinstance(value, str):
+        return value or ""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:  # NaN and friends: the text Python would print
+        return str(value)
+
+
+def _later(a: datetime | None, b: datetime | None) -> bool:
+    return a is not None and (b is None or a > b)
+
+
 def _instant(value: Any) -> datetime | None:
+    """RFC 3339 as the contract gives it ("Z" or "z", "T" or "t"); None for anything else."""
     if not isinstance(value, str):
         return None
+    text = value.strip()
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text)
     except ValueError:
         return None
     return moment if moment.tzinfo else None
@@ -105,7 +128,7 @@ def _minus(moment: datetime | None, window: timedelta) -> datetime | None:
 
 
 def what_the_partner_holds(
-    state: FieldState, value: str, updated_at: datetime | None, window: timedelta
+    state: FieldState, value: str, updated_at: datetime | None, window: timedelta, now: datetime
 ) -> tuple[Baseline | None, bool]:
     """The baseline P stands for (None: a blank nobody set), and whether it is another writer's edit
     the relay had not seen."""
@@ -121,8 +144,9 @@ def what_the_partner_holds(
         return _newer(base, max(mine, key=Baseline.key)), False
     if base is None and value == "":
         return None, False
-    # Without an updated_at the other writer cannot be dated: any change of the relay is newer.
-    return Baseline.observed(value, updated_at or EPOCH), True
+    # Without a usable updated_at the other writer's edit is dated by this read, the latest it can be:
+    # a change the relay had before the read never reverts it; one that comes after it does.
+    return Baseline.observed(value, updated_at or now), True
 
 
 def plan_unit(
@@ -145,7 +169,7 @@ def plan_unit(
     same = True  # whether every target equals what the partner holds: then no PUT
     for name in UNIT_FIELDS:
         held = held_fields.get(name, "")
-        base, other = what_the_partner_holds(state.field(name), held, updated_at, window)
+        base, other = what_the_partner_holds(state.field(name), held, updated_at, window, now)
         change = changes.get(name)
         if change is not None and later(change, base):
             target = targets[name] = Baseline(change.value or "", change.at, change.tiebreak, True)
