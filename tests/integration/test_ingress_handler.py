@@ -333,3 +333,62 @@ def test_ingress_only_a_short_printable_request_id_names_a_delivery(value, expec
     # API Gateway's ids are short and printable; a hand-made event's oddity never reaches a queue message
     assert request_id({"requestContext": {"requestId": value}}) == expected
     assert request_id({}) is None
+
+
+def _set(path: str, value: Any) -> Any:
+    """An edit of a signed event at a dotted path ("requestContext.http" …); the last key is set."""
+
+    def edit(event: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target: Any = event
+        for key in parents:
+            target = target[key]
+        target[last] = value
+
+    return edit
+
+
+# What only a hand-made event can hold (API Gateway never sends these): never a 5xx. A header that is
+# not text counts as absent (a Content-Type of 5 is no Content-Type: JSON, and the request is queued).
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _set("requestContext.http", "POST"),
+        _set("requestContext", "ctx"),
+        _set("rawPath", "/hooks/cad\n"),
+        _set("rawPath", 5),
+        _set("body", 5),
+        _set("body", {"units": []}),
+        _set("headers", [("a", "b")]),
+        _set("headers", "abc"),
+        _set("headers.content-type", 5),
+        _set("headers.content-type", None),
+        _set("headers.webhook-id", ["a", "b"]),
+        _set("headers.webhook-signature", None),
+    ],
+    ids=[
+        "http-str",
+        "context-str",
+        "path-newline",
+        "path-int",
+        "body-int",
+        "body-dict",
+        "headers-list",
+        "headers-str",
+        "header-int",
+        "header-none",
+        "header-list",
+        "signature-none",
+    ],
+)
+def test_ingress_a_hand_made_event_of_odd_types_never_gets_a_5xx(config, aws, lambda_context, edit) -> None:
+    event = signed_event(config)
+    edit(event)
+    status, _ = invoke(event, config, aws, lambda_context)
+    assert status < 500
+
+
+def test_ingress_an_int_body_marked_base64_gets_a_4xx(config, aws, lambda_context) -> None:
+    event = signed_event(config)
+    event["body"], event["isBase64Encoded"] = 5, True
+    assert invoke(event, config, aws, lambda_context)[0] == 422

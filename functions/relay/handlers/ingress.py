@@ -25,39 +25,48 @@ from relay.observability import logger, metrics
 
 # A path segment as API Gateway hands it over (still percent-encoded): RFC 3986's characters.
 SEGMENT = r"[-._~()'!*:@,;=+&$%<> \[\]{}|^\w]+"
-ROUTE = re.compile(rf"^/hooks/(?P<source>{SEGMENT})(?:/(?P<token>{SEGMENT}))?$")
+ROUTE = re.compile(rf"/hooks/(?P<source>{SEGMENT})(?:/(?P<token>{SEGMENT}))?")  # fullmatch: no "\n" before $
+
+
+def mapping(value: Any) -> Mapping[str, Any]:
+    """A part of the event as a mapping; API Gateway always sends one, a hand-made event may not."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def route(event: Mapping[str, Any]) -> tuple[str, str | None] | None:
     """(source, token) of a POST to one of the two routes, else None. A stage other than $default
     prefixes rawPath with its name."""
-    context = event.get("requestContext") or {}
-    http = context.get("http") or {}
-    if str(http.get("method") or "").upper() != "POST":
+    context = mapping(event.get("requestContext"))
+    if str(mapping(context.get("http")).get("method") or "").upper() != "POST":
         return None
     path = str(event.get("rawPath") or "")
     stage = context.get("stage")
     if stage and stage != "$default":
         path = path.removeprefix(f"/{stage}")
-    match = ROUTE.match(path)
+    match = ROUTE.fullmatch(path)
     return (match["source"], match["token"]) if match else None
 
 
 def raw_body(event: Mapping[str, Any]) -> bytes:
     body = event.get("body") or ""
+    if not isinstance(body, str):
+        raise InvalidPayloadError("body: not text")
     if event.get("isBase64Encoded"):
         try:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidPayloadError("body: marked base64 but not valid base64") from None
     # surrogatepass: a hand-made event's str may hold lone surrogates; the bytes then fail UTF-8 checks
-    return str(body).encode("utf-8", errors="surrogatepass")
+    return body.encode("utf-8", errors="surrogatepass")
 
 
 def lower_case_headers(event: Mapping[str, Any]) -> dict[str, str]:
-    """Header names lower-cased; names differing only in case are joined with a comma, as API Gateway does."""
+    """Header names lower-cased; names differing only in case are joined with a comma, as API Gateway does.
+    A name or value that is not text (only a hand-made event has one) counts as absent."""
     headers: dict[str, str] = {}
-    for name, value in (event.get("headers") or {}).items():
+    for name, value in mapping(event.get("headers")).items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            continue
         key = name.lower()
         headers[key] = f"{headers[key]},{value}" if key in headers else value
     return headers
@@ -65,7 +74,7 @@ def lower_case_headers(event: Mapping[str, Any]) -> dict[str, str]:
 
 def request_id(event: Mapping[str, Any]) -> str | None:
     """API Gateway's id of the request (short and printable there; a hand-made event may hold anything)."""
-    value = (event.get("requestContext") or {}).get("requestId")
+    value = mapping(event.get("requestContext")).get("requestId")
     return value if isinstance(value, str) and 0 < len(value) <= 128 and value.isprintable() else None
 
 
@@ -123,7 +132,7 @@ def on_relay_error(exc: RelayError) -> dict[str, Any]:
 
 
 def on_not_found(event: Mapping[str, Any]) -> dict[str, Any]:
-    http = (event.get("requestContext") or {}).get("http") or {}
+    http = mapping(mapping(event.get("requestContext")).get("http"))
     logger.info(
         "no such route",
         extra={
