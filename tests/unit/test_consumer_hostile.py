@@ -329,3 +329,32 @@ def test_consumer_an_odd_list_of_ids_never_blanks_the_unit(respell: Any) -> None
     )
     assert (partner.unit("U-1")["officer_name"], partner.unit("U-1")["rank"]) == ("X", "R")
     assert partner.unit("U-1")["status"] == "10-6"
+
+
+def test_consumer_an_outcome_line_stays_under_cloudwatchs_event_size_for_one_busy_unit() -> None:
+    # Given a thousand messages about one unit, each with the longest webhook id the ingress takes
+    from relay.consumer.pipeline import MAX_OUTCOME_LINE_BYTES
+
+    records = [
+        record(f"m{i}", message(f"{i:04d}" + "w" * 1020, change("BUSY-1", i, status=f"10-{i}")))
+        for i in range(1000)
+    ]
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logger.registered_formatter)  # the JSON lines CloudWatch gets
+    logger.addHandler(handler)
+    level = logger.log_level
+    logger.setLevel("INFO")
+    try:
+        process_batch(records, deps(MemoryPartner(), RecordingDeadLetters()))
+    finally:
+        logger.setLevel(level)
+        logger.removeHandler(handler)
+    lines = [line for line in buffer.getvalue().splitlines() if '"unit outcomes"' in line]
+    # Then its outcome is one line under the bound, naming what fits and counting the rest
+    assert len(lines) == 1
+    assert len(lines[0].encode()) < MAX_OUTCOME_LINE_BYTES
+    [row] = json.loads(lines[0])["units"]
+    assert row["unit_id"] == "BUSY-1" and row["outcome"] == "written"
+    assert len(row["webhook_ids"]) + row["webhook_ids_omitted"] == 1000
+    assert row["webhook_ids_omitted"] > 0

@@ -205,6 +205,21 @@ def process_batch(records: Sequence[Mapping[str, Any]], deps: ConsumerDeps) -> B
 
 # CloudWatch Logs takes events of up to 256 KB: an outcome line's size is bounded below that.
 MAX_OUTCOME_LINE_BYTES = 192 * 1024
+# One unit's row names at most this many characters of webhook ids (a thousand messages about one
+# unit, each with a 1,024-character id, would not fit in one event); the rest are counted.
+MAX_ROW_WEBHOOK_ID_CHARS = 4_096
+
+
+def _named_webhook_ids(ids: Sequence[str]) -> tuple[list[str], int]:
+    """The ids a row names (as many as fit), and how many it leaves out."""
+    named: list[str] = []
+    size = 0
+    for webhook_id in ids:
+        size += len(webhook_id)
+        if size > MAX_ROW_WEBHOOK_ID_CHARS:
+            break
+        named.append(webhook_id)
+    return named, len(ids) - len(named)
 
 
 def _row_size_bound(texts: Iterable[str]) -> int:
@@ -221,7 +236,7 @@ def _log_unit_outcomes(batch: UnitBatch, deliveries: Sequence[Delivery]) -> None
     size = 0
     for unit in batch.unit_outcomes():
         messages = [by_message[mid] for mid in unit.message_ids if mid in by_message]
-        webhook_ids = sorted({m.webhook_id for m in messages if m.webhook_id})
+        webhook_ids, omitted = _named_webhook_ids(sorted({m.webhook_id for m in messages if m.webhook_id}))
         sources = sorted({m.source for m in messages})
         bound = _row_size_bound(
             (unit.key.mdt_id, unit.key.unit_id, unit.detail, *webhook_ids, *sources, *unit.written.values())
@@ -236,6 +251,7 @@ def _log_unit_outcomes(batch: UnitBatch, deliveries: Sequence[Delivery]) -> None
                 "outcome": unit.result,
                 "detail": unit.detail,
                 "webhook_ids": webhook_ids,
+                "webhook_ids_omitted": omitted,
                 "sources": sources,
                 "fields": unit.fields,
                 "written": unit.written,
