@@ -69,6 +69,12 @@ def test_alarms_a_refused_erlc_key_is_watched(template: dict[str, Any]) -> None:
     fires_on_the_first_one(template["Resources"][name])
 
 
+def test_alarms_a_partner_refusing_the_setup_is_watched(template: dict[str, Any]) -> None:
+    # The key refused after a fresh fetch, an MDT not linked, a wrong base_url: the operator's to fix
+    [name] = watching(template, "NorthcaRelay", "PartnerMisconfigured")
+    fires_on_the_first_one(template["Resources"][name])
+
+
 def test_alarms_every_alarm_tells_the_topic_when_it_exists(template: dict[str, Any]) -> None:
     conditions = template["Conditions"]
     for name, alarm in alarms(template).items():

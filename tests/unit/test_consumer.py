@@ -619,6 +619,7 @@ def test_consumer_wrong_partner_key_stops_after_one_fresh_fetch_and_gives_everyt
     assert h.run(*records, writer=writer) == {"m1", "m2"}
     assert [f for f in secrets.fetches if f[1]] == [("northca/partner-key", True)]
     assert partner.requests == []
+    assert h.outcome.counts(2)["PartnerMisconfigured"] == 1  # the alarm's metric
 
 
 def test_consumer_403_fails_that_mdt_only() -> None:
@@ -640,6 +641,7 @@ def test_consumer_403_fails_that_mdt_only() -> None:
     assert h.run(*records) == {"m1"}
     assert calls == [MDT, OTHER_MDT]
     assert h.partner.unit("B", OTHER_MDT)["status"] == "10-8"
+    assert h.outcome.counts(2)["PartnerMisconfigured"] == 1  # the alarm's metric
 
 
 def test_consumer_state_store_outage_gives_back_the_whole_batch_and_sends_nothing() -> None:

@@ -53,7 +53,9 @@ class BatchOutcome:
     reasserted: int = 0  # the relay's newest value put back over a late PUT of its own
     clamped: int = 0  # event times in the future, clamped to the receive time
     unconfirmed: int = 0  # units a 2xx did not list: given back
-    misconfigured: int = 0  # partner answers that point at the configuration (404 on PUT, 409, ...)
+    # Partner answers that point at the configuration: a key refused after a fresh fetch, an MDT not
+    # linked (403), a status the contract does not give for a bad unit (404, 405, 409 ...).
+    misconfigured: int = 0
     degraded: bool = False  # the partner has no list endpoint
     recheck_message_ids: set[str] = field(default_factory=set)  # given back to be looked at again later
     stopped: str | None = None  # why partner calls stopped early in this invocation

@@ -202,6 +202,7 @@ class PartnerSession:
         if isinstance(exc, NorthcaAuthError):
             # The writer already fetched the key again: the key itself is wrong.
             logger.error("PARTNER KEY REFUSED after a fresh fetch", extra={"error": exc.message})
+            self.outcome.misconfigured += 1  # the operator's to fix: counted, and alarmed on
             self._stop("partner key refused")
             raise exc
         if isinstance(exc, NorthcaForbiddenError):
@@ -210,6 +211,7 @@ class PartnerSession:
                 extra={"mdt_id": group.mdt_id, "guild_id": group.guild_id, "error": exc.message},
             )
             self.forbidden.add((group.mdt_id, group.guild_id))
+            self.outcome.misconfigured += 1
             raise exc
         if isinstance(exc, NorthcaInvalidRequestError | NorthcaPayloadTooLargeError):
             raise exc  # the caller splits the request
