@@ -19,7 +19,8 @@ from relay.sources.registry import load_config
 from relay_devtools import deliveriescmd, deploy, doctorcmd, mapcmd, redrive, secretspush
 from relay_devtools.config_hints import explain
 from relay_devtools.localstate import DEFAULT_STATE_FILE
-from relay_devtools.options import Default, common_options
+from relay_devtools.options import Default, common_options, printable
+from relay_devtools.secrets_file import SecretsFileError
 
 DEMO_BODY = {
     "units": [
@@ -204,10 +205,10 @@ def wait_and_print(args: argparse.Namespace, answer: str) -> int:
     if found is None:
         print(f"relay sign: no outcome after {args.wait_seconds:g} s; see {feed}", file=sys.stderr)
         return 1
-    print(found.get("outcome"))
+    print(printable(found.get("outcome")))
     for part in str(found.get("why") or "").split("; "):
         if part:
-            print(f"  {part}")
+            print(f"  {printable(part)}")
     return 0 if found.get("outcome") in ("written", "skipped") else 1
 
 
@@ -284,16 +285,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    name = f"relay {args.command}"
     try:
         return int(args.func(args))
     except ConfigError as exc:
         print(f"relay: {explain(str(exc))}", file=sys.stderr)
+        return 2
+    except SecretsFileError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         # The reader went away (`relay map ... | head`): stop quietly, as the Python docs advise.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except OSError as exc:  # a file named on the command line, or its folder: say which and why
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"{name}: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # an operator's tool answers in one line; RELAY_DEBUG=1 shows the trace
+        if os.environ.get("RELAY_DEBUG"):
+            raise
+        print(f"{name}: {aws_hint(exc) or f'{type(exc).__name__}: {exc}'}", file=sys.stderr)
+        return 1
+
+
+def aws_hint(exc: Exception) -> str | None:
+    """What to do about the AWS errors an operator meets (no region, no credentials, no endpoint)."""
+    kind = type(exc).__name__
+    if kind == "NoRegionError":
+        return "no AWS region: set AWS_REGION (or AWS_PROFILE)"
+    if kind in ("NoCredentialsError", "PartialCredentialsError"):
+        return "no AWS credentials: set AWS_PROFILE or sign in (aws sso login)"
+    if kind == "EndpointConnectionError":
+        return f"cannot reach {getattr(exc, 'kwargs', {}).get('endpoint_url', 'AWS')}"
+    return None
 
 
 if __name__ == "__main__":

@@ -28,3 +28,9 @@ def common_options() -> argparse.ArgumentParser:
         "--secrets", default=argparse.SUPPRESS, help="local secrets file (default: relay.secrets.toml)"
     )
     return common
+
+
+def printable(text: object) -> str:
+    """Text from elsewhere (a partner's error, a dead letter's reason) safe to print to a terminal:
+    control characters are written out (an ESC must not recolour or move the operator's screen)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))

@@ -24,6 +24,7 @@ from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoR
 
 from relay.aws.sqs import REASON_ATTRIBUTE
 from relay_devtools.localstate import DEFAULT_STATE_FILE, read_local_state
+from relay_devtools.options import printable
 
 UNSUPPORTED_CODES = ("NotImplemented", "Unsupported", "InvalidAction", "UnknownOperation")
 
@@ -46,7 +47,8 @@ def _unsupported(exc: Exception) -> bool:
         return True
     response = getattr(exc, "response", None)
     code = str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
-    return any(part in code for part in UNSUPPORTED_CODES)
+    # moto's server answers an action it lacks with a 500 page saying so
+    return any(part in code for part in UNSUPPORTED_CODES) or "has not been implemented" in str(exc)
 
 
 def queue_arn(sqs: Any, queue_url: str) -> str:
@@ -243,12 +245,14 @@ def _run(args: argparse.Namespace, sqs: Any, found: Target) -> int:
     if args.list:
         letters = list_dead_letters(sqs, found.dlq_url, args.max)
         for letter in letters:
-            print(f"{letter.sent_at}  {letter.source}  {letter.webhook_id}  {letter.message_id}")
-            print(f"    {letter.reason}")
+            print(printable(f"{letter.sent_at}  {letter.source}  {letter.webhook_id}  {letter.message_id}"))
+            print(f"    {printable(letter.reason)}")
         print(f"relay redrive: {len(letters)} messages in the DLQ; nothing moved")
         return 0
     try:
-        result = redrive(sqs, found.dlq_url, found.queue_url, limit=args.max, use_move_task=not args.fallback)
+        # relay local's moto has no message move tasks: move the messages here, as the fallback does.
+        use_move_task = not args.fallback and not found.local
+        result = redrive(sqs, found.dlq_url, found.queue_url, limit=args.max, use_move_task=use_move_task)
     except RedriveError as exc:
         print(f"relay redrive: {exc}")
         return 1
@@ -261,6 +265,13 @@ def _run(args: argparse.Namespace, sqs: Any, found: Target) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a count (1 or more)")
+    return value
+
+
 def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "redrive", parents=parents, help="move the dead-letter queue's messages back to their queue"
@@ -269,7 +280,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--queue-url", help="the source queue (default: $QUEUE_URL, else the DLQ's only source)"
     )
-    parser.add_argument("--max", type=int, default=None, help="move (fallback) or list at most this many")
+    parser.add_argument(
+        "--max", type=positive_int, default=None, help="move (fallback) or list at most this many"
+    )
     parser.add_argument(
         "--list", action="store_true", help="print each dead letter and why it is there; move nothing"
     )

@@ -22,6 +22,10 @@ from relay.config import RelayConfig
 from relay_devtools.signing import new_secret
 
 
+class SecretsFileError(ValueError):
+    """A secrets file that cannot be used, with the path and what to do: the CLI prints it, no traceback."""
+
+
 @dataclass
 class SecretsFile:
     secrets: dict[str, str | list[str]] = field(default_factory=dict)
@@ -29,6 +33,10 @@ class SecretsFile:
 
     def newest(self, name: str) -> str:
         """The value to use: a rotation list's last, as everywhere in the relay."""
+        if name not in self.secrets:
+            raise SecretsFileError(
+                f"no secret {name!r} in the secrets file's [secrets] (relay doctor lists what is missing)"
+            )
         value = self.secrets[name]
         return value[-1] if isinstance(value, list) else value
 
@@ -38,8 +46,32 @@ class SecretsFile:
 
 
 def load_secrets_file(path: Path) -> SecretsFile:
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
-    return SecretsFile(secrets=dict(data.get("secrets", {})), signing_keys=dict(data.get("signing_keys", {})))
+    """The file's secrets; a SecretsFileError naming the file for anything that is not usable."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SecretsFileError(
+            f"{path}: no such secrets file (`make run` creates a demo one; or pass --secrets FILE)"
+        ) from None
+    except IsADirectoryError:
+        raise SecretsFileError(f"{path}: a folder, not a secrets file") from None
+    except UnicodeDecodeError:
+        raise SecretsFileError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SecretsFileError(f"{path}: not valid TOML ({exc})") from None
+    tables = {name: data.get(name, {}) for name in ("secrets", "signing_keys")}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise SecretsFileError(f"{path}: [{name}] must be a table")
+    for name, value in tables["secrets"].items():
+        if not (
+            isinstance(value, str)
+            or (isinstance(value, list) and value and all(isinstance(v, str) for v in value))
+        ):
+            raise SecretsFileError(f"{path}: secret {name!r} must be text, or a list of text while rotating")
+    if not tables["secrets"] and any(isinstance(v, str) for v in data.values()):
+        raise SecretsFileError(f"{path}: secrets belong under a [secrets] header")
+    return SecretsFile(secrets=dict(tables["secrets"]), signing_keys=dict(tables["signing_keys"]))
 
 
 def _toml_string(value: str) -> str:
