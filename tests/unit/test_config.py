@@ -61,6 +61,12 @@ def test_config_errors_name_the_file_the_key_and_the_expectation(mutate, expecte
 def test_config_a_missing_file_and_bad_toml_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "absent.toml")
+    with pytest.raises(ConfigError, match="a folder, not a config file"):
+        load_config(tmp_path)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe[northca]")
+    with pytest.raises(ConfigError, match=r"binary.toml: not UTF-8 text"):
+        load_config(binary)
     broken = tmp_path / "broken.toml"
     broken.write_text("[northca\n")
     with pytest.raises(ConfigError, match=r"broken.toml: not valid TOML"):
