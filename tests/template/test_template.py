@@ -453,3 +453,10 @@ def test_sample_events_match_the_template(template: dict[str, Any]) -> None:
     assert [schedule] == [json.loads(e["Input"]) for e in schedule_events(template)]
     sqs = json.loads((EVENTS / "sqs_batch_duplicates.json").read_text())
     assert {r["eventSource"] for r in sqs["Records"]} == {"aws:sqs"}
+
+
+def test_template_every_parameter_and_output_is_named_in_the_operators_docs(template: dict[str, Any]) -> None:
+    # docs/operations.md is where an operator looks them up: a new one must be explained there
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    missing = [name for name in [*template["Parameters"], *template["Outputs"]] if f"`{name}`" not in text]
+    assert missing == []
