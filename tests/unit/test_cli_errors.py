@@ -17,7 +17,7 @@ from tests.support.constants import ROOT
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
+def config_file(tmp_path: Path) -> Path:
     path = tmp_path / "relay.toml"
     path.write_text((ROOT / "relay.toml").read_text())
     return path
@@ -63,10 +63,10 @@ def test_a_folder_given_as_the_secrets_file_is_named(tmp_path: Path) -> None:
     ids=["units", "sign"],
 )
 def test_cli_a_missing_secrets_file_is_one_line_not_a_traceback(
-    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
     missing = tmp_path / "nosuch.toml"
-    code = main(["--config", str(config), "--secrets", str(missing), *command])
+    code = main(["--config", str(config_file), "--secrets", str(missing), *command])
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1
@@ -75,18 +75,18 @@ def test_cli_a_missing_secrets_file_is_one_line_not_a_traceback(
 
 
 def test_cli_a_secrets_file_without_the_partner_key_names_it(
-    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     secrets = tmp_path / "s.toml"
     secrets.write_text('[secrets]\n"relay/sources/cad" = "x"\n')
-    assert main(["--config", str(config), "--secrets", str(secrets), "units", "cad"]) == 2
+    assert main(["--config", str(config_file), "--secrets", str(secrets), "units", "cad"]) == 2
     assert "no secret 'northca/partner-key'" in capsys.readouterr().err
 
 
 def test_cli_a_file_that_is_a_folder_is_one_line(
-    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    code = main(["--config", str(config), "--secrets", str(tmp_path), "units", "cad"])
+    code = main(["--config", str(config_file), "--secrets", str(tmp_path), "units", "cad"])
     assert code == 2
     assert "a folder" in capsys.readouterr().err
 
