@@ -300,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 1
     except OSError as exc:  # a file named on the command line, or its folder: say which and why
+        if os.environ.get("RELAY_DEBUG"):
+            raise
         where = f": {exc.filename}" if exc.filename else ""
         print(f"{name}: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2

@@ -242,7 +242,8 @@ def test_ingress_a_stateful_adapter_without_state_table_fails_at_wiring(tmp_path
 
 
 # The handler matches its two routes itself (no resolver to import at cold start): what API Gateway's
-# HTTP API can hand it, each answered as the resolver answered it.
+# HTTP API can hand it. A named stage's prefix is taken off when present (the resolver cut its length
+# off blindly; API Gateway always sends it).
 @pytest.mark.parametrize(
     ("method", "path", "stage", "status"),
     [

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import boto3
 import moto.sqs.models as sqs_models
+import pytest
 from moto import mock_aws
 from moto.core.utils import unix_time_millis
 
@@ -47,7 +48,7 @@ def test_sqs_keeps_visibility_and_delay_after_the_speed_up() -> None:
         assert counts["ApproximateNumberOfMessagesDelayed"] == "1"
 
 
-def test_routing_remembers_motos_own_answer_per_host() -> None:
+def test_routing_remembers_motos_own_answer_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from relay_devtools import moto_tuning
@@ -61,11 +62,23 @@ def test_routing_remembers_motos_own_answer_per_host() -> None:
         "secretsmanager.us-east-1.amazonaws.com",
         "example.org",
     ]
+    motos_own = moto_tuning._BACKEND_FOR_HOST
     plain = DomainDispatcherApplication(create_backend_app)
-    expected = [moto_tuning._BACKEND_FOR_HOST(plain, host) for host in hosts]
+    expected = [motos_own(plain, host) for host in hosts]
+    asked: list[str | None] = []
+
+    def counted(app: DomainDispatcherApplication, host: str | None) -> object:
+        asked.append(host)
+        return motos_own(app, host)
+
+    monkeypatch.setattr(moto_tuning, "_BACKEND_FOR_HOST", counted)
+    monkeypatch.setattr(
+        DomainDispatcherApplication, "get_backend_for_host", DomainDispatcherApplication.get_backend_for_host
+    )
     moto_tuning.speed_up_routing()
     tuned = DomainDispatcherApplication(create_backend_app)
-    # the same answers, the second time from the remembered ones
+    # moto's own answers, each host worked out once however often it is asked
     assert [tuned.get_backend_for_host(host) for host in hosts] == expected
     assert [tuned.get_backend_for_host(host) for host in hosts] == expected
+    assert asked == hosts
     assert expected[3] == "dynamodb" and expected[4] == "sqs"

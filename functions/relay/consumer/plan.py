@@ -89,7 +89,8 @@ def _later(a: datetime | None, b: datetime | None) -> bool:
 
 
 def _instant(value: Any) -> datetime | None:
-    """RFC 3339 as the contract gives it ("Z" or "z", "T" or "t"); None for anything else."""
+    """An aware time as `fromisoformat` reads it (RFC 3339 with "Z" or "z" among what it takes); None for
+    anything else, or a time without an offset."""
     if not isinstance(value, str):
         return None
     text = value.strip()
