@@ -409,6 +409,26 @@ def test_consumer_after_an_attempt_that_may_land_late_the_unit_is_looked_at_agai
     assert h.visibility.calls == [(["rh-m1"], 120)]
 
 
+def test_consumer_a_failed_put_that_may_land_late_brings_its_message_back_only_after_the_window() -> None:
+    # Given a PUT that failed for this invocation (500, then a timeout) and may still land
+    h = Harness(late_write_window_seconds=120)
+    h.partner.script = [NorthcaServerError("HTTP 500", 500), NorthcaTimeoutError("PUT timed out")] * 2
+    failed = h.run(record("m1", message("w1", change("A", 1, status="10-8"))))
+    # Then its message comes back after the late-write window, not at once: had it come back sooner,
+    # a newer change written meanwhile and this message acknowledged, the late landing would stay
+    # (found by the property test: a cleared field came back over a newer value)
+    assert failed == {"m1"}
+    assert h.outcome.recheck_message_ids == {"m1"}
+    assert h.visibility.calls == [(["rh-m1"], 120)]
+
+
+def test_consumer_a_throttle_never_brings_back_sooner_a_message_whose_put_may_land_late() -> None:
+    h = Harness(late_write_window_seconds=120)
+    h.partner.script = [NorthcaTimeoutError("PUT timed out"), NorthcaThrottledError("Slow down", 429, 5)]
+    assert h.run(record("m1", message("w1", change("A", 1, status="10-8")))) == {"m1"}
+    assert h.visibility.calls == [(["rh-m1"], 120)]
+
+
 def test_consumer_a_connection_never_made_is_no_reason_to_look_again() -> None:
     from relay.errors import NorthcaUnreachableError
 

@@ -198,7 +198,10 @@ def process_batch(records: Sequence[Mapping[str, Any]], deps: ConsumerDeps) -> B
     outcome.failed_message_ids |= batch.failed_message_ids() | set(refused)
     if deps.dead_letters is not None:
         dead_letter(records, outcome.poison | refused, deps.dead_letters, outcome)
-    outcome.recheck_message_ids = batch.recheck_message_ids() - outcome.failed_message_ids
+    # A message whose unit had a PUT that may still land comes back only after the late-write window,
+    # failed or not: back sooner (a throttle's short delay, a quick retry that succeeds), it could be
+    # done with before that PUT lands, and nothing would look at the unit again to undo it.
+    outcome.recheck_message_ids = batch.recheck_message_ids() - set(outcome.dead_lettered)
     outcome.failed_message_ids |= outcome.recheck_message_ids
     _delay(deliveries, outcome, deps)
     _log_unit_outcomes(batch, deliveries)
