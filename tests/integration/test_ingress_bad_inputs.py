@@ -310,5 +310,5 @@ def test_ingress_bad_input_is_rejected_and_nothing_is_queued(stack: Stack, case:
     if status == 401:
         assert answer == UNAUTHORIZED
     # And nothing reached the queue or the replay table
-    assert stack.queued() == []
+    assert stack.taken() == []
     assert stack.replay_records() == []

@@ -87,7 +87,7 @@ def test_ingress_property_arbitrary_requests_are_refused_with_a_4xx(
     # Then it is refused with a 4xx in the envelope, and nothing is queued
     assert status in REFUSALS, answer
     assert answer["ok"] is False
-    assert stack.queued() == []
+    assert stack.taken() == []
 
 
 json_bodies = st.recursive(
@@ -121,7 +121,7 @@ def test_ingress_property_authentic_arbitrary_bodies_are_queued_or_refused_with_
     # Given any body, correctly signed (or tokened) for its source
     delivery = signed(stack.config, source, body, delivery_id=None)
     status, answer = stack.invoke(event(source, delivery))
-    queued = stack.queued()
+    queued = stack.taken()
     # Then it is queued (202), a replay of an earlier example (200), or refused as unreadable (422)
     assert status in {200, 202, 422}, answer
     assert (len(queued) > 0) == (status == 202 and answer["data"]["changes"] > 0)
@@ -191,4 +191,4 @@ def test_ingress_property_every_adapter_answers_authentic_arbitrary_json_without
     # When the handler gets it / Then it is queued, ignored, a replay, or a 422 that says why
     status, answer = stack.invoke(event(source, delivery), deps=deps)
     assert status in {200, 202, 422}, answer
-    stack.queued()
+    stack.taken()

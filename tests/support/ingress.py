@@ -51,6 +51,9 @@ class Stack:
         return answer["statusCode"], json.loads(answer["body"])
 
     def queued(self) -> list[QueueMessage]:
+        """The queued messages, received once and left in flight: for a stack that lives for one test
+        (a module-scoped one uses taken(): these come back after the queue's 30 s visibility timeout,
+        which a loaded machine reaches between two examples)."""
         return [
             QueueMessage.model_validate_json(m["Body"]) for m in drain(self.aws["sqs"], self.aws["queue_url"])
         ]
