@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from relay.config import RelayConfig
+from relay.config import RelayConfig, read_toml
+from relay.errors import ConfigError
 from relay_devtools.signing import new_secret
 
 
@@ -47,18 +47,14 @@ class SecretsFile:
 
 def load_secrets_file(path: Path) -> SecretsFile:
     """The file's secrets; a SecretsFileError naming the file for anything that is not usable."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         raise SecretsFileError(
             f"{path}: no such secrets file (`make run` creates a demo one; or pass --secrets FILE)"
-        ) from None
-    except IsADirectoryError:
-        raise SecretsFileError(f"{path}: a folder, not a secrets file") from None
-    except UnicodeDecodeError:
-        raise SecretsFileError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SecretsFileError(f"{path}: not valid TOML ({exc})") from None
+        )
+    try:
+        data = read_toml(path, what="secrets file")
+    except ConfigError as exc:
+        raise SecretsFileError(str(exc)) from None
     tables = {name: data.get(name, {}) for name in ("secrets", "signing_keys")}
     for name, table in tables.items():
         if not isinstance(table, dict):

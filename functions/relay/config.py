@@ -244,14 +244,15 @@ def parse_schema(data: dict[str, Any], origin: str = "relay.toml") -> RelayConfi
         ) from None
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """A TOML file's table; a ConfigError naming the file for anything unreadable (`what` it should be)."""
     path = Path(path)
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except IsADirectoryError:
-        raise ConfigError(f"{path}: a folder, not a config file") from None
+        raise ConfigError(f"{path}: a folder, not a {what}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
