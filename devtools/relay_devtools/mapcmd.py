@@ -24,7 +24,7 @@ from relay.ingress.body import parse_json_object
 from relay.memory import InMemorySourceStateStore
 from relay.messages import QueueMessage, queue_messages
 from relay.models import roster_key
-from relay.ports import SourceStateStore
+from relay.ports.stores import SourceStateStore
 from relay.sources import AdapterContext
 from relay.sources.registry import build_adapter, load_config, normalise
 

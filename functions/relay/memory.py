@@ -1,18 +1,18 @@
-"""The in-memory twin of every store port, and of the secrets port.
+"""The in-memory twins of the ingress's and the sources' ports (replay guard, source state, secrets).
 
 Same contracts as the AWS adapters (relay.aws), held in dicts: for tests, the bench, `relay map` and a
-stack without tables. The contract tests (tests/unit/test_stores.py) run the same cases over both.
+stack without tables. The contract tests (tests/unit/test_state.py) run the same cases over both. The
+unit-state store's twin lives with the unit state (relay.consumer.unit_state): the ingress, which uses
+these, never loads the consumer.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from relay.consumer.unit_state import FieldState, StateWrite, StateWrites, UnitKey, UnitState, write_each
 from relay.models import SOURCE_STATE_TTL_SECONDS, parse_secret_value, utc_now
 
 # The in-memory replay guard sweeps expired records once it holds this many, so memory stays bounded.
@@ -20,7 +20,7 @@ REPLAY_SWEEP_AT = 10_000
 
 
 class InMemoryReplayGuard:
-    """relay.ports.ReplayGuard in a dict: for unit tests, tools, and a stack without a replay table."""
+    """relay.ports.stores.ReplayGuard in a dict: for unit tests, tools, and a stack without a replay table."""
 
     def __init__(self) -> None:
         self.records: dict[str, float] = {}
@@ -39,7 +39,7 @@ class InMemoryReplayGuard:
 
 
 class InMemorySourceStateStore:
-    """relay.ports.SourceStateStore in a dict: for tests, `relay map` and tools."""
+    """relay.ports.stores.SourceStateStore in a dict: for tests, `relay map` and tools."""
 
     def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
         self.clock = clock
@@ -58,31 +58,8 @@ class InMemorySourceStateStore:
         self.items.pop((pk, sk), None)
 
 
-class InMemoryUnitStateStore:
-    """relay.ports.UnitStateStore in a dict (atomic under a lock): for tests, the bench and tools."""
-
-    def __init__(self) -> None:
-        self.items: dict[UnitKey, UnitState] = {}
-        self._lock = threading.Lock()
-
-    def read_many(self, keys: Sequence[UnitKey]) -> dict[UnitKey, UnitState]:
-        with self._lock:
-            return {key: self.items.get(key, UnitState(key)) for key in keys}
-
-    def write(self, key: UnitKey, fields: Mapping[str, FieldState], expected_version: int) -> int | None:
-        with self._lock:
-            current = self.items.get(key, UnitState(key))
-            if current.version != expected_version:
-                return None
-            self.items[key] = UnitState(key, dict(fields), current.version + 1)
-            return current.version + 1
-
-    def write_many(self, writes: Sequence[StateWrite], can_start: Callable[[], bool]) -> StateWrites:
-        return write_each(self.write, writes, can_start)
-
-
 class StaticSecrets:
-    """relay.ports.SecretsSource held in memory: for tests and tools. Records every fetch."""
+    """relay.ports.secrets.SecretsSource held in memory: for tests and tools. Records every fetch."""
 
     def __init__(self, values: dict[str, str | list[str]]) -> None:
         self.values = dict(values)

@@ -20,12 +20,14 @@ from relay.errors import (
     NorthcaTimeoutError,
 )
 from relay.northca.client import NorthcaClient
+from relay.ports.partner import UnitRecord
 from relay_devtools.emulator import NorthcaEmulator
 from tests.support.clocks import FixedClock
 from tests.support.constants import ACTOR, GUILD, MDT, NOW, PARTNER_KEY
 
-UNIT = {"id": "ADAM-12", "officer_name": "B. Bubbleton", "officer_badge": "512", "department": "Patrol",
-        "rank": "PO", "status": "10-8"}  # fmt: skip
+FIELDS = {"officer_name": "B. Bubbleton", "officer_badge": "512", "department": "Patrol", "rank": "PO",
+          "status": "10-8"}  # fmt: skip
+UNIT = UnitRecord("ADAM-12", FIELDS)
 
 
 @pytest.fixture
@@ -44,9 +46,10 @@ def client(emulator: NorthcaEmulator) -> NorthcaClient:
 
 def test_northca_client_upserts_and_lists(client: NorthcaClient, emulator: NorthcaEmulator) -> None:
     result = client.upsert_units(MDT, GUILD, [UNIT], ACTOR)
-    assert result.units[0]["id"] == "ADAM-12"
+    assert result.confirmed == {"ADAM-12"}
     listed = client.list_units(MDT, GUILD)
-    assert {k: listed[0][k] for k in UNIT} == UNIT
+    assert listed["ADAM-12"].fields == FIELDS
+    assert listed["ADAM-12"].updated_at is not None
     # And the actor travelled as x-discord-actor, the key never in the log
     request = emulator.requests()[0]
     assert request["headers"]["x-discord-actor"] == ACTOR

@@ -39,19 +39,20 @@ from moto import mock_aws
 from moto.core.utils import unix_time_millis as _moto_unix_time_millis
 from moto.sqs import models as moto_sqs_models
 
-from relay.aws.dynamodb import DynamoUnitStateStore
 from relay.aws.secrets import PowertoolsSecrets
 from relay.aws.sqs import REASON_ATTRIBUTE, SqsDeadLetters, SqsPublisher, SqsVisibility
+from relay.aws.unit_state import DynamoUnitStateStore
 from relay.config import ConsumerConfig
+from relay.consumer.invocation import ConsumerDeps
 from relay.consumer.merge import FieldStamp, stamp
-from relay.consumer.pipeline import ConsumerDeps
 from relay.errors import QueueUnavailableError
 from relay.handlers.consumer import lambda_handler
 from relay.messages import QueueMessage
 from relay.models import UNIT_FIELDS, UnitChange
-from relay.northca.client import NorthcaClient, UpsertResult
+from relay.northca.client import NorthcaClient
 from relay.northca.writer import PartnerWriter
 from relay.observability import logger
+from relay.ports.partner import PartnerUnit, UpsertAnswer
 from relay_devtools.emulator import NorthcaEmulator
 from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.redrive import redrive
@@ -121,10 +122,10 @@ class CrashingWriter:
         self.inner = inner
         self.crash_after: int | None = None
 
-    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
+    def list_units(self, mdt_id: str, guild_id: str) -> dict[str, PartnerUnit]:
         return self.inner.list_units(mdt_id, guild_id)
 
-    def upsert_units(self, mdt_id: str, guild_id: str, units: Any, actor: str | None = None) -> UpsertResult:
+    def upsert_units(self, mdt_id: str, guild_id: str, units: Any, actor: str | None = None) -> UpsertAnswer:
         result = self.inner.upsert_units(mdt_id, guild_id, units, actor)
         if self.crash_after is not None:
             self.crash_after -= 1

@@ -11,7 +11,7 @@ from typing import Any
 from relay.config import ErlcServerConfig
 from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, parse_players
 from relay.models import UnitChange
-from relay.ports import SourceStateStore
+from relay.ports.stores import SourceStateStore
 from relay.sources import AdapterContext
 from relay.sources.registry import adapter_kind
 from tests.support.constants import GUILD, MDT, NOW

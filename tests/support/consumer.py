@@ -10,8 +10,9 @@ from typing import Any
 from relay.errors import NorthcaError, NorthcaInvalidRequestError
 from relay.messages import QueueMessage
 from relay.models import UNIT_FIELDS, UnitChange, format_instant
-from relay.northca.client import UpsertResult
-from relay.ports import DeadLetter
+from relay.northca.wire import confirmed_ids, read_unit_list, record_json
+from relay.ports.partner import PartnerUnit, UnitRecord, UpsertAnswer
+from relay.ports.queue import DeadLetter
 from tests.support.constants import ACTOR, GUILD, MDT, NOW
 
 FULL = {"officer_name": "B. Bubbleton", "officer_badge": "512", "department": "Patrol", "rank": "PO"}
@@ -24,6 +25,9 @@ class MemoryPartner:
     the unit's `updated_at` to the injected clock. `edit` is another writer (a dispatcher in Northca's
     UI): it changes some fields and `updated_at`, as the partner would. `violations` collects what the
     relay must never do: two units with one id in a request, a null sent for a field.
+
+    It answers in Northca's wire format, read by the relay's own reader (relay.northca.wire): a fake
+    that gives an odd answer overrides `list_records` (the list's `data`) or `answer` (the upsert's).
     """
 
     def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
@@ -38,9 +42,12 @@ class MemoryPartner:
         self.refuse: set[str] = set()  # unit ids answered with a 400 whenever a body holds them
 
     def upsert_units(
-        self, mdt_id: str, guild_id: str, units: Sequence[dict[str, Any]], actor: str | None = None
-    ) -> UpsertResult:
-        batch = [dict(u) for u in units]
+        self, mdt_id: str, guild_id: str, units: Sequence[UnitRecord], actor: str | None = None
+    ) -> UpsertAnswer:
+        return UpsertAnswer(confirmed_ids(self.answer(mdt_id, guild_id, [record_json(u) for u in units])))
+
+    def answer(self, mdt_id: str, guild_id: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The `data` of the answer to an upsert of these wire records."""
         self.requests.append((mdt_id, guild_id, batch))
         ids = [u["id"] for u in batch]
         if len(ids) != len(set(ids)):
@@ -52,7 +59,7 @@ class MemoryPartner:
                 raise failure
         if self.refuse & set(ids):
             raise NorthcaInvalidRequestError("Each unit must include a non-empty id", 400)
-        return UpsertResult(units=[self.apply(mdt_id, unit) for unit in batch])
+        return [self.apply(mdt_id, unit) for unit in batch]
 
     def apply(self, mdt_id: str, unit: dict[str, Any]) -> dict[str, Any]:
         """Store one upserted unit (the partner's quirk included); returns the stored record."""
@@ -64,12 +71,16 @@ class MemoryPartner:
         self.units[(mdt_id, unit["id"])] = record
         return dict(record)
 
-    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
+    def list_units(self, mdt_id: str, guild_id: str) -> dict[str, PartnerUnit]:
         self.lists.append((mdt_id, guild_id))
         if self.list_script:
             failure = self.list_script.pop(0)
             if failure is not None:
                 raise failure
+        return read_unit_list(self.list_records(mdt_id, guild_id))
+
+    def list_records(self, mdt_id: str, guild_id: str) -> Any:
+        """The `data` of the list answer, in the wire format."""
         return [dict(r) for (mdt, _), r in sorted(self.units.items()) if mdt == mdt_id]
 
     def edit(self, unit_id: str, mdt_id: str = MDT, **fields: str) -> None:

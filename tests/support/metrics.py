@@ -35,7 +35,7 @@ def error_metrics() -> set[str]:
 
 
 def consumer_metrics() -> set[str]:
-    from relay.consumer.pipeline import BatchOutcome
+    from relay.consumer.invocation import BatchOutcome
 
     return set(BatchOutcome().counts(received=0))
 

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from relay.config import ConsumerConfig
-from relay.consumer.pipeline import BatchOutcome, ConsumerDeps, process_batch
-from relay.consumer.unit_state import FieldState, UnitKey, UnitState
+from relay.consumer.invocation import BatchOutcome, ConsumerDeps
+from relay.consumer.pipeline import process_batch
+from relay.consumer.unit_state import FieldState, InMemoryUnitStateStore, UnitKey, UnitState
 from relay.errors import (
     NorthcaAuthError,
     NorthcaConnectionError,
@@ -26,10 +27,10 @@ from relay.errors import (
     NorthcaThrottledError,
     NorthcaTimeoutError,
 )
-from relay.memory import InMemoryUnitStateStore, StaticSecrets
+from relay.memory import StaticSecrets
 from relay.models import UNIT_FIELDS
-from relay.northca.client import UpsertResult
 from relay.northca.writer import PartnerWriter
+from relay.ports.partner import PartnerUnit, UpsertAnswer
 from tests.support.clocks import FixedClock
 from tests.support.constants import GUILD, MDT, NOW, OTHER_MDT
 from tests.support.consumer import (
@@ -350,9 +351,9 @@ def test_consumer_a_2xx_that_does_not_list_every_unit_is_not_taken_as_written(
     h = Harness()
 
     class Forgetful(MemoryPartner):
-        def upsert_units(self, mdt: str, guild: str, units: Any, actor: str | None = None) -> UpsertResult:
-            answer = super().upsert_units(mdt, guild, units, actor)
-            return UpsertResult(units=[] if listed is not None else answer.units[:1])
+        def upsert_units(self, mdt: str, guild: str, units: Any, actor: str | None = None) -> UpsertAnswer:
+            super().upsert_units(mdt, guild, units, actor)
+            return UpsertAnswer(frozenset() if listed is not None else frozenset([units[0].unit_id]))
 
     h.partner = Forgetful(h.clock)
     records = [record(f"m{i}", message(f"w{i}", change(f"U{i}", 1, status="10-8"))) for i in range(2)]
@@ -602,11 +603,11 @@ def key_checking_client(partner: KeyCheckingPartner) -> Callable[[str], Any]:
             if self.partner_key != partner.accepted:
                 raise NorthcaAuthError("Unauthorized", 401)
 
-        def upsert_units(self, mdt: str, guild: str, units: Any, actor: str | None = None) -> UpsertResult:
+        def upsert_units(self, mdt: str, guild: str, units: Any, actor: str | None = None) -> UpsertAnswer:
             self._check()
             return partner.upsert_units(mdt, guild, units, actor)
 
-        def list_units(self, mdt: str, guild: str) -> list[dict[str, Any]]:
+        def list_units(self, mdt: str, guild: str) -> dict[str, PartnerUnit]:
             self._check()
             return partner.list_units(mdt, guild)
 
@@ -647,7 +648,7 @@ def test_consumer_403_fails_that_mdt_only() -> None:
     calls: list[str] = []
 
     class LinkChecking(MemoryPartner):
-        def list_units(self, mdt: str, guild: str) -> list[dict[str, Any]]:
+        def list_units(self, mdt: str, guild: str) -> dict[str, PartnerUnit]:
             calls.append(mdt)
             if mdt == MDT:
                 raise NorthcaForbiddenError("MDT not linked to this guild", 403)
@@ -725,7 +726,7 @@ def test_consumer_killed_after_its_put_landed_converges_when_its_messages_are_re
         pass
 
     class LandsLateThenKilled(MemoryPartner):
-        def upsert_units(self, mdt: str, guild: str, units: Any, actor: str | None = None) -> UpsertResult:
+        def upsert_units(self, mdt: str, guild: str, units: Any, actor: str | None = None) -> UpsertAnswer:
             other = Harness()
             other.clock, other.state, other.partner = h.clock, h.state, h.partner
             other.run(record("m2", message("w2", change("A", 9, status="10-6"))))

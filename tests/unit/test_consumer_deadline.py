@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from relay.config import ConsumerConfig
-from relay.consumer.pipeline import ConsumerDeps, process_batch
-from relay.consumer.unit_state import FieldState, UnitKey, UnitState
-from relay.memory import InMemoryUnitStateStore
+from relay.consumer.invocation import ConsumerDeps
+from relay.consumer.pipeline import process_batch
+from relay.consumer.unit_state import FieldState, InMemoryUnitStateStore, UnitKey, UnitState
 from relay.messages import QueueMessage
 from relay.models import UNIT_FIELDS
-from relay.northca.client import UpsertResult
+from relay.ports.partner import PartnerUnit, UnitRecord, UpsertAnswer
 from tests.support.clocks import FixedClock
 from tests.support.constants import GUILD, MDT
 from tests.support.consumer import MemoryPartner, change, message, record
@@ -72,13 +71,13 @@ class SlowPartner(MemoryPartner):
         self.store = store
 
     def upsert_units(
-        self, mdt_id: str, guild_id: str, units: Sequence[dict[str, Any]], actor: str | None = None
-    ) -> UpsertResult:
+        self, mdt_id: str, guild_id: str, units: Sequence[UnitRecord], actor: str | None = None
+    ) -> UpsertAnswer:
         self.store.starts.append(self.store.invocation.remaining_ms())
         self.store.invocation.spend(PARTNER_CALL_MS)
         return super().upsert_units(mdt_id, guild_id, units, actor)
 
-    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
+    def list_units(self, mdt_id: str, guild_id: str) -> dict[str, PartnerUnit]:
         self.store.starts.append(self.store.invocation.remaining_ms())
         self.store.invocation.spend(PARTNER_CALL_MS)
         return super().list_units(mdt_id, guild_id)

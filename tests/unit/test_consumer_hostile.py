@@ -16,9 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from relay.config import ConsumerConfig
-from relay.consumer.pipeline import ConsumerDeps, process_batch
+from relay.consumer.invocation import ConsumerDeps
+from relay.consumer.pipeline import process_batch
+from relay.consumer.unit_state import InMemoryUnitStateStore
 from relay.errors import NorthcaAuthError
-from relay.memory import InMemoryUnitStateStore, StaticSecrets
+from relay.memory import StaticSecrets
 from relay.northca.client import NorthcaClient
 from relay.northca.writer import PartnerWriter
 from relay.observability import logger
@@ -116,11 +118,10 @@ class OddPartner(MemoryPartner):
 
     def __init__(self, answer: Any) -> None:
         super().__init__()
-        self.answer = answer
+        self.list_answer = answer
 
-    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
-        self.lists.append((mdt_id, guild_id))
-        return self.answer  # type: ignore[no-any-return]
+    def list_records(self, mdt_id: str, guild_id: str) -> Any:
+        return self.list_answer
 
 
 @pytest.mark.parametrize(
@@ -230,8 +231,8 @@ class RespellingPartner(MemoryPartner):
         super().__init__(**kwargs)
         self.respell = respell
 
-    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
-        return self.respell(super().list_units(mdt_id, guild_id))
+    def list_records(self, mdt_id: str, guild_id: str) -> Any:
+        return self.respell(super().list_records(mdt_id, guild_id))
 
 
 def respelled(key: str, value: Any) -> Any:

@@ -21,7 +21,6 @@ partner and its PUT, nor while a PUT is held: that is the residual window docs/c
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,14 +31,23 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from relay.config import ConsumerConfig
+from relay.consumer.invocation import ConsumerDeps
 from relay.consumer.merge import FieldStamp, stamp
-from relay.consumer.pipeline import ConsumerDeps, process_batch
-from relay.consumer.unit_state import FieldState, StateWrite, StateWrites, UnitKey, UnitState, write_each
+from relay.consumer.pipeline import process_batch
+from relay.consumer.unit_state import (
+    FieldState,
+    InMemoryUnitStateStore,
+    StateWrite,
+    StateWrites,
+    UnitKey,
+    UnitState,
+    write_each,
+)
 from relay.errors import NorthcaError, NorthcaServerError, NorthcaTimeoutError
-from relay.memory import InMemoryUnitStateStore
 from relay.messages import QueueMessage
 from relay.models import UNIT_FIELDS, UnitChange, format_instant
-from relay.northca.client import UpsertResult
+from relay.northca.wire import record_json
+from relay.ports.partner import PartnerUnit, UnitRecord, UpsertAnswer
 from tests.support.clocks import FixedClock
 from tests.support.constants import GUILD, MDT, NOW
 from tests.support.consumer import MemoryPartner
@@ -254,14 +262,14 @@ class SteppedPartner:
     def __init__(self, world: World, gate: Interleaver, faults: list[str]) -> None:
         self.world, self.gate, self.faults = world, gate, faults
 
-    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
+    def list_units(self, mdt_id: str, guild_id: str) -> dict[str, PartnerUnit]:
         self.gate.step()
         self.world.open.add(threading.current_thread().name)
         return self.world.partner.list_units(mdt_id, guild_id)
 
     def upsert_units(
-        self, mdt_id: str, guild_id: str, units: Sequence[dict[str, Any]], actor: str | None = None
-    ) -> UpsertResult:
+        self, mdt_id: str, guild_id: str, units: Sequence[UnitRecord], actor: str | None = None
+    ) -> UpsertAnswer:
         self.gate.step()
         fault = self.faults.pop(0) if self.faults else "ok"
         error: NorthcaError | None = {
@@ -272,11 +280,11 @@ class SteppedPartner:
             raise error
         if fault == "late":
             LOG.append("late")
-            self.world.held.append((self.world.steps, mdt_id, copy.deepcopy(list(units))))
+            self.world.held.append((self.world.steps, mdt_id, [record_json(unit) for unit in units]))
             raise NorthcaTimeoutError("PUT timed out; it will land later")
         result = self.world.partner.upsert_units(mdt_id, guild_id, units, actor)
         for unit in units:
-            self.world.landings.setdefault(unit["id"], []).append(self.world.clock())
+            self.world.landings.setdefault(unit.unit_id, []).append(self.world.clock())
         if fault == "applied-then-timeout":
             raise NorthcaTimeoutError("PUT timed out after the partner applied it")
         return result

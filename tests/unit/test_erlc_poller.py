@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from relay.config import ErlcServerConfig
-from relay.erlc.client import PlayersAnswer, RateLimit
+from relay.erlc.client import rate_limit_from_headers
 from relay.erlc.poller import RosterPollDeps, poll_server, poll_servers
-from relay.erlc.roster import ErlcPlayer
 from relay.errors import ErlcAuthError, ErlcRateLimitedError, ErlcUnavailableError, QueueUnavailableError
 from relay.handlers import scheduled
 from relay.memory import InMemorySourceStateStore, StaticSecrets
 from relay.messages import QueueMessage
 from relay.models import UnitChange
+from relay.ports.erlc import ErlcPlayer, PlayersAnswer, RateLimit
 from tests.support.clocks import FixedClock
 from tests.support.constants import ACTOR, GUILD, MDT, NOW
 
@@ -248,10 +248,10 @@ def test_rate_limit_headers_are_read_case_insensitively_and_reset_may_be_millis(
         "x-ratelimit-remaining": "0",
         "x-ratelimit-reset": "1795867250000",
     }
-    limit = RateLimit.from_headers(headers)
+    limit = rate_limit_from_headers(headers)
     assert limit == RateLimit("global", 35, 0, 1795867250.0)
     assert limit.hold_until() == 1795867250.0
-    assert RateLimit.from_headers({"content-type": "application/json"}) is None
+    assert rate_limit_from_headers({"content-type": "application/json"}) is None
     assert RateLimit("global", 35, 3, 1795867250.0).hold_until() is None
 
 

@@ -12,7 +12,9 @@ import pytest
 import urllib3
 
 import relay.northca.client
-from relay.northca.client import MAX_RETRY_AFTER_SECONDS, NorthcaClient, parse_retry_after
+from relay.httpclient import MAX_RETRY_AFTER_SECONDS, parse_retry_after
+from relay.northca.client import NorthcaClient
+from relay.ports.partner import UnitRecord
 from tests.support.constants import NOW
 
 
@@ -75,7 +77,7 @@ def test_northca_client_sends_the_key_only_in_its_header(monkeypatch: pytest.Mon
             return urllib3.HTTPResponse(body=b'{"ok": true, "data": []}', status=200)
 
     client = NorthcaClient("https://api.northca.dev/v1/", "secret-key", pool=Pool())  # type: ignore[arg-type]
-    client.upsert_units("mdt/1", "123", [{"id": "A"}])
+    client.upsert_units("mdt/1", "123", [UnitRecord("A", {})])
     assert sent["url"] == "https://api.northca.dev/v1/mdts/mdt%2F1/units/active"
     assert "secret-key" not in sent["url"]
     assert sent["headers"]["x-partner-key"] == "secret-key"

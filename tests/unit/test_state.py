@@ -12,12 +12,19 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from relay.aws.dynamodb import DynamoUnitStateStore
+from relay.aws.unit_state import DynamoUnitStateStore
 from relay.consumer.merge import FieldStamp
-from relay.consumer.unit_state import OUT_OF_TIME, Baseline, FieldState, Sent, StateWrite, UnitKey
+from relay.consumer.unit_state import (
+    OUT_OF_TIME,
+    Baseline,
+    FieldState,
+    InMemoryUnitStateStore,
+    Sent,
+    StateWrite,
+    UnitKey,
+    UnitStateStore,
+)
 from relay.errors import UnitStateUnavailableError
-from relay.memory import InMemoryUnitStateStore
-from relay.ports import UnitStateStore
 from tests.support.aws import create_unit_state_table
 from tests.support.clocks import FixedClock
 from tests.support.constants import GUILD, MDT, NOW

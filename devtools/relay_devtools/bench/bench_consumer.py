@@ -23,12 +23,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from relay.consumer.invocation import BatchOutcome, ConsumerDeps
 from relay.consumer.merge import merge_messages
-from relay.consumer.pipeline import BatchOutcome, ConsumerDeps, parse_records, process_batch
-from relay.memory import InMemoryUnitStateStore
+from relay.consumer.pipeline import parse_records, process_batch
+from relay.consumer.unit_state import InMemoryUnitStateStore
 from relay.messages import QueueMessage
 from relay.models import UNIT_FIELDS, UnitChange
-from relay.northca.client import UpsertResult
+from relay.northca.wire import read_unit_list, record_json
+from relay.ports.partner import PartnerUnit, UnitRecord, UpsertAnswer
 from relay_devtools.bench import Row
 from relay_devtools.template import queue_settings
 
@@ -42,7 +44,8 @@ START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 class CountingPartner:
-    """The partner's two calls, in memory, counted: what the relay sends, not how fast the network is."""
+    """The partner's two calls, in memory, counted: what the relay sends, not how fast the network is.
+    Its list answer is read by the relay's own wire reader, as the real client's is."""
 
     def __init__(self) -> None:
         self.puts = 0
@@ -50,17 +53,18 @@ class CountingPartner:
         self.units: dict[str, dict[str, dict[str, Any]]] = {}
 
     def upsert_units(
-        self, mdt_id: str, guild_id: str, units: Sequence[dict[str, Any]], actor: str | None = None
-    ) -> UpsertResult:
+        self, mdt_id: str, guild_id: str, units: Sequence[UnitRecord], actor: str | None = None
+    ) -> UpsertAnswer:
         self.puts += 1
         stored = self.units.setdefault(mdt_id, {})
         for unit in units:
-            stored[unit["id"]] = {name: unit.get(name, "") for name in ("id", *UNIT_FIELDS)}
-        return UpsertResult(units=list(units))
+            wire = record_json(unit)
+            stored[unit.unit_id] = {name: wire.get(name, "") for name in ("id", *UNIT_FIELDS)}
+        return UpsertAnswer(frozenset(unit.unit_id for unit in units))
 
-    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
+    def list_units(self, mdt_id: str, guild_id: str) -> dict[str, PartnerUnit]:
         self.gets += 1
-        return list(self.units.get(mdt_id, {}).values())
+        return read_unit_list(list(self.units.get(mdt_id, {}).values()))
 
 
 def burst_records(seed: int = 4) -> list[dict[str, Any]]:

@@ -16,12 +16,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from relay.aws.dynamodb import DynamoUnitStateStore
+from relay.aws.unit_state import DynamoUnitStateStore
 from relay.config import ConsumerConfig
-from relay.consumer.pipeline import ConsumerDeps, process_batch
+from relay.consumer.invocation import ConsumerDeps
+from relay.consumer.pipeline import process_batch
 from relay.messages import QueueMessage
 from relay.models import UnitChange
-from relay.northca.client import UpsertResult
+from relay.ports.partner import PartnerUnit, UnitRecord, UpsertAnswer
 from relay_devtools.bench import Row
 from relay_devtools.bench.bench_consumer import GUILD, START, CountingPartner, burst_records
 
@@ -80,12 +81,12 @@ class ConditionFailed(Exception):
 
 class LatentPartner(CountingPartner):
     def upsert_units(
-        self, mdt_id: str, guild_id: str, units: Sequence[dict[str, Any]], actor: str | None = None
-    ) -> UpsertResult:
+        self, mdt_id: str, guild_id: str, units: Sequence[UnitRecord], actor: str | None = None
+    ) -> UpsertAnswer:
         time.sleep(PARTNER_LATENCY)
         return super().upsert_units(mdt_id, guild_id, units, actor)
 
-    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
+    def list_units(self, mdt_id: str, guild_id: str) -> dict[str, PartnerUnit]:
         time.sleep(PARTNER_LATENCY)
         return super().list_units(mdt_id, guild_id)
 

@@ -16,7 +16,8 @@ from typing import Any
 from relay.alerts.discord import discord_message, summary
 from relay.errors import DiscordRefusedError, InvalidWebhookUrlError
 from relay.observability import logger
-from relay.ports import SecretsSource, Webhook
+from relay.ports.alerts import Webhook
+from relay.ports.secrets import SecretsSource
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""The three stores on DynamoDB: unit state and source state (one table, told apart by `pk`), and
-the replay records (their own table).
+"""The ingress's stores on DynamoDB: source state (the state table's `roster#` and `cache#` items) and the
+replay records (their own table). The consumer's unit state is relay.aws.unit_state.
 
 Every failure becomes the store's typed error naming the operation, the key and AWS's error code
 (`ThrottlingException`, `AccessDeniedException`, ...), never just `ClientError`.
@@ -8,24 +8,12 @@ Every failure becomes the store's typed error naming the operation, the key and 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from relay.aws import aws_error_code
-from relay.consumer.unit_state import (
-    FieldState,
-    StateWrite,
-    StateWrites,
-    UnitKey,
-    UnitState,
-    fields_from_json,
-    fields_to_json,
-    write_each,
-)
-from relay.errors import ReplayStoreUnavailableError, SourceStateUnavailableError, UnitStateUnavailableError
+from relay.errors import ReplayStoreUnavailableError, SourceStateUnavailableError
 from relay.models import SOURCE_STATE_TTL_SECONDS, utc_now
 
 if TYPE_CHECKING:
@@ -37,139 +25,11 @@ BATCH_GET_ATTEMPTS = 5
 CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
-# ------------------------------------------------------------------------------ unit state
-
-
-class DynamoUnitStateStore:
-    """relay.ports.UnitStateStore: BatchGetItem for reads, one conditional UpdateItem per write; many
-    of either run on a pool of `workers` threads (boto3 clients are thread-safe; the client's
-    connection pool should be as large).
-
-    An item: `pk`, `sk`, `state` (the fields as one JSON string, relay.consumer.unit_state), `version`,
-    `mdt_id`, `guild_id`, `updated_at`, and `expires_at` (TTL), refreshed by every write.
-    """
-
-    def __init__(
-        self,
-        table_name: str,
-        client: DynamoDBClient,
-        *,
-        ttl_days: int = DEFAULT_TTL_DAYS,
-        clock: Callable[[], datetime] = utc_now,
-        sleep: Callable[[float], None] = time.sleep,
-        workers: int = 1,
-    ) -> None:
-        self.table_name = table_name
-        self.client = client
-        self.ttl_seconds = ttl_days * 86400
-        self.clock = clock
-        self.sleep = sleep
-        self.workers = max(1, workers)
-        self._pool: ThreadPoolExecutor | None = None
-
-    def _run[T, R](self, work: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """`work` over the items, on the pool when there is more than one (kept for the container's
-        life: warm invocations reuse its threads)."""
-        if self.workers == 1 or len(items) < 2:
-            return [work(item) for item in items]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="unit-state")
-        return list(self._pool.map(work, items))
-
-    @staticmethod
-    def _key(key: UnitKey) -> dict[str, Any]:
-        return {"pk": {"S": key.pk}, "sk": {"S": key.sk}}
-
-    def read_many(self, keys: Sequence[UnitKey]) -> dict[UnitKey, UnitState]:
-        unique = sorted(set(keys))
-        found: dict[UnitKey, UnitState] = {key: UnitState(key) for key in unique}
-        by_item_key = {(key.pk, key.sk): key for key in unique}
-        batches = [
-            unique[start : start + BATCH_GET_LIMIT] for start in range(0, len(unique), BATCH_GET_LIMIT)
-        ]
-        for items in self._run(self._read_batch, batches):
-            for item in items:
-                key = by_item_key[(item["pk"]["S"], item["sk"]["S"])]
-                found[key] = state_from_item(key, item)
-        return found
-
-    def _read_batch(self, keys: Sequence[UnitKey]) -> list[dict[str, Any]]:
-        """One BatchGetItem's items, its unprocessed keys asked again with backoff."""
-        pending: list[dict[str, Any]] = [self._key(k) for k in keys]
-        items: list[dict[str, Any]] = []
-        for attempt in range(BATCH_GET_ATTEMPTS):
-            if attempt:
-                self.sleep(0.05 * 2**attempt)  # DynamoDB asks for backoff on unprocessed keys
-            answer, pending = self._batch_get(pending)
-            items += answer
-            if not pending:
-                return items
-        raise UnitStateUnavailableError(f"BatchGetItem left {len(pending)} keys unprocessed")
-
-    def _batch_get(self, keys: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        try:
-            answer = self.client.batch_get_item(
-                RequestItems={self.table_name: {"Keys": keys, "ConsistentRead": True}}
-            )
-        except Exception as exc:  # noqa: BLE001 - any client error means "state unknown"
-            raise UnitStateUnavailableError(f"BatchGetItem: {aws_error_code(exc)}") from None
-        items: list[dict[str, Any]] = list(answer.get("Responses", {}).get(self.table_name, []))
-        unprocessed_table: Mapping[str, Any] = answer.get("UnprocessedKeys", {}).get(self.table_name) or {}
-        return items, list(unprocessed_table.get("Keys", []))
-
-    def write(self, key: UnitKey, fields: Mapping[str, FieldState], expected_version: int) -> int | None:
-        new_version = expected_version + 1
-        now = self.clock()
-        values: dict[str, Any] = {
-            ":state": {"S": fields_to_json(fields)},
-            ":new": {"N": str(new_version)},
-            ":mdt": {"S": key.mdt_id},
-            ":guild": {"S": key.guild_id},
-            ":expires": {"N": str(int(now.timestamp()) + self.ttl_seconds)},
-            ":now": {"S": now.isoformat()},
-        }
-        if expected_version == 0:
-            condition = "attribute_not_exists(pk)"
-        else:
-            condition = "version = :expected"
-            values[":expected"] = {"N": str(expected_version)}
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=self._key(key),
-                UpdateExpression=(
-                    "SET #state = :state, version = :new, mdt_id = :mdt, guild_id = :guild,"
-                    " expires_at = :expires, updated_at = :now"
-                ),
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues=values,
-            )
-        except Exception as exc:  # noqa: BLE001 - a lost race is an answer; anything else is an outage
-            code = aws_error_code(exc)
-            if code == CONDITION_FAILED:
-                return None
-            raise UnitStateUnavailableError(f"UpdateItem {key.pk}/{key.sk}: {code}") from None
-        return new_version
-
-    def write_many(self, writes: Sequence[StateWrite], can_start: Callable[[], bool]) -> StateWrites:
-        return write_each(self.write, writes, can_start, run=self._run)
-
-
-def state_from_item(key: UnitKey, item: Mapping[str, Any]) -> UnitState:
-    text = item.get("state", {}).get("S")
-    return UnitState(
-        key=key,
-        fields=fields_from_json(text) if text else {},
-        version=int(item.get("version", {}).get("N", "0")),
-    )
-
-
 # ------------------------------------------------------------------------------ source state
 
 
 class DynamoSourceStateStore:
-    """relay.ports.SourceStateStore on the state table: the value is one JSON string attribute, so
+    """relay.ports.stores.SourceStateStore on the state table: the value is one JSON string attribute, so
     DynamoDB's number types never leak into the logic; `expires_at` is the TTL (epoch seconds)."""
 
     def __init__(
@@ -222,7 +82,7 @@ class DynamoSourceStateStore:
 
 
 class DynamoReplayGuard:
-    """relay.ports.ReplayGuard on the replay table (key `pk` S, TTL attribute `expires_at`)."""
+    """relay.ports.stores.ReplayGuard on the replay table (key `pk` S, TTL attribute `expires_at`)."""
 
     def __init__(self, table_name: str, client: DynamoDBClient) -> None:
         self.table_name = table_name

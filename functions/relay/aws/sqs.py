@@ -10,7 +10,7 @@ from relay.aws import aws_error_code
 from relay.errors import QueueUnavailableError
 from relay.messages import QueueMessage
 from relay.observability import logger
-from relay.ports import DeadLetter
+from relay.ports.queue import DeadLetter
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

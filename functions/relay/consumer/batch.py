@@ -13,17 +13,16 @@ again from a fresh read of the partner, so whatever landed meanwhile is seen.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
+from relay.consumer.invocation import Delivery, Invocation
 from relay.consumer.merge import MdtBatch, MergedUnit, merge_messages
-from relay.consumer.plan import FieldOutcome, PartnerUnit, UnitPlan, plan_unit
+from relay.consumer.plan import FieldOutcome, UnitPlan, plan_unit
 from relay.consumer.session import PartnerSession, chunks
-from relay.consumer.unit_state import OUT_OF_TIME, StateWrite, StateWrites, UnitKey, UnitState
+from relay.consumer.unit_state import StateWrite, StateWrites, UnitKey, UnitState
 from relay.errors import NorthcaError, PartnerStoppedError, UnitStateUnavailableError
 from relay.observability import logger
-
-if TYPE_CHECKING:
-    from relay.consumer.pipeline import BatchOutcome, ConsumerDeps, Delivery
+from relay.ports.partner import PartnerUnit, UnitRecord
 
 
 class UnitOutcome(NamedTuple):
@@ -39,9 +38,10 @@ class UnitOutcome(NamedTuple):
 class UnitBatch:
     """The merged units of one batch, their state, and which of them were not written."""
 
-    def __init__(self, deliveries: list[Delivery], deps: ConsumerDeps, outcome: BatchOutcome) -> None:
-        self.deps = deps
-        self.outcome = outcome
+    def __init__(self, deliveries: list[Delivery], run: Invocation) -> None:
+        deps = self.deps = run.deps
+        self.outcome = run.outcome
+        self.budget = run.budget
         skew = timedelta(seconds=deps.settings.max_event_skew_seconds)
         self.groups = merge_messages(((d.message_id, d.message) for d in deliveries), skew)
         self.units: dict[UnitKey, MergedUnit] = {
@@ -80,21 +80,11 @@ class UnitBatch:
             keys = sorted(k for k in self.units if (k.mdt_id, k.guild_id) == key)
             self._group(group, keys, session)
 
-    # ------------------------------------------------------------------ the time budget and the store
-
-    def _can_start(self) -> bool:
-        """Whether a call to AWS or the partner may start: the reserve left covers the slowest one (a
-        PUT's connect and read timeouts; a state call's, with its retries), then the SQS calls."""
-        return self.deps.remaining_ms() >= self.deps.settings.min_remaining_ms
-
-    def _out_of_time(self) -> None:
-        if self.outcome.stopped is None:
-            self.outcome.stopped = "out of time"
+    # ------------------------------------------------------------------ the store
 
     def _read(self, keys: list[UnitKey]) -> bool:
         """Read these units' state (into self.states); False, with the units failed, when it cannot."""
-        if not self._can_start():
-            self._out_of_time()
+        if not self.budget.can_start():
             self.failed |= set(keys)
             return False
         try:
@@ -109,12 +99,10 @@ class UnitBatch:
         """The conditional writes (concurrent where the store can); a write not made fails its unit."""
         if not writes:
             return StateWrites()
-        results = self.deps.state.write_many(writes, self._can_start)
+        results = self.deps.state.write_many(writes, self.budget.can_start)
         if results.failed:
             self.failed |= set(results.failed)
             reasons = sorted(set(results.failed.values()))
-            if OUT_OF_TIME in reasons:
-                self._out_of_time()
             logger.warning(
                 "unit state not written, these units come back",
                 extra={"units": len(results.failed), "reasons": reasons[:3]},
@@ -128,7 +116,6 @@ class UnitBatch:
             if not keys:
                 return
             try:
-                session.check_can_call(group)
                 partner = session.list_units(group)
             except (NorthcaError, PartnerStoppedError):
                 self.failed |= set(keys)
@@ -151,7 +138,7 @@ class UnitBatch:
     ) -> list[UnitKey]:
         """Plan, record, PUT and resolve these units once; returns those another consumer wrote meanwhile."""
         writes: list[StateWrite] = []
-        to_put: list[UnitKey] = []
+        to_put: dict[UnitKey, UnitRecord] = {}
         now = self.deps.clock()  # one instant per round: the plans are made from one read
         for key in keys:
             state = self.states[key]
@@ -167,7 +154,7 @@ class UnitBatch:
             self.plans[key] = plan
             if plan.body is not None:
                 writes.append(StateWrite(key, plan.intent, state.version))
-                to_put.append(key)
+                to_put[key] = plan.body
             elif plan.resolved != dict(state.fields):
                 writes.append(StateWrite(key, plan.resolved, state.version))
         recorded = self._write_many(writes)
@@ -175,7 +162,7 @@ class UnitBatch:
         confirmed: list[StateWrite] = []
         ready = [key for key in to_put if key in recorded.versions]
         for chunk in chunks(ready, self.deps.max_units_per_request):
-            result = session.write_units(group, [self.plans[key].body or {} for key in chunk])
+            result = session.write_units(group, [to_put[key] for key in chunk])
             self.recheck |= {key for key in chunk if key.unit_id in result.uncertain}
             for key in chunk:
                 if key.unit_id in result.written:
@@ -208,10 +195,12 @@ class UnitBatch:
             if key in self.refused:
                 result, detail = "refused", self.refused[key]
             elif key in self.failed:
-                result, detail = "given back", self.outcome.stopped or "not written this time"
+                result, detail = "given back", self.budget.stopped or "not written this time"
             elif key in self.written and plan is not None and plan.body is not None:
                 result, detail = "written", ""
-                written = {n: v for n, v in plan.body.items() if fields.get(n) in ("written", "reasserted")}
+                written = {
+                    n: v for n, v in plan.body.fields.items() if fields.get(n) in ("written", "reasserted")
+                }
             elif "superseded" in fields.values() and "written" not in fields.values():
                 result, detail = "superseded", "another writer's value at the partner is newer"
             else:

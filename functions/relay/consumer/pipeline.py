@@ -11,94 +11,19 @@ converges, with other writers too.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydantic import ValidationError
 
-from relay.config import ConsumerConfig
 from relay.consumer.batch import UnitBatch
+from relay.consumer.invocation import BatchOutcome, ConsumerDeps, Delivery, Invocation
 from relay.consumer.session import PartnerSession
-from relay.consumer.unit_state import UnitKey
 from relay.errors import describe_validation_error
 from relay.messages import QueueMessage
-from relay.models import utc_now
 from relay.observability import logger
-from relay.ports import DeadLetter, DeadLetterPort, UnitStateStore, UnitWriter, VisibilityPort
-
-
-class Delivery(NamedTuple):
-    """One SQS record the consumer could read (a tuple: a batch builds up to 10,000 of them)."""
-
-    message_id: str
-    receipt_handle: str
-    receive_count: int
-    message: QueueMessage
-
-
-@dataclass
-class BatchOutcome:
-    failed_message_ids: set[str] = field(default_factory=set)
-    poison: dict[str, str] = field(default_factory=dict)  # message id -> why it could not be read
-    refused_units: dict[UnitKey, str] = field(default_factory=dict)  # the partner's 400s (by bisection)
-    dead_lettered: dict[str, str] = field(default_factory=dict)  # message id -> reason, sent to the DLQ
-    puts: int = 0
-    gets: int = 0
-    units_written: int = 0
-    resends: int = 0
-    superseded: int = 0  # changes older than another writer's value at the partner
-    reasserted: int = 0  # the relay's newest value put back over a late PUT of its own
-    clamped: int = 0  # event times in the future, clamped to the receive time
-    unconfirmed: int = 0  # units a 2xx did not list: given back
-    # Partner answers that point at the configuration: a key refused after a fresh fetch, an MDT not
-    # linked (403), a status the contract does not give for a bad unit (404, 405, 409 ...).
-    misconfigured: int = 0
-    degraded: bool = False  # the partner has no list endpoint
-    recheck_message_ids: set[str] = field(default_factory=set)  # given back to be looked at again later
-    stopped: str | None = None  # why partner calls stopped early in this invocation
-    throttle_delay: int | None = None  # visibility delay given to the failed messages
-
-    def counts(self, received: int) -> dict[str, int]:
-        """The invocation's metrics, by name."""
-        return {
-            "MessagesReceived": received,
-            "MessagesFailed": len(self.failed_message_ids),
-            "MessagesDeadLettered": len(self.dead_lettered),
-            "MessagesRechecked": len(self.recheck_message_ids),
-            "PartnerPuts": self.puts,
-            "PartnerGets": self.gets,
-            "UnitsRefused": len(self.refused_units),
-            "FieldsSuperseded": self.superseded,
-            "FieldsReasserted": self.reasserted,
-            "EventTimesClamped": self.clamped,
-            "UnconfirmedWrites": self.unconfirmed,
-            "PartnerMisconfigured": self.misconfigured,
-            "PartnerListMissing": int(self.degraded),
-        }
-
-    def response(self, order: Sequence[str]) -> dict[str, list[dict[str, str]]]:
-        """The partial batch response Lambda expects, in the batch's own order."""
-        return {
-            "batchItemFailures": [{"itemIdentifier": mid} for mid in order if mid in self.failed_message_ids]
-        }
-
-
-@dataclass
-class ConsumerDeps:
-    writer: UnitWriter
-    state: UnitStateStore
-    visibility: VisibilityPort | None = None
-    # Without it, messages that can never be written reach the DLQ through maxReceiveCount.
-    dead_letters: DeadLetterPort | None = None
-    settings: ConsumerConfig = field(default_factory=ConsumerConfig)
-    max_units_per_request: int = 100
-    # Milliseconds left in the invocation; no PUT starts, and no backoff sleeps, past the budget.
-    remaining_ms: Callable[[], int] = lambda: 60_000
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], datetime] = utc_now
+from relay.ports.queue import DeadLetter, DeadLetterPort
 
 
 def _receive_count(record: Mapping[str, Any]) -> int:
@@ -188,10 +113,12 @@ def _webhook_id(body: str) -> str | None:
 
 
 def process_batch(records: Sequence[Mapping[str, Any]], deps: ConsumerDeps) -> BatchOutcome:
-    outcome = BatchOutcome()
+    run = Invocation.start(deps)
+    outcome = run.outcome
     deliveries = parse_records(records, outcome)
-    batch = UnitBatch(deliveries, deps, outcome)
-    batch.run(PartnerSession(deps, outcome))
+    batch = UnitBatch(deliveries, run)
+    batch.run(PartnerSession(run))
+    outcome.stopped = run.budget.stopped
     outcome.refused_units = dict(batch.refused)
     refused = batch.refused_messages()
     # Reported failed unless the DLQ takes them now: without it they get there through maxReceiveCount.

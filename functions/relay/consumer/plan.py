@@ -29,11 +29,10 @@ the unit's `updated_at` as it was before the PUT changed it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal, NamedTuple
+from typing import Literal
 
 from relay.consumer.merge import FieldStamp
 from relay.consumer.unit_state import (
@@ -46,68 +45,16 @@ from relay.consumer.unit_state import (
     UnitState,
 )
 from relay.models import UNIT_FIELDS
+from relay.ports.partner import PartnerUnit, UnitRecord
 
 FieldOutcome = Literal["written", "superseded", "reasserted", "kept", "observed"]
-
-
-class PartnerUnit(NamedTuple):
-    """One unit as the partner's list endpoint gives it: its writable fields ("" when unset)."""
-
-    fields: Mapping[str, str]
-    updated_at: datetime | None
-
-
-def partner_units(records: Any) -> dict[str, PartnerUnit]:
-    """The units of a list answer by id (trimmed, as the partner trims ids); entries that are not unit
-    records are ignored. Read so that an odd answer never blanks a field: a value that is not a string
-    keeps its JSON text (null is the partner's unset, ""), and of two entries for one id the one with
-    the later `updated_at` counts (the first on a tie)."""
-    units: dict[str, PartnerUnit] = {}
-    for record in records if isinstance(records, list) else []:
-        if not isinstance(record, dict) or not isinstance(unit_id := record.get("id"), str):
-            continue
-        unit = PartnerUnit(
-            {name: _text(record.get(name)) for name in UNIT_FIELDS}, _instant(record.get("updated_at"))
-        )
-        unit_id = unit_id.strip()
-        if unit_id not in units or _later(unit.updated_at, units[unit_id].updated_at):
-            units[unit_id] = unit
-    return units
-
-
-def _text(value: Any) -> str:
-    if value is None or isinstance(value, str):
-        return value or ""
-    try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except ValueError:  # NaN and friends: the text Python would print
-        return str(value)
-
-
-def _later(a: datetime | None, b: datetime | None) -> bool:
-    return a is not None and (b is None or a > b)
-
-
-def _instant(value: Any) -> datetime | None:
-    """An aware time as `fromisoformat` reads it (RFC 3339 with "Z" or "z" among what it takes); None for
-    anything else, or a time without an offset."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if text[-1:] in ("Z", "z"):
-        text = text[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else None
 
 
 @dataclass(slots=True)
 class UnitPlan:
     key: UnitKey
-    # The record to PUT (id and every field sent), or None when the partner already holds it.
-    body: dict[str, str] | None
+    # The record to PUT (every field sent), or None when the partner already holds it.
+    body: UnitRecord | None
     # The fields to store once the body is confirmed written (or now, when there is no body).
     resolved: dict[str, FieldState]
     # The fields to store before the PUT: what it is about to send, and what the read observed.
@@ -189,7 +136,7 @@ def plan_unit(
     if same:
         resolved: dict[str, FieldState] = {n: state.field(n).based_on(targets[n]) for n in UNIT_FIELDS}
         return UnitPlan(state.key, None, resolved, outcomes=outcomes)
-    body = {"id": state.key.unit_id} | {name: targets[name].value for name in UNIT_FIELDS}
+    body = UnitRecord(state.key.unit_id, {name: targets[name].value for name in UNIT_FIELDS})
     return _with_intent(state, body, targets, outcomes, now)
 
 
@@ -211,24 +158,25 @@ def _plan_unseen(
     if not newer:
         return UnitPlan(state.key, None, dict(state.fields))
     targets: dict[str, Baseline] = {}
-    body = {"id": state.key.unit_id}
+    fields: dict[str, str] = {}
     for name in UNIT_FIELDS:
         base = state.field(name).base
         if name in newer:
             targets[name] = Baseline.written(newer[name])
-            body[name] = targets[name].value
+            fields[name] = targets[name].value
         elif not listed and base is not None and base.ours and not base.is_blank:
             targets[name] = base  # degraded: what the relay itself wrote, sent again
-            body[name] = base.value
+            fields[name] = base.value
         else:
             # Left out: the partner stores "" for it (a create has nothing else to say).
             targets[name] = BLANK
+    body = UnitRecord(state.key.unit_id, fields)
     return _with_intent(state, body, targets, dict.fromkeys(newer, "written"), now)
 
 
 def _with_intent(
     state: UnitState,
-    body: dict[str, str],
+    body: UnitRecord,
     targets: dict[str, Baseline],
     outcomes: dict[str, FieldOutcome],
     now: datetime,

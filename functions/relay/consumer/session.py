@@ -18,10 +18,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
+from relay.consumer.invocation import OUT_OF_TIME, Invocation
 from relay.consumer.merge import GroupKey, MdtBatch
-from relay.consumer.plan import PartnerUnit, partner_units
 from relay.errors import (
     NorthcaAuthError,
     NorthcaError,
@@ -34,9 +34,7 @@ from relay.errors import (
     PartnerStoppedError,
 )
 from relay.observability import logger
-
-if TYPE_CHECKING:
-    from relay.consumer.pipeline import BatchOutcome, ConsumerDeps
+from relay.ports.partner import PartnerUnit, UnitRecord
 
 T = TypeVar("T")
 
@@ -65,10 +63,11 @@ class WriteResult:
 class PartnerSession:
     """One invocation's calls to the partner, and the reason it stopped calling, if it did."""
 
-    def __init__(self, deps: ConsumerDeps, outcome: BatchOutcome) -> None:
-        self.deps = deps
-        self.settings = deps.settings
-        self.outcome = outcome
+    def __init__(self, run: Invocation) -> None:
+        self.deps = run.deps
+        self.settings = run.deps.settings
+        self.outcome = run.outcome
+        self.budget = run.budget
         self.forbidden: set[GroupKey] = set()
 
     # ------------------------------------------------------------------ the two calls
@@ -76,7 +75,7 @@ class PartnerSession:
     def list_units(self, group: MdtBatch) -> dict[str, PartnerUnit] | None:
         """The partner's units of this MDT, or None when it has no list endpoint (degraded)."""
         try:
-            records = self._attempt(group, lambda: self.deps.writer.list_units(group.mdt_id, group.guild_id))
+            units = self._attempt(group, lambda: self.deps.writer.list_units(group.mdt_id, group.guild_id))
         except NorthcaNotFoundError:
             if not self.outcome.degraded:
                 logger.warning(
@@ -86,9 +85,9 @@ class PartnerSession:
             self.outcome.degraded = True
             return None
         self.outcome.gets += 1
-        return partner_units(records)
+        return units
 
-    def write_units(self, group: MdtBatch, records: list[dict[str, str]]) -> WriteResult:
+    def write_units(self, group: MdtBatch, records: list[UnitRecord]) -> WriteResult:
         """PUT these records, splitting on 400 (to isolate refused units) and on 413."""
         uncertain: list[bool] = []
         try:
@@ -102,21 +101,21 @@ class PartnerSession:
             if len(records) == 1:
                 if isinstance(exc, NorthcaPayloadTooLargeError):
                     self._stop_group(group, "a single unit is too large for the partner", exc)
-                    return WriteResult(failed={records[0]["id"]})
+                    return WriteResult(failed={records[0].unit_id})
                 logger.error(
                     "partner refuses a unit; its messages go on to the DLQ",
-                    extra={"mdt_id": group.mdt_id, "unit_id": records[0]["id"], "error": exc.message},
+                    extra={"mdt_id": group.mdt_id, "unit_id": records[0].unit_id, "error": exc.message},
                 )
-                return WriteResult(refused={records[0]["id"]: exc.message})
+                return WriteResult(refused={records[0].unit_id: exc.message})
             middle = len(records) // 2
             result = self.write_units(group, records[:middle])
             result.extend(self.write_units(group, records[middle:]))
             return result
         except (NorthcaError, PartnerStoppedError):
-            ids = {r["id"] for r in records}
+            ids = {r.unit_id for r in records}
             return WriteResult(failed=ids, uncertain=ids if any(uncertain) else set())
-        sent = {r["id"] for r in records}
-        confirmed = answer.confirmed_ids() & sent
+        sent = {r.unit_id for r in records}
+        confirmed = answer.confirmed & sent
         if confirmed != sent:
             # A 2xx that does not list a unit says nothing of it: it stays pending, its messages retry.
             self.outcome.unconfirmed += len(sent - confirmed)
@@ -125,17 +124,13 @@ class PartnerSession:
                 extra={"mdt_id": group.mdt_id, "unconfirmed": len(sent - confirmed), "sent": len(sent)},
             )
         return WriteResult(
-            written=confirmed, failed=sent - confirmed, uncertain=sent if any(uncertain) else set()
+            written=set(confirmed), failed=sent - confirmed, uncertain=sent if any(uncertain) else set()
         )
 
     # ------------------------------------------------------------------ the policy
 
-    def _can_wait(self, seconds: float) -> bool:
-        return self.deps.remaining_ms() - seconds * 1000 >= self.settings.min_remaining_ms
-
     def _stop(self, reason: str, delay: float | None = None) -> None:
-        if self.outcome.stopped is None:
-            self.outcome.stopped = reason
+        self.budget.stop(reason)
         if reason == "throttled":
             wanted = self.settings.throttle_delay_seconds if delay is None else math.ceil(delay)
             self.outcome.throttle_delay = min(wanted, self.settings.max_visibility_delay_seconds)
@@ -148,14 +143,13 @@ class PartnerSession:
             extra={"mdt_id": group.mdt_id, "reason": reason, "status": exc.status, "error": exc.message},
         )
 
-    def check_can_call(self, group: MdtBatch) -> None:
-        if self.outcome.stopped is not None:
-            raise PartnerStoppedError(self.outcome.stopped)
+    def _check_can_call(self, group: MdtBatch) -> None:
+        if self.budget.stopped is not None:
+            raise PartnerStoppedError(self.budget.stopped)
         if (group.mdt_id, group.guild_id) in self.forbidden:
             raise PartnerStoppedError("mdt not linked")
-        if self.deps.remaining_ms() < self.settings.min_remaining_ms:
-            self._stop("out of time")
-            raise PartnerStoppedError("out of time")
+        if not self.budget.can_start():
+            raise PartnerStoppedError(OUT_OF_TIME)
 
     def _attempt(
         self,
@@ -169,7 +163,7 @@ class PartnerSession:
         in `uncertain`."""
         attempt = 0
         while True:
-            self.check_can_call(group)
+            self._check_can_call(group)
             attempt += 1
             if counts_as_put:
                 self.outcome.puts += 1
@@ -193,7 +187,7 @@ class PartnerSession:
                 wait is not None
                 and wait <= self.settings.max_inline_wait_seconds
                 and attempt < self.settings.attempts
-                and self._can_wait(wait)
+                and self.budget.can_wait(wait)
             ):
                 return wait
             logger.warning("partner throttles", extra={"status": exc.status, "retry_after": wait})
@@ -230,7 +224,7 @@ class PartnerSession:
         if attempt >= self.settings.attempts:
             self._stop("partner unavailable")
             raise exc
-        if not self._can_wait(backoff):
-            self._stop("out of time")
+        if not self.budget.can_wait(backoff):
+            self._stop(OUT_OF_TIME)
             raise exc
         return backoff

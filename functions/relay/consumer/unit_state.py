@@ -13,17 +13,18 @@ each writable field:
   it was sent, so that a PUT of its own seen again (landing late, or written while the answer was
   lost) is recognised as such and not taken for another writer's edit.
 
-The port is relay.ports.UnitStateStore (DynamoDB in relay.aws.dynamodb, memory in relay.memory); the
-protocol on top of it is relay.consumer.plan and docs/consumer.md.
+The port is `UnitStateStore` below, with its types (DynamoDB in relay.aws.unit_state; memory:
+`InMemoryUnitStateStore`); the protocol on top of it is relay.consumer.plan and docs/consumer.md.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from relay.consumer.merge import FieldStamp
 from relay.errors import UnitStateUnavailableError
@@ -133,7 +134,7 @@ class UnitState:
 
 
 class StateWrite(NamedTuple):
-    """One conditional write of a unit's fields (relay.ports.UnitStateStore.write)."""
+    """One conditional write of a unit's fields (UnitStateStore.write)."""
 
     key: UnitKey
     fields: Mapping[str, FieldState]
@@ -182,6 +183,51 @@ def write_each(
         else:
             results.versions[key] = answer
     return results
+
+
+# ------------------------------------------------------------------------------ the port, and its twin
+
+
+class UnitStateStore(Protocol):
+    """The consumer's unit state, with conditional writes (docs/consumer.md)."""
+
+    def read_many(self, keys: Sequence[UnitKey]) -> dict[UnitKey, UnitState]:
+        """Strongly consistent reads; a unit without an item comes back as version 0."""
+        ...
+
+    def write(self, key: UnitKey, fields: Mapping[str, FieldState], expected_version: int) -> int | None:
+        """Replace the unit's fields if the item is still at `expected_version` (0: no item yet): the
+        new version, or None when another writer got there first."""
+        ...
+
+    def write_many(self, writes: Sequence[StateWrite], can_start: Callable[[], bool]) -> StateWrites:
+        """Each write (one per unit) as `write` makes it, concurrently where the store can, each started
+        only while `can_start()`; never raises: what failed is in the answer with why."""
+        ...
+
+
+class InMemoryUnitStateStore:
+    """UnitStateStore in a dict (atomic under a lock): for tests, the bench and tools. The contract tests
+    (tests/unit/test_state.py) run the same cases over it and the DynamoDB store."""
+
+    def __init__(self) -> None:
+        self.items: dict[UnitKey, UnitState] = {}
+        self._lock = threading.Lock()
+
+    def read_many(self, keys: Sequence[UnitKey]) -> dict[UnitKey, UnitState]:
+        with self._lock:
+            return {key: self.items.get(key, UnitState(key)) for key in keys}
+
+    def write(self, key: UnitKey, fields: Mapping[str, FieldState], expected_version: int) -> int | None:
+        with self._lock:
+            current = self.items.get(key, UnitState(key))
+            if current.version != expected_version:
+                return None
+            self.items[key] = UnitState(key, dict(fields), current.version + 1)
+            return current.version + 1
+
+    def write_many(self, writes: Sequence[StateWrite], can_start: Callable[[], bool]) -> StateWrites:
+        return write_each(self.write, writes, can_start)
 
 
 # ------------------------------------------------------------------------------ the stored form

@@ -8,10 +8,8 @@ header. The poller decides what to do with them.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -20,7 +18,7 @@ from urllib3.exceptions import HTTPError
 
 from relay import USER_AGENT
 from relay.config import ErlcServerConfig
-from relay.erlc.roster import ErlcPlayer, parse_players
+from relay.erlc.roster import parse_players
 from relay.errors import (
     ErlcAuthError,
     ErlcError,
@@ -29,10 +27,10 @@ from relay.errors import (
     ErlcResponseError,
     ErlcUnavailableError,
 )
+from relay.httpclient import json_or_none, parse_retry_after
 from relay.models import redact
-from relay.northca.client import parse_retry_after
 from relay.observability import logger
-from relay.ports import PlayersApi
+from relay.ports.erlc import PlayersAnswer, PlayersApi, RateLimit
 
 MAX_HOLD_SECONDS = 3600.0
 AUTH_CODES = {2000, 2001, 2002, 2003, 2004}
@@ -41,34 +39,21 @@ OFFLINE_CODE = 3002
 EPOCH_MILLIS_THRESHOLD = 1e11
 
 
-@dataclass(frozen=True)
-class RateLimit:
-    bucket: str | None
-    limit: int | None
-    remaining: int | None
-    reset: float | None  # epoch seconds
-
-    @classmethod
-    def from_headers(cls, headers: Mapping[str, str]) -> RateLimit | None:
-        if not any(name.lower().startswith("x-ratelimit-") for name in headers):
-            return None
-        reset = _number(headers.get("x-ratelimit-reset"))
-        if reset is not None and reset > EPOCH_MILLIS_THRESHOLD:
-            reset /= 1000
-        remaining = _number(headers.get("x-ratelimit-remaining"))
-        limit = _number(headers.get("x-ratelimit-limit"))
-        return cls(
-            bucket=headers.get("x-ratelimit-bucket"),
-            limit=None if limit is None else int(limit),
-            remaining=None if remaining is None else int(remaining),
-            reset=reset,
-        )
-
-    def hold_until(self) -> float | None:
-        """When the bucket is empty, the epoch second it refills; else None."""
-        if self.remaining is not None and self.remaining <= 0 and self.reset is not None:
-            return self.reset
+def rate_limit_from_headers(headers: Mapping[str, str]) -> RateLimit | None:
+    """The bucket an answer's `X-RateLimit-*` headers (names lower-cased) describe, if it has any."""
+    if not any(name.lower().startswith("x-ratelimit-") for name in headers):
         return None
+    reset = _number(headers.get("x-ratelimit-reset"))
+    if reset is not None and reset > EPOCH_MILLIS_THRESHOLD:
+        reset /= 1000
+    remaining = _number(headers.get("x-ratelimit-remaining"))
+    limit = _number(headers.get("x-ratelimit-limit"))
+    return RateLimit(
+        bucket=headers.get("x-ratelimit-bucket"),
+        limit=None if limit is None else int(limit),
+        remaining=None if remaining is None else int(remaining),
+        reset=reset,
+    )
 
 
 def _number(value: str | None) -> float | None:
@@ -79,13 +64,6 @@ def _number(value: str | None) -> float | None:
     except ValueError:
         return None
     return number if math.isfinite(number) and number >= 0 else None
-
-
-@dataclass(frozen=True)
-class PlayersAnswer:
-    players: list[ErlcPlayer]
-    version: str
-    rate_limit: RateLimit | None = None
 
 
 class ErlcClient:
@@ -131,8 +109,8 @@ class ErlcClient:
             )
         except HTTPError as exc:
             raise ErlcUnavailableError(f"GET {path}: {type(exc).__name__}") from None
-        rate_limit = RateLimit.from_headers({k.lower(): v for k, v in response.headers.items()})
-        body = _json(response.data)
+        rate_limit = rate_limit_from_headers({k.lower(): v for k, v in response.headers.items()})
+        body = json_or_none(response.data)
         status = response.status
         code = _error_code(body)
         if status == 200:
@@ -157,13 +135,6 @@ class ErlcClient:
         if status >= 500 or code in (1001, 1002):
             raise ErlcUnavailableError(f"GET {path}: {message}", status, code)
         raise ErlcError(f"GET {path}: unexpected HTTP {status} ({message})", status, code)
-
-
-def _json(data: bytes) -> Any:
-    try:
-        return json.loads(data or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        return None
 
 
 def _text(body: Any, key: str) -> str | None:

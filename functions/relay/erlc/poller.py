@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Literal
 
 from relay.config import ErlcServerConfig
-from relay.erlc.client import MAX_HOLD_SECONDS, PlayersAnswer
+from relay.erlc.client import MAX_HOLD_SECONDS
 from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, load_roster, roster_changes
 from relay.errors import (
     ErlcAuthError,
@@ -28,7 +28,10 @@ from relay.errors import (
 from relay.messages import queue_messages
 from relay.models import roster_key, utc_now
 from relay.observability import logger
-from relay.ports import PlayersApi, Publisher, SecretsSource, SourceStateStore
+from relay.ports.erlc import PlayersAnswer, PlayersApi
+from relay.ports.queue import Publisher
+from relay.ports.secrets import SecretsSource
+from relay.ports.stores import SourceStateStore
 
 RATE_LIMIT_SK = "ratelimit"
 

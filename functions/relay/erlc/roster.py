@@ -12,7 +12,6 @@ the server's `departments` and they have a callsign; the callsign is the unit id
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,20 +19,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from relay.errors import ErlcResponseError
 from relay.models import MAX_UNIT_ID_LENGTH, UnitChange, UnitField
+from relay.ports.erlc import ErlcPlayer
 
 if TYPE_CHECKING:
     from relay.config import ErlcServerConfig
 
 # Where the roster lives in the state store: pk `roster#<server>`, this sk.
 ROSTER_SK = "players"
-
-
-@dataclass(frozen=True)
-class ErlcPlayer:
-    name: str
-    player_id: str
-    team: str
-    callsign: str | None = None
 
 
 def split_player(value: Any) -> tuple[str, str]:

@@ -7,7 +7,8 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from relay.consumer.pipeline import ConsumerDeps, process_batch
+from relay.consumer.invocation import ConsumerDeps
+from relay.consumer.pipeline import process_batch
 from relay.handlers import wiring
 from relay.observability import logger, metrics
 

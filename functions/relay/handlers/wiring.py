@@ -20,7 +20,7 @@ from relay.observability import logger
 
 if TYPE_CHECKING:
     from relay.alerts.notify import NotifierDeps
-    from relay.consumer.pipeline import ConsumerDeps
+    from relay.consumer.invocation import ConsumerDeps
     from relay.erlc.poller import RosterPollDeps
     from relay.ingress.pipeline import IngressDeps
     from relay.northca.writer import PartnerWriter
@@ -72,7 +72,7 @@ def ingress_deps() -> IngressDeps:
     from relay.aws.sqs import SqsPublisher
     from relay.ingress.pipeline import IngressDeps
     from relay.memory import InMemoryReplayGuard
-    from relay.ports import ReplayGuard
+    from relay.ports.stores import ReplayGuard
     from relay.settings import IngressEnvironment
     from relay.sources.registry import stateful_sources
 
@@ -129,9 +129,9 @@ def consumer_deps(remaining_ms: Any) -> ConsumerDeps:
 @functools.cache
 def _consumer_deps() -> ConsumerDeps:
     """Built once per container: the unit-state store keeps its thread pool across invocations."""
-    from relay.aws.dynamodb import DynamoUnitStateStore
     from relay.aws.sqs import SqsDeadLetters, SqsVisibility
-    from relay.consumer.pipeline import ConsumerDeps
+    from relay.aws.unit_state import DynamoUnitStateStore
+    from relay.consumer.invocation import ConsumerDeps
     from relay.settings import ConsumerEnvironment
 
     env = ConsumerEnvironment.model_validate(os.environ)

@@ -33,7 +33,9 @@ from relay.memory import InMemoryReplayGuard
 from relay.messages import queue_messages
 from relay.models import UnitChange
 from relay.observability import logger
-from relay.ports import Publisher, ReplayGuard, SecretsSource, SourceStateStore
+from relay.ports.queue import Publisher
+from relay.ports.secrets import SecretsSource
+from relay.ports.stores import ReplayGuard, SourceStateStore
 from relay.sources import Adapter, AdapterContext, AdapterKind
 from relay.sources.registry import build_adapter, normalise
 

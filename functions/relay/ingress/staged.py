@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from relay.models import SOURCE_STATE_TTL_SECONDS
-from relay.ports import SourceStateStore
+from relay.ports.stores import SourceStateStore
 
 
 class StagedSourceState:

@@ -6,12 +6,8 @@ exactly one attempt per call and turns every outcome into a typed result or a ty
 
 from __future__ import annotations
 
-import email.utils
-import json
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -33,38 +29,10 @@ from relay.errors import (
     NorthcaUnexpectedStatusError,
     NorthcaUnreachableError,
 )
+from relay.httpclient import json_or_none, parse_retry_after
 from relay.models import redact, utc_now
-
-_DIGITS = re.compile(r"^\s*\d+(\.\d+)?\s*$")
-MAX_RETRY_AFTER_SECONDS = 3600.0
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds (fractions tolerated) or an HTTP date.
-
-    Garbage and negative values give None (the caller picks its own backoff), never an exception.
-    """
-    if value is None:
-        return None
-    text = value.strip()
-    if _DIGITS.match(text):
-        return min(float(text), MAX_RETRY_AFTER_SECONDS)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return min(max((when - now).total_seconds(), 0.0), MAX_RETRY_AFTER_SECONDS)
-
-
-@dataclass(frozen=True)
-class UpsertResult:
-    units: list[dict[str, Any]]
-
-    def confirmed_ids(self) -> set[str]:
-        """The ids the partner's answer lists: only those are known to be written."""
-        return {u["id"] for u in self.units if isinstance(u, dict) and isinstance(u.get("id"), str)}
+from relay.northca.wire import confirmed_ids, read_unit_list, upsert_body
+from relay.ports.partner import PartnerUnit, UnitRecord, UpsertAnswer
 
 
 class NorthcaClient:
@@ -101,19 +69,19 @@ class NorthcaClient:
         return f"{self.base_url}/mdts/{quote(mdt_id, safe='')}/units/active"
 
     def upsert_units(
-        self, mdt_id: str, guild_id: str, units: Sequence[dict[str, Any]], actor: str | None = None
-    ) -> UpsertResult:
-        body = json.dumps({"units": list(units)}, separators=(",", ":")).encode()
+        self, mdt_id: str, guild_id: str, units: Sequence[UnitRecord], actor: str | None = None
+    ) -> UpsertAnswer:
+        body = upsert_body(units)
         data = self._call("PUT", self._units_url(mdt_id), self._headers(guild_id, actor), body)
-        return UpsertResult(units=data if isinstance(data, list) else [])
+        return UpsertAnswer(confirmed_ids(data))
 
-    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
-        """The MDT's active units. An answer without a list is a failed call: taking it for "no units"
-        would make every unit look new, and a create leaves the fields it does not set blank."""
+    def list_units(self, mdt_id: str, guild_id: str) -> dict[str, PartnerUnit]:
+        """The MDT's active units by id. An answer without a list is a failed call: taking it for "no
+        units" would make every unit look new, and a create leaves the fields it does not set blank."""
         data = self._call("GET", self._units_url(mdt_id), self._headers(guild_id, None), None)
         if not isinstance(data, list):
             raise NorthcaServerError("GET answered without a list of units")
-        return data
+        return read_unit_list(data)
 
     def _call(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Any:
         try:
@@ -133,10 +101,7 @@ class NorthcaClient:
 
     def _interpret(self, response: urllib3.BaseHTTPResponse) -> Any:
         status = response.status
-        try:
-            envelope = json.loads(response.data or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):  # a deep answer is garbage too
-            envelope = None
+        envelope = json_or_none(response.data)  # a deep answer is garbage too
         error = envelope.get("error") if isinstance(envelope, dict) else None
         # The partner may echo the key in its text (a 401 that quotes what it refused): never log it.
         message = redact(error[:500], self.partner_key) if isinstance(error, str) else f"HTTP {status}"

@@ -10,18 +10,19 @@ works whichever of the two the partner accepts.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from relay.errors import NorthcaAuthError, NorthcaForbiddenError
-from relay.northca.client import NorthcaClient, UpsertResult
+from relay.northca.client import NorthcaClient
 from relay.observability import logger
-from relay.ports import SecretsSource
+from relay.ports.partner import PartnerUnit, UnitRecord, UpsertAnswer
+from relay.ports.secrets import SecretsSource
 
 T = TypeVar("T")
 
 
 class PartnerWriter:
-    """relay.ports.UnitWriter with the key's life cycle."""
+    """relay.ports.partner.UnitWriter with the key's life cycle."""
 
     def __init__(
         self, secrets: SecretsSource, secret_name: str, make_client: Callable[[str], NorthcaClient]
@@ -66,9 +67,9 @@ class PartnerWriter:
         raise refused
 
     def upsert_units(
-        self, mdt_id: str, guild_id: str, units: Sequence[dict[str, Any]], actor: str | None = None
-    ) -> UpsertResult:
+        self, mdt_id: str, guild_id: str, units: Sequence[UnitRecord], actor: str | None = None
+    ) -> UpsertAnswer:
         return self._call(lambda client: client.upsert_units(mdt_id, guild_id, units, actor))
 
-    def list_units(self, mdt_id: str, guild_id: str) -> list[dict[str, Any]]:
+    def list_units(self, mdt_id: str, guild_id: str) -> dict[str, PartnerUnit]:
         return self._call(lambda client: client.list_units(mdt_id, guild_id))

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from relay.errors import StateNotWiredError
 from relay.models import UnitChange
-from relay.ports import SourceStateStore
+from relay.ports.stores import SourceStateStore
 
 
 @dataclass(frozen=True)

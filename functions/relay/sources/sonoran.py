@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from relay.errors import InvalidPayloadError
 from relay.models import UnitChange, UnitField, cache_key, usable_id
 from relay.observability import logger
-from relay.ports import SourceStateStore
+from relay.ports.stores import SourceStateStore
 from relay.sources import AdapterContext, AdapterKind
 from relay.sources.fields import FieldRules, FieldText, PickKey, as_text
 

@@ -1,0 +1,132 @@
+"""One consumer invocation's state: what it was given (the deliveries, the dependencies), its time
+budget, and what became of it (the outcome). The other consumer modules import these; none of them
+defines state another one mutates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
+
+from relay.config import ConsumerConfig
+from relay.consumer.unit_state import UnitKey, UnitStateStore
+from relay.messages import QueueMessage
+from relay.models import utc_now
+from relay.ports.partner import UnitWriter
+from relay.ports.queue import DeadLetterPort, VisibilityPort
+
+OUT_OF_TIME = "out of time"
+
+
+class Delivery(NamedTuple):
+    """One SQS record the consumer could read (a tuple: a batch builds up to 10,000 of them)."""
+
+    message_id: str
+    receipt_handle: str
+    receive_count: int
+    message: QueueMessage
+
+
+@dataclass
+class ConsumerDeps:
+    writer: UnitWriter
+    state: UnitStateStore
+    visibility: VisibilityPort | None = None
+    # Without it, messages that can never be written reach the DLQ through maxReceiveCount.
+    dead_letters: DeadLetterPort | None = None
+    settings: ConsumerConfig = field(default_factory=ConsumerConfig)
+    max_units_per_request: int = 100
+    # Milliseconds left in the invocation; no PUT starts, and no backoff sleeps, past the budget.
+    remaining_ms: Callable[[], int] = lambda: 60_000
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], datetime] = utc_now
+
+
+class Budget:
+    """The invocation's time, and why it stopped calling out, if it did: the one place that says
+    whether a call to AWS or the partner may start. The reserve covers the slowest call (a PUT's connect
+    and read timeouts; a state call's, with its retries), then the SQS calls after it."""
+
+    def __init__(self, remaining_ms: Callable[[], int], reserve_ms: int) -> None:
+        self.remaining_ms = remaining_ms
+        self.reserve_ms = reserve_ms
+        self.stopped: str | None = None
+
+    def can_start(self) -> bool:
+        """Whether a call may start now; when it may not, the invocation is out of time."""
+        if self.remaining_ms() >= self.reserve_ms:
+            return True
+        self.stop(OUT_OF_TIME)
+        return False
+
+    def can_wait(self, seconds: float) -> bool:
+        """Whether a call may still start after waiting `seconds` (a backoff, a short Retry-After)."""
+        return self.remaining_ms() - seconds * 1000 >= self.reserve_ms
+
+    def stop(self, reason: str) -> None:
+        """Stop calling out for the rest of the invocation; the first reason is the one reported."""
+        if self.stopped is None:
+            self.stopped = reason
+
+
+@dataclass
+class BatchOutcome:
+    failed_message_ids: set[str] = field(default_factory=set)
+    poison: dict[str, str] = field(default_factory=dict)  # message id -> why it could not be read
+    refused_units: dict[UnitKey, str] = field(default_factory=dict)  # the partner's 400s (by bisection)
+    dead_lettered: dict[str, str] = field(default_factory=dict)  # message id -> reason, sent to the DLQ
+    puts: int = 0
+    gets: int = 0
+    units_written: int = 0
+    resends: int = 0
+    superseded: int = 0  # changes older than another writer's value at the partner
+    reasserted: int = 0  # the relay's newest value put back over a late PUT of its own
+    clamped: int = 0  # event times in the future, clamped to the receive time
+    unconfirmed: int = 0  # units a 2xx did not list: given back
+    # Partner answers that point at the configuration: a key refused after a fresh fetch, an MDT not
+    # linked (403), a status the contract does not give for a bad unit (404, 405, 409 ...).
+    misconfigured: int = 0
+    degraded: bool = False  # the partner has no list endpoint
+    recheck_message_ids: set[str] = field(default_factory=set)  # given back to be looked at again later
+    stopped: str | None = None  # why calls stopped early in this invocation (the budget's reason)
+    throttle_delay: int | None = None  # visibility delay given to the failed messages
+
+    def counts(self, received: int) -> dict[str, int]:
+        """The invocation's metrics, by name."""
+        return {
+            "MessagesReceived": received,
+            "MessagesFailed": len(self.failed_message_ids),
+            "MessagesDeadLettered": len(self.dead_lettered),
+            "MessagesRechecked": len(self.recheck_message_ids),
+            "PartnerPuts": self.puts,
+            "PartnerGets": self.gets,
+            "UnitsRefused": len(self.refused_units),
+            "FieldsSuperseded": self.superseded,
+            "FieldsReasserted": self.reasserted,
+            "EventTimesClamped": self.clamped,
+            "UnconfirmedWrites": self.unconfirmed,
+            "PartnerMisconfigured": self.misconfigured,
+            "PartnerListMissing": int(self.degraded),
+        }
+
+    def response(self, order: Sequence[str]) -> dict[str, list[dict[str, str]]]:
+        """The partial batch response Lambda expects, in the batch's own order."""
+        return {
+            "batchItemFailures": [{"itemIdentifier": mid} for mid in order if mid in self.failed_message_ids]
+        }
+
+
+@dataclass
+class Invocation:
+    """What the batch and the partner session share: the dependencies, the budget and the outcome."""
+
+    deps: ConsumerDeps
+    outcome: BatchOutcome
+    budget: Budget
+
+    @classmethod
+    def start(cls, deps: ConsumerDeps) -> Invocation:
+        return cls(deps, BatchOutcome(), Budget(deps.remaining_ms, deps.settings.min_remaining_ms))
