@@ -13,9 +13,9 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from hypothesis import HealthCheck, settings
 
-from relay.config import RelayConfig
+from relay.config.loader import parse_config
+from relay.config.schema import RelayConfig
 from relay.handlers import wiring
-from relay.sources.registry import parse_config
 from relay_devtools.lambda_context import LocalLambdaContext
 from tests.support.data import base_config_data
 

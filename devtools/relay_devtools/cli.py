@@ -13,9 +13,9 @@ import urllib.request
 from pathlib import Path
 
 from relay import __version__
-from relay.config import RelayConfig, SourceConfig
+from relay.config.loader import load_config
+from relay.config.schema import RelayConfig, SourceConfig
 from relay.errors import ConfigError
-from relay.sources.registry import load_config
 from relay_devtools import deliveriescmd, deploy, doctorcmd, mapcmd, redrive, secretspush
 from relay_devtools.config_hints import explain
 from relay_devtools.localstate import DEFAULT_STATE_FILE

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from relay.config import RelayConfig
+from relay.config.schema import RelayConfig
 
 _PROBLEM = re.compile(r"^(?P<origin>.+?): (?P<location>[^\s:]+): (?P<message>.+)$")
 _CHOICE = re.compile(r"expected one of (?P<choices>.+), got '(?P<given>[^']*)'")

@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from relay.sources.registry import load_config
+from relay.config.loader import load_config
 from relay_devtools.doctor import PARTNER_KEY_PARAMETER
 from relay_devtools.template import load_template
 

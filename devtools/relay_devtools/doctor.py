@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relay.config import (
+from relay.config.loader import load_config
+from relay.config.schema import (
     BodyKeySignature,
     Ed25519Signature,
     HmacSha256Signature,
@@ -31,7 +32,6 @@ from relay.config import (
 from relay.errors import ConfigError, NorthcaAuthError, NorthcaError, NorthcaForbiddenError
 from relay.ingress.keys import decode_whsec, hmac_key, load_ed25519_public_key, plain_secret, usable_keys
 from relay.models import parse_secret_value
-from relay.sources.registry import load_config
 from relay_devtools.config_hints import explain
 from relay_devtools.template import load_template
 

@@ -32,9 +32,9 @@ from urllib.parse import parse_qs
 import boto3
 from moto.server import ThreadedMotoServer
 
-from relay.config import ErlcServerConfig, RelayConfig, SourceConfig
+from relay.config.loader import load_config
+from relay.config.schema import ErlcServerConfig, RelayConfig, SourceConfig
 from relay.observability import logger
-from relay.sources.registry import load_config
 from relay_devtools.apigw import api_gateway_v2_event
 from relay_devtools.deliveries import RecordBuffer, build_deliveries
 from relay_devtools.emulator import NorthcaEmulator

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from relay.config import RelayConfig, SourceConfig, replay_warning
+from relay.config.loader import build_adapter, load_config
+from relay.config.schema import RelayConfig, SourceConfig, replay_warning
 from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, parse_players
 from relay.errors import ErlcResponseError, RelayError
 from relay.ingress.body import parse_json_object
@@ -26,7 +27,7 @@ from relay.messages import QueueMessage, queue_messages
 from relay.models import roster_key
 from relay.ports.stores import SourceStateStore
 from relay.sources import AdapterContext
-from relay.sources.registry import build_adapter, load_config, normalise
+from relay.sources.registry import normalise
 
 
 class MapError(Exception):

@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from relay.config import RelayConfig, read_toml
+from relay.config.schema import RelayConfig, read_toml
 from relay.errors import ConfigError
 from relay_devtools.signing import new_secret
 

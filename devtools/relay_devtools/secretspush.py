@@ -14,8 +14,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from relay.config import RelayConfig
-from relay.sources.registry import load_config
+from relay.config.loader import load_config
+from relay.config.schema import RelayConfig
 from relay_devtools.doctor import PARTNER_KEY_PARAMETER, PREFIX_PARAMETERS, secret_name_checks, template_names
 from relay_devtools.secrets_file import SecretsFile, load_secrets_file
 from relay_devtools.stack import StackError, describe_stack

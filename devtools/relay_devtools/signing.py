@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from relay.config import (
+from relay.config.schema import (
     BodyKeySignature,
     Ed25519Signature,
     HmacSha256Signature,

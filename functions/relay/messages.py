@@ -1,5 +1,6 @@
 """The queue message: the one contract between what produces unit changes (the ingress, the ER:LC
-poller) and the consumer. Built, split and written here, read back by the consumer.
+poller) and the consumer. Built, split and written here, sent through the `Publisher` port (also here:
+a port lives with the data it carries), read back by the consumer.
 
 ```json
 {"v": 1, "source": "cad", "mdt_id": "...", "guild_id": "...", "actor": "2222...", "webhook_id": "msg_...",
@@ -23,7 +24,7 @@ import itertools
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -119,3 +120,11 @@ def split_messages(template: QueueMessage, max_bytes: int = MAX_MESSAGE_BYTES) -
         template.model_copy(update={"changes": changes, "offset": template.offset + offset})
         for changes, offset in zip(pieces, offsets, strict=True)
     ]
+
+
+class Publisher(Protocol):
+    """The queue: every message or nothing (relay.aws.sqs.SqsPublisher)."""
+
+    def send(self, messages: Sequence[QueueMessage]) -> int:
+        """Enqueue every message or raise QueueUnavailableError. Returns the number sent."""
+        ...

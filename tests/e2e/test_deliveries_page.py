@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from relay.sources.registry import load_config
+from relay.config.loader import load_config
 from relay_devtools.secrets_file import load_secrets_file
 from relay_devtools.signing import sign
 from tests.support.local import LocalProcess, post

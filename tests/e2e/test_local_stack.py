@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from relay.config.loader import load_config
 from relay.northca.client import NorthcaClient
-from relay.sources.registry import load_config
 from relay_devtools.secrets_file import load_secrets_file
 from relay_devtools.signing import sign
 from tests.support.constants import ROOT

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from relay.config import RelayConfig
+from relay.config.schema import RelayConfig
 from tests.support.aws import add_relay_resources, queue_and_secrets
 from tests.support.ingress import Stack
 

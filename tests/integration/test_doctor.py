@@ -12,8 +12,8 @@ import pytest
 from moto import mock_aws
 
 from relay.aws.sqs import REASON_ATTRIBUTE
+from relay.config.loader import load_config
 from relay.northca.client import NorthcaClient
-from relay.sources.registry import load_config
 from relay_devtools.cli import main
 from relay_devtools.doctor import partner_checks
 from relay_devtools.emulator import NorthcaEmulator

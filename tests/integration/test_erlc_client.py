@@ -14,7 +14,7 @@ import pytest
 from relay.aws.dynamodb import DynamoSourceStateStore
 from relay.aws.secrets import PowertoolsSecrets
 from relay.aws.sqs import SqsPublisher
-from relay.config import ErlcServerConfig
+from relay.config.schema import ErlcServerConfig
 from relay.erlc.client import ErlcClient, client_factory
 from relay.erlc.poller import RosterPollDeps
 from relay.erlc.roster import ROSTER_SK

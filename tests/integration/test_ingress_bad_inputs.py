@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from relay.config import RelayConfig
+from relay.config.schema import RelayConfig
 from relay.errors import ReplayStoreUnavailableError
 from relay_devtools.apigw import api_gateway_v2_event
 from relay_devtools.lambda_context import LocalLambdaContext

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from relay.config.loader import parse_config
 from relay.ingress.pipeline import IngressDeps
 from relay.memory import InMemorySourceStateStore
 from relay.models import usable_unit_id
-from relay.sources.registry import parse_config
 from relay_devtools.lambda_context import LocalLambdaContext
 from tests.support.adapters import SAMPLES, CountingStateStore, Path, store_roster
 from tests.support.aws import relay_aws

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from relay.config.loader import parse_config
 from relay.ingress.pipeline import IngressDeps
 from relay.memory import InMemorySourceStateStore
-from relay.sources.registry import parse_config
 from relay_devtools.apigw import api_gateway_v2_event
 from relay_devtools.lambda_context import LocalLambdaContext
 from tests.support.aws import relay_aws

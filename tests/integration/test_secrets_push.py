@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from relay.sources.registry import load_config
+from relay.config.loader import load_config
 from relay_devtools.cli import main
 from relay_devtools.secrets_file import SecretsFile, load_secrets_file, write_secrets_file
 from relay_devtools.secretspush import push

@@ -42,7 +42,7 @@ from moto.sqs import models as moto_sqs_models
 from relay.aws.secrets import PowertoolsSecrets
 from relay.aws.sqs import REASON_ATTRIBUTE, SqsDeadLetters, SqsPublisher, SqsVisibility
 from relay.aws.unit_state import DynamoUnitStateStore
-from relay.config import ConsumerConfig
+from relay.config.schema import ConsumerConfig
 from relay.consumer.invocation import ConsumerDeps
 from relay.consumer.merge import FieldStamp, stamp
 from relay.errors import QueueUnavailableError

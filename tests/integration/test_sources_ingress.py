@@ -16,7 +16,7 @@ import pytest
 from relay.aws.dynamodb import DynamoSourceStateStore
 from relay.aws.secrets import PowertoolsSecrets
 from relay.aws.sqs import SqsPublisher
-from relay.config import RelayConfig
+from relay.config.schema import RelayConfig
 from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, parse_players
 from relay.handlers.ingress import lambda_handler
 from relay.ingress.pipeline import IngressDeps

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from relay.config import ErlcServerConfig
+from relay.config.schema import ErlcServerConfig
 from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, parse_players
 from relay.models import UnitChange
 from relay.ports.stores import SourceStateStore
@@ -151,7 +151,7 @@ def run_adapter(sample: AdapterSample, body: Any, store: SourceStateStore | None
 
 
 class CountingStateStore:
-    """relay.ports.SourceStateStore around another, counting its calls: the work a request caused."""
+    """relay.ports.stores.SourceStateStore around another, counting its calls: the work a request caused."""
 
     def __init__(self, store: SourceStateStore) -> None:
         self.store = store

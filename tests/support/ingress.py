@@ -11,7 +11,7 @@ from typing import Any
 from relay.aws.dynamodb import DynamoReplayGuard
 from relay.aws.secrets import PowertoolsSecrets
 from relay.aws.sqs import SqsPublisher
-from relay.config import RelayConfig
+from relay.config.schema import RelayConfig
 from relay.errors import ReplayStoreUnavailableError
 from relay.handlers.ingress import lambda_handler
 from relay.ingress.pipeline import IngressDeps

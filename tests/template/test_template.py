@@ -40,7 +40,7 @@ EXPECTED_ENV = {
     "ScheduledFunction": {"QUEUE_URL", "STATE_TABLE"},
     "NotifierFunction": {"DISCORD_WEBHOOK_SECRET"},
 }
-# The settings model (relay.settings) that reads each function's environment.
+# The settings model (relay.config.environment) that reads each function's environment.
 ENVIRONMENT_MODELS = {
     "IngressFunction": "IngressEnvironment",
     "ConsumerFunction": "ConsumerEnvironment",

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from relay.config.loader import load_config, parse_config
 from relay.errors import ConfigError
-from relay.sources.registry import load_config, parse_config
 from tests.support.constants import ROOT
 from tests.support.data import base_config_data
 from tests.support.examples import uncommented_relay_toml

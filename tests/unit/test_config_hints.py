@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from relay.config.loader import parse_config
 from relay.errors import ConfigError
-from relay.sources.registry import parse_config
 from relay_devtools.config_hints import allowed_keys, explain
 from tests.support.data import base_config_data
 

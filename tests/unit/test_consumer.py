@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from relay.config import ConsumerConfig
+from relay.config.schema import ConsumerConfig
 from relay.consumer.invocation import BatchOutcome, ConsumerDeps
 from relay.consumer.pipeline import process_batch
 from relay.consumer.unit_state import FieldState, InMemoryUnitStateStore, UnitKey, UnitState

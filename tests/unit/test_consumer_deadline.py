@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from relay.config import ConsumerConfig
+from relay.config.schema import ConsumerConfig
 from relay.consumer.invocation import ConsumerDeps
 from relay.consumer.pipeline import process_batch
 from relay.consumer.unit_state import FieldState, InMemoryUnitStateStore, UnitKey, UnitState

@@ -15,7 +15,7 @@ import urllib3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relay.config import ConsumerConfig
+from relay.config.schema import ConsumerConfig
 from relay.consumer.invocation import ConsumerDeps
 from relay.consumer.pipeline import process_batch
 from relay.consumer.unit_state import InMemoryUnitStateStore

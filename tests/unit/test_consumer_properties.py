@@ -30,7 +30,7 @@ from typing import Any
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from relay.config import ConsumerConfig
+from relay.config.schema import ConsumerConfig
 from relay.consumer.invocation import ConsumerDeps
 from relay.consumer.merge import FieldStamp, stamp
 from relay.consumer.pipeline import process_batch

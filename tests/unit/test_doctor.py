@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from relay.config import RelayConfig
-from relay.sources.registry import parse_config
+from relay.config.loader import parse_config
+from relay.config.schema import RelayConfig
 from relay_devtools.doctor import (
     id_checks,
     load,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from relay.config import ErlcServerConfig
+from relay.config.schema import ErlcServerConfig
 from relay.erlc.client import rate_limit_from_headers
 from relay.erlc.poller import RosterPollDeps, poll_server, poll_servers
 from relay.errors import ErlcAuthError, ErlcRateLimitedError, ErlcUnavailableError, QueueUnavailableError

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from relay.config import ErlcServerConfig
+from relay.config.schema import ErlcServerConfig
 from relay.erlc.roster import (
     build_roster,
     dump_roster,

@@ -139,7 +139,7 @@ def test_map_usage_errors(config_file: Path, capsys, args: list[str], message: s
 
 
 def test_map_payload_is_the_ingress_path_without_the_signature(config_file: Path) -> None:
-    from relay.sources.registry import load_config
+    from relay.config.loader import load_config
 
     config = load_config(config_file)
     with pytest.raises(InvalidPayloadError, match=r"body: not valid JSON"):

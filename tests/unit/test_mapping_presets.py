@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from relay.config.loader import build_adapter, parse_config
 from relay.memory import InMemorySourceStateStore
 from relay.models import UnitChange
 from relay.sources import AdapterContext
-from relay.sources.registry import build_adapter, parse_config
 from tests.support.constants import NOW, ROOT
 from tests.support.data import base_config_data, load_event
 

@@ -6,7 +6,7 @@ import json
 import stat
 from pathlib import Path
 
-from relay.sources.registry import parse_config
+from relay.config.loader import parse_config
 from relay_devtools.secrets_file import (
     SecretsFile,
     describe_written,

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from relay.config import Ed25519Signature
+from relay.config.schema import Ed25519Signature
 from relay.errors import UnusableSecretError, VerificationError
 from relay.ingress.keys import load_ed25519_public_key
 from relay.ingress.signatures import SignedRequest, verify_signature

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from relay.config import HmacSha256Signature
+from relay.config.schema import HmacSha256Signature
 from relay.errors import UnusableSecretError, VerificationError
 from relay.ingress.signatures import SignedRequest, sign_hmac_sha256, verify_signature
 from tests.support.constants import NOW

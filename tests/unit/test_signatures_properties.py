@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relay.config import (
+from relay.config.schema import (
     BodyKeySignature,
     Ed25519Signature,
     HmacSha256Signature,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from relay.config import StandardWebhooksSignature
+from relay.config.schema import StandardWebhooksSignature
 from relay.errors import UnusableSecretError, VerificationError
 from relay.ingress.keys import decode_whsec
 from relay.ingress.signatures import SignedRequest, sign_standard_webhooks, verify_signature

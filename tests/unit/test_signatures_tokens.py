@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from relay.config import BodyKeySignature, UrlTokenSignature
+from relay.config.schema import BodyKeySignature, UrlTokenSignature
 from relay.errors import UnusableSecretError, VerificationError
 from relay.ingress.signatures import SignedRequest, verify_signature
 from tests.support.constants import NOW

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
+from relay.config.loader import parse_config
 from relay.errors import ConfigError, InvalidPayloadError
 from relay.models import UnitChange
 from relay.sources import AdapterContext
-from relay.sources.registry import adapter_kind, parse_config
+from relay.sources.registry import adapter_kind
 from tests.support.constants import NOW
 from tests.support.data import base_config_data, load_event
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from relay.sources.registry import load_config, parse_config
+from relay.config.loader import load_config, parse_config
 from relay_devtools.cli import main
 from tests.support.constants import NOW, ROOT
 

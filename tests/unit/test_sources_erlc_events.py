@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from relay.config import ErlcServerConfig
+from relay.config.schema import ErlcServerConfig
 from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, parse_players
 from relay.errors import InvalidPayloadError
 from relay.memory import InMemorySourceStateStore

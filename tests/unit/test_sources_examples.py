@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import tomllib
 
-from relay.sources.registry import KINDS, parse_config
+from relay.config.loader import parse_config
+from relay.sources.registry import KINDS
 from tests.support.constants import ROOT
 from tests.support.examples import uncommented_relay_toml
 

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
+from relay.config.loader import build_adapter, parse_config
 from relay.errors import InvalidPayloadError
 from relay.memory import InMemorySourceStateStore
 from relay.models import UnitChange, to_utc, usable_unit_id
 from relay.sources import AdapterContext
-from relay.sources.registry import CappedAdapter, build_adapter, parse_config
+from relay.sources.registry import CappedAdapter
 from tests.support.adapters import SAMPLES, AdapterSample, run_adapter, store_roster, with_value
 from tests.support.clocks import FixedClock
 from tests.support.constants import GUILD, MDT, NOW

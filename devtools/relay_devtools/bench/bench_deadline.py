@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from relay.aws.unit_state import DynamoUnitStateStore
-from relay.config import ConsumerConfig
+from relay.config.schema import ConsumerConfig
 from relay.consumer.invocation import ConsumerDeps
 from relay.consumer.pipeline import process_batch
 from relay.messages import QueueMessage

@@ -83,11 +83,11 @@ def _time_each(calls: list[Callable[[], object]]) -> list[int]:
 
 
 def warm_rows() -> list[Row]:
+    from relay.config.loader import parse_config
     from relay.handlers.ingress import lambda_handler
     from relay.ingress.keys import decode_whsec
     from relay.ingress.pipeline import InboundRequest, IngressDeps, accept_webhook
     from relay.memory import InMemoryReplayGuard, StaticSecrets
-    from relay.sources.registry import parse_config
     from relay_devtools.apigw import api_gateway_v2_event
     from relay_devtools.lambda_context import LocalLambdaContext
     from relay_devtools.signing import sign

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from relay.config import StandardWebhooksSignature
+from relay.config.schema import StandardWebhooksSignature
 from relay_devtools.bench import Row
 from relay_devtools.local import LocalOptions, LocalStack
 from relay_devtools.loopback import LoopbackServer, Reply

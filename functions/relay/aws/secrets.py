@@ -13,7 +13,7 @@ DEFAULT_MAX_AGE_SECONDS = 300
 
 
 class PowertoolsSecrets:
-    """relay.ports.SecretsSource through a Powertools provider's cache: its default one, or one on the
+    """relay.ports.secrets.SecretsSource through a Powertools provider's cache: its default one, or one on the
     client `make_client` builds at the first fetch (bounded timeouts; nothing built before it is
     needed); `force_fetch` after a refusal picks up a rotated value."""
 

@@ -40,7 +40,7 @@ def batches(bodies: Sequence[str]) -> list[list[tuple[str, str]]]:
 
 
 class SqsPublisher:
-    """relay.ports.Publisher: SendMessageBatch in groups within SQS's limits, failed entries retried."""
+    """relay.messages.Publisher: SendMessageBatch in groups within SQS's limits, failed entries retried."""
 
     def __init__(
         self,
@@ -84,7 +84,7 @@ class SqsPublisher:
 
 
 class SqsVisibility:
-    """relay.ports.VisibilityPort: ChangeMessageVisibilityBatch on the consumer's own queue."""
+    """relay.ports.queue.VisibilityPort: ChangeMessageVisibilityBatch on the consumer's own queue."""
 
     def __init__(self, client: SQSClient, queue_url: str) -> None:
         self.client = client
@@ -106,7 +106,7 @@ class SqsVisibility:
 
 
 class SqsDeadLetters:
-    """relay.ports.DeadLetterPort: SendMessageBatch to the DLQ, the body unchanged and the reason as a
+    """relay.ports.queue.DeadLetterPort: SendMessageBatch to the DLQ, the body unchanged and the reason as a
     message attribute."""
 
     def __init__(self, client: SQSClient, dlq_url: str) -> None:

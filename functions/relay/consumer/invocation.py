@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from relay.config import ConsumerConfig
+from relay.config.schema import ConsumerConfig
 from relay.consumer.unit_state import UnitKey, UnitStateStore
 from relay.messages import QueueMessage
 from relay.models import utc_now

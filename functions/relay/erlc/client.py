@@ -17,7 +17,7 @@ import urllib3
 from urllib3.exceptions import HTTPError
 
 from relay import USER_AGENT
-from relay.config import ErlcServerConfig
+from relay.config.schema import ErlcServerConfig
 from relay.erlc.roster import parse_players
 from relay.errors import (
     ErlcAuthError,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from relay.config import ErlcServerConfig
+from relay.config.schema import ErlcServerConfig
 from relay.erlc.client import MAX_HOLD_SECONDS
 from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, load_roster, roster_changes
 from relay.errors import (
@@ -25,11 +25,10 @@ from relay.errors import (
     QueueUnavailableError,
     SourceStateUnavailableError,
 )
-from relay.messages import queue_messages
+from relay.messages import Publisher, queue_messages
 from relay.models import roster_key, utc_now
 from relay.observability import logger
 from relay.ports.erlc import PlayersAnswer, PlayersApi
-from relay.ports.queue import Publisher
 from relay.ports.secrets import SecretsSource
 from relay.ports.stores import SourceStateStore
 

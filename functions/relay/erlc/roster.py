@@ -22,7 +22,7 @@ from relay.models import MAX_UNIT_ID_LENGTH, UnitChange, UnitField
 from relay.ports.erlc import ErlcPlayer
 
 if TYPE_CHECKING:
-    from relay.config import ErlcServerConfig
+    from relay.config.schema import ErlcServerConfig
 
 # Where the roster lives in the state store: pk `roster#<server>`, this sk.
 ROSTER_SK = "players"

@@ -70,11 +70,11 @@ def ingress_deps() -> IngressDeps:
     from relay.aws.dynamodb import DynamoReplayGuard, DynamoSourceStateStore
     from relay.aws.secrets import PowertoolsSecrets
     from relay.aws.sqs import SqsPublisher
+    from relay.config.environment import IngressEnvironment
+    from relay.config.loader import stateful_sources
     from relay.ingress.pipeline import IngressDeps
     from relay.memory import InMemoryReplayGuard
     from relay.ports.stores import ReplayGuard
-    from relay.settings import IngressEnvironment
-    from relay.sources.registry import stateful_sources
 
     env = IngressEnvironment.model_validate(os.environ)
     config = env.relay_config()
@@ -102,9 +102,9 @@ def ingress_deps() -> IngressDeps:
 @functools.cache
 def partner_writer() -> PartnerWriter:
     from relay.aws.secrets import PowertoolsSecrets
+    from relay.config.environment import ConsumerEnvironment
     from relay.northca.client import NorthcaClient
     from relay.northca.writer import PartnerWriter
-    from relay.settings import ConsumerEnvironment
 
     env = ConsumerEnvironment.model_validate(os.environ)
     northca = env.relay_config().northca
@@ -131,8 +131,8 @@ def _consumer_deps() -> ConsumerDeps:
     """Built once per container: the unit-state store keeps its thread pool across invocations."""
     from relay.aws.sqs import SqsDeadLetters, SqsVisibility
     from relay.aws.unit_state import DynamoUnitStateStore
+    from relay.config.environment import ConsumerEnvironment
     from relay.consumer.invocation import ConsumerDeps
-    from relay.settings import ConsumerEnvironment
 
     env = ConsumerEnvironment.model_validate(os.environ)
     config = env.relay_config()
@@ -158,9 +158,9 @@ def roster_poll_deps() -> RosterPollDeps:
     from relay.aws.dynamodb import DynamoSourceStateStore
     from relay.aws.secrets import PowertoolsSecrets
     from relay.aws.sqs import SqsPublisher
+    from relay.config.environment import ScheduledEnvironment
     from relay.erlc.client import client_factory
     from relay.erlc.poller import RosterPollDeps
-    from relay.settings import ScheduledEnvironment
 
     env = ScheduledEnvironment.model_validate(os.environ)
     return RosterPollDeps(
@@ -172,7 +172,7 @@ def roster_poll_deps() -> RosterPollDeps:
 
 
 def scheduled_servers() -> Any:
-    from relay.settings import ScheduledEnvironment
+    from relay.config.environment import ScheduledEnvironment
 
     return ScheduledEnvironment.model_validate(os.environ).relay_config().erlc.servers
 
@@ -182,7 +182,7 @@ def notifier_deps() -> NotifierDeps:
     from relay.alerts.notify import NotifierDeps
     from relay.alerts.webhook import webhook_factory
     from relay.aws.secrets import PowertoolsSecrets
-    from relay.settings import NotifierEnvironment
+    from relay.config.environment import NotifierEnvironment
 
     env = NotifierEnvironment.model_validate(os.environ)
     return NotifierDeps(
@@ -192,7 +192,7 @@ def notifier_deps() -> NotifierDeps:
 
 def reset() -> None:
     """Forget every cached dependency and config (tests, and a local stack restarted in-process)."""
-    from relay.settings import relay_config
+    from relay.config.environment import relay_config
 
     cached_parts = (client, ingress_deps, partner_writer, _consumer_deps, roster_poll_deps, notifier_deps)
     for cached in (*cached_parts, relay_config):

@@ -11,7 +11,7 @@ from typing import Any
 import jmespath
 import jmespath.exceptions
 
-from relay.config import SourceConfig
+from relay.config.schema import SourceConfig
 from relay.errors import InvalidPayloadError
 from relay.models import encodable
 

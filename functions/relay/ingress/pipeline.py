@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from relay.config import RelayConfig, SourceConfig
+from relay.config.loader import build_adapter
+from relay.config.schema import RelayConfig, SourceConfig
 from relay.errors import (
     InvalidPayloadError,
     PayloadTooLargeError,
@@ -30,14 +31,13 @@ from relay.ingress.replay import replay_id, replay_key
 from relay.ingress.signatures import SignedRequest, Verified, verify_signature
 from relay.ingress.staged import StagedSourceState
 from relay.memory import InMemoryReplayGuard
-from relay.messages import queue_messages
+from relay.messages import Publisher, queue_messages
 from relay.models import UnitChange
 from relay.observability import logger
-from relay.ports.queue import Publisher
 from relay.ports.secrets import SecretsSource
 from relay.ports.stores import ReplayGuard, SourceStateStore
 from relay.sources import Adapter, AdapterContext, AdapterKind
-from relay.sources.registry import build_adapter, normalise
+from relay.sources.registry import normalise
 
 
 @dataclass(frozen=True)

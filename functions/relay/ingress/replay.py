@@ -17,7 +17,7 @@ the signature (a `delivery_id_header`) is never the key on its own: a captured r
 fresh one would be queued again. Without a signed timestamp it is combined with the body's digest,
 which recognises the sender's own redeliveries and nothing more.
 
-The port is relay.ports.ReplayGuard: relay.aws.dynamodb.DynamoReplayGuard in Lambda,
+The port is relay.ports.stores.ReplayGuard: relay.aws.dynamodb.DynamoReplayGuard in Lambda,
 relay.memory.InMemoryReplayGuard in tests and tools.
 """
 

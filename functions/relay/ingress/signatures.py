@@ -41,7 +41,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
-from relay.config import (
+from relay.config.schema import (
     BodyKeySignature,
     Ed25519Signature,
     HmacSha256Signature,

@@ -18,7 +18,7 @@ from relay.ports.stores import SourceStateStore
 
 
 class StagedSourceState:
-    """relay.ports.SourceStateStore over `store`, with its writes held until `commit`."""
+    """relay.ports.stores.SourceStateStore over `store`, with its writes held until `commit`."""
 
     def __init__(self, store: SourceStateStore) -> None:
         self.store = store

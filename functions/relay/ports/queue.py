@@ -1,21 +1,11 @@
-"""The queue: sending messages (the ingress, the poller), and the consumer's view of its own batch
-(visibility, the dead-letter queue)."""
+"""The consumer's view of its own queue: visibility, and the dead-letter queue. (Sending messages is
+relay.messages.Publisher, beside the message it sends.)"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
-
-from relay.messages import QueueMessage
-
-
-class Publisher(Protocol):
-    """The queue: every message or nothing."""
-
-    def send(self, messages: Sequence[QueueMessage]) -> int:
-        """Enqueue every message or raise QueueUnavailableError. Returns the number sent."""
-        ...
 
 
 class VisibilityPort(Protocol):

@@ -1,5 +1,5 @@
 """Each function's environment: validated once per cold start (by the composition root), never read at
-import time. relay.toml itself is loaded through relay.sources.registry.load_config."""
+import time. relay.toml itself is read by relay.config.loader.load_config."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from relay.config import RelayConfig
-from relay.sources.registry import load_config
+from relay.config.loader import load_config
+from relay.config.schema import RelayConfig
 
 # relay.toml ships beside the package (functions/relay.toml is a link to the repository's relay.toml).
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "relay.toml"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "relay.toml"
 
 
 class FunctionEnvironment(BaseModel):

@@ -1,8 +1,8 @@
 """relay.toml's schema: sources and settings as code, validated once at start.
 
 This module checks the shape of the file only. What depends on the adapters (each source's
-`options`, and the checks across sources) is relay.sources.registry's, whose `load_config` is the
-one loader everything uses. An error names the file, the key and what was expected, e.g.
+`options`, and the checks across sources) is relay.config.loader's, whose `load_config` is the one
+loader everything uses. An error names the file, the key and what was expected, e.g.
 `relay.toml: sources.cad.signature.scheme: expected one of 'standard-webhooks', ...`.
 """
 

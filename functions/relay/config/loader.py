@@ -1,0 +1,61 @@
+"""The one checked loader of relay.toml: the schema (relay.config.schema), then every source's options
+against its adapter kind (relay.sources.registry), then the references between sections. Every function
+and tool reads its config through `load_config`; an error names the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from relay.config.schema import RelayConfig, SourceConfig, parse_schema, read_toml
+from relay.errors import ConfigError, describe_validation_error
+from relay.sources import Adapter, AdapterKind
+from relay.sources.registry import KINDS, CappedAdapter, adapter_kind
+
+
+def validate_adapter_options(name: str, adapter: str, options: dict[str, Any], origin: str) -> BaseModel:
+    if adapter not in KINDS:
+        expected = ", ".join(repr(k) for k in sorted(KINDS))
+        raise ConfigError(f"{origin}: sources.{name}.adapter: expected one of {expected}, got {adapter!r}")
+    try:
+        return adapter_kind(adapter).options_model.model_validate(options)
+    except ValidationError as exc:
+        prefix = f"sources.{name}.options"
+        raise ConfigError(describe_validation_error(exc, prefix=prefix, origin=origin, limit=None)) from None
+
+
+def build_adapter(name: str, source: SourceConfig) -> tuple[Adapter, AdapterKind]:
+    options = validate_adapter_options(name, source.adapter, source.options, "relay.toml")
+    kind = adapter_kind(source.adapter)
+    max_units = getattr(options, "max_units", None)
+    adapter = kind.build(options)
+    return (CappedAdapter(adapter, max_units) if isinstance(max_units, int) else adapter), kind
+
+
+def stateful_sources(config: RelayConfig) -> list[str]:
+    """The sources whose adapter keeps state in the source-state store."""
+    return sorted(name for name, s in config.sources.items() if adapter_kind(s.adapter).needs_state)
+
+
+def check_config(config: RelayConfig, origin: str = "relay.toml") -> RelayConfig:
+    """Every source's options against its kind, and the references between sections."""
+    for name, source in config.sources.items():
+        validate_adapter_options(name, source.adapter, source.options, origin)
+        server = source.options.get("server") if source.adapter == "erlc-events" else None
+        if isinstance(server, str) and server not in config.erlc.servers:
+            raise ConfigError(
+                f"{origin}: sources.{name}.options.server: no [erlc.servers.{server}] in this file"
+            )
+    return config
+
+
+def parse_config(data: dict[str, Any], origin: str = "relay.toml") -> RelayConfig:
+    return check_config(parse_schema(data, origin), origin)
+
+
+def load_config(path: str | Path) -> RelayConfig:
+    """relay.toml read, its schema validated and checked against the adapters: the one loader."""
+    return parse_config(read_toml(path), origin=str(path))
