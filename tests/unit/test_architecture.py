@@ -1,19 +1,23 @@
 """The house's rules, checked on the code's own imports (docs/architecture.md, "Rules").
 
 Imports are read with `ast`, at module level and inside functions alike (a deferred import is still a
-dependency); only `if TYPE_CHECKING:` blocks are left out, since they never run.
+dependency). `if TYPE_CHECKING:` blocks never run: the rules about what a function loads leave them
+out, the rule against cycles counts them (a cycle of types is still a cycle of knowledge).
 """
 
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from relay.sources.registry import KINDS
 from tests.support.constants import ROOT
 
 RELAY = ROOT / "functions" / "relay"
@@ -42,22 +46,24 @@ def _type_checking_only(node: ast.If) -> bool:
     )
 
 
-def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+def _nodes(tree: ast.AST, *, type_only: bool) -> Iterator[ast.AST]:
+    """Every node that runs (and, with `type_only`, those under `if TYPE_CHECKING:` too)."""
     stack = [tree]
     while stack:
         node = stack.pop()
         yield node
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and _type_checking_only(child):
+            if isinstance(child, ast.If) and _type_checking_only(child) and not type_only:
                 stack.extend(child.orelse)
             else:
                 stack.append(child)
 
 
-def imports_of(path: Path, package: str) -> set[str]:
-    """Every module `path` imports when it runs (relative imports resolved against `package`)."""
+def imports_of(path: Path, package: str, *, type_only: bool = False) -> set[str]:
+    """Every module `path` imports when it runs (relative imports resolved against `package`); with
+    `type_only`, the imports of its `if TYPE_CHECKING:` blocks too."""
     found: set[str] = set()
-    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _nodes(ast.parse(path.read_text(encoding="utf-8")), type_only=type_only):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
@@ -76,13 +82,13 @@ def relay_modules() -> dict[str, Path]:
 
 
 @cache
-def relay_graph() -> dict[str, set[str]]:
-    """Module -> the relay modules it imports at run time (a package's import runs its __init__ too)."""
+def relay_graph(*, type_only: bool = False) -> dict[str, set[str]]:
+    """Module -> the relay modules it imports at run time (with `type_only`, for type checking too)."""
     modules = relay_modules()
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        targets = {t for t in imports_of(path, package) if t in modules and t != name}
+        targets = {t for t in imports_of(path, package, type_only=type_only) if t in modules and t != name}
         graph[name] = targets
     return graph
 
@@ -127,8 +133,94 @@ def test_architecture_the_checker_finds_a_cycle() -> None:
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-def test_architecture_relay_has_no_import_cycle() -> None:
-    assert find_cycle(relay_graph()) is None
+def test_architecture_relay_has_no_import_cycle_not_even_of_types() -> None:
+    assert find_cycle(relay_graph(type_only=True)) is None
+
+
+def test_architecture_the_checker_counts_type_only_imports_for_cycles(tmp_path: Path) -> None:
+    module = tmp_path / "a.py"
+    module.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from relay.b import B\n")
+    assert "relay.b" not in imports_of(module, "relay")
+    assert "relay.b" in imports_of(module, "relay", type_only=True)
+
+
+def closure(roots: set[str], graph: dict[str, set[str]]) -> set[str]:
+    """Every module the roots load, and what those load (a package's import runs its __init__ too)."""
+    seen: set[str] = set()
+    stack = list(roots)
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        stack.extend(".".join(parts[:i]) for i in range(2, len(parts)) if ".".join(parts[:i]) in graph)
+        stack.extend(graph.get(name, ()))
+    return seen
+
+
+def builder_imports(function: str) -> set[str]:
+    """The modules the composition root imports at module level and inside one builder function: what
+    that function's cold start loads (wiring imports each function's parts inside its own builder)."""
+    path = relay_modules()["relay.handlers.wiring"]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name not in (function, "client", "_client"):
+            continue
+        if isinstance(node, ast.If) and _type_checking_only(node):
+            continue
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.ImportFrom) and inner.module:
+                found |= {inner.module} | {f"{inner.module}.{alias.name}" for alias in inner.names}
+            elif isinstance(inner, ast.Import):
+                found |= {alias.name for alias in inner.names}
+    return {name for name in found if name in relay_modules()}
+
+
+# What only the consumer needs: the ingress function must load none of it (its cold start pays for it).
+CONSUMER_ONLY = (
+    "relay.consumer",
+    "relay.northca",
+    "relay.aws.unit_state",
+    "relay.alerts",
+    "relay.erlc.poller",
+)
+
+
+def test_architecture_the_ingress_loads_nothing_of_the_consumer() -> None:
+    graph = {name: targets for name, targets in relay_graph().items() if name != "relay.handlers.wiring"}
+    roots = {"relay.handlers.ingress"} | builder_imports("ingress_deps")
+    # Every adapter kind a source may name is loaded by the ingress on its first request.
+    roots |= {module for module, _ in KINDS.values()}
+    loaded = closure(roots, graph)
+    assert sorted(name for name in loaded if belongs(name, CONSUMER_ONLY)) == []
+
+
+def test_architecture_the_ingress_cold_start_loads_nothing_of_the_consumer_when_it_runs() -> None:
+    # The same rule as the process sees it: the handler imported and its dependencies built.
+    script = (
+        "import sys\n"
+        "import relay.handlers.ingress\n"
+        "from relay.handlers import wiring\n"
+        "wiring.ingress_deps()\n"
+        f"prefixes = {CONSUMER_ONLY!r}\n"
+        "print(sorted(m for m in sys.modules if any(m == p or m.startswith(p + '.') for p in prefixes)))\n"
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT / "functions"),
+        "QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/q",
+        "STATE_TABLE": "state",
+        "REPLAY_TABLE": "replay",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "offline",
+        "AWS_SECRET_ACCESS_KEY": "offline",
+    }
+    found = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert found.stdout.strip().splitlines()[-1] == "[]", found.stdout + found.stderr
 
 
 def test_architecture_relay_never_imports_the_devtools() -> None:
