@@ -13,13 +13,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from relay.config.loader import parse_config
+from relay.config.loader import load_config, parse_config
 from relay.ingress.pipeline import IngressDeps
 from relay.memory import InMemorySourceStateStore
+from relay.sources.registry import KINDS, adapter_kind
 from relay_devtools.apigw import api_gateway_v2_event
 from relay_devtools.lambda_context import LocalLambdaContext
 from tests.support.aws import relay_aws
-from tests.support.constants import GUILD, MDT
+from tests.support.constants import GUILD, MDT, ROOT
 from tests.support.data import SCHEME_SOURCES, scheme_config_data, secret_of
 from tests.support.ingress import Stack, event, signed
 
@@ -127,15 +128,12 @@ def test_ingress_property_authentic_arbitrary_bodies_are_queued_or_refused_with_
     assert (len(queued) > 0) == (status == 202 and answer["data"]["changes"] > 0)
 
 
+# Every registered kind, with the options of its example source (docs/sources/examples.toml).
 ADAPTER_SOURCES = {
-    "sonoran": {},
-    "snailycad": {},
-    "typeform": {},
-    "tally": {},
-    "google-forms": {},
-    "discord": {},
-    "units": {},
-    "erlc-events": {"server": "main"},
+    kind: load_config(ROOT / "docs" / "sources" / "examples.toml")
+    .sources[adapter_kind(kind).sender.example_source]
+    .options
+    for kind in KINDS
 }
 # Keys the adapters look for, so the generated bodies reach past their first check.
 ADAPTER_KEYS = st.sampled_from(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from relay.config.loader import load_config, parse_config
+from relay.sources.registry import KINDS, adapter_kind
 from relay_devtools.cli import main
 from tests.support.constants import NOW, ROOT
 
@@ -89,17 +90,15 @@ def test_examples_toml_holds_each_pages_sources_as_the_page_shows_them(page: Pat
         assert examples.erlc.servers[name] == server, name
 
 
-# Each sender's sample bodies, in order (state carries over), as the README's table names them.
-SAMPLES = {
-    "typeform": ["typeform_response.json"],
-    "tally": ["tally_response.json"],
-    "google-forms": ["google_forms_submission.json"],
-    "discord": ["discord_embed.json"],
-    "snailycad": ["snailycad_unit_status.json"],
-    "board": ["mapping_board.json"],
-    "sonoran": ["sonoran_unit_login.json", "sonoran_unit_status.json", "sonoran_unit_logout.json"],
-    "erlc": ["erlc_event_command.json"],
-}
+def example_samples() -> dict[str, tuple[str, ...]]:
+    """Each kind's example source (examples.toml) and its sample bodies, in order (state carries over):
+    from the adapter registry, so a new sender is checked without editing this file."""
+    return {
+        adapter_kind(kind).sender.example_source: adapter_kind(kind).sender.samples for kind in sorted(KINDS)
+    }
+
+
+SAMPLES = example_samples()
 
 
 @pytest.mark.parametrize("source", sorted(SAMPLES))
@@ -108,7 +107,9 @@ def test_each_pages_sample_becomes_units_with_the_pages_own_config(
 ) -> None:
     # google-forms.md's config once looked for "Your callsign" while its sample says "Callsign"
     monkeypatch.chdir(ROOT)
-    roster = ["--roster", "main=events/erlc_v2_server.json"] if source == "erlc" else []
+    kind = load_config(DOCS / "examples.toml").sources[source].adapter
+    rosters = adapter_kind(kind).sender.sample_rosters
+    roster = [arg for name, file in rosters.items() for arg in ("--roster", f"{name}=events/{file}")]
     files = [f"events/{name}" for name in SAMPLES[source]]
     argv = ["--config", "docs/sources/examples.toml", "map", source, *files, *roster]
     assert main([*argv, "--received-at", NOW.isoformat()]) == 0

@@ -26,7 +26,7 @@ from relay.erlc.roster import ROSTER_SK, load_roster
 from relay.errors import InvalidPayloadError
 from relay.models import UnitChange, roster_key
 from relay.observability import logger
-from relay.sources import AdapterContext, AdapterKind
+from relay.sources import AdapterContext, AdapterKind, SenderFacts
 from relay.sources.fields import FieldRules, FieldText, parse_event_time
 
 NESTED_KEYS = ("Data", "data", "Payload", "payload", "Event", "event")
@@ -219,5 +219,15 @@ class ErlcEventsAdapter:
 
 
 KIND = AdapterKind(
-    options_model=ErlcEventsOptions, build=ErlcEventsAdapter, needs_state=True, acknowledges_unreadable=True
+    options_model=ErlcEventsOptions,
+    build=ErlcEventsAdapter,
+    needs_state=True,
+    acknowledges_unreadable=True,
+    sender=SenderFacts(
+        docs="docs/sources/erlc.md",
+        samples=("erlc_event_command.json",),
+        example_source="erlc",
+        signature={"scheme": "ed25519"},
+        sample_rosters={"main": "erlc_v2_server.json"},
+    ),
 )

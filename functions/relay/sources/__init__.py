@@ -1,17 +1,19 @@
-"""Adapters turn an authentic payload into unit changes: the contract every sender's module keeps.
+"""Adapters turn an authentic payload into signals: the contract every sender's module keeps.
 
 An adapter is pure: it gets the parsed body and an `AdapterContext` (receive time, headers, and the
-source-state store when its kind says it needs one), and returns `UnitChange`s or raises
-`InvalidPayloadError` saying what and where. It never opens a socket or touches boto3. Its state
-writes are staged: the ingress commits them only once the request's messages are queued.
+source-state store when its kind says it needs one), and returns the `Signal`s the payload carries, or
+raises `InvalidPayloadError` saying what and where. It never opens a socket or touches boto3. Its
+state writes are staged: the ingress commits them only once the request's messages are queued.
 
-relay.sources.registry knows the kinds (and imports a kind's module only when a source uses it);
-relay.sources.fields holds the field rules the adapters share; each other module is one sender.
+A sender is one module that defines its `AdapterKind` (how to build it, and `SenderFacts`: its docs
+page, sample bodies, how it signs, where it names a delivery) plus one line in relay.sources.registry,
+which imports a kind's module only when a source uses it. relay.sources.fields holds the field rules the
+adapters share. (ER:LC's event adapter lives with its roster, in relay.erlc.events.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -37,13 +39,39 @@ class AdapterContext:
         return self.state
 
 
+# What a payload can say. Each kind of signal has its own path to the partner; today a unit change.
+Signal = UnitChange
+
+
 class Adapter(Protocol):
-    def normalise(self, payload: Any, context: AdapterContext) -> list[UnitChange]: ...
+    def normalise(self, payload: Any, context: AdapterContext) -> Sequence[Signal]: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class SenderFacts:
+    """What the tools, the suites and the docs know of a sender, kept with its adapter: `relay sign` sends
+    its first sample, `relay doctor` checks a source against its signature and delivery id, and the
+    registry's tests map every sample with its example source and check the page exists."""
+
+    # Its page, from the repository's root (docs/sources/<sender>.md).
+    docs: str
+    # Real-shaped bodies it sends, in events/, in the order they make sense (state carries over).
+    samples: tuple[str, ...]
+    # Its source's name in docs/sources/examples.toml, configured as the page shows it.
+    example_source: str
+    # How the sender signs: the scheme and the settings the sender fixes (header names lower-cased).
+    signature: Mapping[str, str] = field(default_factory=dict)
+    # Where the body names each delivery (the replay key when the scheme signs no timestamp), and
+    # whether the docs require it (a sender that signs no timestamp and whose bodies all carry one).
+    delivery_id_path: str | None = None
+    delivery_id_required: bool = False
+    # Rosters a sample needs, as `relay map --roster NAME=FILE` takes them (ER:LC's commands).
+    sample_rosters: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
 class AdapterKind:
-    """A kind of adapter: its options model and how to build it from validated options."""
+    """A kind of adapter: its options model, how to build it from validated options, and its sender."""
 
     options_model: type[BaseModel]
     build: Callable[[Any], Adapter]
@@ -54,3 +82,4 @@ class AdapterKind:
     # An authentic body that is empty or not a JSON object is answered 2xx with no change, not 422
     # (PRC checks an ER:LC Event Webhook URL so: a receiver answers 2xx to any validly signed request).
     acknowledges_unreadable: bool = False
+    sender: SenderFacts

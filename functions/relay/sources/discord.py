@@ -11,7 +11,7 @@ from typing import Any
 
 from relay.errors import InvalidPayloadError
 from relay.models import UnitChange
-from relay.sources import AdapterContext, AdapterKind
+from relay.sources import AdapterContext, AdapterKind, SenderFacts
 from relay.sources.labelled import DiscordOptions, build_discord
 from relay.sources.mapping import MappingAdapter
 
@@ -31,4 +31,13 @@ class DiscordAdapter:
         return self.mapping.normalise(payload, context)
 
 
-KIND = AdapterKind(options_model=DiscordOptions, build=DiscordAdapter)
+KIND = AdapterKind(
+    options_model=DiscordOptions,
+    build=DiscordAdapter,
+    sender=SenderFacts(
+        docs="docs/sources/discord.md",
+        samples=("discord_embed.json",),
+        example_source="discord",
+        signature={"scheme": "url-token"},
+    ),
+)

@@ -13,7 +13,7 @@ from typing import Any
 
 from relay.errors import InvalidPayloadError
 from relay.models import UnitChange
-from relay.sources import AdapterContext, AdapterKind
+from relay.sources import AdapterContext, AdapterKind, SenderFacts
 from relay.sources.fields import PickKey, parse_event_time
 from relay.sources.labelled import GoogleFormsOptions, LabelledOptions, build_google_forms
 from relay.sources.mapping import MappingAdapter
@@ -157,6 +157,43 @@ class GoogleFormsAdapter:
         return self.mapping.normalise(payload, context)
 
 
-TYPEFORM = AdapterKind(options_model=LabelledOptions, build=TypeformAdapter)
-TALLY = AdapterKind(options_model=LabelledOptions, build=TallyAdapter)
-GOOGLE_FORMS = AdapterKind(options_model=GoogleFormsOptions, build=GoogleFormsAdapter)
+TYPEFORM = AdapterKind(
+    options_model=LabelledOptions,
+    build=TypeformAdapter,
+    sender=SenderFacts(
+        docs="docs/sources/typeform.md",
+        samples=("typeform_response.json",),
+        example_source="typeform",
+        signature={
+            "scheme": "hmac-sha256",
+            "header": "typeform-signature",
+            "prefix": "sha256=",
+            "encoding": "base64",
+        },
+        delivery_id_path="event_id",
+    ),
+)
+TALLY = AdapterKind(
+    options_model=LabelledOptions,
+    build=TallyAdapter,
+    sender=SenderFacts(
+        docs="docs/sources/tally.md",
+        samples=("tally_response.json",),
+        example_source="tally",
+        signature={"scheme": "hmac-sha256", "header": "tally-signature", "prefix": "", "encoding": "base64"},
+        delivery_id_path="eventId",
+        delivery_id_required=True,
+    ),
+)
+GOOGLE_FORMS = AdapterKind(
+    options_model=GoogleFormsOptions,
+    build=GoogleFormsAdapter,
+    sender=SenderFacts(
+        docs="docs/sources/google-forms.md",
+        samples=("google_forms_submission.json",),
+        example_source="google-forms",
+        signature={"scheme": "hmac-sha256"},
+        delivery_id_path="response_id",
+        delivery_id_required=True,
+    ),
+)

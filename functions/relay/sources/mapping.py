@@ -32,7 +32,7 @@ from pydantic import AfterValidator, field_validator, model_validator
 
 from relay.errors import InvalidPayloadError
 from relay.models import UnitChange
-from relay.sources import AdapterContext, AdapterKind
+from relay.sources import AdapterContext, AdapterKind, SenderFacts
 from relay.sources.fields import FieldRules, PickKey, parse_event_time
 
 MARKDOWN_EMPHASIS = re.compile(r"[*_~`|]+")
@@ -179,7 +179,7 @@ def merged_defaults(defaults: Mapping[str, Any], data: Any) -> Any:
 
 
 def mapping_preset(
-    defaults: Mapping[str, Any], content_types: tuple[str, ...] = ("application/json",)
+    defaults: Mapping[str, Any], sender: SenderFacts, content_types: tuple[str, ...] = ("application/json",)
 ) -> AdapterKind:
     """An adapter kind that is a mapping with these defaults; relay.toml options override them."""
 
@@ -189,11 +189,22 @@ def mapping_preset(
         def _with_defaults(cls, data: Any) -> Any:
             return merged_defaults(defaults, data)
 
-    return AdapterKind(options_model=PresetOptions, build=MappingAdapter, content_types=content_types)
+    return AdapterKind(
+        options_model=PresetOptions, build=MappingAdapter, content_types=content_types, sender=sender
+    )
 
 
 def build(options: MappingOptions) -> MappingAdapter:
     return MappingAdapter(options)
 
 
-KIND = AdapterKind(options_model=MappingOptions, build=build)
+KIND = AdapterKind(
+    options_model=MappingOptions,
+    build=build,
+    sender=SenderFacts(
+        docs="docs/sources/mapping.md",
+        samples=("mapping_board.json",),
+        example_source="board",
+        signature={"scheme": "hmac-sha256"},
+    ),
+)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 import importlib
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
 from relay.errors import InvalidPayloadError, describe_validation_error
-from relay.models import UnitChange
-from relay.sources import Adapter, AdapterContext, AdapterKind
+from relay.sources import Adapter, AdapterContext, AdapterKind, Signal
 
 # adapter name -> (module, attribute) of its AdapterKind
 KINDS: dict[str, tuple[str, str]] = {
@@ -46,18 +46,18 @@ class CappedAdapter:
     def __init__(self, adapter: Adapter, max_units: int) -> None:
         self.adapter, self.max_units = adapter, max_units
 
-    def normalise(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
-        changes = self.adapter.normalise(payload, context)
-        if len(changes) > self.max_units:
+    def normalise(self, payload: Any, context: AdapterContext) -> Sequence[Signal]:
+        signals = self.adapter.normalise(payload, context)
+        if len(signals) > self.max_units:
             raise InvalidPayloadError(
-                f"body: {len(changes)} unit changes, at most {self.max_units} per request (max_units)"
+                f"body: {len(signals)} unit changes, at most {self.max_units} per request (max_units)"
             )
-        return changes
+        return signals
 
 
-def normalise(adapter: Adapter, payload: dict[str, Any], context: AdapterContext) -> list[UnitChange]:
-    """The adapter's changes; a model that refused the payload's values is the payload's fault (422)."""
+def normalise(adapter: Adapter, payload: dict[str, Any], context: AdapterContext) -> list[Signal]:
+    """The adapter's signals; a model that refused the payload's values is the payload's fault (422)."""
     try:
-        return adapter.normalise(payload, context)
+        return list(adapter.normalise(payload, context))
     except ValidationError as exc:
         raise InvalidPayloadError(describe_validation_error(exc)) from None

@@ -8,6 +8,7 @@ clears its status, which the `defaults` turn into the MDT's off-duty code.
 
 from __future__ import annotations
 
+from relay.sources import SenderFacts
 from relay.sources.mapping import mapping_preset
 
 DEFAULTS = {
@@ -24,4 +25,12 @@ DEFAULTS = {
     "defaults": {"status": "10-7"},
 }
 
-KIND = mapping_preset(DEFAULTS)
+KIND = mapping_preset(
+    DEFAULTS,
+    SenderFacts(
+        docs="docs/sources/snailycad.md",
+        samples=("snailycad_unit_status.json",),
+        example_source="snailycad",
+        signature={"scheme": "url-token"},
+    ),
+)

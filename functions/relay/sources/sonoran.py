@@ -21,7 +21,7 @@ from relay.errors import InvalidPayloadError
 from relay.models import UnitChange, UnitField, cache_key, usable_id
 from relay.observability import logger
 from relay.ports.stores import SourceStateStore
-from relay.sources import AdapterContext, AdapterKind
+from relay.sources import AdapterContext, AdapterKind, SenderFacts
 from relay.sources.fields import FieldRules, FieldText, PickKey, as_text
 
 # Sonoran's default status enum (0 UNAVAILABLE, 1 BUSY, 2 AVAILABLE, 3 ENROUTE, 4 ON_SCENE) in 10-codes.
@@ -227,4 +227,14 @@ class _Lookup:
         self.read[ident] = None
 
 
-KIND = AdapterKind(options_model=SonoranOptions, build=SonoranAdapter, needs_state=True)
+KIND = AdapterKind(
+    options_model=SonoranOptions,
+    build=SonoranAdapter,
+    needs_state=True,
+    sender=SenderFacts(
+        docs="docs/sources/sonoran.md",
+        samples=("sonoran_unit_login.json", "sonoran_unit_status.json", "sonoran_unit_logout.json"),
+        example_source="sonoran",
+        signature={"scheme": "body-key"},
+    ),
+)

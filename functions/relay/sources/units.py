@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from relay.errors import InvalidPayloadError, describe_validation_error
 from relay.models import UNIT_FIELDS, FieldValue, Instant, SenderUnitId, UnitChange
-from relay.sources import AdapterContext, AdapterKind
+from relay.sources import AdapterContext, AdapterKind, SenderFacts
 
 
 class UnitsOptions(BaseModel):
@@ -57,4 +57,12 @@ class UnitsAdapter:
         return changes
 
 
-KIND = AdapterKind(options_model=UnitsOptions, build=UnitsAdapter)
+KIND = AdapterKind(
+    options_model=UnitsOptions,
+    build=UnitsAdapter,
+    sender=SenderFacts(
+        docs="docs/sources/README.md",
+        samples=("units_body.json",),
+        example_source="cad",
+    ),
+)
