@@ -27,7 +27,14 @@ BOTO_ALLOWED = ("relay.handlers.wiring", "relay.aws")
 # What an HTTP client, a socket or an AWS SDK is.
 NETWORK = ("urllib3", "urllib", "http", "socket", "requests", "boto3", "botocore")
 # The logic: it gets its stores, queue and clients through relay.ports, never builds them.
-PURE_PARTS = ("relay.ingress", "relay.sources", "relay.consumer", "relay.erlc.roster", "relay.alerts.discord")
+PURE_PARTS = (
+    "relay.ingress",
+    "relay.sources",
+    "relay.consumer",
+    "relay.erlc.roster",
+    "relay.erlc.events",
+    "relay.alerts.discord",
+)
 MAX_MODULE_LINES = 400
 MAX_LOOSE_MODULES = 8
 
