@@ -80,6 +80,7 @@ def test_consumer_handler_keeps_every_field_across_invocations(
         "at": "-",
         "tiebreak": "-",
         "ours": True,
+        "source": "cad",
     }
 
 

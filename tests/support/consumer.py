@@ -7,12 +7,18 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from relay.config.schema import ConsumerConfig
+from relay.consumer.invocation import BatchOutcome, ConsumerDeps
+from relay.consumer.pipeline import process_batch
+from relay.consumer.policy import UnitPolicy
+from relay.consumer.unit_state import InMemoryUnitStateStore, UnitKey, UnitState
 from relay.errors import NorthcaError, NorthcaInvalidRequestError
 from relay.messages import QueueMessage
 from relay.models import UNIT_FIELDS, UnitChange, format_instant
 from relay.northca.wire import confirmed_ids, read_unit_list, record_json
 from relay.ports.partner import PartnerUnit, UnitRecord, UpsertAnswer
 from relay.ports.queue import DeadLetter
+from tests.support.clocks import FixedClock
 from tests.support.constants import ACTOR, GUILD, MDT, NOW
 
 FULL = {"officer_name": "B. Bubbleton", "officer_badge": "512", "department": "Patrol", "rank": "PO"}
@@ -122,9 +128,11 @@ class RecordingDeadLetters:
         return {letter.message_id: letter.reason for letter in self.letters}
 
 
-def message(webhook: str, *changes: UnitChange, mdt: str = MDT, received: int = 0) -> QueueMessage:
+def message(
+    webhook: str, *changes: UnitChange, mdt: str = MDT, received: int = 0, source: str = "cad"
+) -> QueueMessage:
     return QueueMessage(
-        source="cad",
+        source=source,
         mdt_id=mdt,
         guild_id=GUILD,
         actor=ACTOR,
@@ -145,3 +153,51 @@ def record(message_id: str, body: QueueMessage | str, receive_count: int = 1) ->
         "body": body if isinstance(body, str) else body.body(),
         "attributes": {"ApproximateReceiveCount": str(receive_count)},
     }
+
+
+# Events happen at NOW + a few seconds; the consumer (and the partner's clock) run a minute later.
+CONSUMER_START = 60
+
+
+def failures(answer: dict[str, list[dict[str, str]]]) -> set[str]:
+    return {item["itemIdentifier"] for item in answer["batchItemFailures"]}
+
+
+class Harness:
+    """A consumer with in-memory ports, one clock for it and the partner, and a recorded sleep."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.clock = FixedClock()
+        self.clock.advance(CONSUMER_START)
+        self.partner = MemoryPartner(self.clock)
+        self.state: InMemoryUnitStateStore = InMemoryUnitStateStore()
+        self.visibility = RecordingVisibility()
+        self.dead_letters: RecordingDeadLetters | None = None
+        self.sleeps: list[float] = []
+        self.remaining = 60_000
+        self.settings = ConsumerConfig(**settings)
+        self.max_units = 100
+        self.outcome = BatchOutcome()
+        self.policy = UnitPolicy()
+
+    def deps(self, writer: Any = None) -> ConsumerDeps:
+        return ConsumerDeps(
+            writer=writer or self.partner,
+            state=self.state,
+            visibility=self.visibility,
+            dead_letters=self.dead_letters,
+            settings=self.settings,
+            max_units_per_request=self.max_units,
+            policy=self.policy,
+            remaining_ms=lambda: self.remaining,
+            sleep=self.sleeps.append,
+            clock=self.clock,
+        )
+
+    def run(self, *records: dict[str, Any], writer: Any = None) -> set[str]:
+        self.outcome = process_batch(list(records), self.deps(writer))
+        self.clock.advance(1)
+        return failures(self.outcome.response([r["messageId"] for r in records]))
+
+    def stored(self, unit: str, mdt: str = MDT) -> UnitState:
+        return self.state.items[UnitKey(mdt, GUILD, unit)]

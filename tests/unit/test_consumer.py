@@ -13,10 +13,7 @@ from typing import Any
 
 import pytest
 
-from relay.config.schema import ConsumerConfig
-from relay.consumer.invocation import BatchOutcome, ConsumerDeps
-from relay.consumer.pipeline import process_batch
-from relay.consumer.unit_state import FieldState, InMemoryUnitStateStore, UnitKey, UnitState
+from relay.consumer.unit_state import FieldState, InMemoryUnitStateStore, UnitKey
 from relay.errors import (
     NorthcaAuthError,
     NorthcaConnectionError,
@@ -31,63 +28,17 @@ from relay.memory import StaticSecrets
 from relay.models import UNIT_FIELDS
 from relay.northca.writer import PartnerWriter
 from relay.ports.partner import PartnerUnit, UpsertAnswer
-from tests.support.clocks import FixedClock
-from tests.support.constants import GUILD, MDT, NOW, OTHER_MDT
+from tests.support.constants import MDT, NOW, OTHER_MDT
 from tests.support.consumer import (
+    CONSUMER_START,
     FULL,
+    Harness,
     MemoryPartner,
     RecordingDeadLetters,
-    RecordingVisibility,
     change,
     message,
     record,
 )
-
-# Events happen at NOW + a few seconds; the consumer (and the partner's clock) run a minute later.
-CONSUMER_START = 60
-
-
-def failures(answer: dict[str, list[dict[str, str]]]) -> set[str]:
-    return {item["itemIdentifier"] for item in answer["batchItemFailures"]}
-
-
-class Harness:
-    """A consumer with in-memory ports, one clock for it and the partner, and a recorded sleep."""
-
-    def __init__(self, **settings: Any) -> None:
-        self.clock = FixedClock()
-        self.clock.advance(CONSUMER_START)
-        self.partner = MemoryPartner(self.clock)
-        self.state: InMemoryUnitStateStore = InMemoryUnitStateStore()
-        self.visibility = RecordingVisibility()
-        self.dead_letters: RecordingDeadLetters | None = None
-        self.sleeps: list[float] = []
-        self.remaining = 60_000
-        self.settings = ConsumerConfig(**settings)
-        self.max_units = 100
-        self.outcome = BatchOutcome()
-
-    def deps(self, writer: Any = None) -> ConsumerDeps:
-        return ConsumerDeps(
-            writer=writer or self.partner,
-            state=self.state,
-            visibility=self.visibility,
-            dead_letters=self.dead_letters,
-            settings=self.settings,
-            max_units_per_request=self.max_units,
-            remaining_ms=lambda: self.remaining,
-            sleep=self.sleeps.append,
-            clock=self.clock,
-        )
-
-    def run(self, *records: dict[str, Any], writer: Any = None) -> set[str]:
-        self.outcome = process_batch(list(records), self.deps(writer))
-        self.clock.advance(1)
-        return failures(self.outcome.response([r["messageId"] for r in records]))
-
-    def stored(self, unit: str, mdt: str = MDT) -> UnitState:
-        return self.state.items[UnitKey(mdt, GUILD, unit)]
-
 
 # ------------------------------------------------------------------ deliver changes, not snapshots
 

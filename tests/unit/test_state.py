@@ -18,11 +18,14 @@ from relay.consumer.unit_state import (
     OUT_OF_TIME,
     Baseline,
     FieldState,
+    Heard,
     InMemoryUnitStateStore,
     Sent,
     StateWrite,
     UnitKey,
     UnitStateStore,
+    fields_from_json,
+    fields_to_json,
 )
 from relay.errors import UnitStateUnavailableError
 from tests.support.aws import create_unit_state_table
@@ -33,8 +36,8 @@ TABLE = "unit-state"
 KEY = UnitKey(MDT, GUILD, "ADAM-12")
 
 
-def stamped(value: str | None, seconds: int = 0) -> FieldStamp:
-    return FieldStamp(value=value, at=NOW + timedelta(seconds=seconds), tiebreak=f"t|{value}")
+def stamped(value: str | None, seconds: int = 0, source: str = "") -> FieldStamp:
+    return FieldStamp(value=value, at=NOW + timedelta(seconds=seconds), tiebreak=f"t|{value}", source=source)
 
 
 def fields(status: str = "10-8") -> dict[str, FieldState]:
@@ -68,7 +71,7 @@ def test_state_write_round_trips_every_part_of_a_field(store: UnitStateStore) ->
     # Given a field written by the relay, one seen from another writer, a blank, and values sent
     written = {
         "status": FieldState(
-            base=Baseline.written(stamped("10-8", 3)),
+            base=Baseline.written(stamped("10-8", 3, source="sonoran")),
             sent=(
                 Sent(Baseline.written(stamped("10-7", 1)), NOW),
                 Sent(Baseline.observed("10-8", NOW), NOW + timedelta(seconds=1)),
@@ -76,7 +79,12 @@ def test_state_write_round_trips_every_part_of_a_field(store: UnitStateStore) ->
         ),
         "rank": FieldState(base=Baseline.observed("SGT", NOW + timedelta(seconds=9))),
         "department": FieldState(base=Baseline.blank()),
-        "officer_name": FieldState(change=stamped(None, 1), pending=True),
+        "officer_name": FieldState(
+            heard=(
+                Heard("erlc:main", "Ann_Roblox", NOW, "t|a", NOW + timedelta(seconds=60)),
+                Heard("sonoran", None, NOW + timedelta(seconds=5), "t|b", NOW + timedelta(seconds=5)),
+            )
+        ),
     }
     # When written on an absent unit
     assert store.write(KEY, written, expected_version=0) == 1
@@ -84,6 +92,33 @@ def test_state_write_round_trips_every_part_of_a_field(store: UnitStateStore) ->
     state = store.read_many([KEY])[KEY]
     assert dict(state.fields) == written
     assert state.version == 1
+
+
+def test_state_an_item_written_before_sources_were_kept_reads_without_them() -> None:
+    # Given the stored form of an earlier release: a pending change, and baselines with no source
+    older = {
+        "status": {
+            "pending": True,
+            "change": {"value": "10-8", "at": NOW.isoformat(), "tiebreak": "t"},
+            "base": {"value": "10-8", "at": NOW.isoformat(), "tiebreak": "t", "ours": True},
+            "sent": [
+                {
+                    "value": "10-6",
+                    "at": NOW.isoformat(),
+                    "tiebreak": "u",
+                    "ours": True,
+                    "sent_at": NOW.isoformat(),
+                }
+            ],
+        }
+    }
+    # When read / Then its baselines and sent values stand, with no source and nothing heard yet
+    fields = fields_from_json(json.dumps(older))
+    assert fields["status"].base == Baseline("10-8", NOW, "t", True, "")
+    assert fields["status"].sent[0].base.value == "10-6"
+    assert fields["status"].heard == ()
+    # And written again, it reads back the same
+    assert fields_from_json(fields_to_json(fields)) == fields
 
 
 def test_state_write_loses_against_a_newer_version(store: UnitStateStore) -> None:

@@ -158,6 +158,31 @@ def replay_warning(name: str, source: SourceConfig) -> str | None:
     )
 
 
+UnitFieldName = Literal["officer_name", "officer_badge", "department", "rank", "status"]
+
+
+class UnitRules(Strict):
+    """How the relay reconciles one unit that several sources speak of (docs/consumer.md, "Several
+    sources, one unit"). `[units]` sets them for every MDT; `[mdts."<mdt id>".units]` for one MDT, key by
+    key over `[units]`."""
+
+    # How unit ids from different sources are matched: "case-insensitive" compares them after Unicode
+    # normalisation (NFC), with runs of blanks as one space and letters in one case ("1a-07" is "1A-07");
+    # "exact" compares them as they are (trimmed).
+    ids: Literal["case-insensitive", "exact"] = "case-insensitive"
+    # Field -> source names whose values win over other sources' for that field, best first (sources not
+    # listed come after, by their kind: a CAD, then forms, then other senders, then the game).
+    owners: dict[UnitFieldName, list[str]] = Field(default_factory=dict)
+    # Statuses that take a unit off duty. One source's off-duty status does not send a unit off duty
+    # while another source still has it on duty (within `duty_memory_hours`).
+    off_duty_statuses: list[Annotated[str, Field(max_length=256)]] = Field(default_factory=lambda: ["10-7"])
+    duty_memory_hours: float = Field(default=12.0, ge=0, le=168)
+
+
+class MdtConfig(Strict):
+    units: UnitRules = UnitRules()
+
+
 class ErlcServerConfig(Strict):
     """One ER:LC private server whose on-duty players the roster poller turns into units."""
 
@@ -199,6 +224,28 @@ class RelayConfig(Strict):
     consumer: ConsumerConfig = ConsumerConfig()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     erlc: ErlcConfig = ErlcConfig()
+    units: UnitRules = UnitRules()
+    mdts: dict[str, MdtConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mdt_units_over_the_global_ones(cls, data: Any) -> Any:
+        """Each `[mdts.X.units]` key by key over `[units]`, so an MDT states only what differs."""
+        if not isinstance(data, dict) or not isinstance(data.get("mdts"), dict):
+            return data
+        units = data.get("units")
+        shared: dict[str, Any] = units if isinstance(units, dict) else {}
+        mdts = {}
+        for mdt_id, mdt in data["mdts"].items():
+            if isinstance(mdt, dict) and isinstance(mdt.get("units", {}), dict):
+                mdt = {**mdt, "units": {**shared, **mdt.get("units", {})}}
+            mdts[mdt_id] = mdt
+        return {**data, "mdts": mdts}
+
+    def unit_rules(self, mdt_id: str) -> UnitRules:
+        """The rules for one MDT: its own section's, else `[units]`."""
+        mdt = self.mdts.get(mdt_id)
+        return mdt.units if mdt is not None else self.units
 
     @field_validator("sources")
     @classmethod

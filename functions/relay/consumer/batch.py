@@ -17,22 +17,28 @@ from typing import NamedTuple
 
 from relay.consumer.invocation import Delivery, Invocation
 from relay.consumer.merge import MdtBatch, MergedUnit, merge_messages
-from relay.consumer.plan import FieldOutcome, UnitPlan, plan_unit
+from relay.consumer.plan import UnitPlan, plan_unit
+from relay.consumer.resolve import resolve
 from relay.consumer.session import PartnerSession, chunks
-from relay.consumer.unit_state import StateWrite, StateWrites, UnitKey, UnitState
+from relay.consumer.unit_state import FieldState, StateWrite, StateWrites, UnitKey, UnitState
 from relay.errors import NorthcaError, PartnerStoppedError, UnitStateUnavailableError
+from relay.models import UNIT_FIELDS
 from relay.observability import logger
 from relay.ports.partner import PartnerUnit, UnitRecord
+
+# Field outcomes that only hold once the unit's PUT is confirmed.
+NOT_CONFIRMED = ("written", "reasserted")
 
 
 class UnitOutcome(NamedTuple):
     key: UnitKey
     result: str  # written | unchanged | superseded | refused | given back
     detail: str
-    fields: dict[str, FieldOutcome]
+    fields: dict[str, str]  # field -> its FieldOutcome, or "not written" when the PUT was not confirmed
     written: dict[str, str]  # the values the PUT changed
     recheck: bool
     message_ids: set[str]
+    unit_id: str  # as the partner spells it (key.unit_id is the key ids compare by)
 
 
 class UnitBatch:
@@ -43,7 +49,9 @@ class UnitBatch:
         self.outcome = run.outcome
         self.budget = run.budget
         skew = timedelta(seconds=deps.settings.max_event_skew_seconds)
-        self.groups = merge_messages(((d.message_id, d.message) for d in deliveries), skew)
+        self.policy = deps.policy
+        messages = ((d.message_id, d.message) for d in deliveries)
+        self.groups = merge_messages(messages, skew, canonical=self.policy.canonical)
         self.units: dict[UnitKey, MergedUnit] = {
             UnitKey(group.mdt_id, group.guild_id, unit.unit_id): unit
             for group in self.groups.values()
@@ -56,6 +64,10 @@ class UnitBatch:
         self.recheck: set[UnitKey] = set()
         # Each unit's last plan, and whether it was confirmed written: what the unit outcomes log says.
         self.plans: dict[UnitKey, UnitPlan] = {}
+        # Each unit's id as the partner spells it (else as the newest change did), and why a field took
+        # no change of the batch (another source has the unit on duty).
+        self.display: dict[UnitKey, str] = {}
+        self.held: dict[UnitKey, dict[str, str]] = {}
         self.written: set[UnitKey] = set()
         self.window = timedelta(seconds=deps.settings.late_write_window_seconds)
 
@@ -140,21 +152,44 @@ class UnitBatch:
         writes: list[StateWrite] = []
         to_put: dict[UnitKey, UnitRecord] = {}
         now = self.deps.clock()  # one instant per round: the plans are made from one read
+        held_by_key = self._partner_by_key(group, partner)
+        policy, mdt_id = self.policy, group.mdt_id
+
+        def rank(source: str, name: str) -> int:
+            return policy.rank(mdt_id, source, name)
+
         for key in keys:
             state = self.states[key]
+            unit = self.units[key]
+            found = held_by_key.get(key.unit_id)
+            resolved = resolve(unit, state, policy, mdt_id, now)
+            heard = UnitState(
+                key,
+                {n: FieldState(f.base, f.sent, resolved.heard.get(n, f.heard)) for n, f in _every(state)},
+                state.version,
+            )
             plan = plan_unit(
-                state,
-                self.units[key].fields,
-                partner.get(key.unit_id) if partner is not None else None,
+                heard,
+                resolved.changes,
+                found[1] if found is not None else None,
                 listed=partner is not None,
                 window=self.window,
                 now=now,
+                rank=rank,
             )
+            for name, outcome in resolved.held.items():
+                plan.outcomes.setdefault(name, outcome)
+            # What each source said is kept once the unit is resolved: a PUT that fails is news again.
+            plan.intent = {
+                n: FieldState(f.base, f.sent, state.field(n).heard) for n, f in plan.intent.items()
+            }
             self._count(plan)
             self.plans[key] = plan
+            self.held[key] = resolved.why
+            self.display[key] = found[0] if found is not None else unit.spelling
             if plan.body is not None:
                 writes.append(StateWrite(key, plan.intent, state.version))
-                to_put[key] = plan.body
+                to_put[key] = UnitRecord(self.display[key], plan.body.fields)
             elif plan.resolved != dict(state.fields):
                 writes.append(StateWrite(key, plan.resolved, state.version))
         recorded = self._write_many(writes)
@@ -163,18 +198,32 @@ class UnitBatch:
         ready = [key for key in to_put if key in recorded.versions]
         for chunk in chunks(ready, self.deps.max_units_per_request):
             result = session.write_units(group, [to_put[key] for key in chunk])
-            self.recheck |= {key for key in chunk if key.unit_id in result.uncertain}
+            self.recheck |= {key for key in chunk if to_put[key].unit_id in result.uncertain}
             for key in chunk:
-                if key.unit_id in result.written:
+                sent_as = to_put[key].unit_id
+                if sent_as in result.written:
                     self.outcome.units_written += 1
                     self.written.add(key)
                     confirmed.append(StateWrite(key, self.plans[key].resolved, recorded.versions[key]))
-                elif key.unit_id in result.refused:
-                    self.refused[key] = result.refused[key.unit_id]
+                elif sent_as in result.refused:
+                    self.refused[key] = result.refused[sent_as]
                 else:
                     self.failed.add(key)
         again |= self._write_many(confirmed).conflicts
         return sorted(again)
+
+    def _partner_by_key(
+        self, group: MdtBatch, partner: dict[str, PartnerUnit] | None
+    ) -> dict[str, tuple[str, PartnerUnit]]:
+        """The partner's units by the key ids compare by, each with the id the partner spells it with. Two
+        of the partner's ids with one key (written before ids were compared so): the one written last."""
+        found: dict[str, tuple[str, PartnerUnit]] = {}
+        for unit_id, unit in (partner or {}).items():
+            key = self.policy.canonical(group.mdt_id, unit_id)
+            other = found.get(key)
+            if other is None or _written_later(unit, other[1]):
+                found[key] = (unit_id, unit)
+        return found
 
     def _count(self, plan: UnitPlan) -> None:
         for outcome in plan.outcomes.values():
@@ -186,28 +235,42 @@ class UnitBatch:
     # ------------------------------------------------------------------ the messages' fate
 
     def unit_outcomes(self) -> list[UnitOutcome]:
-        """What became of each unit the batch mentions (one log line each: docs/operations.md)."""
+        """What became of each unit the batch mentions (one log line each: docs/operations.md). A field
+        is called written only when the unit's PUT was confirmed; otherwise it is "not written"."""
         outcomes = []
         for key in sorted(self.units):
             plan = self.plans.get(key)
-            fields = dict(plan.outcomes) if plan is not None else {}
+            fields: dict[str, str] = dict(plan.outcomes) if plan is not None else {}
             written: dict[str, str] = {}
-            if key in self.refused:
-                result, detail = "refused", self.refused[key]
-            elif key in self.failed:
-                result, detail = "given back", self.budget.stopped or "not written this time"
-            elif key in self.written and plan is not None and plan.body is not None:
+            if key in self.written and plan is not None and plan.body is not None:
                 result, detail = "written", ""
                 written = {
                     n: v for n, v in plan.body.fields.items() if fields.get(n) in ("written", "reasserted")
                 }
-            elif "superseded" in fields.values() and "written" not in fields.values():
-                result, detail = "superseded", "another writer's value at the partner is newer"
             else:
-                result, detail = "unchanged", "the partner already holds it"
+                fields = {
+                    n: "not written" if o in ("written", "reasserted") else o for n, o in fields.items()
+                }
+                if key in self.refused:
+                    result, detail = "refused", self.refused[key]
+                elif key in self.failed:
+                    result, detail = "given back", self.budget.stopped or "not written this time"
+                elif "superseded" in fields.values():
+                    result, detail = "superseded", "another writer's value at the partner is newer"
+                else:
+                    result, detail = "unchanged", "the partner already holds it"
+            reasons = "; ".join(self.held.get(key, {}).values())
+            detail = "; ".join(part for part in (detail, reasons) if part)
             outcomes.append(
                 UnitOutcome(
-                    key, result, detail, fields, written, key in self.recheck, self.units[key].message_ids
+                    key,
+                    result,
+                    detail,
+                    fields,
+                    written,
+                    key in self.recheck,
+                    self.units[key].message_ids,
+                    self.display.get(key, self.units[key].spelling),
                 )
             )
         return outcomes
@@ -229,3 +292,11 @@ class UnitBatch:
                     f"partner refused unit {key.unit_id!r} of MDT {key.mdt_id}: {self.refused[key]}"
                 )
         return {message_id: "; ".join(why) for message_id, why in reasons.items()}
+
+
+def _every(state: UnitState) -> list[tuple[str, FieldState]]:
+    return [(name, state.field(name)) for name in UNIT_FIELDS]
+
+
+def _written_later(a: PartnerUnit, b: PartnerUnit) -> bool:
+    return a.updated_at is not None and (b.updated_at is None or a.updated_at > b.updated_at)

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from relay.config.schema import ConsumerConfig
+from relay.consumer.policy import UnitPolicy
 from relay.consumer.unit_state import UnitKey, UnitStateStore
 from relay.messages import QueueMessage
 from relay.models import utc_now
@@ -38,6 +39,8 @@ class ConsumerDeps:
     # Without it, messages that can never be written reach the DLQ through maxReceiveCount.
     dead_letters: DeadLetterPort | None = None
     settings: ConsumerConfig = field(default_factory=ConsumerConfig)
+    # How units several sources speak of are reconciled (ids, owners, repeats, duty): relay.toml's.
+    policy: UnitPolicy = field(default_factory=UnitPolicy)
     max_units_per_request: int = 100
     # Milliseconds left in the invocation; no PUT starts, and no backoff sleeps, past the budget.
     remaining_ms: Callable[[], int] = lambda: 60_000

@@ -1,6 +1,9 @@
 """Field-level last-write-wins merge of the relay's own changes. Pure: the consumer and the tests share it.
 
-For every unit and field the newest change wins, "newest" being the order of `FieldStamp.key()`: the
+Units are grouped by the key their ids compare by (relay.consumer.policy: "1a-07" and "1A-07" are one
+unit by default), and each source's newest change to each field is kept: which source wins a field is
+the plan's to say (relay.consumer.resolve), with the MDT's rules. Between changes of one source, and in
+`MergedUnit.fields`, the newest change wins, "newest" being the order of `FieldStamp.key()`: the
 event time first, then the receive time, the delivery id and the change's position in its request
 (a later entry of one request wins over an earlier one). The value decides nothing, except between
 two different requests with no delivery id received in the same millisecond, where it only makes the
@@ -13,7 +16,8 @@ sender's clock, or a typo, must not pin a field against every later change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from json.encoder import encode_basestring_ascii
@@ -26,11 +30,12 @@ class Origin:
     """Where merged changes came from: one per message, so the receive time is formatted once for all
     the tiebreaks of its changes, and only if one of them is needed."""
 
-    __slots__ = ("_prefix", "received_at", "webhook_id")
+    __slots__ = ("_prefix", "received_at", "source", "webhook_id")
 
-    def __init__(self, received_at: datetime, webhook_id: str | None) -> None:
+    def __init__(self, received_at: datetime, webhook_id: str | None, source: str = "") -> None:
         self.received_at = received_at
         self.webhook_id = webhook_id
+        self.source = source
         self._prefix: str | None = None
 
     @property
@@ -52,7 +57,7 @@ class FieldStamp:
     time, or the winner being recorded): most comparisons are decided by the event time alone.
     """
 
-    __slots__ = ("_origin", "_position", "_tiebreak", "at", "value")
+    __slots__ = ("_origin", "_position", "_source", "_tiebreak", "at", "value")
 
     def __init__(
         self,
@@ -62,6 +67,7 @@ class FieldStamp:
         *,
         origin: Origin | None = None,
         position: int = 0,
+        source: str = "",
     ) -> None:
         if tiebreak is None and origin is None:
             raise ValueError("a FieldStamp needs its tiebreak or the origin it is made from")
@@ -70,6 +76,12 @@ class FieldStamp:
         self._tiebreak = tiebreak
         self._origin = origin
         self._position = position
+        self._source = source
+
+    @property
+    def source(self) -> str:
+        """The source that made the change ("" when unknown)."""
+        return self._origin.source if self._origin is not None else self._source
 
     @property
     def tiebreak(self) -> str:
@@ -93,20 +105,27 @@ class FieldStamp:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FieldStamp):
             return NotImplemented
-        return (self.value, self.at, self.tiebreak) == (other.value, other.at, other.tiebreak)
+        mine, theirs = (self.value, self.at, self.tiebreak), (other.value, other.at, other.tiebreak)
+        return mine == theirs and self.source == other.source
 
     def __hash__(self) -> int:
         return hash((self.value, self.at, self.tiebreak))
 
     def __repr__(self) -> str:
-        return f"FieldStamp(value={self.value!r}, at={self.at!r}, tiebreak={self.tiebreak!r})"
+        shown = f"value={self.value!r}, at={self.at!r}, tiebreak={self.tiebreak!r}"
+        return f"FieldStamp({shown}, source={self.source!r})"
 
 
 def stamp(
-    change: UnitChange, value: str | None, received_at: datetime, webhook_id: str | None, position: int = 0
+    change: UnitChange,
+    value: str | None,
+    received_at: datetime,
+    webhook_id: str | None,
+    position: int = 0,
+    source: str = "",
 ) -> FieldStamp:
     """The stamp of one field of one change (the merge itself shares one Origin per message)."""
-    return FieldStamp(value, change.at, origin=Origin(received_at, webhook_id), position=position)
+    return FieldStamp(value, change.at, origin=Origin(received_at, webhook_id, source), position=position)
 
 
 @dataclass(frozen=True)
@@ -122,17 +141,31 @@ class Clamp:
 
 @dataclass
 class MergedUnit:
-    """The newest value of each field seen for one unit, and the messages that contributed."""
+    """Each source's newest value of each field seen for one unit, the messages that contributed, and
+    the id as the newest change spelled it (`unit_id` is the key ids compare by)."""
 
     unit_id: str
-    fields: dict[str, FieldStamp] = field(default_factory=dict)
+    sources: dict[str, dict[str, FieldStamp]] = field(default_factory=dict)
     message_ids: set[str] = field(default_factory=set)
+    spelling: str = ""
+    spelled_at: datetime | None = None
 
     def apply(self, name: str, candidate: FieldStamp) -> bool:
-        if candidate.newer_than(self.fields.get(name)):
-            self.fields[name] = candidate
+        newest = self.sources.setdefault(candidate.source, {})
+        if candidate.newer_than(newest.get(name)):
+            newest[name] = candidate
             return True
         return False
+
+    @property
+    def fields(self) -> dict[str, FieldStamp]:
+        """The newest change of each field, whichever source made it."""
+        newest: dict[str, FieldStamp] = {}
+        for stamps in self.sources.values():
+            for name, candidate in stamps.items():
+                if candidate.newer_than(newest.get(name)):
+                    newest[name] = candidate
+        return newest
 
     def values(self) -> dict[str, str | None]:
         """The newest value of each field a change set (None: cleared)."""
@@ -153,26 +186,38 @@ class MdtBatch:
     actor_key: tuple[datetime, str] | None = None
     clamps: list[Clamp] = field(default_factory=list)
 
-    def add(self, message_id: str, message: QueueMessage, max_event_skew: timedelta | None = None) -> None:
+    def add(
+        self,
+        message_id: str,
+        message: QueueMessage,
+        max_event_skew: timedelta | None = None,
+        canonical: Callable[[str], str] | None = None,
+    ) -> None:
         if message.actor:
             # The audit actor of a PUT is the one of the newest message that contributes to it.
             key = (message.received_at, message.webhook_id or "")
             if self.actor_key is None or key > self.actor_key:
                 self.actor, self.actor_key = message.actor, key
         latest = message.received_at + max_event_skew if max_event_skew is not None else None
-        origin = Origin(message.received_at, message.webhook_id)
+        source = message.source
+        origin = Origin(message.received_at, message.webhook_id, source)
         units = self.units
         for index, change in enumerate(message.changes, start=message.offset):
             at = change.at
             if latest is not None and at > latest:
-                clamp = Clamp(message.source, message.webhook_id, change.id, at, message.received_at)
+                clamp = Clamp(source, message.webhook_id, change.id, at, message.received_at)
                 self.clamps.append(clamp)
                 at = message.received_at
-            unit = units.get(change.id)
+            unit_key = canonical(change.id) if canonical is not None else change.id
+            unit = units.get(unit_key)
             if unit is None:
-                unit = units[change.id] = MergedUnit(change.id)
+                unit = units[unit_key] = MergedUnit(unit_key, spelling=change.id, spelled_at=at)
+            elif unit.spelled_at is None or at > unit.spelled_at:
+                unit.spelling, unit.spelled_at = change.id, at
             unit.message_ids.add(message_id)
-            newest = unit.fields
+            newest = unit.sources.get(source)
+            if newest is None:
+                newest = unit.sources[source] = {}
             for name, value in change.fields.items():
                 # MergedUnit.apply, inlined: a batch merges tens of thousands of fields.
                 current = newest.get(name)
@@ -183,12 +228,21 @@ class MdtBatch:
 
 
 def merge_messages(
-    messages: Iterable[tuple[str, QueueMessage]], max_event_skew: timedelta | None = None
+    messages: Iterable[tuple[str, QueueMessage]],
+    max_event_skew: timedelta | None = None,
+    canonical: Callable[[str, str], str] | None = None,
 ) -> dict[GroupKey, MdtBatch]:
-    """Group (message id, message) pairs by MDT and guild, merging changes per unit and field."""
+    """Group (message id, message) pairs by MDT and guild, merging changes per unit, source and field.
+    `canonical(mdt_id, unit_id)` is the key ids compare by (the id itself when not given)."""
     groups: dict[GroupKey, MdtBatch] = {}
+    keys: dict[str, Callable[[str], str]] = {}
     for message_id, message in messages:
         key = (message.mdt_id, message.guild_id)
         group = groups.setdefault(key, MdtBatch(message.mdt_id, message.guild_id))
-        group.add(message_id, message, max_event_skew)
+        unit_key = None
+        if canonical is not None:
+            unit_key = keys.get(message.mdt_id)
+            if unit_key is None:
+                unit_key = keys[message.mdt_id] = functools.partial(canonical, message.mdt_id)
+        group.add(message_id, message, max_event_skew, unit_key)
     return groups

@@ -171,7 +171,7 @@ def _log_unit_outcomes(batch: UnitBatch, deliveries: Sequence[Delivery]) -> None
         webhook_ids, omitted = _named_webhook_ids(sorted({m.webhook_id for m in messages if m.webhook_id}))
         sources = sorted({m.source for m in messages})
         bound = _row_size_bound(
-            (unit.key.mdt_id, unit.key.unit_id, unit.detail, *webhook_ids, *sources, *unit.written.values())
+            (unit.key.mdt_id, unit.unit_id, unit.detail, *webhook_ids, *sources, *unit.written.values())
         )
         if line and size + bound > MAX_OUTCOME_LINE_BYTES:
             logger.info("unit outcomes", extra={"units": line})
@@ -179,7 +179,7 @@ def _log_unit_outcomes(batch: UnitBatch, deliveries: Sequence[Delivery]) -> None
         line.append(
             {
                 "mdt_id": unit.key.mdt_id,
-                "unit_id": unit.key.unit_id,
+                "unit_id": unit.unit_id,
                 "outcome": unit.result,
                 "detail": unit.detail,
                 "webhook_ids": webhook_ids,

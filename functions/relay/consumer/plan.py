@@ -29,7 +29,7 @@ the unit's `updated_at` as it was before the PUT changed it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -47,7 +47,10 @@ from relay.consumer.unit_state import (
 from relay.models import UNIT_FIELDS
 from relay.ports.partner import PartnerUnit, UnitRecord
 
-FieldOutcome = Literal["written", "superseded", "reasserted", "kept", "observed"]
+FieldOutcome = Literal["written", "superseded", "owned", "held", "reasserted", "kept", "observed"]
+# How far a source's value of a field wins over another source's (relay.consumer.policy.UnitPolicy.rank
+# for one MDT): (source, field) -> rank. None: every source alike, the newest wins.
+Ranking = Callable[[str, str], int] | None
 
 
 @dataclass(slots=True)
@@ -62,10 +65,24 @@ class UnitPlan:
     outcomes: dict[str, FieldOutcome] = field(default_factory=dict)
 
 
-def _newer(a: Baseline | None, b: Baseline | None) -> Baseline | None:
-    if a is None or (b is not None and b.key() > a.key()):
+def outranks(a_source: str, b_source: str, name: str, rank: Ranking) -> bool | None:
+    """Whether `a_source`'s value of `name` wins over `b_source`'s by rank; None when the ranks do not
+    decide (equal, no ranking, or a source unknown: state written before sources were kept)."""
+    if rank is None or not a_source or not b_source:
+        return None
+    a, b = rank(a_source, name), rank(b_source, name)
+    return None if a == b else a > b
+
+
+def _newer(a: Baseline | None, b: Baseline | None, name: str, rank: Ranking) -> Baseline | None:
+    if a is None:
         return b
-    return a
+    if b is None:
+        return a
+    ranked = outranks(b.source, a.source, name, rank) if a.ours and b.ours else None
+    if ranked is not None:
+        return b if ranked else a
+    return b if b.key() > a.key() else a
 
 
 def _minus(moment: datetime | None, window: timedelta) -> datetime | None:
@@ -76,7 +93,13 @@ def _minus(moment: datetime | None, window: timedelta) -> datetime | None:
 
 
 def what_the_partner_holds(
-    state: FieldState, value: str, updated_at: datetime | None, window: timedelta, now: datetime
+    state: FieldState,
+    value: str,
+    updated_at: datetime | None,
+    window: timedelta,
+    now: datetime,
+    name: str = "",
+    rank: Ranking = None,
 ) -> tuple[Baseline | None, bool]:
     """The baseline P stands for (None: a blank nobody set), and whether it is another writer's edit
     the relay had not seen."""
@@ -89,7 +112,7 @@ def what_the_partner_holds(
     since = _minus(updated_at, window * 2)
     mine = [s.base for s in state.sent if s.base.value == value and (since is None or s.at >= since)]
     if mine:
-        return _newer(base, max(mine, key=Baseline.key)), False
+        return _newer(base, max(mine, key=Baseline.key), name, rank), False
     if base is None and value == "":
         return None, False
     # Without a usable updated_at the other writer's edit is dated by this read, the latest it can be:
@@ -105,10 +128,11 @@ def plan_unit(
     listed: bool,
     window: timedelta,
     now: datetime,
+    rank: Ranking = None,
 ) -> UnitPlan:
     """The plan for one unit. `listed`: whether the partner's list was read (False when degraded)."""
     if not listed or partner is None:
-        return _plan_unseen(state, changes, now, listed=listed)
+        return _plan_unseen(state, changes, now, listed=listed, rank=rank)
     # A partner's clock far ahead (or a bogus updated_at) must not pin every field against the relay.
     updated_at = min(partner.updated_at, now + window) if partner.updated_at is not None else None
     held_fields = partner.fields
@@ -117,15 +141,17 @@ def plan_unit(
     same = True  # whether every target equals what the partner holds: then no PUT
     for name in UNIT_FIELDS:
         held = held_fields.get(name, "")
-        base, other = what_the_partner_holds(state.field(name), held, updated_at, window, now)
+        base, other = what_the_partner_holds(state.field(name), held, updated_at, window, now, name, rank)
         change = changes.get(name)
-        if change is not None and later(change, base):
-            target = targets[name] = Baseline(change.value or "", change.at, change.tiebreak, True)
+        if change is not None and later(change, base, name, rank):
+            target = targets[name] = Baseline.written(change)
             outcomes[name] = "written"
         else:
             target = targets[name] = base if base is not None else BLANK
             if change is not None and base is not None and not base.ours:
                 outcomes[name] = "superseded"
+            elif change is not None and base is not None and outranks(base.source, change.source, name, rank):
+                outcomes[name] = "owned"
             elif target.value != held:
                 outcomes[name] = "reasserted"
             elif other:
@@ -140,21 +166,28 @@ def plan_unit(
     return _with_intent(state, body, targets, outcomes, now)
 
 
-def later(change: FieldStamp, base: Baseline | None) -> bool:
-    """Whether a change is newer than a baseline (`change.key() > base.key()`, the tiebreak text only
-    built when the event times are equal)."""
+def later(change: FieldStamp, base: Baseline | None, name: str = "", rank: Ranking = None) -> bool:
+    """Whether a change wins over a baseline: over the relay's own, a source that outranks the other for
+    the field wins; otherwise the newer wins (`change.key() > base.key()`, the tiebreak text only built
+    when the event times are equal). Another writer's edit is only ever compared by time."""
     if base is None:
         return True
+    if base.ours:
+        ranked = outranks(change.source, base.source, name, rank)
+        if ranked is not None:
+            return ranked
     if change.at != base.at:
         return change.at > base.at
     return change.tiebreak > base.tiebreak
 
 
 def _plan_unseen(
-    state: UnitState, changes: Mapping[str, FieldStamp], now: datetime, *, listed: bool
+    state: UnitState, changes: Mapping[str, FieldStamp], now: datetime, *, listed: bool, rank: Ranking
 ) -> UnitPlan:
     """A unit the partner does not hold (`listed`), or one the relay cannot read (degraded)."""
-    newer = {name: change for name, change in changes.items() if later(change, state.field(name).base)}
+    newer = {
+        name: change for name, change in changes.items() if later(change, state.field(name).base, name, rank)
+    }
     if not newer:
         return UnitPlan(state.key, None, dict(state.fields))
     targets: dict[str, Baseline] = {}
@@ -193,10 +226,10 @@ def _with_intent(
             sent = (*sent[:-1], Sent(target, now))
         else:
             sent = (*(s for s in sent if s.base != target), Sent(target, now))[-MAX_SENT:]
-        resolved[name] = FieldState(current.change, current.pending, target, sent)
+        resolved[name] = FieldState(target, sent, current.heard)
         # A written value's baseline waits for the partner's answer; an observation does not.
         intent[name] = (
-            FieldState(current.change, current.pending, current.base, sent)
+            FieldState(current.base, sent, current.heard)
             if outcomes.get(name) == "written"
             else resolved[name]
         )

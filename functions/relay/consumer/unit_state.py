@@ -4,11 +4,9 @@ One item per unit in the state table (`pk = unit#<mdt_id>#<guild_id>`, `sk = <un
 with a condition on the `version` the writer read, so two consumers never overwrite each other. For
 each writable field:
 
-- `change`: the newest change a source made to the field (value, event time, tie-break), and
-  `pending`: whether it still has to be delivered (neither confirmed written nor superseded);
-- `base`: what the relay believes the partner holds for the field and how new that is: a value the
-  relay confirmed writing (`ours`, dated by its change), or another writer's value the relay saw
-  (dated by the partner's `updated_at` for the unit, and winning ties);
+- `heard`: what each source last said of the field (value, when it first said it, when it last said
+  it): a source that reports state and says a value again has not changed it, and one source's
+  off-duty status does not send a unit off duty while another still has it on duty (policy.py);
 - `sent`: the values the relay's PUTs carried recently, each with the baseline it stood for and when
   it was sent, so that a PUT of its own seen again (landing late, or written while the answer was
   lost) is recognised as such and not taken for another writer's edit.
@@ -57,19 +55,21 @@ class UnitKey(NamedTuple):
 
 
 class Baseline(NamedTuple):
-    """A field's value at the partner as the relay knows it, and the instant that makes it so."""
+    """A field's value at the partner as the relay knows it, the instant that makes it so, and (for the
+    relay's own) the source whose change it is ("" when unknown: state written before sources were kept)."""
 
     value: str
     at: datetime
     tiebreak: str
     ours: bool
+    source: str = ""
 
     def key(self) -> tuple[datetime, str]:
         return (self.at, self.tiebreak)
 
     @classmethod
     def written(cls, change: FieldStamp) -> Baseline:
-        return cls(change.value or "", change.at, change.tiebreak, ours=True)
+        return cls(change.value or "", change.at, change.tiebreak, True, change.source)
 
     @classmethod
     def observed(cls, value: str, updated_at: datetime) -> Baseline:
@@ -96,18 +96,35 @@ class Sent(NamedTuple):
         return self.base.value
 
 
+class Heard(NamedTuple):
+    """What one source last said of a field: the value, the change that first said it (`at`,
+    `tiebreak`), and the last time it said it again."""
+
+    source: str
+    value: str | None
+    at: datetime
+    tiebreak: str
+    last_at: datetime
+
+
+# Sources remembered per field, the most recently heard kept.
+MAX_HEARD = 4
+
+
 class FieldState(NamedTuple):
-    change: FieldStamp | None = None
-    pending: bool = False
     base: Baseline | None = None
     sent: tuple[Sent, ...] = ()
+    heard: tuple[Heard, ...] = ()
 
     def with_sent(self, base: Baseline, at: datetime) -> FieldState:
         kept = tuple(s for s in self.sent if s.base != base)
-        return FieldState(self.change, self.pending, self.base, (*kept, Sent(base, at))[-MAX_SENT:])
+        return FieldState(self.base, (*kept, Sent(base, at))[-MAX_SENT:], self.heard)
 
     def based_on(self, base: Baseline) -> FieldState:
-        return FieldState(self.change, self.pending, base, self.sent)
+        return FieldState(base, self.sent, self.heard)
+
+    def heard_from(self, source: str) -> Heard | None:
+        return next((h for h in self.heard if h.source == source), None)
 
 
 NO_STATE = FieldState()
@@ -124,10 +141,6 @@ class UnitState:
 
     def field(self, name: str) -> FieldState:
         return self.fields.get(name, NO_STATE)
-
-    @property
-    def pending(self) -> dict[str, FieldStamp]:
-        return {n: f.change for n, f in self.fields.items() if f.pending and f.change is not None}
 
 
 # ------------------------------------------------------------------------------ many writes at once
@@ -241,39 +254,60 @@ def fields_to_json(fields: Mapping[str, FieldState]) -> str:
     """The fields as the one JSON document the store keeps (an item attribute in DynamoDB)."""
     data: dict[str, Any] = {}
     for name, state in sorted(fields.items()):
-        entry: dict[str, Any] = {"pending": state.pending}
-        if state.change is not None:
-            c = state.change
-            entry["change"] = {"value": c.value, "at": _instant(c.at), "tiebreak": c.tiebreak}
+        entry: dict[str, Any] = {}
         if state.base is not None:
             entry["base"] = _baseline(state.base)
         if state.sent:
             entry["sent"] = [_baseline(s.base) | {"sent_at": _instant(s.at)} for s in state.sent]
+        if state.heard:
+            entry["heard"] = [
+                {
+                    "source": h.source,
+                    "value": h.value,
+                    "at": _instant(h.at),
+                    "tiebreak": h.tiebreak,
+                    "last_at": _instant(h.last_at),
+                }
+                for h in state.heard
+            ]
         data[name] = entry
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
 def _baseline(base: Baseline) -> dict[str, Any]:
-    return {"value": base.value, "at": _instant(base.at), "tiebreak": base.tiebreak, "ours": base.ours}
+    entry = {"value": base.value, "at": _instant(base.at), "tiebreak": base.tiebreak, "ours": base.ours}
+    return entry | {"source": base.source} if base.source else entry
 
 
 def _baseline_from(entry: Mapping[str, Any]) -> Baseline:
-    return Baseline(entry["value"], datetime.fromisoformat(entry["at"]), entry["tiebreak"], entry["ours"])
+    return Baseline(
+        entry["value"],
+        datetime.fromisoformat(entry["at"]),
+        entry["tiebreak"],
+        entry["ours"],
+        entry.get("source", ""),
+    )
 
 
 def fields_from_json(text: str) -> dict[str, FieldState]:
+    """The stored fields (an item written before `heard` and `source` were kept reads without them)."""
     fields: dict[str, FieldState] = {}
     for name, entry in json.loads(text).items():
-        change = entry.get("change")
         base = entry.get("base")
         fields[name] = FieldState(
-            change=FieldStamp(change["value"], datetime.fromisoformat(change["at"]), change["tiebreak"])
-            if change
-            else None,
-            pending=bool(entry.get("pending")),
             base=_baseline_from(base) if base else None,
             sent=tuple(
                 Sent(_baseline_from(s), datetime.fromisoformat(s["sent_at"])) for s in entry.get("sent", [])
+            ),
+            heard=tuple(
+                Heard(
+                    h["source"],
+                    h["value"],
+                    datetime.fromisoformat(h["at"]),
+                    h["tiebreak"],
+                    datetime.fromisoformat(h["last_at"]),
+                )
+                for h in entry.get("heard", [])
             ),
         )
     return fields

@@ -227,6 +227,7 @@ KIND = AdapterKind(
         docs="docs/sources/erlc.md",
         samples=("erlc_event_command.json",),
         example_source="erlc",
+        profile_rank=0,
         signature={"scheme": "ed25519"},
         sample_rosters={"main": "erlc_v2_server.json"},
     ),

@@ -133,6 +133,8 @@ def _consumer_deps() -> ConsumerDeps:
     from relay.aws.unit_state import DynamoUnitStateStore
     from relay.config.environment import ConsumerEnvironment
     from relay.consumer.invocation import ConsumerDeps
+    from relay.consumer.policy import SourceKind, UnitPolicy
+    from relay.sources.registry import adapter_kind
 
     env = ConsumerEnvironment.model_validate(os.environ)
     config = env.relay_config()
@@ -149,6 +151,14 @@ def _consumer_deps() -> ConsumerDeps:
         visibility=SqsVisibility(sqs, env.QUEUE_URL) if env.QUEUE_URL else None,
         dead_letters=SqsDeadLetters(sqs, env.DLQ_URL) if env.DLQ_URL else None,
         settings=config.consumer,
+        policy=UnitPolicy.from_config(
+            config,
+            {
+                name: SourceKind(sender.profile_rank, sender.reports_state)
+                for name, source in config.sources.items()
+                for sender in [adapter_kind(source.adapter).sender]
+            },
+        ),
         max_units_per_request=config.northca.max_units_per_request,
     )
 

@@ -67,6 +67,13 @@ class SenderFacts:
     delivery_id_required: bool = False
     # Rosters a sample needs, as `relay map --roster NAME=FILE` takes them (ER:LC's commands).
     sample_rosters: Mapping[str, str] = field(default_factory=dict)
+    # How far its officer name, department, rank and badge are trusted over another sender's for the
+    # same unit, unless relay.toml says otherwise (`[units.owners]`): a CAD 3, forms 2, other senders 1,
+    # the game 0 (docs/consumer.md, "Several sources, one unit").
+    profile_rank: int = 1
+    # It reports the state it holds (a CAD's unit record, a roster) rather than events (a command, a
+    # form submission): saying again what it said before is not a new change.
+    reports_state: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -164,6 +164,7 @@ TYPEFORM = AdapterKind(
         docs="docs/sources/typeform.md",
         samples=("typeform_response.json",),
         example_source="typeform",
+        profile_rank=2,
         signature={
             "scheme": "hmac-sha256",
             "header": "typeform-signature",
@@ -180,6 +181,7 @@ TALLY = AdapterKind(
         docs="docs/sources/tally.md",
         samples=("tally_response.json",),
         example_source="tally",
+        profile_rank=2,
         signature={"scheme": "hmac-sha256", "header": "tally-signature", "prefix": "", "encoding": "base64"},
         delivery_id_path="eventId",
         delivery_id_required=True,
@@ -192,6 +194,7 @@ GOOGLE_FORMS = AdapterKind(
         docs="docs/sources/google-forms.md",
         samples=("google_forms_submission.json",),
         example_source="google-forms",
+        profile_rank=2,
         signature={"scheme": "hmac-sha256"},
         delivery_id_path="response_id",
         delivery_id_required=True,

@@ -31,6 +31,8 @@ KIND = mapping_preset(
         docs="docs/sources/snailycad.md",
         samples=("snailycad_unit_status.json",),
         example_source="snailycad",
+        profile_rank=3,
+        reports_state=True,
         signature={"scheme": "url-token"},
     ),
 )

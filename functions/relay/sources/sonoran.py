@@ -235,6 +235,8 @@ KIND = AdapterKind(
         docs="docs/sources/sonoran.md",
         samples=("sonoran_unit_login.json", "sonoran_unit_status.json", "sonoran_unit_logout.json"),
         example_source="sonoran",
+        profile_rank=3,
+        reports_state=True,
         signature={"scheme": "body-key"},
     ),
 )

@@ -64,5 +64,7 @@ KIND = AdapterKind(
         docs="docs/sources/README.md",
         samples=("units_body.json",),
         example_source="cad",
+        profile_rank=3,
+        reports_state=True,
     ),
 )
