@@ -125,6 +125,7 @@ def split_messages(template: QueueMessage, max_bytes: int = MAX_MESSAGE_BYTES) -
 class Publisher(Protocol):
     """The queue: every message or nothing (relay.aws.sqs.SqsPublisher)."""
 
-    def send(self, messages: Sequence[QueueMessage]) -> int:
-        """Enqueue every message or raise QueueUnavailableError. Returns the number sent."""
+    def send(self, messages: Sequence[QueueMessage], delay_seconds: int = 0) -> int:
+        """Enqueue every message (visible after `delay_seconds`, at most 900) or raise
+        QueueUnavailableError. Returns the number sent."""
         ...

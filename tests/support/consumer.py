@@ -12,7 +12,7 @@ from relay.consumer.invocation import BatchOutcome, ConsumerDeps
 from relay.consumer.pipeline import process_batch
 from relay.consumer.policy import UnitPolicy
 from relay.consumer.unit_state import InMemoryUnitStateStore, UnitKey, UnitState
-from relay.errors import NorthcaError, NorthcaInvalidRequestError
+from relay.errors import NorthcaError, NorthcaInvalidRequestError, QueueUnavailableError
 from relay.messages import QueueMessage
 from relay.models import UNIT_FIELDS, UnitChange, format_instant
 from relay.northca.wire import confirmed_ids, read_unit_list, record_json
@@ -112,6 +112,20 @@ class RecordingVisibility:
         self.calls.append((list(receipt_handles), seconds))
 
 
+class RecordingPublisher:
+    """The consumer's own queue for delayed rechecks: keeps what it is sent, or refuses when `down`."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[list[QueueMessage], int]] = []
+        self.down = False
+
+    def send(self, messages: Sequence[QueueMessage], delay_seconds: int = 0) -> int:
+        if self.down:
+            raise QueueUnavailableError()
+        self.sent.append((list(messages), delay_seconds))
+        return len(messages)
+
+
 class RecordingDeadLetters:
     """The DLQ port: keeps what it is sent; refuses the ids in `refuse` (as a failed batch entry)."""
 
@@ -173,6 +187,7 @@ class Harness:
         self.state: InMemoryUnitStateStore = InMemoryUnitStateStore()
         self.visibility = RecordingVisibility()
         self.dead_letters: RecordingDeadLetters | None = None
+        self.rechecks: RecordingPublisher | None = None
         self.sleeps: list[float] = []
         self.remaining = 60_000
         self.settings = ConsumerConfig(**settings)
@@ -186,6 +201,7 @@ class Harness:
             state=self.state,
             visibility=self.visibility,
             dead_letters=self.dead_letters,
+            rechecks=self.rechecks,
             settings=self.settings,
             max_units_per_request=self.max_units,
             policy=self.policy,

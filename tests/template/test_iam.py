@@ -98,9 +98,9 @@ def _action(operation: str) -> str:
     return "dynamodb:" + "".join(word.title() for word in operation.split("_"))
 
 
-def client_calls(class_name: str) -> dict[str, set[str]]:
+def client_calls(class_name: str, module: str = "dynamodb") -> dict[str, set[str]]:
     """Method -> the DynamoDB actions it makes through `self.client` (calls to its own methods followed)."""
-    tree = ast.parse((RELAY / "aws" / "dynamodb.py").read_text(encoding="utf-8"))
+    tree = ast.parse((RELAY / "aws" / f"{module}.py").read_text(encoding="utf-8"))
     [cls] = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == class_name]
     direct: dict[str, set[str]] = {}
     own: dict[str, set[str]] = {}
@@ -124,7 +124,7 @@ def _all(calls: dict[str, set[str]]) -> set[str]:
 
 
 def test_iam_the_consumer_may_make_every_call_of_the_unit_state_store(template: dict[str, Any]) -> None:
-    calls = _all(client_calls("DynamoUnitStateStore"))
+    calls = _all(client_calls("DynamoUnitStateStore", "unit_state"))
     assert calls == {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"}
     assert actions_on(template, "ConsumerFunction", "UnitStateTable") == calls
 

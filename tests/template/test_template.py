@@ -156,9 +156,9 @@ def test_every_variable_a_function_is_given_is_one_its_code_reads(
 ) -> None:
     """A variable no code reads drifts from the truth unnoticed (issue #10, item 18: PARTNER_KEY_SECRET was
     set from a parameter while the code read relay.toml)."""
-    from relay import settings
+    from relay.config import environment
 
-    model = getattr(settings, ENVIRONMENT_MODELS[name])
+    model = getattr(environment, ENVIRONMENT_MODELS[name])
     variables = set(function_properties(template, name)["Environment"]["Variables"])
     unread = variables - GLOBAL_ENV - set(model.model_fields)
     assert not unread, f"{name}: {sorted(unread)} set but never read by {model.__name__}"

@@ -23,6 +23,7 @@ from relay.errors import (
     NorthcaServerError,
     NorthcaThrottledError,
     NorthcaTimeoutError,
+    NorthcaUnreachableError,
 )
 from relay.memory import StaticSecrets
 from relay.models import UNIT_FIELDS
@@ -35,6 +36,7 @@ from tests.support.consumer import (
     Harness,
     MemoryPartner,
     RecordingDeadLetters,
+    RecordingPublisher,
     change,
     message,
     record,
@@ -379,6 +381,54 @@ def test_consumer_a_throttle_never_brings_back_sooner_a_message_whose_put_may_la
     h.partner.script = [NorthcaTimeoutError("PUT timed out"), NorthcaThrottledError("Slow down", 429, 5)]
     assert h.run(record("m1", message("w1", change("A", 1, status="10-8")))) == {"m1"}
     assert h.visibility.calls == [(["rh-m1"], 120)]
+
+
+def test_consumer_after_a_blip_the_unit_is_written_again_within_seconds_and_a_recheck_guards_the_window() -> (
+    None
+):
+    # Given a PUT that failed (500, then a timeout: it may still land late) and the queue for rechecks
+    h = Harness(late_write_window_seconds=120)
+    h.rechecks = RecordingPublisher()
+    first = message("w1", change("A", 1, status="10-8"))
+    h.partner.script = [NorthcaServerError("HTTP 500", 500), NorthcaTimeoutError("PUT timed out")] * 2
+    assert h.run(record("m1", first)) == {"m1"}
+    # Then the message comes back in 20 s (not after the window), and a recheck of A is due after it
+    assert h.visibility.calls == [(["rh-m1"], 20)]
+    assert h.outcome.recheck_message_ids == set()
+    assert h.outcome.counts(1)["RechecksScheduled"] == 1
+    [(rechecks, delay)] = h.rechecks.sent
+    assert delay == 125
+    assert [(c.id, c.fields) for m in rechecks for c in m.changes] == [("A", {})]
+    # When the retry goes through, and a newer change is written after it
+    h.clock.advance(20)
+    assert h.run(record("m1", first, receive_count=2)) == set()
+    assert h.run(record("m2", message("w2", change("A", 30, status="10-6", rank="PO"), received=30))) == set()
+    # And the first PUT lands late over them, then the recheck comes
+    h.partner.apply(MDT, {"id": "A", "status": "10-8"})
+    h.clock.advance(120)
+    assert h.run(record("r1", rechecks[0])) == set()
+    # Then the newest values are back
+    assert (h.partner.unit("A")["status"], h.partner.unit("A")["rank"]) == ("10-6", "PO")
+    assert h.outcome.reasserted == 2
+
+
+def test_consumer_when_a_recheck_cannot_be_sent_the_message_waits_out_the_window_itself() -> None:
+    h = Harness(late_write_window_seconds=120)
+    h.rechecks = RecordingPublisher()
+    h.rechecks.down = True
+    h.partner.script = [NorthcaTimeoutError("PUT timed out"), None]
+    assert h.run(record("m1", message("w1", change("A", 1, status="10-8")))) == {"m1"}
+    assert h.visibility.calls == [(["rh-m1"], 120)]
+
+
+@pytest.mark.parametrize(("receives", "seconds"), [(1, 20), (2, 80), (3, 320), (4, 900), (5, 900)])
+def test_consumer_a_unit_not_written_is_tried_again_soon_then_less_often(receives: int, seconds: int) -> None:
+    # A partner outage still takes about as long to reach the DLQ (maxReceiveCount 5) as the queue's own
+    # visibility timeout did (5 x 370 s): 20 + 80 + 320 + 900 + 900 s.
+    h = Harness()
+    h.partner.script = [NorthcaUnreachableError("PUT could not connect")] * 3
+    assert h.run(record("m1", message("w1", change("A", 1, status="10-8")), receive_count=receives)) == {"m1"}
+    assert h.visibility.calls == [(["rh-m1"], seconds)]
 
 
 def test_consumer_a_connection_never_made_is_no_reason_to_look_again() -> None:

@@ -157,6 +157,7 @@ class World:
     delays: dict[str, int] = field(default_factory=dict)  # message id -> seconds asked by the consumer
     steps: int = 0
     redrives: int = 0
+    rechecks: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -235,6 +236,23 @@ class ModelVisibility:
     def delay(self, receipt_handles: Sequence[str], seconds: int) -> None:
         for handle in receipt_handles:
             self.world.delays[handle.removeprefix("rh-")] = seconds
+
+
+class ModelRechecks:
+    """The consumer's own queue for delayed rechecks, in the world's steps."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def send(self, messages: Sequence[QueueMessage], delay_seconds: int = 0) -> int:
+        with self.world.lock:
+            for message in messages:
+                self.world.rechecks += 1
+                name = f"rc{self.world.rechecks}"
+                self.world.queue.append(
+                    Delivery(name, message.body(), visible_at=self.world.steps + delay_seconds)
+                )
+        return len(messages)
 
 
 class SteppedStore:
@@ -388,6 +406,7 @@ class Script:
     edits: int = 0
     sizes: list[int] = field(default_factory=list)
     taken: int = 0
+    rechecks: bool = False  # the consumer schedules delayed rechecks (else messages wait out the window)
 
     @classmethod
     def draw(cls, data: st.DataObject, world: World) -> Script:
@@ -402,6 +421,7 @@ class Script:
             crashes=data.draw(st.integers(0, 3)),
             edits=data.draw(st.integers(0, 6)),
             sizes=data.draw(st.lists(st.integers(1, 5), min_size=1, max_size=10)),
+            rechecks=data.draw(st.booleans()),
         )
 
     def world_moves(self) -> None:
@@ -472,6 +492,7 @@ def test_consumers_converge_to_the_newest_of_relay_changes_and_dispatcher_edits(
             state=SteppedStore(store, gate),
             settings=settings_,
             visibility=ModelVisibility(world),
+            rechecks=ModelRechecks(world) if script.rechecks else None,
             max_units_per_request=2,
             sleep=lambda _: None,
             clock=world.clock,

@@ -60,7 +60,7 @@ class MemoryPublisher:
     def __init__(self) -> None:
         self.sent = 0
 
-    def send(self, messages: Sequence[Any]) -> int:
+    def send(self, messages: Sequence[Any], delay_seconds: int = 0) -> int:
         self.sent += len(messages)
         return len(messages)
 

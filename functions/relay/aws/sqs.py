@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 SQS_MAX_BATCH_ENTRIES = 10
 SQS_MAX_BATCH_BYTES = 1024 * 1024
+SQS_MAX_DELAY_SECONDS = 900
 # The message attribute a dead letter carries its reason in (`relay redrive --list` prints it).
 REASON_ATTRIBUTE = "relay-reason"
 MAX_REASON_CHARS = 1024
@@ -54,13 +55,13 @@ class SqsPublisher:
         self.attempts = attempts
         self.sleep = sleep
 
-    def send(self, messages: Sequence[QueueMessage]) -> int:
+    def send(self, messages: Sequence[QueueMessage], delay_seconds: int = 0) -> int:
         """Enqueue every message or raise QueueUnavailableError. Returns the number sent."""
         for group in batches([m.body() for m in messages]):
-            self._send_group(group)
+            self._send_group(group, min(max(delay_seconds, 0), SQS_MAX_DELAY_SECONDS))
         return len(messages)
 
-    def _send_group(self, group: list[tuple[str, str]]) -> None:
+    def _send_group(self, group: list[tuple[str, str]], delay_seconds: int = 0) -> None:
         pending = dict(group)
         for attempt in range(self.attempts):
             if attempt:
@@ -68,7 +69,10 @@ class SqsPublisher:
             try:
                 response = self.client.send_message_batch(
                     QueueUrl=self.queue_url,
-                    Entries=[{"Id": entry_id, "MessageBody": body} for entry_id, body in pending.items()],
+                    Entries=[
+                        {"Id": entry_id, "MessageBody": body, "DelaySeconds": delay_seconds}
+                        for entry_id, body in pending.items()
+                    ],
                 )
             except Exception as exc:  # noqa: BLE001 - any client error means "not queued": retry, then 503
                 logger.warning(

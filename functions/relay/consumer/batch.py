@@ -278,6 +278,10 @@ class UnitBatch:
     def failed_message_ids(self) -> set[str]:
         return set().union(*(self.units[key].message_ids for key in self.failed))
 
+    def recheck_units(self) -> list[tuple[UnitKey, str]]:
+        """Units a PUT may still reach late, each with its id as it was sent."""
+        return [(key, self.display.get(key, self.units[key].spelling)) for key in sorted(self.recheck)]
+
     def recheck_message_ids(self) -> set[str]:
         """Messages to see again after the late-write window: a PUT of theirs may still land."""
         return set().union(*(self.units[key].message_ids for key in self.recheck))

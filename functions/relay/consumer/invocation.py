@@ -14,7 +14,7 @@ from typing import NamedTuple
 from relay.config.schema import ConsumerConfig
 from relay.consumer.policy import UnitPolicy
 from relay.consumer.unit_state import UnitKey, UnitStateStore
-from relay.messages import QueueMessage
+from relay.messages import Publisher, QueueMessage
 from relay.models import utc_now
 from relay.ports.partner import UnitWriter
 from relay.ports.queue import DeadLetterPort, VisibilityPort
@@ -38,6 +38,9 @@ class ConsumerDeps:
     visibility: VisibilityPort | None = None
     # Without it, messages that can never be written reach the DLQ through maxReceiveCount.
     dead_letters: DeadLetterPort | None = None
+    # The consumer's own queue, for delayed rechecks of units a PUT may still reach late. Without it, a
+    # unit's messages wait out the late-write window themselves.
+    rechecks: Publisher | None = None
     settings: ConsumerConfig = field(default_factory=ConsumerConfig)
     # How units several sources speak of are reconciled (ids, owners, repeats, duty): relay.toml's.
     policy: UnitPolicy = field(default_factory=UnitPolicy)
@@ -94,6 +97,7 @@ class BatchOutcome:
     misconfigured: int = 0
     degraded: bool = False  # the partner has no list endpoint
     recheck_message_ids: set[str] = field(default_factory=set)  # given back to be looked at again later
+    rechecks_scheduled: int = 0  # units a delayed recheck message will look at again
     stopped: str | None = None  # why calls stopped early in this invocation (the budget's reason)
     throttle_delay: int | None = None  # visibility delay given to the failed messages
 
@@ -104,6 +108,7 @@ class BatchOutcome:
             "MessagesFailed": len(self.failed_message_ids),
             "MessagesDeadLettered": len(self.dead_lettered),
             "MessagesRechecked": len(self.recheck_message_ids),
+            "RechecksScheduled": self.rechecks_scheduled,
             "PartnerPuts": self.puts,
             "PartnerGets": self.gets,
             "UnitsRefused": len(self.refused_units),

@@ -17,11 +17,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from relay.config.schema import ConsumerConfig
 from relay.consumer.batch import UnitBatch
 from relay.consumer.invocation import BatchOutcome, ConsumerDeps, Delivery, Invocation
 from relay.consumer.session import PartnerSession
-from relay.errors import describe_validation_error
-from relay.messages import QueueMessage
+from relay.errors import QueueUnavailableError, describe_validation_error
+from relay.messages import QueueMessage, queue_messages
+from relay.models import UnitChange
 from relay.observability import logger
 from relay.ports.queue import DeadLetter, DeadLetterPort
 
@@ -125,11 +127,13 @@ def process_batch(records: Sequence[Mapping[str, Any]], deps: ConsumerDeps) -> B
     outcome.failed_message_ids |= batch.failed_message_ids() | set(refused)
     if deps.dead_letters is not None:
         dead_letter(records, outcome.poison | refused, deps.dead_letters, outcome)
-    # A message whose unit had a PUT that may still land comes back only after the late-write window,
-    # failed or not: back sooner (a throttle's short delay, a quick retry that succeeds), it could be
-    # done with before that PUT lands, and nothing would look at the unit again to undo it.
-    outcome.recheck_message_ids = batch.recheck_message_ids() - set(outcome.dead_lettered)
-    outcome.failed_message_ids |= outcome.recheck_message_ids
+    # A unit a PUT may still reach late must be looked at again once that PUT can no longer land: a
+    # delayed recheck message does it, so the unit's own messages are retried (or done with) at once. If
+    # it cannot be sent, the messages themselves come back only after the late-write window, failed or
+    # not: back sooner, they could be done with before that PUT lands, and nothing would undo it.
+    if not _schedule_rechecks(batch, deps, outcome):
+        outcome.recheck_message_ids = batch.recheck_message_ids() - set(outcome.dead_lettered)
+        outcome.failed_message_ids |= outcome.recheck_message_ids
     _delay(deliveries, outcome, deps)
     _log_unit_outcomes(batch, deliveries)
     return outcome
@@ -195,17 +199,74 @@ def _log_unit_outcomes(batch: UnitBatch, deliveries: Sequence[Delivery]) -> None
         logger.info("unit outcomes", extra={"units": line})
 
 
+# A recheck is visible this long after the late-write window (a PUT sent at the end of the invocation
+# has landed by then), within SQS's largest message delay.
+RECHECK_MARGIN_SECONDS = 5
+SQS_MAX_DELAY_SECONDS = 900
+RECHECK_SOURCE = "relay:recheck"
+
+
+def _schedule_rechecks(batch: UnitBatch, deps: ConsumerDeps, outcome: BatchOutcome) -> bool:
+    """Send a delayed recheck for every unit a PUT may still reach late (an empty change: the consumer
+    reads the unit again and puts its newest values back over a late PUT of its own). False when there
+    is none to send, or it could not be sent: the caller then keeps the messages back instead."""
+    units = batch.recheck_units()
+    delay = deps.settings.late_write_window_seconds + RECHECK_MARGIN_SECONDS
+    if not units or deps.rechecks is None or delay > SQS_MAX_DELAY_SECONDS:
+        return False
+    now = deps.clock()
+    groups: dict[tuple[str, str], list[UnitChange]] = {}
+    for key, unit_id in units:
+        groups.setdefault((key.mdt_id, key.guild_id), []).append(UnitChange(id=unit_id, at=now))
+    messages = [
+        message
+        for (mdt_id, guild_id), changes in sorted(groups.items())
+        for message in queue_messages(
+            source=RECHECK_SOURCE,
+            mdt_id=mdt_id,
+            guild_id=guild_id,
+            actor=None,
+            webhook_id=f"recheck:{now.isoformat(timespec='milliseconds')}",
+            received_at=now,
+            changes=changes,
+        )
+    ]
+    try:
+        deps.rechecks.send(messages, delay_seconds=delay)
+    except QueueUnavailableError:
+        logger.warning("recheck not scheduled: the messages wait out the late-write window instead")
+        return False
+    outcome.rechecks_scheduled = len(units)
+    return True
+
+
+def retry_delay(settings: ConsumerConfig, receive_count: int) -> int:
+    """How long a unit not written this time waits before it is tried again: short at first, longer at
+    each receive, so a partner outage takes as long to reach the DLQ as the queue's own timeout did."""
+    seconds = settings.retry_delay_seconds * settings.retry_backoff ** max(receive_count - 1, 0)
+    return int(min(seconds, settings.max_visibility_delay_seconds))
+
+
 def _delay(deliveries: Sequence[Delivery], outcome: BatchOutcome, deps: ConsumerDeps) -> None:
-    """Give back throttled messages after the partner's Retry-After, and messages to check again after
-    the late-write window (a PUT of theirs that timed out may still land; the next look undoes it)."""
+    """Give back throttled messages after the partner's Retry-After, messages to check again after the
+    late-write window (a PUT of theirs that timed out may still land; the next look undoes it), and
+    every other message not written this time after its retry delay."""
     if deps.visibility is None:
         return
     delays: dict[int, list[str]] = {}
-    recheck = min(deps.settings.late_write_window_seconds, deps.settings.max_visibility_delay_seconds)
+    settings = deps.settings
+    recheck = min(settings.late_write_window_seconds, settings.max_visibility_delay_seconds)
     for delivery in deliveries:
         if delivery.message_id in outcome.recheck_message_ids:
-            delays.setdefault(max(recheck, outcome.throttle_delay or 0), []).append(delivery.receipt_handle)
-        elif outcome.throttle_delay is not None and delivery.message_id in outcome.failed_message_ids:
-            delays.setdefault(outcome.throttle_delay, []).append(delivery.receipt_handle)
+            seconds = max(recheck, outcome.throttle_delay or 0)
+        elif delivery.message_id not in outcome.failed_message_ids:
+            continue
+        elif outcome.throttle_delay is not None:
+            seconds = outcome.throttle_delay
+        elif delivery.message_id in outcome.poison:
+            continue  # unreadable, without a DLQ port: its receives run out at the queue's own pace
+        else:
+            seconds = retry_delay(settings, delivery.receive_count)
+        delays.setdefault(seconds, []).append(delivery.receipt_handle)
     for seconds, handles in sorted(delays.items()):
         deps.visibility.delay(handles, seconds)

@@ -129,7 +129,7 @@ def consumer_deps(remaining_ms: Any) -> ConsumerDeps:
 @functools.cache
 def _consumer_deps() -> ConsumerDeps:
     """Built once per container: the unit-state store keeps its thread pool across invocations."""
-    from relay.aws.sqs import SqsDeadLetters, SqsVisibility
+    from relay.aws.sqs import SqsDeadLetters, SqsPublisher, SqsVisibility
     from relay.aws.unit_state import DynamoUnitStateStore
     from relay.config.environment import ConsumerEnvironment
     from relay.consumer.invocation import ConsumerDeps
@@ -149,6 +149,7 @@ def _consumer_deps() -> ConsumerDeps:
             env.STATE_TABLE, _client("dynamodb", pool=workers), ttl_days=ttl_days, workers=workers
         ),
         visibility=SqsVisibility(sqs, env.QUEUE_URL) if env.QUEUE_URL else None,
+        rechecks=SqsPublisher(env.QUEUE_URL, sqs) if env.QUEUE_URL else None,
         dead_letters=SqsDeadLetters(sqs, env.DLQ_URL) if env.DLQ_URL else None,
         settings=config.consumer,
         policy=UnitPolicy.from_config(
