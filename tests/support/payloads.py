@@ -13,7 +13,8 @@ A folder holds the payloads (`*.json`, the body exactly as the sender posts it) 
     units = [{ id = "A-10", status = "10-6" }]   # the exact unit changes (id and fields), or
     error = "data[0]...: ..."          # the start of the exact 422, or
     roster_units = ["A-1"]             # (the roster file) the units the poller's roster holds from it
-    not_acted_on = "why, and the work that will act on it"   # with units = []: acknowledged (202)
+    not_acted_on = "why, and the work that will act on it"   # with units = []: acknowledged (202);
+                                                             # on a roster: a part the poller skips
 
 `from` names a public source: a URL, or `owner/repo path` (optionally `path:line` or `(function)`).
 Payloads are mapped as `relay map` maps them: the source's adapter built from its relay.toml config,
@@ -98,7 +99,7 @@ def sidecar_problems(folder: Path) -> list[str]:
         outcomes = [key for key in OUTCOMES if key in entry]
         if len(outcomes) != 1:
             problems.append(f"{folder.name}/{name}: exactly one of {', '.join(OUTCOMES)} expected")
-        if "not_acted_on" in entry and entry.get("units") != []:
+        if "not_acted_on" in entry and "roster_units" not in entry and entry.get("units") != []:
             problems.append(f"{folder.name}/{name}: not acted on, so `units = []` (acknowledged) expected")
         if ("roster_units" in entry) != (name == data.get("roster")):
             problems.append(f"{folder.name}/{name}: `roster_units` belongs to the folder's `roster` alone")
