@@ -38,7 +38,15 @@ def ids(cases: list[tuple[Folder, Payload]]) -> list[str]:
 
 def test_there_is_a_folder_per_sender_and_each_cites_a_source_for_every_payload() -> None:
     # Given the payload folders / Then each sender has one, and every payload names its public source
-    assert {f.name for f in folders()} >= {"sonoran", "snailycad", "typeform", "erlc"}
+    assert {f.name for f in folders()} >= {
+        "sonoran",
+        "snailycad",
+        "typeform",
+        "erlc",
+        "discord",
+        "tally",
+        "google-forms",
+    }
     problems = [
         problem for path in sorted(PAYLOADS.iterdir()) if path.is_dir() for problem in sidecar_problems(path)
     ]
