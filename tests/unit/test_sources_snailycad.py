@@ -4,6 +4,7 @@ division callsigns, combined units with their officers), and the webhooks it doe
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,9 +13,10 @@ import pytest
 from relay.errors import InvalidPayloadError
 from relay.models import UnitChange
 from relay.sources import AdapterContext
+from relay.sources.mapping import search
 from relay.sources.registry import adapter_kind
 from relay.sources.snailycad_callsign import replace_template_variables, snailycad_callsign
-from tests.support.constants import NOW
+from tests.support.constants import NOW, ROOT
 from tests.support.data import load_event
 
 CONTEXT = AdapterContext(source="snailycad", received_at=NOW)
@@ -244,3 +246,17 @@ def test_snailycad_a_numeric_callsign_is_printed_as_javascript_prints_it() -> No
 def test_snailycad_an_unknown_option_is_refused() -> None:
     with pytest.raises(ValueError, match="raw_webhook"):
         adapter_kind("snailycad").options_model.model_validate({"raw_webhook": "BOLO"})
+
+
+def test_snailycad_callsign_is_a_mapping_function_a_911_calls_assigned_units_can_use() -> None:
+    # Given SnailyCAD's CALL_911 body (calls-911-controller.ts: each assigned unit under `unit`)
+    call = json.loads(
+        (ROOT / "tests" / "payloads" / "snailycad" / "call_911.json").read_text(encoding="utf-8")
+    )
+    # Then the recipe in docs/sources/mapping.md names them as SnailyCAD does
+    expression = (
+        "assignedUnits[].snailycad_callsign(unit, '{department}{callsign1} - {callsign2}{division}', "
+        "'1A-{callsign1}')"
+    )
+    assert search(expression, call, "units_assigned") == ["A1 - 12"]
+    assert expression in (ROOT / "docs" / "sources" / "mapping.md").read_text(encoding="utf-8")
