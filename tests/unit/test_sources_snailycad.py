@@ -243,9 +243,14 @@ def test_snailycad_a_numeric_callsign_is_printed_as_javascript_prints_it() -> No
     assert run(officer(callsign=12, callsign2=7.0))[0].id == "A12 - 7"
 
 
-def test_snailycad_an_unknown_option_is_refused() -> None:
-    with pytest.raises(ValueError, match="raw_webhook"):
-        adapter_kind("snailycad").options_model.model_validate({"raw_webhook": "BOLO"})
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [({"raw_webhook": "BOLO"}, "raw_webhook"), ({"callsign_template": ""}, "callsign_template")],
+)
+def test_snailycad_an_option_no_source_can_use_is_refused(options: dict[str, Any], field: str) -> None:
+    # An empty template would name no unit at all: every status a 422
+    with pytest.raises(ValueError, match=field):
+        adapter_kind("snailycad").options_model.model_validate(options)
 
 
 def test_snailycad_callsign_is_a_mapping_function_a_911_calls_assigned_units_can_use() -> None:

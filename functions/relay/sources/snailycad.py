@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from relay.models import UnitChange
 from relay.observability import logger
@@ -64,8 +64,8 @@ class SnailyCadOptions(MappingOptions):
     """The mapping's options over the preset's defaults, and SnailyCAD's own settings the body lacks."""
 
     # SnailyCAD: Admin -> CAD settings -> Misc -> "Callsign Template" / "Paired Unit Template".
-    callsign_template: str = CALLSIGN_TEMPLATE
-    paired_unit_template: str = PAIRED_UNIT_TEMPLATE
+    callsign_template: str = Field(default=CALLSIGN_TEMPLATE, min_length=1)
+    paired_unit_template: str = Field(default=PAIRED_UNIT_TEMPLATE, min_length=1)
     raw_webhook: RawWebhook = "UNIT_STATUS"
 
     @model_validator(mode="before")
