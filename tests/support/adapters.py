@@ -99,9 +99,10 @@ SAMPLES: dict[str, AdapterSample] = {
         ),
         AdapterSample(
             "snailycad",
-            # Without its second callsign the first is the whole id.
-            lambda: load_event("snailycad_unit_status.json") | {"callsign2": None},
-            time_at=("lastStatusChangeTimestamp",),
+            lambda: load_event("snailycad_unit_status.json"),
+            # A callsign template of the first callsign alone: the id is exactly what the body says.
+            options={"callsign_template": "{callsign1}"},
+            time_at=("updatedAt",),
             time_where="units[0].at",
             id_at=("callsign",),
             id_where="units[0].id",

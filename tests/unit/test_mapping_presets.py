@@ -6,6 +6,7 @@ turn the sample payload into the same unit changes.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -65,3 +66,19 @@ def test_mapping_reproduces_the_preset(preset: str) -> None:
     # Then they give the same, non-empty, unit changes
     assert from_preset
     assert from_mapping == from_preset
+
+
+def test_the_snailycad_mapping_reproduces_the_preset_on_every_real_unit_status_body() -> None:
+    # Given every UNIT_STATUS body in tests/payloads/snailycad (officers, a deputy, combined units)
+    data = base_config_data()
+    data["sources"].update(
+        tomllib.loads((MAPPINGS / "snailycad.toml").read_text(encoding="utf-8"))["sources"]
+    )
+    bodies = sorted((ROOT / "tests" / "payloads" / "snailycad").glob("unit_status_*.json"))
+    assert len(bodies) >= 5
+    for path in bodies:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        # Then the mapping written in the docs gives the preset's units
+        assert normalise(data, "snailycad-as-mapping", payload) == normalise(data, "snailycad", payload), (
+            path.name
+        )

@@ -9,7 +9,6 @@ import pytest
 
 from relay.config.schema import ErlcServerConfig
 from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, parse_players
-from relay.errors import InvalidPayloadError
 from relay.memory import InMemorySourceStateStore
 from relay.models import UnitChange
 from relay.sources import AdapterContext
@@ -17,6 +16,7 @@ from relay.sources.registry import adapter_kind
 from tests.support.clocks import FixedClock
 from tests.support.constants import GUILD, MDT, NOW
 from tests.support.data import load_event
+from tests.support.logs import captured_logs, log_records
 
 TYPED_AT = datetime(2026, 11, 28, 11, 59, 50, tzinfo=UTC)
 BUBBLETON = "B_Bubbleton:1234567890"  # on the roster as unit 1A-12 (Police)
@@ -125,17 +125,22 @@ def test_erlc_events_without_a_roster_change_nothing() -> None:
     assert run(InMemorySourceStateStore(), command(";10-8")) == []
 
 
+# PRC's docs ask for a 2xx on every validly signed request (https://apidocs.erlc.gg/event-webhooks), and
+# the game may drop a URL that fails: an authentic event the relay cannot act on is acknowledged with no
+# change, and the reason is logged (with the body's keys, so the real shape can be reported).
 @pytest.mark.parametrize(
-    ("payload", "message"),
+    ("payload", "reason"),
     [
         (
             {"Hello": "world"},
-            "body: not an ER:LC event: no Type, no command text (Command/Message/Content/Text) "
+            "body: not an ER:LC event: no Type, no command text (Command/Message/Content/Text/ChatMessage) "
             "and no emergency call",
         ),
+        # The community wrapper's own test events: commands with no player at all
+        ({"Message": ";ping one"}, "Message: a command without a player (looked for Player, Sender, Author"),
         (
-            {"Command": ";10-8"},
-            "Command: a command without a player (looked for Player, Sender, Author, Speaker",
+            {"Type": "CustomCommand", "Message": ";10-8"},
+            "Message: a command without a player (looked for Player, Sender, Author",
         ),
         ({"Command": [";10-8"], "Player": BUBBLETON}, "Command: expected text, got list"),
         (command(";10-8", "B_Bubbleton"), "Player: expected 'Name:UserId' or a user id, got 'B_Bubbleton'"),
@@ -145,11 +150,27 @@ def test_erlc_events_without_a_roster_change_nothing() -> None:
             {"Command": ";10-8", "Player": BUBBLETON, "Timestamp": "tomorrow"},
             "Timestamp: 'tomorrow' is not an ISO 8601 time",
         ),
+        (command(";status " + "x" * 300), "command.status: String should have at most 256 characters"),
     ],
 )
-def test_erlc_events_malformed_payloads_get_a_precise_422(
-    store: InMemorySourceStateStore, payload: dict[str, Any], message: str
+def test_erlc_events_the_relay_cannot_act_on_are_acknowledged_and_logged(
+    store: InMemorySourceStateStore, payload: dict[str, Any], reason: str
 ) -> None:
-    with pytest.raises(InvalidPayloadError) as caught:
-        run(store, payload)
-    assert caught.value.message.startswith(message)
+    # When an authentic event the adapter cannot act on is normalised
+    with captured_logs() as logs:
+        changes = run(store, payload)
+    # Then it changes nothing (a 2xx, not a 422), and one warning says why and what the body held
+    assert changes == []
+    [line] = [r for r in log_records(logs) if r["level"] == "WARNING"]
+    assert line["message"] == "erlc event not acted on, acknowledged"
+    assert line["reason"].startswith(reason), line["reason"]
+    assert line["keys"] == sorted(payload)[:20]
+
+
+@pytest.mark.parametrize("key", ["ChatMessage", "chatMessage"])
+def test_erlc_events_the_text_under_chat_message_is_read(store: InMemorySourceStateStore, key: str) -> None:
+    # Given a command under ChatMessage, which PRC's community wrapper reads (Fortune1243/erlc-api
+    # src/erlc_api/webhooks.py) and the relay did not (the command was dropped)
+    payload = {"Type": "ChatMessage", "Timestamp": 1795867190, "Data": {"Player": BUBBLETON, key: ";10-97"}}
+    # Then it is the player's status
+    assert run(store, payload) == [UnitChange(id="1A-12", at=TYPED_AT, fields={"status": "10-97"})]

@@ -78,7 +78,8 @@ def test_typeform_other_events_map_to_nothing() -> None:
         ),
         (
             lambda p: p["form_response"]["answers"].pop(0),
-            "form_response.answers: no answer to the unit id question 'Callsign' (matched by title or ref)",
+            "form_response.answers: no answer to the unit id question 'Callsign' (matched by title or ref, "
+            "or a hidden field or variable by key)",
         ),
         (
             lambda p: p["form_response"]["answers"].append("10-8"),
@@ -98,6 +99,71 @@ def test_typeform_malformed_responses_get_a_precise_422(change: Any, message: st
     payload = copy.deepcopy(load_event("typeform_response.json"))
     change(payload)
     assert refused("typeform", payload, STATUS_WORDS) == message
+
+
+def without_questions(*refs: str, **response: Any) -> dict[str, Any]:
+    """The sample response without the answers to these questions, with these response keys added."""
+    payload: dict[str, Any] = copy.deepcopy(load_event("typeform_response.json"))
+    answers = payload["form_response"]["answers"]
+    payload["form_response"]["answers"] = [a for a in answers if a["field"]["ref"] not in refs]
+    payload["form_response"].update(response)
+    return payload
+
+
+def test_typeform_a_callsign_passed_in_the_form_link_is_the_unit_id() -> None:
+    # Given a form opened as ...#callsign=adam-12: the callsign is a hidden field, not a question
+    # (https://www.typeform.com/developers/webhooks/example-payload/: form_response.hidden)
+    payload = without_questions("callsign", hidden={"callsign": "adam-12", "utm_source": "discord"})
+    # Then it names the unit, as an answer would (a 422 "no answer to the unit id question" before)
+    [change] = run("typeform", payload, STATUS_WORDS)
+    assert (change.id, change.fields["status"]) == ("adam-12", "10-8")
+
+
+def test_typeform_variables_are_read_by_key_like_answers() -> None:
+    # Given the status and badge set by the form's logic as variables (form_response.variables)
+    variables = [
+        {"key": "status", "type": "text", "text": "Busy"},
+        {"key": "badge", "type": "number", "number": 4},
+        {"key": "score", "type": "number", "number": 9},
+    ]
+    payload = without_questions("status", "badge", variables=variables)
+    change = run("typeform", payload, {**STATUS_WORDS, "labels": {"officer_badge": "badge"}})[0]
+    assert (change.fields["status"], change.fields["officer_badge"]) == ("10-6", "4")
+
+
+def test_typeform_an_answer_wins_over_a_hidden_field_which_wins_over_a_variable() -> None:
+    payload = without_questions(
+        "status",
+        hidden={"callsign": "hidden-1", "status": "Busy"},
+        variables=[
+            {"key": "status", "type": "text", "text": "Available"},
+            {"key": "name", "type": "text", "text": "V"},
+        ],
+    )
+    change = run("typeform", payload, STATUS_WORDS)[0]
+    assert (change.id, change.fields["status"], change.fields["officer_name"]) == (
+        "adam-12",
+        "10-6",
+        "B. Bubbleton",
+    )
+
+
+@pytest.mark.parametrize(
+    ("response", "message"),
+    [
+        ({"hidden": ["callsign"]}, "form_response.hidden: expected an object of hidden fields"),
+        ({"variables": {"key": "status"}}, "form_response.variables: expected a list of variables"),
+        ({"variables": ["status"]}, "form_response.variables[0]: expected a variable with a key"),
+        (
+            {"hidden": {"callsign": ["a"]}},
+            "form_response.hidden.callsign: expected text or a number, got a list",
+        ),
+    ],
+)
+def test_typeform_malformed_hidden_fields_and_variables_get_a_precise_422(
+    response: dict[str, Any], message: str
+) -> None:
+    assert refused("typeform", without_questions("callsign", **response)) == message
 
 
 # ---------------------------------------------------------------- Tally

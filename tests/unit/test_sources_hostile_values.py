@@ -1,6 +1,8 @@
 """Values at the edges, in the places every adapter reads from a sender (issue #10, items 1-3): event
 times outside UTC's range, epochs no date can hold, ids the partner would refuse. Each is a 422 that
-names where it is, never a crash (500) and never an accepted change the partner then refuses."""
+names where it is, never a crash (500) and never an accepted change the partner then refuses. A kind
+whose sender must get a 2xx for every authentic request (the ER:LC Event Webhook) acknowledges it
+instead, with no change, and logs the same precise reason."""
 
 from __future__ import annotations
 
@@ -14,11 +16,12 @@ from relay.errors import InvalidPayloadError
 from relay.memory import InMemorySourceStateStore
 from relay.models import UnitChange, to_utc, usable_unit_id
 from relay.sources import AdapterContext
-from relay.sources.registry import CappedAdapter
+from relay.sources.registry import CappedAdapter, adapter_kind
 from tests.support.adapters import SAMPLES, AdapterSample, run_adapter, store_roster, with_value
 from tests.support.clocks import FixedClock
 from tests.support.constants import GUILD, MDT, NOW
 from tests.support.data import base_config_data
+from tests.support.logs import captured_logs, log_records
 
 TIMED = sorted(name for name, sample in SAMPLES.items() if sample.time_at)
 NAMED = sorted(name for name, sample in SAMPLES.items() if sample.id_at)
@@ -39,8 +42,14 @@ UNUSABLE_IDS = [
 
 
 def refused(sample: AdapterSample, body: dict[str, Any]) -> str:
+    """The 422's message, or, for a kind that acknowledges what it cannot act on, its logged reason."""
     store = InMemorySourceStateStore(clock=FixedClock())
     store_roster(store)
+    if adapter_kind(sample.adapter).acknowledges_unreadable:
+        with captured_logs() as logs:
+            assert run_adapter(sample, body, store) == []
+        [line] = [r for r in log_records(logs) if r["level"] == "WARNING"]
+        return str(line["reason"])
     with pytest.raises(InvalidPayloadError) as caught:
         run_adapter(sample, body, store)
     assert caught.value.status == 422
@@ -80,7 +89,7 @@ def test_an_epoch_no_date_can_hold_is_a_422_naming_the_field(adapter: str, value
     assert len(message) < 200
 
 
-def test_erlc_a_bad_event_time_is_a_422_even_for_a_player_not_on_the_roster() -> None:
+def test_erlc_a_bad_event_time_is_refused_even_for_a_player_not_on_the_roster() -> None:
     sample = SAMPLES["erlc-events"]
     body = with_value(sample.body(), ("Data", "Player"), "Stranger:999")
     assert refused(sample, with_value(body, ("Timestamp",), 10**400)).startswith("Timestamp: ")

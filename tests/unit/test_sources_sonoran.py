@@ -76,6 +76,116 @@ def test_sonoran_status_table_is_configurable(store: InMemorySourceStateStore) -
     assert run(store, load_event("sonoran_unit_logout.json"), options)[0].fields == {"status": "OFF"}
 
 
+# The newer form: whole units under data.units (Sonoran-Software/SonoranCADFiveM sonorancad/core/httpd.lua,
+# handleUnitUpdate; the websocket push-events page of Sonoran-Software/SonoranCAD-Documentation).
+def units_event(kind: str, *units: Any) -> dict[str, Any]:
+    return {"key": "k", "type": kind, "data": {"units": list(units)}}
+
+
+def whole_unit(ident: Any = 17, status: Any = 3, unit_num: str = "A-10") -> dict[str, Any]:
+    unit: dict[str, Any] = copy.deepcopy(load_event("sonoran_unit_login.json")["data"][0]["unit"])
+    unit.update(id=ident, status=status)
+    unit["data"]["unitNum"] = unit_num
+    return unit
+
+
+@pytest.mark.parametrize("kind", ["EVENT_UNIT_STATUS", "EVENT_UNIT_UPDATE"])
+def test_sonoran_the_data_units_form_names_whole_units_without_a_login(
+    store: InMemorySourceStateStore, kind: str
+) -> None:
+    # Given no login was ever seen, and Sonoran's data.units form (a 422 / ignored before)
+    payload = units_event(kind, whole_unit(17, 3), whole_unit(18, 2, "A-11"))
+    # When it is normalised / Then each unit arrives whole, and its identId is remembered
+    fields = {"officer_name": "B. Bubbleton", "department": "MCSO", "rank": "CPT"}
+    assert run(store, payload) == [
+        UnitChange(id="A-10", at=NOW, fields={**fields, "status": "10-76"}),
+        UnitChange(id="A-11", at=NOW, fields={**fields, "status": "10-8"}),
+    ]
+    assert store.get("cache#sonoran", "ident#18") == {"id": "A-11"}
+    # And a later identId-form event finds the unit
+    assert run(store, load_event("sonoran_unit_logout.json")) == [
+        UnitChange(id="A-10", at=NOW, fields={"status": "10-7"})
+    ]
+
+
+def test_sonoran_the_data_units_form_as_a_list_of_events_is_read_too(store: InMemorySourceStateStore) -> None:
+    payload = {"type": "EVENT_UNIT_STATUS", "data": [{"units": [whole_unit(17, 4)]}]}
+    assert [c.fields["status"] for c in run(store, payload)] == ["10-97"]
+
+
+def test_sonoran_an_empty_data_units_is_acknowledged(store: InMemorySourceStateStore) -> None:
+    # The websocket push-events page's own example: {"units": []}
+    assert run(store, units_event("EVENT_UNIT_STATUS")) == []
+
+
+def test_sonoran_a_data_units_element_without_its_unit_number_uses_the_identid_memory(
+    store: InMemorySourceStateStore,
+) -> None:
+    run(store, load_event("sonoran_unit_login.json"))
+    payload = units_event("EVENT_UNIT_STATUS", {"id": 17, "status": 1}, {"id": 99, "status": 1})
+    # identId 99 never logged in: skipped, as in the identId form
+    assert run(store, payload) == [UnitChange(id="A-10", at=NOW, fields={"status": "10-6"})]
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (
+            {"type": "EVENT_UNIT_STATUS", "data": {"units": {"id": 17}}},
+            "data.units: expected a list of units",
+        ),
+        (units_event("EVENT_UNIT_STATUS", 17), "data.units[0]: expected an object"),
+        (
+            units_event("EVENT_UNIT_STATUS", {"id": 17}),
+            "data.units[0]: neither data.unitNum nor status, nothing to change",
+        ),
+        (
+            units_event("EVENT_UNIT_UPDATE", whole_unit(17, 9)),
+            "data.units[0].status: '9' is not in value_maps.status",
+        ),
+        (units_event("EVENT_UNIT_UPDATE", whole_unit("7" * 70)), "data.units[0].id: identId longer than 64"),
+        (
+            {"type": "EVENT_UNIT_UPDATE", "data": [{"identIds": 17, "status": 2}]},
+            "data.units: missing, expected the updated units",
+        ),
+    ],
+)
+def test_sonoran_a_malformed_data_units_event_gets_a_precise_422(
+    store: InMemorySourceStateStore, payload: dict[str, Any], message: str
+) -> None:
+    assert refused(store, payload).startswith(message)
+
+
+def test_sonoran_the_data_units_form_is_held_to_max_units_before_any_state_is_touched(
+    store: InMemorySourceStateStore,
+) -> None:
+    counting = CountingStateStore(store)
+    payload = units_event("EVENT_UNIT_STATUS", *[whole_unit(n, 2, f"U-{n}") for n in range(3)])
+    assert (
+        refused(counting, payload, {"max_units": 2}) == "data.units: at most 2 units per request (max_units)"
+    )
+    assert counting.total == 0
+
+
+def test_sonoran_a_login_at_unavailable_does_not_read_as_logged_out(store: InMemorySourceStateStore) -> None:
+    # Given Sonoran's own login example: status 0 (UNAVAILABLE), the status a unit logs in with
+    login = copy.deepcopy(load_event("sonoran_unit_login.json"))
+    login["data"][0]["unit"]["status"] = 0
+    [change] = run(store, login)
+    # Then the unit is on duty but not available (10-6), not the off-duty code its logout will write
+    logout_status = adapter_kind("sonoran").options_model.model_validate({}).logout_status  # type: ignore[attr-defined]
+    assert change.fields["status"] == "10-6" != logout_status
+    # And Sonoran's v2 OFFLINE (100) is the off-duty code
+    offline = {"type": "EVENT_UNIT_STATUS", "data": [{"identIds": 17, "status": 100}]}
+    assert run(store, offline)[0].fields == {"status": "10-7"}
+
+
+def test_sonoran_the_fivem_resource_data_object_form_of_a_login(store: InMemorySourceStateStore) -> None:
+    # httpd.lua reads body.data.unit: data is one object there, a list in the docs
+    login = load_event("sonoran_unit_login.json")
+    assert run(store, {**login, "data": login["data"][0]})[0].id == "A-10"
+
+
 def test_sonoran_other_events_map_to_nothing(store: InMemorySourceStateStore) -> None:
     payload = {"type": "EVENT_911", "data": [{"call": {"callId": 1, "description": "fire"}}]}
     assert run(store, payload) == []
@@ -108,7 +218,7 @@ def test_sonoran_needs_the_state_store() -> None:
         (
             "sonoran_unit_status.json",
             lambda p: p["data"][0].update(status=9),
-            "data[0].status: '9' is not in value_maps.status (known: '0', '1', '2', '3', '4')",
+            "data[0].status: '9' is not in value_maps.status (known: '0', '1', '2', '3', '4', '100')",
         ),
         (
             "sonoran_unit_login.json",

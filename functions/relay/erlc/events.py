@@ -5,11 +5,14 @@ command such as `;10-8` or `;status 10-6` becomes a status change for the unit o
 typed it, found in the roster the ER:LC poller keeps (`roster#<server>`). Emergency calls are
 logged and skipped for now.
 
-The payload schema is UNCONFIRMED, so it is decoded defensively, like PRC's own Python wrapper does:
-the event may sit at the top level or under Data/Payload/Event; its type under Type/EventType; the
-text under Command/Message/Content/Text; the player as "Name:UserId", a user id, or an object with
-an id. An explicit event type this adapter does not know, and an empty object (what a validation
-probe may send), are accepted and ignored, so the game keeps the URL.
+The payload schema is UNCONFIRMED, so it is decoded defensively, like PRC's community Python wrapper
+(Fortune1243/erlc-api `src/erlc_api/webhooks.py`) does: the event may sit at the top level or under
+Data/Payload/Event; its type under Type/EventType; the text under Command/Message/Content/Text/
+ChatMessage; the player as "Name:UserId", a user id, or an object with an id.
+
+PRC asks for a 2xx on every validly signed request, and the game may drop a URL that fails: every
+authentic event the adapter cannot act on (an unknown type, an empty probe, a command without a
+player, a shape it cannot read) is acknowledged with no change, the reason and the body's keys logged.
 """
 
 from __future__ import annotations
@@ -31,7 +34,18 @@ from relay.sources.fields import FieldRules, FieldText, parse_event_time
 
 NESTED_KEYS = ("Data", "data", "Payload", "payload", "Event", "event")
 TYPE_KEYS = ("Type", "type", "EventType", "eventType")
-TEXT_KEYS = ("Command", "command", "Message", "message", "Content", "content", "Text", "text")
+TEXT_KEYS = (
+    "Command",
+    "command",
+    "Message",
+    "message",
+    "Content",
+    "content",
+    "Text",
+    "text",
+    "ChatMessage",
+    "chatMessage",
+)
 PLAYER_KEYS = (
     "Player",
     "player",
@@ -48,6 +62,8 @@ PLAYER_ID_KEYS = ("PlayerId", "playerId", "UserId", "userId", "RobloxId", "roblo
 # Inside a player object a bare Id is the player's; at the top level it may be the event's own.
 PLAYER_OBJECT_ID_KEYS = (*PLAYER_ID_KEYS, "Id", "id")
 TIME_KEYS = ("Timestamp", "timestamp", "Time", "time", "CreatedAt", "createdAt")
+# Body keys named in the log line of an event not acted on.
+LOGGED_KEYS = 20
 EMERGENCY_KEYS = ("EmergencyCall", "emergencyCall", "emergency_call", "Emergency", "emergency")
 
 
@@ -138,6 +154,18 @@ class ErlcEventsAdapter:
         self.aliases = {name.lower(): status for name, status in options.aliases.items()}
 
     def normalise(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
+        try:
+            return self._read(payload, context)
+        except InvalidPayloadError as exc:
+            keys = (
+                sorted(str(key)[:40] for key in payload)[:LOGGED_KEYS] if isinstance(payload, Mapping) else []
+            )
+            logger.warning(
+                "erlc event not acted on, acknowledged", extra={"reason": exc.message[:300], "keys": keys}
+            )
+            return []
+
+    def _read(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
         if not payload:
             logger.info("erlc event: empty body accepted (validation probe?)")
             return []
@@ -157,8 +185,8 @@ class ErlcEventsAdapter:
                 logger.info("erlc event: type not handled", extra={"event_type": kind[:64]})
                 return []
             raise InvalidPayloadError(
-                "body: not an ER:LC event: no Type, no command text (Command/Message/Content/Text) "
-                "and no emergency call"
+                "body: not an ER:LC event: no Type, no command text (Command/Message/Content/Text/"
+                "ChatMessage) and no emergency call"
             )
         text_key, raw_text = text
         if not isinstance(raw_text, str):

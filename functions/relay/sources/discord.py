@@ -2,7 +2,8 @@
 
 Senders that post "as if to a Discord webhook" describe a unit in an embed, one field per value:
 `{"embeds": [{"title": "Unit status", "fields": [{"name": "Callsign", "value": "A-12"}, ...]}]}`.
-Every embed with a Callsign field is one unit; Markdown emphasis in values is dropped.
+Every embed with a Callsign field is one unit; Markdown emphasis in values is dropped. A message
+with no embed (Discord accepts `content` alone) describes no unit: acknowledged, no change.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ class DiscordAdapter:
 
     def normalise(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
         embeds = payload.get("embeds")
+        if embeds is None:
+            return []  # content (or a file, a poll) without an embed: a message about no unit
         if not isinstance(embeds, list) or not all(isinstance(e, dict) for e in embeds):
             raise InvalidPayloadError("embeds: expected a list of embed objects")
         for index, embed in enumerate(embeds):

@@ -1,7 +1,8 @@
 """Form submissions as units: Typeform and Tally (HMAC-signed), Google Forms through Apps Script.
 
 A form answers one unit per submission. `labels` say which question holds which unit field, matched
-case-insensitively against the question's title/label or its ref/key; value maps, constants and
+case-insensitively against the question's title/label or its ref/key (for Typeform, also a hidden
+field's or a variable's key: a callsign passed in the form's link); value maps, constants and
 defaults apply as in the mapping adapter. The full Typeform and Tally payload field lists are
 UNCONFIRMED: the code reads only the few fields named here and ignores the rest.
 """
@@ -27,7 +28,7 @@ Answers = dict[str, tuple[Any, str]]  # question title or ref -> (its answer, wh
 
 
 def _pick(
-    options: LabelledOptions, answers: Answers, where: str
+    options: LabelledOptions, answers: Answers, where: str, matched: str = "by title or ref"
 ) -> tuple[dict[PickKey, Any], dict[PickKey, str]]:
     """The value answered to each labelled question, and where each is; the id question must have an
     answer."""
@@ -35,7 +36,7 @@ def _pick(
     picked = {key: answer[0] for key, answer in found.items() if answer is not None}
     if picked.get("id") in (None, ""):
         raise InvalidPayloadError(
-            f"{where}: no answer to the unit id question {options.labels['id']!r} (matched by title or ref)"
+            f"{where}: no answer to the unit id question {options.labels['id']!r} (matched {matched})"
         )
     return picked, {key: answer[1] for key, answer in found.items() if answer is not None}
 
@@ -71,9 +72,38 @@ class TypeformAdapter:
             for name in (titles.get(str(field.get("id")), ""), _norm(field.get("ref"))):
                 if name:
                     by_question.setdefault(name, (value, where))
-        picked, places = _pick(self.options, by_question, "form_response.answers")
+        # An answer wins over a hidden field of the same name, which wins over a variable.
+        for name, found in typeform_hidden_and_variables(response):
+            by_question.setdefault(name, found)
+        matched = "by title or ref, or a hidden field or variable by key"
+        picked, places = _pick(self.options, by_question, "form_response.answers", matched)
         at = parse_event_time(response.get("submitted_at"), "form_response.submitted_at")
         return [self.options.unit(picked, at or context.received_at, "form_response", places)]
+
+
+def typeform_hidden_and_variables(response: Mapping[str, Any]) -> list[tuple[str, tuple[Any, str]]]:
+    """`form_response.hidden` (`{"callsign": "ADAM-12"}`, from the form's link) and
+    `form_response.variables` (`[{"key", "type": "text", "text"}]`), by key
+    (https://www.typeform.com/developers/webhooks/example-payload/)."""
+    found: list[tuple[str, tuple[Any, str]]] = []
+    hidden = response.get("hidden")
+    if hidden is not None:
+        if not isinstance(hidden, dict):
+            raise InvalidPayloadError("form_response.hidden: expected an object of hidden fields")
+        found += [(_norm(key), (value, f"form_response.hidden.{key}")) for key, value in hidden.items()]
+    variables = response.get("variables")
+    if variables is not None:
+        if not isinstance(variables, list):
+            raise InvalidPayloadError("form_response.variables: expected a list of variables")
+        for index, variable in enumerate(variables):
+            where = f"form_response.variables[{index}]"
+            if not isinstance(variable, dict) or not isinstance(variable.get("key"), str):
+                raise InvalidPayloadError(f"{where}: expected a variable with a key")
+            kind = variable.get("type")
+            found.append(
+                (_norm(variable["key"]), (variable.get(kind) if isinstance(kind, str) else None, where))
+            )
+    return [(name, value) for name, value in found if name]
 
 
 def typeform_value(answer: Mapping[str, Any], where: str) -> Any:

@@ -12,7 +12,8 @@
 
 Expressions are compiled when relay.toml is loaded, so a typo is a ConfigError naming the key.
 Besides JMESPath's own functions there are `upper`, `lower`, `trim`, `plain` (trim and drop
-Markdown emphasis), `before_last(text, sep)` and `after_last(text, sep)`.
+Markdown emphasis), `before_last(text, sep)`, `after_last(text, sep)` and
+`snailycad_callsign(unit, template, paired_template)` (the callsign SnailyCAD shows for a unit record).
 
 The same rules (relay.sources.fields.FieldRules) finish the units of the presets written in Python,
 and several presets are nothing but a mapping with defaults (`mapping_preset`).
@@ -34,6 +35,7 @@ from relay.errors import InvalidPayloadError
 from relay.models import UnitChange
 from relay.sources import AdapterContext, AdapterKind, SenderFacts
 from relay.sources.fields import FieldRules, PickKey, parse_event_time
+from relay.sources.snailycad_callsign import CallsignValueError, snailycad_callsign
 
 MARKDOWN_EMPHASIS = re.compile(r"[*_~`|]+")
 
@@ -67,6 +69,22 @@ class RelayFunctions(jmespath.functions.Functions):
     @jmespath.functions.signature({"types": ["string", "null"]}, {"types": ["string"]})
     def _func_after_last(self, text: str | None, separator: str) -> str | None:
         return None if text is None else text.rpartition(separator)[2]
+
+    @jmespath.functions.signature(
+        {"types": ["object", "null"]}, {"types": ["string", "null"]}, {"types": ["string", "null"]}
+    )
+    def _func_snailycad_callsign(
+        self, unit: dict[str, Any] | None, template: str | None, paired_template: str | None
+    ) -> str | None:
+        if unit is None:
+            return None
+        try:
+            callsign = snailycad_callsign(unit, template, paired_template)
+        except CallsignValueError as exc:
+            raise jmespath.exceptions.JMESPathTypeError(
+                "snailycad_callsign", exc.value, type(exc.value).__name__, [f"text or a number ({exc.key})"]
+            ) from None
+        return callsign or None  # no template: no callsign, not an empty id
 
 
 FUNCTIONS = RelayFunctions()

@@ -1,10 +1,14 @@
 """The `sonoran` preset: Sonoran CAD push events (authenticated by the `key` in the body: `body-key`).
 
-`{"key": ..., "type": "EVENT_UNIT_LOGIN" | "EVENT_UNIT_STATUS" | "EVENT_UNIT_LOGOUT" | ..., "data": [...]}`.
-A login carries the whole unit; a status change and a logout carry only the
+`{"key": ..., "type": "EVENT_UNIT_LOGIN" | "EVENT_UNIT_STATUS" | "EVENT_UNIT_LOGOUT" | ..., "data": ...}`.
+`data` is a list of events in Sonoran's docs and one object in its FiveM resource: both are read.
+A login carries the whole unit; a status change and a logout in their first form carry only the
 unit's identId, so the adapter remembers identId -> unit at login in the state store
-(`cache#<source>`, `ident#<identId>`) and reads it back later. Other event types are ignored.
-`identIds` is documented as an array but shown as a scalar: both are accepted.
+(`cache#<source>`, `ident#<identId>`) and reads it back later. `identIds` is documented as an array
+but shown as a scalar: both are accepted. The newer form of `EVENT_UNIT_STATUS`, and
+`EVENT_UNIT_UPDATE`, carry whole units under `data.units` (Sonoran-Software/SonoranCADFiveM
+`sonorancad/core/httpd.lua`, `handleUnitUpdate`): each is read like a login. Other event types are
+ignored.
 
 The work per request is bounded before any state is read: at most `max_units` logins and `max_idents`
 identIds (each at most 64 characters, the usable-id rule) per request, else a 422. identIds nobody
@@ -13,6 +17,7 @@ remembers are logged once per request, not once each.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -24,9 +29,19 @@ from relay.ports.stores import SourceStateStore
 from relay.sources import AdapterContext, AdapterKind, SenderFacts
 from relay.sources.fields import FieldRules, FieldText, PickKey, as_text
 
-# Sonoran's default status enum (0 UNAVAILABLE, 1 BUSY, 2 AVAILABLE, 3 ENROUTE, 4 ON_SCENE) in 10-codes.
-DEFAULT_STATUS_MAP: dict[str, FieldText] = {"0": "10-7", "1": "10-6", "2": "10-8", "3": "10-76", "4": "10-97"}
+# Sonoran's default status enum (0 UNAVAILABLE, 1 BUSY, 2 AVAILABLE, 3 ENROUTE, 4 ON_SCENE; its v2 API
+# adds 100 OFFLINE) in 10-codes. UNAVAILABLE is a logged-in unit not taking calls (Sonoran's own login
+# example is at 0): it must not read as the off-duty 10-7 a logout writes.
+DEFAULT_STATUS_MAP: dict[str, FieldText] = {
+    "0": "10-6",
+    "1": "10-6",
+    "2": "10-8",
+    "3": "10-76",
+    "4": "10-97",
+    "100": "10-7",
+}
 LOGIN, STATUS, LOGOUT = "EVENT_UNIT_LOGIN", "EVENT_UNIT_STATUS", "EVENT_UNIT_LOGOUT"
+UPDATE = "EVENT_UNIT_UPDATE"
 CACHE_TTL_SECONDS = 7 * 24 * 3600
 # Sonoran's identIds are numbers; the bound keeps every cache key far below DynamoDB's 1,024 bytes.
 MAX_IDENT_LENGTH = 64
@@ -104,6 +119,26 @@ def _named_idents(kind: str, item: dict[str, Any], where: str) -> list[str]:
 
 
 Event = tuple[dict[str, Any], str, list[str]]  # (the event, where it is, the identIds it names)
+IdentsOf = Callable[[dict[str, Any], str], list[str]]
+
+
+def _units_form(data: Any) -> list[tuple[Any, str]] | None:
+    """The units of the `data.units` form with where each is (`data` an object, or a list of objects,
+    holding `units`), or None when the event is in its identId form."""
+    holders = [(data, "data")] if isinstance(data, dict) else []
+    if isinstance(data, list):
+        holders = [(item, f"data[{index}]") for index, item in enumerate(data) if isinstance(item, dict)]
+    if not any("units" in holder for holder, _ in holders):
+        return None
+    units: list[tuple[Any, str]] = []
+    for holder, where in holders:
+        found = holder.get("units")
+        if found is None:
+            continue
+        if not isinstance(found, list):
+            raise InvalidPayloadError(f"{where}.units: expected a list of units")
+        units.extend((unit, f"{where}.units[{index}]") for index, unit in enumerate(found))
+    return units
 
 
 class SonoranAdapter:
@@ -114,14 +149,20 @@ class SonoranAdapter:
         kind = payload.get("type")
         if not isinstance(kind, str) or not kind:
             raise InvalidPayloadError("type: missing, expected a Sonoran push event type")
-        if kind not in (LOGIN, STATUS, LOGOUT):
+        if kind not in (LOGIN, STATUS, LOGOUT, UPDATE):
             logger.info("sonoran event ignored", extra={"event_type": kind[:64]})
             return []
         if "data" not in payload:
             raise InvalidPayloadError("data: missing")
-        events = self._bounded(kind, _items(payload["data"]))
+        units = _units_form(payload["data"]) if kind in (STATUS, UPDATE) else None
+        if units is not None:
+            events, handler = self._bounded_units(units), self._whole_unit
+        elif kind == UPDATE:
+            raise InvalidPayloadError("data.units: missing, expected the updated units")
+        else:
+            events = self._bounded(kind, _items(payload["data"]))
+            handler = {LOGIN: self._login, STATUS: self._status, LOGOUT: self._logout}[kind]
         state = context.require_state("sonoran")
-        handler = {LOGIN: self._login, STATUS: self._status, LOGOUT: self._logout}[kind]
         lookup = _Lookup(state, cache_key(context.source))
         changes: list[UnitChange] = []
         for event in events:
@@ -143,13 +184,29 @@ class SonoranAdapter:
         bounds (`max_units` logins, `max_idents` identIds)."""
         if kind == LOGIN and len(items) > self.options.max_units:
             raise InvalidPayloadError(f"data: at most {self.options.max_units} units per request (max_units)")
+        located = [(item, f"data[{index}]") for index, item in enumerate(items)]
+        return self._counted(located, lambda item, where: _named_idents(kind, item, where))
+
+    def _bounded_units(self, units: list[tuple[Any, str]]) -> list[Event]:
+        """The `data.units` form, held to the same bounds: each unit is one login's worth of work."""
+        if len(units) > self.options.max_units:
+            raise InvalidPayloadError(
+                f"data.units: at most {self.options.max_units} units per request (max_units)"
+            )
+
+        def named(unit: dict[str, Any], where: str) -> list[str]:
+            ident = unit.get("id")
+            return [] if ident is None else _idents(ident, f"{where}.id")[:1]
+
+        return self._counted(units, named)
+
+    def _counted(self, items: list[tuple[Any, str]], idents_of: IdentsOf) -> list[Event]:
         events: list[Event] = []
         named = 0
-        for index, item in enumerate(items):
-            where = f"data[{index}]"
+        for item, where in items:
             if not isinstance(item, dict):
                 raise InvalidPayloadError(f"{where}: expected an object")
-            idents = _named_idents(kind, item, where)
+            idents = idents_of(item, where)
             named += len(idents)
             if named > self.options.max_idents:
                 raise InvalidPayloadError(
@@ -158,11 +215,8 @@ class SonoranAdapter:
             events.append((item, where, idents))
         return events
 
-    def _login(self, event: Event, lookup: _Lookup, context: AdapterContext) -> list[UnitChange]:
-        item, where, idents = event
-        unit = item.get("unit")
-        if not isinstance(unit, dict) or not isinstance(unit.get("data"), dict):
-            raise InvalidPayloadError(f"{where}.unit.data: missing, expected the logged-in unit")
+    def _unit(self, unit: dict[str, Any], where: str, context: AdapterContext) -> UnitChange:
+        """A whole Sonoran unit object (a login's `unit`, an element of `data.units`) as a change."""
         data = unit["data"]
         picked: dict[PickKey, Any] = {
             "id": data.get("unitNum"),
@@ -171,10 +225,32 @@ class SonoranAdapter:
             "rank": data.get("rank"),
             "status": unit.get("status"),
         }
-        change = self.options.unit(picked, context.received_at, f"{where}.unit.data")
+        # The status sits beside `data`, not in it: a refusal names where it is.
+        return self.options.unit(picked, context.received_at, f"{where}.data", {"status": f"{where}.status"})
+
+    def _login(self, event: Event, lookup: _Lookup, context: AdapterContext) -> list[UnitChange]:
+        item, where, idents = event
+        unit = item.get("unit")
+        if not isinstance(unit, dict) or not isinstance(unit.get("data"), dict):
+            raise InvalidPayloadError(f"{where}.unit.data: missing, expected the logged-in unit")
+        change = self._unit(unit, f"{where}.unit", context)
         for ident in idents:
             lookup.remember(ident, {"id": change.id})
         return [change]
+
+    def _whole_unit(self, event: Event, lookup: _Lookup, context: AdapterContext) -> list[UnitChange]:
+        """An element of `data.units`: the whole unit when it names its unit number (remembered like a
+        login), else only its status, for the unit its identId was remembered as."""
+        unit, where, idents = event
+        data = unit.get("data")
+        if isinstance(data, dict) and data.get("unitNum") not in (None, ""):
+            change = self._unit(unit, where, context)
+            for ident in idents:
+                lookup.remember(ident, {"id": change.id})
+            return [change]
+        if "status" not in unit:
+            raise InvalidPayloadError(f"{where}: neither data.unitNum nor status, nothing to change")
+        return self._status((unit, where, idents), lookup, context)
 
     def _status(self, event: Event, lookup: _Lookup, context: AdapterContext) -> list[UnitChange]:
         item, where, idents = event
