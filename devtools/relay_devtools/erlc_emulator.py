@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from relay_devtools.loopback import LoopbackServer, Reply, Request
+from relay_devtools.emulators.loopback import LoopbackServer, Reply, Request
 
 
 @dataclass

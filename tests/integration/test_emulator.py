@@ -30,14 +30,14 @@ import urllib3
 import yaml
 from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
 
-from relay_devtools.emulator import (
+from relay_devtools.emulators.northca import (
     FAULT_KINDS,
     MAX_LOGGED_REQUESTS,
     UNIT_FIELDS,
     Fault,
     NorthcaEmulator,
 )
-from relay_devtools.emulator.__main__ import parse_args
+from relay_devtools.emulators.northca.__main__ import parse_args
 from tests.support.clocks import FixedClock
 from tests.support.constants import ACTOR, GUILD, MDT, PARTNER_KEY
 
@@ -1061,12 +1061,12 @@ def test_parse_args_reads_keys_and_links() -> None:
 
 
 def test_main_serves_standalone_until_terminated(pool: urllib3.PoolManager) -> None:
-    # Given `python -m relay_devtools.emulator` on an ephemeral port
+    # Given `python -m relay_devtools.emulators.northca` on an ephemeral port
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "devtools"), str(ROOT / "functions")])}
     cmd = [
         sys.executable,
         "-m",
-        "relay_devtools.emulator",
+        "relay_devtools.emulators.northca",
         "--port",
         "0",
         "--partner-key",

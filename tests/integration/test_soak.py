@@ -52,7 +52,7 @@ from relay.models import UNIT_FIELDS, UnitChange
 from relay.northca.client import NorthcaClient, UpsertResult
 from relay.northca.writer import PartnerWriter
 from relay.observability import logger
-from relay_devtools.emulator import NorthcaEmulator
+from relay_devtools.emulators.northca import NorthcaEmulator
 from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.redrive import redrive
 from relay_devtools.template import create_queue_with_dlq

@@ -37,7 +37,9 @@ from datetime import UTC, datetime
 from typing import Any, Final, cast
 from urllib.parse import unquote, urlsplit
 
-from relay_devtools.emulator.contract import (
+from relay_devtools.emulators.loopback import LoopbackServer, Request
+from relay_devtools.emulators.loopback import Reply as LoopbackReply
+from relay_devtools.emulators.northca.contract import (
     MSG_METHOD_NOT_ALLOWED,
     MSG_NOT_FOUND,
     MSG_NOT_LINKED,
@@ -49,9 +51,7 @@ from relay_devtools.emulator.contract import (
     request_unit_ids,
     validate_upsert_body,
 )
-from relay_devtools.emulator.faults import DEFAULT_STATUS, FAULT_KINDS, Fault, PendingFault
-from relay_devtools.loopback import LoopbackServer, Request
-from relay_devtools.loopback import Reply as LoopbackReply
+from relay_devtools.emulators.northca.faults import DEFAULT_STATUS, FAULT_KINDS, Fault, PendingFault
 
 API_PREFIX: Final = "/v1"
 CONTROL_PREFIX: Final = "/_emulator"

@@ -1,4 +1,4 @@
-"""`python -m relay_devtools.emulator`: the Northca emulator on a port of your choice."""
+"""`python -m relay_devtools.emulators.northca`: the Northca emulator on a port of your choice."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from relay_devtools.emulator.server import NorthcaEmulator
+from relay_devtools.emulators.northca.server import NorthcaEmulator
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def _link_arg(value: str) -> tuple[str, str]:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m relay_devtools.emulator",
+        prog="python -m relay_devtools.emulators.northca",
         description="A local Northca Partner API (active units) with fault injection.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Final, Literal, cast
 
-from relay_devtools.emulator.contract import MSG_MISSING_ID
+from relay_devtools.emulators.northca.contract import MSG_MISSING_ID
 
 FaultKind = Literal[
     "status", "throttle", "latency", "timeout", "drop", "apply_then_drop", "apply_late", "reject_units"
