@@ -1,12 +1,15 @@
 """The partner's rules, as the contract (contracts/northca-partner-api.yaml) and the observed partner
-give them: the verbatim error messages, what a valid upsert body is, how records and times look."""
+give them: the `{ok, data}` / `{ok, error}` envelope, the verbatim error messages, what a valid upsert
+body is, how records and times look."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, cast
+from typing import Any, Final, cast
 
 UNIT_FIELDS: Final = ("id", "officer_name", "officer_badge", "department", "rank", "status")
 WRITABLE_FIELDS: Final = UNIT_FIELDS[1:]
@@ -18,6 +21,25 @@ MSG_MISSING_ID: Final = "Each unit must include a non-empty id"
 MSG_DUPLICATE_ID: Final = "Duplicate unit id in request body"
 MSG_NOT_FOUND: Final = "Not found"
 MSG_METHOD_NOT_ALLOWED: Final = "Method not allowed"
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    payload: dict[str, Any]
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def ok(data: Any) -> Reply:
+    return Reply(200, {"ok": True, "data": data})
+
+
+def error(status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
+    return Reply(status, {"ok": False, "error": message}, headers)
+
+
+def not_allowed(allowed: Sequence[str]) -> Reply:
+    return error(405, MSG_METHOD_NOT_ALLOWED, (("Allow", ", ".join(allowed)),))
 
 
 class InvalidBody(ValueError):

@@ -1,24 +1,12 @@
-"""A local Northca Partner API: the active-units endpoints of contracts/northca-partner-api.yaml, with faults.
+"""A local Northca Partner API: the active-units endpoints of contracts/northca-partner-api.yaml (the
+partner itself is `partner.Partner`), with faults. Routes, all answering `{"ok": true, "data": ...}` or
+`{"ok": false, "error"}`:
 
-It follows the contract where the contract speaks, and the partner's observed behaviour where it does not:
-an upsert REPLACES every writable field, so a field the request leaves out is stored as "" (the relay
-must send the full record). Routes, all answering `{"ok": true, "data": ...}` or `{"ok": false, "error"}`:
-
-- `PUT /v1/mdts/{mdtId}/units/active`: bulk upsert (auth: `x-partner-key`, `x-discord-guild`; the MDT
-  must be linked to that guild; `x-discord-actor` is optional and only feeds `created_by_discord_id`);
-- `GET /v1/mdts/{mdtId}/units/active`: the stored records, sorted by id (same auth and link check);
+- `PUT|GET /v1/mdts/{mdtId}/units/active`: the partner's (partner.py says how it answers);
 - `GET|DELETE /_emulator/requests`: the log of API requests (partner key redacted) / clear it;
 - `GET|POST|DELETE /_emulator/faults`: pending faults and per-kind counters / add a JSON list / clear;
+- `PATCH /_emulator/units/{mdtId}/{unitId}`: another writer's edit;
 - `GET /_emulator/health`.
-
-Checks run in the order 404/405, 401, 403, 400, and the whole body is validated before anything is
-stored, so a refused request changes nothing. Body validation (choices where the contract is silent):
-- not JSON (NaN/Infinity included, as JavaScript's JSON.parse), not an object, a key besides `units`,
-  or `units` not an array: `Expected { units: [...] }`;
-- then unit by unit, first error wins: a unit that is not an object, or whose `id` is missing, not a
-  string, empty or only whitespace: `Each unit must include a non-empty id`; an id already seen in this
-  body: `Duplicate unit id in request body`; a key outside UNIT_FIELDS or a field value that is neither
-  a string nor null: `Expected { units: [...] }` (the items schema has additionalProperties: false).
 
 Faults (see `Fault`) apply only to upserts (PUT on the units path) and are checked before anything else,
 as a proxy or overloaded partner in front of the API would be. Control routes are never logged or faulted.
@@ -31,35 +19,30 @@ import json
 import re
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final, cast
+from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 from relay_devtools.emulators.loopback import LoopbackServer, Request
 from relay_devtools.emulators.loopback import Reply as LoopbackReply
 from relay_devtools.emulators.northca.contract import (
-    MSG_METHOD_NOT_ALLOWED,
     MSG_NOT_FOUND,
-    MSG_NOT_LINKED,
-    MSG_UNAUTHORIZED,
-    WRITABLE_FIELDS,
-    InvalidBody,
+    Reply,
+    error,
     iso_utc,
-    mdt_code,
+    not_allowed,
+    ok,
     request_unit_ids,
-    validate_upsert_body,
 )
 from relay_devtools.emulators.northca.faults import DEFAULT_STATUS, FAULT_KINDS, Fault, PendingFault
+from relay_devtools.emulators.northca.partner import UNITS_PATH, Partner
 
 API_PREFIX: Final = "/v1"
 CONTROL_PREFIX: Final = "/_emulator"
 MAX_LOGGED_REQUESTS: Final = 10_000
 REDACTED: Final = "***"
 SECRET_HEADERS: Final = frozenset({"x-partner-key"})
-_UNITS_PATH: Final = re.compile(r"^/v1/mdts/(?P<mdt>[^/]+)/units/active$")
-_UNITS_METHODS: Final = ("GET", "PUT")
 
 
 def _utc_now() -> datetime:
@@ -79,37 +62,15 @@ def _redacted(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: REDACTED if name in SECRET_HEADERS else value for name, value in headers.items()}
 
 
-# --- replies -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    payload: dict[str, Any]
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-def ok(data: Any) -> Reply:
-    return Reply(200, {"ok": True, "data": data})
-
-
-def error(status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
-    return Reply(status, {"ok": False, "error": message}, headers)
-
-
 def _error_reply(status: int, message: str) -> LoopbackReply:
     return LoopbackReply.json(status, {"ok": False, "error": message})
-
-
-def _not_allowed(allowed: Sequence[str]) -> Reply:
-    return error(405, MSG_METHOD_NOT_ALLOWED, (("Allow", ", ".join(allowed)),))
 
 
 # --- the emulator --------------------------------------------------------------------------------
 
 
 class NorthcaEmulator:
-    """The partner API on a loopback port. Thread-safe: every state change happens under one lock."""
+    """The partner API on a loopback port, with faults in front of it. Thread-safe."""
 
     def __init__(
         self,
@@ -120,17 +81,10 @@ class NorthcaEmulator:
         max_logged_requests: int = MAX_LOGGED_REQUESTS,
         refuse_nulls: bool = False,
     ) -> None:
-        # refuse_nulls: read the contract as the OpenAPI 3.1 it says it is (no `nullable`): a partner
-        # validating that way answers 400 to any null.
-        self.refuse_nulls = refuse_nulls
-        self._lock = threading.Lock()
         self._clock = clock or _utc_now
-        self._partner_keys = frozenset(partner_keys)
-        self._links: dict[str, set[str]] = {}
-        for mdt_id, guilds in links.items():
-            # A lone string is one guild, not a set of characters.
-            self._links[mdt_id] = {guilds} if isinstance(guilds, str) else set(guilds)
-        self._units: dict[str, dict[str, dict[str, Any]]] = {}
+        self._partner = Partner(partner_keys, links, self._clock, refuse_nulls=refuse_nulls)
+        # The request log, the faults and the held requests (the partner has a lock of its own).
+        self._lock = threading.Lock()
         # Bounded: soak tests send far more requests than anyone reads back.
         self._log: deque[dict[str, Any]] = deque(maxlen=max_logged_requests)
         self._faults: list[PendingFault] = []
@@ -180,9 +134,16 @@ class NorthcaEmulator:
 
     # state, from Python
 
+    @property
+    def refuse_nulls(self) -> bool:
+        return self._partner.refuse_nulls
+
+    @refuse_nulls.setter
+    def refuse_nulls(self, value: bool) -> None:
+        self._partner.refuse_nulls = value
+
     def units(self, mdt_id: str) -> dict[str, dict[str, Any]]:
-        with self._lock:
-            return {uid: dict(record) for uid, record in self._units.get(mdt_id, {}).items()}
+        return self._partner.units(mdt_id)
 
     def requests(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -216,25 +177,14 @@ class NorthcaEmulator:
             return dict(self._fault_counts)
 
     def set_partner_keys(self, keys: Iterable[str]) -> None:
-        with self._lock:
-            self._partner_keys = frozenset(keys)
+        self._partner.set_partner_keys(keys)
 
     def edit(self, mdt_id: str, unit_id: str, fields: Mapping[str, str]) -> dict[str, Any]:
-        """Another writer (a dispatcher in Northca's UI): these fields change, the others stay, and
-        `updated_at` moves. Creates the unit when it is missing. Returns the stored record."""
-        unknown = set(fields) - set(WRITABLE_FIELDS)
-        if unknown or not all(isinstance(v, str) for v in fields.values()):
-            raise ValueError(f"expected text values for {', '.join(WRITABLE_FIELDS)}")
-        with self._lock:
-            now = iso_utc(self._clock())
-            stored = self._units.setdefault(mdt_id, {})
-            previous = stored.get(unit_id) or dict.fromkeys(WRITABLE_FIELDS, "")
-            unit = {"id": unit_id, **{name: previous[name] for name in WRITABLE_FIELDS}, **fields}
-            return self._store(stored, mdt_id, unit, previous.get("created_by_discord_id"), now)
+        """Another writer (a dispatcher in Northca's UI): see `Partner.edit`."""
+        return self._partner.edit(mdt_id, unit_id, fields)
 
     def link(self, mdt_id: str, guild_id: str) -> None:
-        with self._lock:
-            self._links.setdefault(mdt_id, set()).add(guild_id)
+        self._partner.link(mdt_id, guild_id)
 
     # request handling (called from the server's threads)
 
@@ -247,7 +197,7 @@ class NorthcaEmulator:
         path = urlsplit(raw_path).path
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
             return self._control(method, path, body)
-        match = _UNITS_PATH.match(path)
+        match = UNITS_PATH.match(path)
         fault = self._take_fault(body) if match and method == "PUT" else None
         entry = {
             "method": method,
@@ -282,15 +232,15 @@ class NorthcaEmulator:
         body: bytes,
     ) -> Reply | None:
         if fault is None:
-            return self._api(method, match, headers, body)
+            return self._partner.answer(method, match, headers, body)
         if fault.kind in DEFAULT_STATUS:
             extra = (("Retry-After", fault.retry_after),) if fault.retry_after is not None else ()
             return error(fault.status or 500, fault.message(), extra)
         if fault.kind == "latency":
             self._stopping.wait(fault.seconds)
-            return self._api(method, match, headers, body)
+            return self._partner.answer(method, match, headers, body)
         # apply_then_drop: the partner does the work, the answer is lost on the way back.
-        self._api(method, match, headers, body)
+        self._partner.answer(method, match, headers, body)
         return None
 
     def _hold(
@@ -327,7 +277,7 @@ class NorthcaEmulator:
                     return  # landed already
                 self._late.remove(late)
         method, match, headers, body = late
-        reply = self._api(method, match, headers, body)
+        reply = self._partner.answer(method, match, headers, body)
         self._record(
             {
                 "method": method,
@@ -358,80 +308,12 @@ class NorthcaEmulator:
                 return pending.fault
         return None
 
-    def _api(
-        self, method: str, match: re.Match[str] | None, headers: Mapping[str, str], body: bytes
-    ) -> Reply:
-        if match is None:
-            return error(404, MSG_NOT_FOUND)
-        if method not in _UNITS_METHODS:
-            return _not_allowed(_UNITS_METHODS)
-        mdt_id = unquote(match["mdt"])
-        denied = self._check_access(mdt_id, headers)
-        if denied is not None:
-            return denied
-        if method == "GET":
-            return self._list(mdt_id)
-        return self._upsert(mdt_id, headers, body)
-
-    def _check_access(self, mdt_id: str, headers: Mapping[str, str]) -> Reply | None:
-        key = headers.get("x-partner-key")
-        guild = headers.get("x-discord-guild")
-        with self._lock:
-            known_key = bool(key) and key in self._partner_keys
-            linked = guild in self._links.get(mdt_id, set())
-        if not known_key or not guild:
-            return error(401, MSG_UNAUTHORIZED)
-        if not linked:
-            return error(403, MSG_NOT_LINKED)
-        return None
-
-    def _list(self, mdt_id: str) -> Reply:
-        with self._lock:
-            records = [dict(r) for _, r in sorted(self._units.get(mdt_id, {}).items())]
-        return ok(records)
-
-    def _upsert(self, mdt_id: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        try:
-            units = validate_upsert_body(body, nulls=not self.refuse_nulls)
-        except InvalidBody as exc:
-            return error(400, str(exc))
-        actor = headers.get("x-discord-actor") or None
-        with self._lock:
-            now = iso_utc(self._clock())
-            stored = self._units.setdefault(mdt_id, {})
-            records = [self._store(stored, mdt_id, unit, actor, now) for unit in units]
-        return ok(records)
-
-    @staticmethod
-    def _store(
-        stored: dict[str, dict[str, Any]],
-        mdt_id: str,
-        unit: Mapping[str, str | None],
-        actor: str | None,
-        now: str,
-    ) -> dict[str, Any]:
-        unit_id = cast(str, unit["id"])
-        previous = stored.get(unit_id)
-        record: dict[str, Any] = {"id": unit_id, "mdt_code": mdt_code(mdt_id)}
-        # The partner's quirk: a writable field left out of the upsert is overwritten with "".
-        record.update({name: unit.get(name, "") for name in WRITABLE_FIELDS})
-        record.update(
-            {
-                "last_seen": now,
-                "created_by_discord_id": previous["created_by_discord_id"] if previous else actor,
-                "updated_at": now,
-                "created_at": previous["created_at"] if previous else now,
-            }
-        )
-        stored[unit_id] = record
-        return dict(record)
-
     # control routes
 
     def _control(self, method: str, path: str, body: bytes) -> Reply:
         route = path.removeprefix(CONTROL_PREFIX)
         if route == "/health":
-            return ok({"status": "ok"}) if method == "GET" else _not_allowed(("GET",))
+            return ok({"status": "ok"}) if method == "GET" else not_allowed(("GET",))
         if route == "/requests":
             return self._control_requests(method)
         if route == "/faults":
@@ -443,7 +325,7 @@ class NorthcaEmulator:
     def _control_edit(self, method: str, rest: str, body: bytes) -> Reply:
         """`PATCH /_emulator/units/{mdtId}/{unitId}` with `{"status": "10-6"}`: another writer's edit."""
         if method != "PATCH":
-            return _not_allowed(("PATCH",))
+            return not_allowed(("PATCH",))
         mdt_id, _, unit_id = rest.partition("/")
         try:
             fields = json.loads(body or b"null")
@@ -458,7 +340,7 @@ class NorthcaEmulator:
             return ok(self.requests())
         if method == "DELETE":
             return ok({"cleared": self.clear_requests()})
-        return _not_allowed(("GET", "DELETE"))
+        return not_allowed(("GET", "DELETE"))
 
     def _control_faults(self, method: str, body: bytes) -> Reply:
         if method == "POST":
@@ -472,5 +354,5 @@ class NorthcaEmulator:
         elif method == "DELETE":
             self.clear_faults()
         elif method != "GET":
-            return _not_allowed(("GET", "POST", "DELETE"))
+            return not_allowed(("GET", "POST", "DELETE"))
         return ok({"pending": self.pending_faults(), "counts": self.fault_counts})
