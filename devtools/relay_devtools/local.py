@@ -37,9 +37,9 @@ from relay.observability import logger
 from relay.sources.registry import load_config
 from relay_devtools.apigw import api_gateway_v2_event
 from relay_devtools.deliveries import RecordBuffer, build_deliveries
+from relay_devtools.emulators.erlc import ErlcEmulator
 from relay_devtools.emulators.loopback import LoopbackServer, Reply, Request
 from relay_devtools.emulators.northca import NorthcaEmulator
-from relay_devtools.erlc_emulator import ErlcEmulator
 from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.lambda_context import LocalLambdaContext
 from relay_devtools.moto_tuning import speed_up_routing, speed_up_sqs

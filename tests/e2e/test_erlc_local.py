@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from relay.northca.client import NorthcaClient
-from relay_devtools.erlc_emulator import player
+from relay_devtools.emulators.erlc import player
 from relay_devtools.local import LocalOptions, LocalStack
 from tests.support.constants import ROOT
 

@@ -16,36 +16,26 @@ A player is PRC's object: `{"Player": "Name:UserId", "Team": "Police", "Callsign
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from relay_devtools.emulators.erlc.contract import (
+    METHOD_NOT_ALLOWED,
+    NO_KEY,
+    NOT_FOUND,
+    RATE_BUCKET,
+    RATE_LIMITED,
+    WRONG_KEY,
+    is_player,
+    rate_headers,
+    server_object,
+    user_id_of,
+)
+from relay_devtools.emulators.erlc.faults import ErlcFault
 from relay_devtools.emulators.loopback import LoopbackServer, Reply, Request
-
-
-@dataclass
-class ErlcFault:
-    """The next `times` API requests get this answer instead (drop = close without answering)."""
-
-    status: int = 500
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False
-    times: int = 1
-
-
-def player(
-    name: str, user_id: int | str, team: str = "Police", callsign: str | None = None
-) -> dict[str, Any]:
-    """A player as PRC lists them; `Callsign` only on non-civilian teams."""
-    entry: dict[str, Any] = {"Player": f"{name}:{user_id}", "Permission": "Normal", "Team": team}
-    if callsign is not None:
-        entry["Callsign"] = callsign
-    return entry
 
 
 class ErlcEmulator:
@@ -79,14 +69,14 @@ class ErlcEmulator:
             self._players = [dict(p) for p in players]
 
     def add_player(self, entry: dict[str, Any]) -> None:
-        user_id = entry["Player"].rpartition(":")[2]
+        user_id = user_id_of(entry)
         with self._lock:
-            self._players = [p for p in self._players if p["Player"].rpartition(":")[2] != user_id]
+            self._players = [p for p in self._players if user_id_of(p) != user_id]
             self._players.append(dict(entry))
 
     def remove_player(self, user_id: int | str) -> None:
         with self._lock:
-            self._players = [p for p in self._players if p["Player"].rpartition(":")[2] != str(user_id)]
+            self._players = [p for p in self._players if user_id_of(p) != str(user_id)]
 
     def players(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -111,12 +101,7 @@ class ErlcEmulator:
         over = self._used >= self.rate_limit
         if not over:
             self._used += 1
-        headers = {
-            "X-RateLimit-Bucket": "global",
-            "X-RateLimit-Limit": str(self.rate_limit),
-            "X-RateLimit-Remaining": str(max(self.rate_limit - self._used, 0)),
-            "X-RateLimit-Reset": str(math.ceil(reset)),
-        }
+        headers = rate_headers(self.rate_limit, self._used, reset)
         return headers, (reset - now if over else None)
 
     def answer(
@@ -136,34 +121,22 @@ class ErlcEmulator:
                 return None if fault.drop else (fault.status, dict(fault.headers), fault.body)
             key = headers.get("server-key")
             if not key:
-                return 403, {}, {"code": 2000, "message": "You did not provide a server-key."}
+                return 403, {}, dict(NO_KEY)
             if key not in self.server_keys:
-                return 403, {}, {"code": 2002, "message": "You provided an invalid (or expired) server-key."}
+                return 403, {}, dict(WRONG_KEY)
             rate, wait = self._rate_headers()
             if wait is not None:
-                body = {"code": 4001, "message": "You are being rate limited!", "retry_after": round(wait, 3)}
-                return 429, rate, {**body, "bucket": "global"}
+                return 429, rate, {**RATE_LIMITED, "retry_after": round(wait, 3), "bucket": RATE_BUCKET}
             players = [dict(p) for p in self._players]
         if method != "GET":
-            return 405, rate, {"code": 0, "message": "Method not allowed"}
+            return 405, rate, dict(METHOD_NOT_ALLOWED)
         if url.path == "/v1/server/players":
             return 200, rate, players
         if url.path == "/v2/server" and self.v2_enabled:
             wants_players = parse_qs(url.query).get("Players", ["false"])[0].lower() == "true"
-            server: dict[str, Any] = {
-                "Name": "Relay Local RP",
-                "OwnerId": 1,
-                "CoOwnerIds": [],
-                "CurrentPlayers": len(players),
-                "MaxPlayers": 40,
-                "JoinKey": "RelayLocal",
-                "AccVerifiedReq": "Disabled",
-                "TeamBalance": False,
-            }
-            if wants_players:
-                server["Players"] = players
+            server = server_object(players, with_players=wants_players)
             return 200, rate, server
-        return 404, rate, {"code": 0, "message": "Not found"}
+        return 404, rate, dict(NOT_FOUND)
 
     def control(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
         route = urlsplit(path).path
@@ -176,10 +149,10 @@ class ErlcEmulator:
                 data = json.loads(body or b"null")
             except json.JSONDecodeError:
                 return 400, {"error": "body is not JSON"}
-            if method == "PUT" and isinstance(data, list) and all(_is_player(p) for p in data):
+            if method == "PUT" and isinstance(data, list) and all(is_player(p) for p in data):
                 self.set_players(data)
                 return 200, self.players()
-            if method == "POST" and _is_player(data):
+            if method == "POST" and is_player(data):
                 self.add_player(data)
                 return 200, self.players()
             return 400, {
@@ -210,10 +183,3 @@ class ErlcEmulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
-
-
-def _is_player(value: Any) -> bool:
-    if not isinstance(value, dict) or not isinstance(value.get("Player"), str):
-        return False
-    name, _, user_id = value["Player"].rpartition(":")
-    return bool(name) and user_id.isdigit() and isinstance(value.get("Team", ""), str)
