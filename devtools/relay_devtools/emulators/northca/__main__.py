@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
-import threading
 from collections.abc import Sequence
-from types import FrameType
 
 from relay_devtools.emulators.northca.server import NorthcaEmulator
-
-log = logging.getLogger(__name__)
+from relay_devtools.emulators.standalone import serve_until_stopped
 
 
 def _link_arg(value: str) -> tuple[str, str]:
@@ -41,26 +36,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     links: dict[str, list[str]] = {}
     for mdt_id, guild_id in args.link:
         links.setdefault(mdt_id, []).append(guild_id)
     emulator = NorthcaEmulator(args.partner_key, links)
-    done = threading.Event()
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
-    signal.signal(signal.SIGTERM, on_term)
-    url = emulator.start(args.host, args.port)
-    log.info("Northca emulator listening on %s", url)
-    try:
-        done.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
-    return 0
+    return serve_until_stopped(
+        "Northca emulator", lambda: emulator.start(args.host, args.port), emulator.stop
+    )
 
 
 if __name__ == "__main__":
