@@ -190,7 +190,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 def wait_and_print(args: argparse.Namespace, answer: str) -> int:
     """Follow the delivery in relay local's feed until the consumer has dealt with it."""
-    from relay_devtools.deliveries import fetch_feed, wait_for_outcome
+    from relay_devtools.deliveries.feed import fetch_feed, wait_for_outcome
 
     try:
         webhook_id = json.loads(answer)["data"].get("webhook_id")

@@ -36,7 +36,8 @@ from relay.config import ErlcServerConfig, RelayConfig, SourceConfig
 from relay.observability import logger
 from relay.sources.registry import load_config
 from relay_devtools.apigw import api_gateway_v2_event
-from relay_devtools.deliveries import RecordBuffer, build_deliveries
+from relay_devtools.deliveries.feed import RecordBuffer
+from relay_devtools.deliveries.trail import build_deliveries
 from relay_devtools.emulators.erlc import ErlcEmulator
 from relay_devtools.emulators.loopback import LoopbackServer, Reply, Request
 from relay_devtools.emulators.northca import NorthcaEmulator
@@ -106,7 +107,7 @@ def feed_pages(records: RecordBuffer) -> Pages:
             deliveries = build_deliveries(records.records(), source=source, limit=FEED_LIMIT)
             return Reply.json(200, {"deliveries": [d.as_dict() for d in deliveries]})
         if path.rstrip("/") == "/_relay":
-            page = resources.files("relay_devtools").joinpath("deliveries.html").read_bytes()
+            page = resources.files("relay_devtools.deliveries").joinpath("page.html").read_bytes()
             return Reply(200, page, (("Cache-Control", "no-store"),), "text/html; charset=utf-8")
         return None
 

@@ -1,22 +1,12 @@
-"""A deployed stack as the operator's commands see it: its outputs and parameters (CloudFormation), its
-log groups, and the relay's log lines in them (CloudWatch Logs). Clients are passed in."""
+"""A deployed stack as the operator's commands see it: its status, outputs and parameters
+(CloudFormation). The client is passed in."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
-
-from relay_devtools.deliveries import parse_log_message
-
-# The template's log groups (template.yaml), by the function whose lines they hold.
-LOG_GROUPS = {"ingress": "IngressLogGroup", "consumer": "ConsumerLogGroup", "scheduled": "ScheduledLogGroup"}
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 class StackError(Exception):
@@ -34,8 +24,8 @@ class StackInfo:
 def describe_stack(cloudformation: Any, name: str) -> StackInfo:
     try:
         stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
-    except ClientError as exc:  # "Stack with id X does not exist", or no access
-        raise StackError(f"stack {name!r}: {_message(exc)}") from None
+    except ClientError as exc:
+        raise stack_error(name, exc) from None
     stack = stacks[0]
     return StackInfo(
         name=name,
@@ -45,50 +35,6 @@ def describe_stack(cloudformation: Any, name: str) -> StackInfo:
     )
 
 
-def log_groups(cloudformation: Any, name: str) -> dict[str, str]:
-    """Each function's log group: the stack's own resources, else the names template.yaml gives them."""
-    groups = {function: f"/aws/lambda/{name}-{function}" for function in LOG_GROUPS}
-    paginator = cloudformation.get_paginator("list_stack_resources")
-    try:
-        for page in paginator.paginate(StackName=name):
-            for resource in page.get("StackResourceSummaries", []):
-                for function, logical_id in LOG_GROUPS.items():
-                    if resource.get("LogicalResourceId") == logical_id and resource.get("PhysicalResourceId"):
-                        groups[function] = str(resource["PhysicalResourceId"])
-    except ClientError as exc:
-        raise StackError(f"stack {name!r}: {_message(exc)}") from None
-    return groups
-
-
-def _message(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Message") or exc)
-
-
-def parse_since(text: str) -> timedelta:
-    """`30m`, `1h`, `2d`, `45s`."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not a duration like 30m, 1h or 2d")
-    return timedelta(**{_UNITS[match[2]]: int(match[1])})
-
-
-def read_records(
-    logs: Any, groups: Iterable[str], start_ms: int, end_ms: int | None = None
-) -> list[dict[str, Any]]:
-    """Every relay log line in the groups since `start_ms`, with CloudWatch's event time (ms) as
-    `@timestamp_ms`. FilterLogEvents, not Logs Insights: it pages through everything, with no
-    query to wait for. A group that does not exist (a function never invoked) has no lines."""
-    records: list[dict[str, Any]] = []
-    for group in groups:
-        options: dict[str, Any] = {"logGroupName": group, "startTime": start_ms}
-        if end_ms is not None:
-            options["endTime"] = end_ms
-        try:
-            for page in logs.get_paginator("filter_log_events").paginate(**options):
-                for event in page.get("events", []):
-                    record = parse_log_message(str(event.get("message", "")))
-                    if record is not None and "message" in record:
-                        records.append(record | {"@timestamp_ms": int(event.get("timestamp", 0))})
-        except logs.exceptions.ResourceNotFoundException:
-            continue
-    return records
+def stack_error(name: str, exc: ClientError) -> StackError:
+    """The stack does not exist, or may not be read: said in AWS's words."""
+    return StackError(f"stack {name!r}: {exc.response.get('Error', {}).get('Message') or exc}")

@@ -5,8 +5,8 @@ is the webhook id once known; the consumer logs "unit outcomes" lines (an entry 
 invocation, many to a line), and "message dead-lettered" and "event time in the future clamped ..."
 lines that name the webhook.
 `build_deliveries` joins them into one record per delivery. It is the one reader of those lines:
-`relay local` feeds it the records it captures in-process (`RecordBuffer`), `relay deliveries
---stack` the ones it reads from CloudWatch Logs.
+`relay local` feeds it the records it captures in-process (feed.py), `relay deliveries --stack` the
+ones it reads from CloudWatch Logs (cloudwatch.py).
 
 A record is a Powertools JSON log line as a dict. Unknown lines are ignored, so the reader keeps
 working when the relay logs more.
@@ -15,12 +15,7 @@ working when the relay logs more.
 from __future__ import annotations
 
 import json
-import logging
-import threading
-import time
-import urllib.request
-from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -319,30 +314,6 @@ def parse_log_message(text: str) -> dict[str, Any] | None:
     return data
 
 
-class RecordBuffer(logging.Handler):
-    """The relay logger's records as the JSON dicts Powertools writes, kept in memory (the newest
-    `capacity`): what `relay local` serves its feed from."""
-
-    def __init__(self, formatter: logging.Formatter, capacity: int = 20_000) -> None:
-        super().__init__(level=logging.INFO)
-        self.setFormatter(formatter)
-        self._records: deque[dict[str, Any]] = deque(maxlen=capacity)
-        self._lock = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            parsed = parse_log_message(self.format(record))
-        except Exception:  # noqa: BLE001 - a log line must never break the relay
-            return
-        if parsed is not None:
-            with self._lock:
-                self._records.append(parsed)
-
-    def records(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return list(self._records)
-
-
 def render_lines(deliveries: Iterable[Delivery]) -> list[str]:
     """Deliveries as text, one block each: what `relay deliveries` prints."""
     lines = []
@@ -352,44 +323,3 @@ def render_lines(deliveries: Iterable[Delivery]) -> list[str]:
         if d.why:
             lines.append(f"    {d.why}")
     return lines
-
-
-# Outcomes the consumer may still change: the delivery is not done with.
-UNSETTLED = ("queued", "retrying")
-
-
-def fetch_feed(url: str) -> list[dict[str, Any]]:
-    """relay local's `/_relay/deliveries` (a local URL)."""
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - relay local's own feed
-        data = json.loads(response.read())
-    return list(data.get("deliveries") or [])
-
-
-def wait_for_outcome(
-    fetch: Callable[[], list[dict[str, Any]]],
-    webhook_id: str | None,
-    source: str,
-    *,
-    timeout: float,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
-    every: float = 0.5,
-) -> dict[str, Any] | None:
-    """The delivery (by webhook id; without one, the source's newest) once its outcome is settled, or
-    None when it is not within `timeout` seconds."""
-    deadline = clock() + timeout
-    while True:
-        try:
-            feed = fetch()
-        except OSError:
-            feed = []
-        for delivery in feed:
-            if delivery.get("source") != source or delivery.get("answer") != "accepted":
-                continue
-            if webhook_id is None or delivery.get("webhook_id") == webhook_id:
-                if delivery.get("outcome") not in UNSETTLED:
-                    return delivery
-                break
-        if clock() >= deadline:
-            return None
-        sleep(every)
