@@ -18,7 +18,7 @@ from relay.errors import ConfigError
 from relay.sources.registry import load_config
 from relay_devtools import deliveriescmd, deploy, doctorcmd, mapcmd, redrive, secretspush
 from relay_devtools.config_hints import explain
-from relay_devtools.localstate import DEFAULT_STATE_FILE
+from relay_devtools.local.state import DEFAULT_STATE_FILE
 from relay_devtools.options import Default, common_options, printable
 from relay_devtools.secrets_file import SecretsFileError
 
@@ -49,7 +49,7 @@ DEFAULTS = {"config": "relay.toml", "secrets": "relay.secrets.toml"}
 
 
 def cmd_local(args: argparse.Namespace) -> int:
-    from relay_devtools.local import LocalOptions, LocalStack, PortInUseError
+    from relay_devtools.local.stack import LocalOptions, LocalStack, PortInUseError
     from relay_devtools.secrets_file import describe_written, git_ignored
 
     secrets = Path(args.secrets)

@@ -23,7 +23,7 @@ import boto3
 from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
 
 from relay.aws.sqs import REASON_ATTRIBUTE
-from relay_devtools.localstate import DEFAULT_STATE_FILE, read_local_state
+from relay_devtools.local.state import DEFAULT_STATE_FILE, read_local_state
 from relay_devtools.options import printable
 
 UNSUPPORTED_CODES = ("NotImplemented", "Unsupported", "InvalidAction", "UnknownOperation")

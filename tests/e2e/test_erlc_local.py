@@ -12,7 +12,7 @@ import pytest
 
 from relay.northca.client import NorthcaClient
 from relay_devtools.emulators.erlc import player
-from relay_devtools.local import LocalOptions, LocalStack
+from relay_devtools.local.stack import LocalOptions, LocalStack
 from tests.support.constants import ROOT
 
 MDT = "5d0e7c1a-8b7f-4c55-9d1e-3f2a6b9c0d11"

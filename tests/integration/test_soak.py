@@ -53,7 +53,7 @@ from relay.northca.client import NorthcaClient, UpsertResult
 from relay.northca.writer import PartnerWriter
 from relay.observability import logger
 from relay_devtools.emulators.northca import NorthcaEmulator
-from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
+from relay_devtools.local.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.redrive import redrive
 from relay_devtools.template import create_queue_with_dlq
 from tests.support.aws import create_unit_state_table

@@ -88,8 +88,8 @@ def warm_rows() -> list[Row]:
     from relay.ingress.pipeline import InboundRequest, IngressDeps, accept_webhook
     from relay.memory import InMemoryReplayGuard, StaticSecrets
     from relay.sources.registry import parse_config
-    from relay_devtools.apigw import api_gateway_v2_event
-    from relay_devtools.lambda_context import LocalLambdaContext
+    from relay_devtools.local.apigw import api_gateway_v2_event
+    from relay_devtools.local.lambda_context import LocalLambdaContext
     from relay_devtools.signing import sign
 
     config = parse_config(

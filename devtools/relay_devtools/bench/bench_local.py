@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from relay.config import StandardWebhooksSignature
 from relay_devtools.bench import Row
 from relay_devtools.emulators.loopback import LoopbackServer, Reply
-from relay_devtools.local import LocalOptions, LocalStack
+from relay_devtools.local.stack import LocalOptions, LocalStack
 from relay_devtools.signing import sign
 
 WEBHOOKS = 2_000

@@ -1,18 +1,17 @@
 """`relay local`: the whole pipeline on one machine, no AWS account and no Docker.
 
-- moto's server holds the queue, DLQ, tables and secrets that template.yaml declares;
+- moto's server holds the queue, DLQ, tables and secrets that template.yaml declares (aws.py);
 - the Northca emulator stands in for the partner, unless --northca-url points at a real one;
-- an HTTP server turns each request into an HTTP API v2 event for the real ingress handler;
-- the consumer is driven like Lambda's SQS event source mapping, with the template's settings.
+- an HTTP server turns each request into an HTTP API v2 event for the real ingress handler (ingress.py);
+- the consumer is driven like Lambda's SQS event source mapping, with the template's settings (esm.py);
+- the ER:LC roster poll runs on the template's schedule, against the ER:LC emulator unless --erlc-url.
 
-The real handlers build their clients from the environment exactly as in Lambda; this module only
-sets that environment (endpoint, queue URLs, table names) before their first call.
+The real handlers build their clients from the environment exactly as in Lambda; aws.py only sets
+that environment (endpoint, queue URLs, table names) before their first call.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import errno
 import json
 import logging
@@ -21,43 +20,26 @@ import socket
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from relay.config import ErlcServerConfig, RelayConfig, SourceConfig
 from relay.observability import logger
 from relay.sources.registry import load_config
-from relay_devtools.apigw import api_gateway_v2_event
 from relay_devtools.deliveries.feed import RecordBuffer
-from relay_devtools.deliveries.trail import build_deliveries
 from relay_devtools.emulators.erlc import ErlcEmulator
-from relay_devtools.emulators.loopback import LoopbackServer, Reply, Request
+from relay_devtools.emulators.loopback import LoopbackServer
 from relay_devtools.emulators.northca import NorthcaEmulator
-from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
-from relay_devtools.lambda_context import LocalLambdaContext
-from relay_devtools.moto_tuning import speed_up_routing, speed_up_sqs
+from relay_devtools.local.aws import REGION, LocalAws
+from relay_devtools.local.esm import MappingSettings, SqsEventSourceMapping
+from relay_devtools.local.ingress import feed_pages, make_ingress_server
+from relay_devtools.local.lambda_context import LocalLambdaContext
 from relay_devtools.secrets_file import SecretsFile, SecretsPlan, plan_secrets_file, write_secrets_file
-from relay_devtools.template import (
-    QueueSettings,
-    create_queue_with_dlq,
-    create_table,
-    load_template,
-    queue_settings,
-)
-
-REGION = "us-east-1"
-# Env var each table's name goes to, by the table's logical id in template.yaml.
-TABLE_ENV = {"UnitStateTable": "STATE_TABLE", "ReplayTable": "REPLAY_TABLE"}
-# How many deliveries the local feed serves, newest first.
-FEED_LIMIT = 300
+from relay_devtools.template import QueueSettings, queue_settings
 
 
 class PortInUseError(Exception):
@@ -90,64 +72,6 @@ class LocalOptions:
     state_file: Path | None = None
 
 
-Pages = Callable[[Request], Reply | None]
-
-
-def feed_pages(records: RecordBuffer) -> Pages:
-    """`GET /_relay/deliveries` (JSON, newest first) and `GET /_relay` (the page over it): local only,
-    never in Lambda, since the feed shows what only the operator may see (the reason of a 401)."""
-
-    def pages(request: Request) -> Reply | None:
-        path, _, query = request.path.partition("?")
-        if request.method != "GET":
-            return None
-        if path.rstrip("/") == "/_relay/deliveries":
-            params = parse_qs(query)
-            source = params.get("source", [None])[0] or None
-            deliveries = build_deliveries(records.records(), source=source, limit=FEED_LIMIT)
-            return Reply.json(200, {"deliveries": [d.as_dict() for d in deliveries]})
-        if path.rstrip("/") == "/_relay":
-            page = resources.files("relay_devtools.deliveries").joinpath("page.html").read_bytes()
-            return Reply(200, page, (("Cache-Control", "no-store"),), "text/html; charset=utf-8")
-        return None
-
-    return pages
-
-
-def make_ingress_server(
-    host: str,
-    port: int,
-    invoke: Callable[[dict[str, Any]], dict[str, Any]],
-    max_body: int,
-    pages: Pages | None = None,
-) -> LoopbackServer:
-    """The ingress on the loopback server: each request becomes an HTTP API v2 event for the handler;
-    `pages` answers the local-only GET pages first."""
-
-    def serve(request: Request) -> Reply:
-        page = pages(request) if pages is not None else None
-        if page is not None:
-            return page
-        if request.method != "POST":
-            return Reply.json(405, {"ok": False, "error": "Method not allowed"})
-        path, _, query = request.path.partition("?")
-        event = api_gateway_v2_event("POST", path, query, request.raw_headers, request.body, request.client)
-        answer = invoke(event)
-        payload = answer.get("body") or ""
-        data = base64.b64decode(payload) if answer.get("isBase64Encoded") else payload.encode()
-        headers = dict(answer.get("headers") or {})
-        content_type = headers.pop("Content-Type", headers.pop("content-type", "application/json"))
-        return Reply(int(answer.get("statusCode", 200)), data, tuple(headers.items()), content_type)
-
-    # API Gateway caps payloads at 10 MB; the relay's own cap answers 413 just past it.
-    return LoopbackServer(
-        (host, port),
-        serve,
-        max_body_bytes=max(max_body + 1, 10 * 1024 * 1024),
-        error_reply=lambda status, message: Reply.json(status, {"ok": False, "error": message}),
-    )
-
-
 @dataclass
 class LocalStack:
     options: LocalOptions
@@ -165,7 +89,7 @@ class LocalStack:
     queue_url: str = field(init=False, default="")
     dlq_url: str = field(init=False, default="")
     aws_endpoint: str = field(init=False, default="")
-    _moto: ThreadedMotoServer | None = field(init=False, default=None)
+    _aws: LocalAws | None = field(init=False, default=None)
     _log_level: int | None = field(init=False, default=None)
     # One handler invocation at a time: Powertools keeps the logger's keys and the metrics
     # per process, and Lambda never runs two invocations in one process (they would mix their lines).
@@ -274,54 +198,11 @@ class LocalStack:
 
     def _start_aws(self) -> None:
         o = self.options
-        # moto's werkzeug server logs every request (the consumer polls): keep the terminal for the relay.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        speed_up_sqs()
-        speed_up_routing()
-        self._moto = ThreadedMotoServer(ip_address=o.host, port=o.moto_port, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        self.aws_endpoint = f"http://{host}:{port}"
-        os.environ.update(
-            {
-                "AWS_ENDPOINT_URL": self.aws_endpoint,
-                "AWS_DEFAULT_REGION": REGION,
-                "AWS_REGION": REGION,
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
-                "POWERTOOLS_METRICS_NAMESPACE": "NorthcaRelayLocal",
-                "POWERTOOLS_TRACE_DISABLED": "true",
-                "RELAY_CONFIG": str(o.config.resolve()),
-            }
-        )
-        sqs = boto3.client("sqs")
+        aws = self._aws = LocalAws.start(o.host, o.moto_port, o.config)
+        self.aws_endpoint = aws.endpoint
         visibility = o.visibility_timeout or self.queue.visibility_timeout
-        self.queue_url, self.dlq_url = create_queue_with_dlq(
-            sqs,
-            "northca-relay",
-            visibility_timeout=visibility,
-            max_receive_count=self.queue.max_receive_count,
-        )
-        os.environ.update({"QUEUE_URL": self.queue_url, "DLQ_URL": self.dlq_url})
-        self._create_tables()
-        # The handlers build their clients from this environment once: forget any earlier stack's.
-        from relay.handlers import wiring
-
-        wiring.reset()
-        secretsmanager = boto3.client("secretsmanager")
-        for name in self.secrets.secrets:
-            secretsmanager.create_secret(Name=name, SecretString=self.secrets.as_secret_string(name))
-
-    def _create_tables(self) -> None:
-        dynamodb = boto3.client("dynamodb")
-        template = load_template(self.options.template)
-        for logical_id, resource in template["Resources"].items():
-            if resource["Type"] != "AWS::DynamoDB::Table":
-                continue
-            name = f"northca-relay-{logical_id}"
-            create_table(dynamodb, template, logical_id, name)
-            if logical_id in TABLE_ENV:
-                os.environ[TABLE_ENV[logical_id]] = name
+        aws.declare(o.template, self.queue, visibility, self.secrets)
+        self.queue_url, self.dlq_url = aws.queue_url, aws.dlq_url
 
     def _start_northca(self) -> None:
         o = self.options
@@ -453,12 +334,8 @@ class LocalStack:
             self.emulator.stop()
         if self.erlc_emulator:
             self.erlc_emulator.stop()
-        if self._moto:
-            # moto's state lives in this process: empty it, so a later stack here starts from nothing.
-            reset = urllib.request.Request(f"{self.aws_endpoint}/moto-api/reset", method="POST")  # noqa: S310
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - moto on loopback
-            self._moto.stop()
+        if self._aws:
+            self._aws.stop()
 
     def wait(self) -> None:
         try:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from relay_devtools.lambda_context import LocalLambdaContext
+from relay_devtools.local.lambda_context import LocalLambdaContext
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
