@@ -17,10 +17,10 @@ from relay.config import RelayConfig, SourceConfig
 from relay.errors import ConfigError
 from relay.sources.registry import load_config
 from relay_devtools import deliveriescmd, deploy, doctorcmd, mapcmd, redrive, secretspush
-from relay_devtools.config_hints import explain
+from relay_devtools.files.config_hints import explain
+from relay_devtools.files.secrets_file import SecretsFileError
 from relay_devtools.local.state import DEFAULT_STATE_FILE
 from relay_devtools.options import Default, common_options, printable
-from relay_devtools.secrets_file import SecretsFileError
 
 DEMO_BODY = {
     "units": [
@@ -49,8 +49,8 @@ DEFAULTS = {"config": "relay.toml", "secrets": "relay.secrets.toml"}
 
 
 def cmd_local(args: argparse.Namespace) -> int:
+    from relay_devtools.files.secrets_file import describe_written, git_ignored
     from relay_devtools.local.stack import LocalOptions, LocalStack, PortInUseError
-    from relay_devtools.secrets_file import describe_written, git_ignored
 
     secrets = Path(args.secrets)
     stack = LocalStack(
@@ -138,7 +138,7 @@ def default_body(adapter: str) -> tuple[bytes, str]:
 
 
 def _signed(args: argparse.Namespace) -> tuple[str, dict[str, str], bytes]:
-    from relay_devtools.secrets_file import load_secrets_file
+    from relay_devtools.files.secrets_file import load_secrets_file
     from relay_devtools.signing import sign
 
     config = load_config(args.config)
@@ -215,7 +215,7 @@ def wait_and_print(args: argparse.Namespace, answer: str) -> int:
 def cmd_units(args: argparse.Namespace) -> int:
     from relay.errors import NorthcaError
     from relay.northca.client import NorthcaClient
-    from relay_devtools.secrets_file import load_secrets_file
+    from relay_devtools.files.secrets_file import load_secrets_file
 
     config = load_config(args.config)
     source = _source(config, args.source, "units")

@@ -20,7 +20,7 @@ from typing import Any
 
 from relay.sources.registry import load_config
 from relay_devtools.doctor import PARTNER_KEY_PARAMETER
-from relay_devtools.template import load_template
+from relay_devtools.files.template import load_template
 
 BUILD_DIR = Path(".aws-sam/build")
 

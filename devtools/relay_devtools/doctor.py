@@ -32,8 +32,8 @@ from relay.errors import ConfigError, NorthcaAuthError, NorthcaError, NorthcaFor
 from relay.ingress.keys import decode_whsec, hmac_key, load_ed25519_public_key, plain_secret, usable_keys
 from relay.models import parse_secret_value
 from relay.sources.registry import load_config
-from relay_devtools.config_hints import explain
-from relay_devtools.template import load_template
+from relay_devtools.files.config_hints import explain
+from relay_devtools.files.template import load_template
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # The template's parameters that name secrets, and what relay.toml calls them.

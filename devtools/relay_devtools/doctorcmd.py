@@ -29,7 +29,7 @@ from relay_devtools.stack import StackError, StackInfo, describe_stack
 
 
 def file_lookup(path: Path) -> SecretLookup:
-    from relay_devtools.secrets_file import load_secrets_file
+    from relay_devtools.files.secrets_file import load_secrets_file
 
     content = load_secrets_file(path)
     return lambda name: content.as_secret_string(name) if name in content.secrets else None

@@ -17,10 +17,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from relay.config import RelayConfig
 from relay.sources.registry import load_config
 from relay_devtools.doctor import PARTNER_KEY_PARAMETER, PREFIX_PARAMETERS, secret_name_checks, template_names
-from relay_devtools.secrets_file import SecretsFile, load_secrets_file
+from relay_devtools.files.secrets_file import SecretsFile, load_secrets_file
 from relay_devtools.stack import StackError, describe_stack
 
-# relay local's generated values (relay_devtools.secrets_file): never meant for a deployed stack.
+# relay local's generated values (relay_devtools.files.secrets_file): never meant for a deployed stack.
 DEMO_PREFIXES = ("demo-",)
 
 Ask = Callable[[str], bool]

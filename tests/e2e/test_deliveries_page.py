@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from relay.sources.registry import load_config
-from relay_devtools.secrets_file import load_secrets_file
+from relay_devtools.files.secrets_file import load_secrets_file
 from relay_devtools.signing import sign
 from tests.support.local import LocalProcess, post
 

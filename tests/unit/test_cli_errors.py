@@ -11,8 +11,8 @@ import pytest
 from moto import mock_aws
 
 from relay_devtools.cli import main
+from relay_devtools.files.secrets_file import SecretsFileError, load_secrets_file
 from relay_devtools.redrive import Target, _run
-from relay_devtools.secrets_file import SecretsFileError, load_secrets_file
 from tests.support.constants import ROOT
 
 

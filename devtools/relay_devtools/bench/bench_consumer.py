@@ -30,7 +30,7 @@ from relay.messages import QueueMessage
 from relay.models import UNIT_FIELDS, UnitChange
 from relay.northca.client import UpsertResult
 from relay_devtools.bench import Row
-from relay_devtools.template import queue_settings
+from relay_devtools.files.template import queue_settings
 
 WEBHOOKS = 10_000
 UNITS = 500

@@ -13,9 +13,9 @@ from pathlib import Path
 import boto3
 from moto.server import ThreadedMotoServer
 
+from relay_devtools.files.secrets_file import SecretsFile
+from relay_devtools.files.template import QueueSettings, create_queue_with_dlq, create_table, load_template
 from relay_devtools.local.moto_tuning import speed_up_routing, speed_up_sqs
-from relay_devtools.secrets_file import SecretsFile
-from relay_devtools.template import QueueSettings, create_queue_with_dlq, create_table, load_template
 
 REGION = "us-east-1"
 # Env var each table's name goes to, by the table's logical id in template.yaml.

@@ -34,12 +34,12 @@ from relay_devtools.deliveries.feed import RecordBuffer
 from relay_devtools.emulators.erlc import ErlcEmulator
 from relay_devtools.emulators.loopback import LoopbackServer
 from relay_devtools.emulators.northca import NorthcaEmulator
+from relay_devtools.files.secrets_file import SecretsFile, SecretsPlan, plan_secrets_file, write_secrets_file
+from relay_devtools.files.template import QueueSettings, queue_settings
 from relay_devtools.local.aws import REGION, LocalAws
 from relay_devtools.local.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.local.ingress import feed_pages, make_ingress_server
 from relay_devtools.local.lambda_context import LocalLambdaContext
-from relay_devtools.secrets_file import SecretsFile, SecretsPlan, plan_secrets_file, write_secrets_file
-from relay_devtools.template import QueueSettings, queue_settings
 
 
 class PortInUseError(Exception):
