@@ -21,30 +21,9 @@ from relay_devtools.files.config_hints import explain
 from relay_devtools.files.secrets_file import SecretsFileError
 from relay_devtools.local.state import DEFAULT_STATE_FILE
 from relay_devtools.options import Default, common_options, printable
+from relay_devtools.webhooks.dry_run import MapError, source_config
+from relay_devtools.webhooks.samples import default_body
 
-DEMO_BODY = {
-    "units": [
-        {
-            "id": "ADAM-12",
-            "officer_name": "B. Bubbleton",
-            "officer_badge": "512",
-            "department": "Patrol",
-            "rank": "PO",
-            "status": "10-8",
-        }
-    ]
-}
-EVENTS = Path(__file__).resolve().parents[2] / "events"
-# The sample `relay sign` sends for a source when no body is given: one its adapter reads.
-SAMPLES = {
-    "erlc-events": "erlc_event_command.json",
-    "sonoran": "sonoran_unit_login.json",
-    "snailycad": "snailycad_unit_status.json",
-    "typeform": "typeform_response.json",
-    "tally": "tally_response.json",
-    "google-forms": "google_forms_submission.json",
-    "discord": "discord_embed.json",
-}
 DEFAULTS = {"config": "relay.toml", "secrets": "relay.secrets.toml"}
 
 
@@ -112,8 +91,8 @@ def ready_hint(
 
 def _source(config: RelayConfig, name: str, command: str) -> SourceConfig:
     try:
-        return mapcmd.source_config(config, name)
-    except mapcmd.MapError as exc:
+        return source_config(config, name)
+    except MapError as exc:
         raise SystemExit(f"relay {command}: {exc}") from None
 
 
@@ -125,21 +104,9 @@ def _missing_secret_hint(args: argparse.Namespace, name: str) -> str:
     return f"relay sign: {args.secrets} has no secret {name!r} ({fix})"
 
 
-def default_body(adapter: str) -> tuple[bytes, str]:
-    """A body the adapter reads, and where it came from."""
-    if adapter == "units":
-        return json.dumps(DEMO_BODY).encode(), "the demo unit"
-    sample = SAMPLES.get(adapter)
-    if sample is None or not (EVENTS / sample).is_file():
-        raise SystemExit(
-            f"relay sign: no sample body for the {adapter!r} adapter: give one with --file or --body"
-        )
-    return (EVENTS / sample).read_bytes(), f"events/{sample}"
-
-
 def _signed(args: argparse.Namespace) -> tuple[str, dict[str, str], bytes]:
     from relay_devtools.files.secrets_file import load_secrets_file
-    from relay_devtools.signing import sign
+    from relay_devtools.webhooks.signing import sign
 
     config = load_config(args.config)
     source = _source(config, args.source, "sign")

@@ -12,7 +12,7 @@ import pytest
 
 from relay.sources.registry import load_config
 from relay_devtools.files.secrets_file import load_secrets_file
-from relay_devtools.signing import sign
+from relay_devtools.webhooks.signing import sign
 from tests.support.local import LocalProcess, post
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -13,7 +13,7 @@ import pytest
 from relay.northca.client import NorthcaClient
 from relay.sources.registry import load_config
 from relay_devtools.files.secrets_file import load_secrets_file
-from relay_devtools.signing import sign
+from relay_devtools.webhooks.signing import sign
 from tests.support.constants import ROOT
 from tests.support.local import LocalProcess, get, post, relay_cli, wait_for_delivery
 

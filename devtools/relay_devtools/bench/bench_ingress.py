@@ -90,7 +90,7 @@ def warm_rows() -> list[Row]:
     from relay.sources.registry import parse_config
     from relay_devtools.local.apigw import api_gateway_v2_event
     from relay_devtools.local.lambda_context import LocalLambdaContext
-    from relay_devtools.signing import sign
+    from relay_devtools.webhooks.signing import sign
 
     config = parse_config(
         {

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from relay.config import RelayConfig, read_toml
 from relay.errors import ConfigError
-from relay_devtools.signing import new_secret
+from relay_devtools.webhooks.signing import new_secret
 
 
 class SecretsFileError(ValueError):
