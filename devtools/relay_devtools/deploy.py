@@ -1,22 +1,19 @@
 """`make deploy`'s steps: the config that ships in the build, and the `sam deploy` command line.
 
-- `relay ship-config --config FILE`: after `sam build`, FILE becomes every function's relay.toml
-  (functions/relay.toml links to the repository's relay.toml; `CONFIG=community.toml` ships another).
-- `relay deploy --config FILE [--guided] [--dry-run]`: `sam deploy` with samconfig.toml's parameter
+- `ship_config` (`relay ship-config --config FILE`): after `sam build`, FILE becomes every function's
+  relay.toml (functions/relay.toml links to the repository's relay.toml; `CONFIG=community.toml` ships
+  another).
+- `deploy_command` (`relay deploy --config FILE`): `sam deploy` with samconfig.toml's parameter
   overrides plus PartnerKeySecretName read from FILE, so the IAM grant always names the secret the
   code reads (relay.toml's northca.partner_key_secret is the one source of truth).
 """
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import shutil
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
-from typing import Any
 
 from relay.sources.registry import load_config
 from relay_devtools.doctor import PARTNER_KEY_PARAMETER
@@ -76,47 +73,3 @@ def ship_config(config: Path, build_dir: Path, template: Path) -> list[Path]:
         shutil.copyfile(config, target)
         written.append(target)
     return written
-
-
-def cmd_ship_config(args: argparse.Namespace) -> int:
-    written = ship_config(Path(args.config), Path(args.build_dir), Path(args.template))
-    print(
-        f"relay ship-config: {args.config} ships as relay.toml in {', '.join(str(p.parent) for p in written)}"
-    )
-    return 0
-
-
-def cmd_deploy(args: argparse.Namespace) -> int:
-    command = deploy_command(
-        shlex.split(args.sam), Path(args.config), Path(args.samconfig), args.config_env, guided=args.guided
-    )
-    print("relay deploy: " + shlex.join(command), flush=True)
-    if args.dry_run:
-        return 0
-    try:
-        return subprocess.run(command, check=False).returncode
-    except FileNotFoundError:
-        print(
-            f"relay deploy: {command[0]} not found; run `make deploy` (it runs SAM through uv)",
-            file=sys.stderr,
-        )
-        return 1
-
-
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    deploy = subparsers.add_parser(
-        "deploy", parents=parents, help="sam deploy with the config's partner key name (make deploy runs it)"
-    )
-    deploy.add_argument("--sam", default="sam", help="how to run SAM (make deploy: uv tool run ... sam)")
-    deploy.add_argument("--guided", action="store_true", help="sam deploy --guided (the first time)")
-    deploy.add_argument("--config-env", default="default", help="samconfig.toml's environment (e.g. prod)")
-    deploy.add_argument("--samconfig", default="samconfig.toml")
-    deploy.add_argument("--dry-run", action="store_true", help="print the command, run nothing")
-    deploy.set_defaults(func=cmd_deploy)
-
-    ship = subparsers.add_parser(
-        "ship-config", parents=parents, help="after sam build: the config becomes every function's relay.toml"
-    )
-    ship.add_argument("--build-dir", default=str(BUILD_DIR))
-    ship.add_argument("--template", default="template.yaml")
-    ship.set_defaults(func=cmd_ship_config)

@@ -33,6 +33,7 @@ from relay.ingress.keys import decode_whsec, hmac_key, load_ed25519_public_key, 
 from relay.models import parse_secret_value
 from relay.sources.registry import load_config
 from relay_devtools.files.config_hints import explain
+from relay_devtools.files.secrets_file import load_secrets_file
 from relay_devtools.files.template import load_template
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -316,3 +317,31 @@ def stack_checks(outputs: Mapping[str, str], status: str, name: str, sqs: Any) -
         else:
             checks.append(Check("dlq", True, "empty"))
     return checks
+
+
+# --- where the secrets are read from (the local file, or Secrets Manager) ---
+
+
+def file_lookup(path: Path) -> SecretLookup:
+    content = load_secrets_file(path)
+    return lambda name: content.as_secret_string(name) if name in content.secrets else None
+
+
+def secrets_manager_lookup(client: Any) -> SecretLookup:
+    def lookup(name: str) -> str | None:
+        try:
+            answer = client.get_secret_value(SecretId=name)
+        except client.exceptions.ResourceNotFoundException:
+            return None
+        return str(answer.get("SecretString") or "")
+
+    return lookup
+
+
+def newest_value(lookup: SecretLookup, name: str) -> str | None:
+    """The newest of a secret's values, or None when it is missing or unreadable."""
+    try:
+        raw = lookup(name)
+        return parse_secret_value(raw)[-1] if raw else None
+    except Exception:  # noqa: BLE001 - the secret check has already said why
+        return None

@@ -1,24 +1,15 @@
-"""`relay secrets push --secrets FILE --stack NAME`: the secrets relay.toml names, from a local file into
-Secrets Manager, created or updated; an existing different value is overwritten only when the operator
-says so. No value is ever printed."""
+"""The push behind `relay secrets push`: the secrets relay.toml names, from a local file into Secrets
+Manager, created or updated; an existing different value is overwritten only when `ask` says so. No
+value is ever printed. The client is passed in."""
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
 from relay.config import RelayConfig
-from relay.sources.registry import load_config
-from relay_devtools.doctor import PARTNER_KEY_PARAMETER, PREFIX_PARAMETERS, secret_name_checks, template_names
-from relay_devtools.files.secrets_file import SecretsFile, load_secrets_file
-from relay_devtools.stack import StackError, describe_stack
+from relay_devtools.files.secrets_file import SecretsFile
 
 # relay local's generated values (relay_devtools.files.secrets_file): never meant for a deployed stack.
 DEMO_PREFIXES = ("demo-",)
@@ -65,58 +56,3 @@ def push(config: RelayConfig, content: SecretsFile, client: Any, ask: Ask) -> li
         else:
             results.append(Pushed(name, "kept", "the value in Secrets Manager was left as it is"))
     return results
-
-
-def terminal_ask(prompt: str) -> bool:
-    if not sys.stdin.isatty():
-        print(f"{prompt}no (not a terminal: pass --yes to overwrite)")
-        return False
-    return input(prompt).strip().lower() in ("y", "yes")
-
-
-def cmd_push(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    content = load_secrets_file(Path(args.secrets))
-    options = {"region_name": args.region} if args.region else {}
-    names = template_names(Path(args.template))
-    try:
-        info = describe_stack(boto3.client("cloudformation", **options), args.stack)
-    except StackError as exc:
-        print(f"relay secrets push: {exc}", file=sys.stderr)
-        return 1
-    wanted = [PARTNER_KEY_PARAMETER, *PREFIX_PARAMETERS.values()]
-    names |= {key: value for key, value in info.parameters.items() if key in wanted}
-    # A secret the stack's functions may not read is worth nothing there: stop before writing any.
-    wrong = [check for check in secret_name_checks(config, names, stack=True) if not check.ok]
-    if wrong:
-        for check in wrong:
-            print(check.line(), file=sys.stderr)
-        return 1
-    ask: Ask = (lambda _prompt: True) if args.yes else terminal_ask
-    try:
-        results = push(config, content, boto3.client("secretsmanager", **options), ask)
-    except (BotoCoreError, ClientError) as exc:
-        print(f"relay secrets push: {exc}", file=sys.stderr)
-        return 1
-    for result in results:
-        print(result.line())
-    bad = [r for r in results if r.action in ("missing", "refused")]
-    print(
-        f"relay secrets push: {len(results) - len(bad)} of {len(results)} secrets in place for {args.stack}"
-    )
-    return 1 if bad else 0
-
-
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    secrets = subparsers.add_parser("secrets", help="the config's secrets in Secrets Manager")
-    commands = secrets.add_subparsers(dest="secrets_command", required=True)
-    parser = commands.add_parser(
-        "push",
-        parents=parents,
-        help="create or update the config's secrets from the local file (asks before overwriting)",
-    )
-    parser.add_argument("--stack", required=True, help="the stack whose functions read them")
-    parser.add_argument("--yes", action="store_true", help="overwrite different values without asking")
-    parser.add_argument("--template", default="template.yaml", help="where the secret prefixes are declared")
-    parser.add_argument("--region", help="the stack's region (default: the AWS configuration's)")
-    parser.set_defaults(func=cmd_push)

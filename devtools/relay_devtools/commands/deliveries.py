@@ -14,10 +14,26 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from relay_devtools.deliveries.cloudwatch import log_groups, parse_since, read_records
 from relay_devtools.deliveries.trail import build_deliveries, render_lines
+from relay_devtools.options import Subparsers
 from relay_devtools.stack import StackError
 
 
-def cmd_deliveries(args: argparse.Namespace) -> int:
+def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "deliveries",
+        parents=parents,
+        help="a deployed stack's deliveries, their outcome and why (CloudWatch)",
+    )
+    parser.add_argument("--stack", required=True, help="the stack's name (samconfig.toml: northca-relay)")
+    parser.add_argument("--source", help="one source's deliveries only")
+    parser.add_argument("--since", default="1h", help="how far back: 30m, 1h, 2d (default 1h)")
+    parser.add_argument("--limit", type=int, default=300, help="at most this many, newest first")
+    parser.add_argument("--region", help="the stack's region (default: the AWS configuration's)")
+    parser.add_argument("--json", action="store_true", help="print JSON, as relay local's feed serves it")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
     try:
         since = parse_since(args.since)
     except ValueError as exc:
@@ -44,18 +60,3 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
             print(line)
         print(f"relay deliveries: {len(deliveries)} in the last {args.since} ({args.stack}), newest first")
     return 0
-
-
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "deliveries",
-        parents=parents,
-        help="a deployed stack's deliveries, their outcome and why (CloudWatch)",
-    )
-    parser.add_argument("--stack", required=True, help="the stack's name (samconfig.toml: northca-relay)")
-    parser.add_argument("--source", help="one source's deliveries only")
-    parser.add_argument("--since", default="1h", help="how far back: 30m, 1h, 2d (default 1h)")
-    parser.add_argument("--limit", type=int, default=300, help="at most this many, newest first")
-    parser.add_argument("--region", help="the stack's region (default: the AWS configuration's)")
-    parser.add_argument("--json", action="store_true", help="print JSON, as relay local's feed serves it")
-    parser.set_defaults(func=cmd_deliveries)

@@ -14,6 +14,7 @@ from relay.config import replay_warning
 from relay.errors import RelayError
 from relay.memory import InMemorySourceStateStore
 from relay.sources.registry import load_config
+from relay_devtools.options import Subparsers
 from relay_devtools.webhooks.dry_run import (
     MapError,
     load_roster_file,
@@ -23,7 +24,25 @@ from relay_devtools.webhooks.dry_run import (
 )
 
 
-def cmd_map(args: argparse.Namespace) -> int:
+def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "map",
+        parents=parents,
+        help="dry run: print the unit changes a payload becomes for a source (no signature check)",
+    )
+    parser.add_argument("source", help="a source name from relay.toml")
+    parser.add_argument("payloads", nargs="+", metavar="PAYLOAD", help="JSON body files, run in order")
+    parser.add_argument(
+        "--header", action="append", default=[], metavar="'NAME: VALUE'", help="a request header"
+    )
+    parser.add_argument(
+        "--roster", action="append", default=[], metavar="SERVER=FILE", help="ER:LC players for a roster"
+    )
+    parser.add_argument("--received-at", help="receive time (ISO 8601), default now")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         warning = replay_warning(args.source, source_config(config, args.source))
@@ -58,21 +77,3 @@ def cmd_map(args: argparse.Namespace) -> int:
         print(f"relay map: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "map",
-        parents=parents,
-        help="dry run: print the unit changes a payload becomes for a source (no signature check)",
-    )
-    parser.add_argument("source", help="a source name from relay.toml")
-    parser.add_argument("payloads", nargs="+", metavar="PAYLOAD", help="JSON body files, run in order")
-    parser.add_argument(
-        "--header", action="append", default=[], metavar="'NAME: VALUE'", help="a request header"
-    )
-    parser.add_argument(
-        "--roster", action="append", default=[], metavar="SERVER=FILE", help="ER:LC players for a roster"
-    )
-    parser.add_argument("--received-at", help="receive time (ISO 8601), default now")
-    parser.set_defaults(func=cmd_map)

@@ -1,10 +1,10 @@
-"""`relay doctor --config FILE [--secrets FILE] [--northca-url URL] [--stack NAME] [--offline]`."""
+"""`relay doctor --config FILE [--secrets FILE] [--northca-url URL] [--stack NAME] [--offline]`: the
+checks (relay_devtools.doctor) the flags ask for, one line each; exit 0 when all pass."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 import boto3
 
@@ -13,50 +13,42 @@ from relay_devtools.doctor import (
     PARTNER_KEY_PARAMETER,
     PREFIX_PARAMETERS,
     Check,
-    SecretLookup,
+    file_lookup,
     id_checks,
     load,
+    newest_value,
     partner_checks,
     passed,
     secret_checks,
     secret_name_checks,
+    secrets_manager_lookup,
     signature_checks,
     stack_checks,
     template_names,
 )
-from relay_devtools.options import given
+from relay_devtools.options import Subparsers, given
 from relay_devtools.stack import StackError, StackInfo, describe_stack
 
 
-def file_lookup(path: Path) -> SecretLookup:
-    from relay_devtools.files.secrets_file import load_secrets_file
-
-    content = load_secrets_file(path)
-    return lambda name: content.as_secret_string(name) if name in content.secrets else None
-
-
-def secrets_manager_lookup(client: Any) -> SecretLookup:
-    def lookup(name: str) -> str | None:
-        try:
-            answer = client.get_secret_value(SecretId=name)
-        except client.exceptions.ResourceNotFoundException:
-            return None
-        return str(answer.get("SecretString") or "")
-
-    return lookup
+def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "doctor",
+        parents=parents,
+        help="check a config, its secrets, the partner and a stack before they fail (one line per check)",
+    )
+    parser.add_argument("--northca-url", help="the partner API to check (default: northca.base_url)")
+    parser.add_argument("--stack", help="a deployed stack to check (and whose parameters to check against)")
+    parser.add_argument(
+        "--offline", action="store_true", help="the config's rules only (what make build runs)"
+    )
+    parser.add_argument("--template", default="template.yaml", help="where the secret prefixes are declared")
+    parser.add_argument("--region", help="the stack's region (default: the AWS configuration's)")
+    return parser
 
 
-def _newest(lookup: SecretLookup, name: str) -> str | None:
-    from relay.models import parse_secret_value
-
-    try:
-        raw = lookup(name)
-        return parse_secret_value(raw)[-1] if raw else None
-    except Exception:  # noqa: BLE001 - the secret check has already said why
-        return None
-
-
-def run(args: argparse.Namespace) -> list[Check]:
+def checks_for(args: argparse.Namespace) -> list[Check]:
+    """The checks the flags ask for, in order: config, secret names, signatures and ids; then (unless
+    --offline) the secrets, the partner and the stack."""
     config, loaded = load(Path(args.config))
     checks = [loaded]
     if config is None:
@@ -82,7 +74,7 @@ def run(args: argparse.Namespace) -> list[Check]:
         lookup, where = secrets_manager_lookup(boto3.client("secretsmanager", **options)), "Secrets Manager"
     checks += secret_checks(config, lookup, where)
     base_url = (args.northca_url or str(config.northca.base_url)).rstrip("/")
-    key = _newest(lookup, config.northca.partner_key_secret)
+    key = newest_value(lookup, config.northca.partner_key_secret)
     if key is None:
         checks.append(Check("partner", False, f"no partner key to try against {base_url}"))
     else:
@@ -93,26 +85,10 @@ def run(args: argparse.Namespace) -> list[Check]:
     return checks
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
-    checks = run(args)
+def run(args: argparse.Namespace) -> int:
+    checks = checks_for(args)
     for check in checks:
         print(check.line())
     failed = sum(not check.ok for check in checks)
     print(f"relay doctor: {len(checks) - failed} passed, {failed} failed")
     return 0 if passed(checks) else 1
-
-
-def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "doctor",
-        parents=parents,
-        help="check a config, its secrets, the partner and a stack before they fail (one line per check)",
-    )
-    parser.add_argument("--northca-url", help="the partner API to check (default: northca.base_url)")
-    parser.add_argument("--stack", help="a deployed stack to check (and whose parameters to check against)")
-    parser.add_argument(
-        "--offline", action="store_true", help="the config's rules only (what make build runs)"
-    )
-    parser.add_argument("--template", default="template.yaml", help="where the secret prefixes are declared")
-    parser.add_argument("--region", help="the stack's region (default: the AWS configuration's)")
-    parser.set_defaults(func=cmd_doctor)
