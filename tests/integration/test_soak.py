@@ -55,7 +55,7 @@ from relay.observability import logger
 from relay_devtools.emulators.northca import NorthcaEmulator
 from relay_devtools.files.template import create_queue_with_dlq
 from relay_devtools.local.esm import MappingSettings, SqsEventSourceMapping
-from relay_devtools.redrive import redrive
+from relay_devtools.operations.redrive import redrive
 from tests.support.aws import create_unit_state_table
 
 GUILD = "123456789012345678"

@@ -7,7 +7,7 @@ from typing import Any
 
 from relay.config import RelayConfig
 from relay.sources.registry import parse_config
-from relay_devtools.doctor import (
+from relay_devtools.operations.doctor import (
     id_checks,
     load,
     offline_checks,

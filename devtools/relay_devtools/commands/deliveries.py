@@ -14,8 +14,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from relay_devtools.deliveries.cloudwatch import log_groups, parse_since, read_records
 from relay_devtools.deliveries.trail import build_deliveries, render_lines
+from relay_devtools.operations.stack import StackError
 from relay_devtools.options import Subparsers
-from relay_devtools.stack import StackError
 
 
 def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:

@@ -1,5 +1,5 @@
 """`relay deploy --config FILE [--guided] [--dry-run]`: `sam deploy` with samconfig.toml's parameter
-overrides plus PartnerKeySecretName read from FILE (the command line is relay_devtools.deploy's)."""
+overrides plus PartnerKeySecretName read from FILE (operations/deploy.py builds the command line)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from relay_devtools.deploy import deploy_command
+from relay_devtools.operations.deploy import deploy_command
 from relay_devtools.options import Subparsers
 
 

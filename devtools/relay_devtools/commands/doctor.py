@@ -1,5 +1,5 @@
 """`relay doctor --config FILE [--secrets FILE] [--northca-url URL] [--stack NAME] [--offline]`: the
-checks (relay_devtools.doctor) the flags ask for, one line each; exit 0 when all pass."""
+checks (relay_devtools.operations.doctor) the flags ask for, one line each; exit 0 when all pass."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 
 from relay.northca.client import NorthcaClient
-from relay_devtools.doctor import (
+from relay_devtools.operations.doctor import (
     PARTNER_KEY_PARAMETER,
     PREFIX_PARAMETERS,
     Check,
@@ -26,8 +26,8 @@ from relay_devtools.doctor import (
     stack_checks,
     template_names,
 )
+from relay_devtools.operations.stack import StackError, StackInfo, describe_stack
 from relay_devtools.options import Subparsers, given
-from relay_devtools.stack import StackError, StackInfo, describe_stack
 
 
 def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 """`relay redrive`: move the dead-letter queue's messages back to the queue they came from (`--list`
 first, to read why each one is there). The queues come from the flags, the environment, or the state
-file of the `relay local` running here; the moves themselves are relay_devtools.redrive's."""
+file of the `relay local` running here; the moves themselves are relay_devtools.operations.redrive's."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import boto3
 from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
 
 from relay_devtools.local.state import DEFAULT_STATE_FILE, read_local_state
+from relay_devtools.operations.redrive import RedriveError, list_dead_letters, redrive
 from relay_devtools.options import Subparsers, printable
-from relay_devtools.redrive import RedriveError, list_dead_letters, redrive
 
 
 def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:

@@ -1,5 +1,5 @@
 """`relay secrets push --secrets FILE --stack NAME`: the secrets relay.toml names, from the local file into
-Secrets Manager (relay_devtools.secretspush), after checking the stack's functions may read them; an
+Secrets Manager (operations/secrets_push.py), after checking the stack's functions may read them; an
 existing different value is overwritten only when the operator says so (--yes, or y at the prompt).
 
 It registers the `secrets` group with its one subcommand, `push`."""
@@ -14,11 +14,16 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from relay.sources.registry import load_config
-from relay_devtools.doctor import PARTNER_KEY_PARAMETER, PREFIX_PARAMETERS, secret_name_checks, template_names
 from relay_devtools.files.secrets_file import load_secrets_file
+from relay_devtools.operations.doctor import (
+    PARTNER_KEY_PARAMETER,
+    PREFIX_PARAMETERS,
+    secret_name_checks,
+    template_names,
+)
+from relay_devtools.operations.secrets_push import Ask, push
+from relay_devtools.operations.stack import StackError, describe_stack
 from relay_devtools.options import Subparsers
-from relay_devtools.secretspush import Ask, push
-from relay_devtools.stack import StackError, describe_stack
 
 
 def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:

@@ -1,12 +1,12 @@
 """`relay ship-config --config FILE`: after `sam build`, FILE becomes every function's relay.toml
-(relay_devtools.deploy.ship_config)."""
+(relay_devtools.operations.deploy.ship_config)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from relay_devtools.deploy import BUILD_DIR, ship_config
+from relay_devtools.operations.deploy import BUILD_DIR, ship_config
 from relay_devtools.options import Subparsers
 
 

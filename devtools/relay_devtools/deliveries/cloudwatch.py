@@ -11,7 +11,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from relay_devtools.deliveries.trail import parse_log_message
-from relay_devtools.stack import stack_error
+from relay_devtools.operations.stack import stack_error
 
 # The template's log groups (template.yaml), by the function whose lines they hold.
 LOG_GROUPS = {"ingress": "IngressLogGroup", "consumer": "ConsumerLogGroup", "scheduled": "ScheduledLogGroup"}

@@ -298,7 +298,7 @@ def queue_depth(sqs: Any, url: str) -> tuple[int, int]:
 
 
 def stack_checks(outputs: Mapping[str, str], status: str, name: str, sqs: Any) -> list[Check]:
-    from relay_devtools.redrive import list_dead_letters
+    from relay_devtools.operations.redrive import list_dead_letters
 
     healthy = status.endswith("_COMPLETE") and "ROLLBACK" not in status and "DELETE" not in status
     checks = [Check("stack", healthy, f"{name}: {status}")]

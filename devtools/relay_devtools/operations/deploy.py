@@ -16,8 +16,8 @@ import tomllib
 from pathlib import Path
 
 from relay.sources.registry import load_config
-from relay_devtools.doctor import PARTNER_KEY_PARAMETER
 from relay_devtools.files.template import load_template
+from relay_devtools.operations.doctor import PARTNER_KEY_PARAMETER
 
 BUILD_DIR = Path(".aws-sam/build")
 
