@@ -12,9 +12,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from relay_devtools.deliveries.cloudwatch import log_groups, parse_since, read_records
+from relay_devtools.deliveries.cloudwatch import parse_since, read_records
 from relay_devtools.deliveries.trail import build_deliveries, render_lines
-from relay_devtools.operations.stack import StackError
+from relay_devtools.operations.stack import StackError, log_groups
 from relay_devtools.options import Subparsers
 
 

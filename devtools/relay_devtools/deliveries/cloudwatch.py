@@ -1,5 +1,5 @@
 """A deployed stack's delivery trail: the relay's log lines in its functions' log groups (CloudWatch
-Logs), for the one reader (trail.py). Clients are passed in."""
+Logs; operations/stack.py names the groups), for the one reader (trail.py). The client is passed in."""
 
 from __future__ import annotations
 
@@ -8,30 +8,10 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from relay_devtools.deliveries.trail import parse_log_message
-from relay_devtools.operations.stack import stack_error
 
-# The template's log groups (template.yaml), by the function whose lines they hold.
-LOG_GROUPS = {"ingress": "IngressLogGroup", "consumer": "ConsumerLogGroup", "scheduled": "ScheduledLogGroup"}
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def log_groups(cloudformation: Any, name: str) -> dict[str, str]:
-    """Each function's log group: the stack's own resources, else the names template.yaml gives them."""
-    groups = {function: f"/aws/lambda/{name}-{function}" for function in LOG_GROUPS}
-    paginator = cloudformation.get_paginator("list_stack_resources")
-    try:
-        for page in paginator.paginate(StackName=name):
-            for resource in page.get("StackResourceSummaries", []):
-                for function, logical_id in LOG_GROUPS.items():
-                    if resource.get("LogicalResourceId") == logical_id and resource.get("PhysicalResourceId"):
-                        groups[function] = str(resource["PhysicalResourceId"])
-    except ClientError as exc:
-        raise stack_error(name, exc) from None
-    return groups
 
 
 def parse_since(text: str) -> timedelta:
