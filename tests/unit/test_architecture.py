@@ -225,6 +225,8 @@ def test_architecture_nothing_cites_a_file_the_repository_does_not_hold(pattern:
 
 DEVTOOLS = ROOT / "devtools" / "relay_devtools"
 COMMANDS = DEVTOOLS / "commands"
+# At its top: cli.py and options.py; everything else belongs to a package of what it works on.
+MAX_DEVTOOLS_LOOSE_MODULES = 2
 
 
 @cache
@@ -236,6 +238,12 @@ def devtools_imports(name: str) -> set[str]:
     path = devtools_modules()[name]
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     return {t for t in imports_of(path, package) if t.startswith("relay_devtools")}
+
+
+@cache
+def devtools_graph() -> dict[str, set[str]]:
+    modules = devtools_modules()
+    return {name: {t for t in devtools_imports(name) if t in modules and t != name} for name in modules}
 
 
 def command_module_names() -> set[str]:
@@ -275,3 +283,19 @@ def test_architecture_only_the_cli_imports_a_command_module() -> None:
         and (found := {t for t in devtools_imports(name) if belongs(t, ("relay_devtools.commands",))})
     }
     assert offenders == {}
+
+
+def test_architecture_devtools_has_no_import_cycle() -> None:
+    assert find_cycle(devtools_graph()) is None
+
+
+def test_architecture_no_devtools_module_is_over_the_size_limit() -> None:
+    sizes = {
+        name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in devtools_modules().items()
+    }
+    assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+
+
+def test_architecture_devtools_has_few_loose_modules_at_the_top() -> None:
+    loose = sorted(path.name for path in DEVTOOLS.glob("*.py") if path.name != "__init__.py")
+    assert len(loose) <= MAX_DEVTOOLS_LOOSE_MODULES, loose
