@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from relay.config.loader import parse_config
 from relay.config.schema import RelayConfig
 from relay.handlers import wiring
-from relay_devtools.lambda_context import LocalLambdaContext
+from relay_devtools.local.lambda_context import LocalLambdaContext
 from tests.support.data import base_config_data
 
 # Set before any boto3 client exists, so nothing can reach a real AWS account.

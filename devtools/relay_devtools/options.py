@@ -1,8 +1,17 @@
-"""The options every `relay` subcommand shares."""
+"""The options every `relay` subcommand shares, and the handling of arguments more than one reads."""
 
 from __future__ import annotations
 
 import argparse
+
+from relay.config.schema import RelayConfig, SourceConfig
+from relay_devtools.webhooks.dry_run import MapError, source_config
+
+# --config and --secrets when not given: the repository's files.
+DEFAULTS = {"config": "relay.toml", "secrets": "relay.secrets.toml"}
+
+# What a command module's `register` adds its subcommand to (argparse names the type privately).
+type Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 class Default(str):
@@ -34,3 +43,11 @@ def printable(text: object) -> str:
     """Text from elsewhere (a partner's error, a dead letter's reason) safe to print to a terminal:
     control characters are written out (an ESC must not recolour or move the operator's screen)."""
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def chosen_source(config: RelayConfig, name: str, command: str) -> SourceConfig:
+    """The source a command's SOURCE argument names; else `relay COMMAND` exits saying which exist."""
+    try:
+        return source_config(config, name)
+    except MapError as exc:
+        raise SystemExit(f"relay {command}: {exc}") from None

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from relay.config.loader import load_config
-from relay_devtools.secrets_file import load_secrets_file
-from relay_devtools.signing import sign
+from relay_devtools.files.secrets_file import load_secrets_file
+from relay_devtools.webhooks.signing import sign
 from tests.support.local import LocalProcess, post
 
 CHROMIUM = Path("/usr/bin/chromium")

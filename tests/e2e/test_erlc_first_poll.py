@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from relay.handlers import wiring
-from relay_devtools.local import LocalOptions, LocalStack
+from relay_devtools.local.stack import LocalOptions, LocalStack
 from tests.support.constants import ROOT
 
 CONFIG = """

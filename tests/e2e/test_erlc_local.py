@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from relay.northca.client import NorthcaClient
-from relay_devtools.erlc_emulator import player
-from relay_devtools.local import LocalOptions, LocalStack
+from relay_devtools.emulators.erlc import player
+from relay_devtools.local.stack import LocalOptions, LocalStack
 from tests.support.constants import ROOT
 
 MDT = "5d0e7c1a-8b7f-4c55-9d1e-3f2a6b9c0d11"
@@ -69,7 +69,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 def mdt_units(stack: LocalStack) -> dict[str, dict[str, Any]]:
     key = stack.secrets.newest(stack.config.northca.partner_key_secret)
     client = NorthcaClient(stack.northca_url, key)
-    return {unit["id"]: unit for unit in client.list_units(MDT, GUILD)}
+    return {unit["id"]: unit for unit in client.list_records(MDT, GUILD)}
 
 
 def wait_for(stack: LocalStack, check: Any, seconds: float) -> dict[str, dict[str, Any]]:

@@ -12,8 +12,8 @@ import pytest
 
 from relay.config.loader import load_config
 from relay.northca.client import NorthcaClient
-from relay_devtools.secrets_file import load_secrets_file
-from relay_devtools.signing import sign
+from relay_devtools.files.secrets_file import load_secrets_file
+from relay_devtools.webhooks.signing import sign
 from tests.support.constants import ROOT
 from tests.support.local import LocalProcess, get, post, relay_cli, wait_for_delivery
 
@@ -73,7 +73,7 @@ def test_local_stack_a_signed_webhook_becomes_a_unit_in_the_emulated_mdt(local_s
     deadline = time.monotonic() + 30
     units: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        units = [u for u in client.list_units(source.mdt_id, source.guild_id) if u["id"] == "E2E-1"]
+        units = [u for u in client.list_records(source.mdt_id, source.guild_id) if u["id"] == "E2E-1"]
         if units:
             break
         time.sleep(0.25)

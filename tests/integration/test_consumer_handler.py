@@ -16,7 +16,7 @@ import pytest
 
 from relay.errors import ConfigError
 from relay.handlers import consumer, wiring
-from relay_devtools.emulator import NorthcaEmulator
+from relay_devtools.emulators.northca import NorthcaEmulator
 from tests.support.aws import create_unit_state_table
 from tests.support.constants import GUILD, MDT, PARTNER_KEY
 from tests.support.consumer import FULL, change, message

@@ -15,8 +15,8 @@ from relay.aws.sqs import REASON_ATTRIBUTE
 from relay.config.loader import load_config
 from relay.northca.client import NorthcaClient
 from relay_devtools.cli import main
-from relay_devtools.doctor import partner_checks
-from relay_devtools.emulator import NorthcaEmulator
+from relay_devtools.emulators.northca import NorthcaEmulator
+from relay_devtools.operations.doctor import partner_checks
 from tests.support.aws import create_plain_stack
 from tests.support.constants import CAD_SECRET, GUILD, MDT, PARTNER_KEY, ROOT
 

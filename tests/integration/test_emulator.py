@@ -11,11 +11,8 @@ import contextlib
 import http.client
 import inspect
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -30,16 +27,17 @@ import urllib3
 import yaml
 from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
 
-from relay_devtools.emulator import (
+from relay_devtools.emulators.northca import (
     FAULT_KINDS,
     MAX_LOGGED_REQUESTS,
     UNIT_FIELDS,
     Fault,
     NorthcaEmulator,
 )
-from relay_devtools.emulator.__main__ import parse_args
+from relay_devtools.emulators.northca.__main__ import parse_args
 from tests.support.clocks import FixedClock
 from tests.support.constants import ACTOR, GUILD, MDT, PARTNER_KEY
+from tests.support.standalone import standalone_emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "contracts" / "northca-partner-api.yaml"
@@ -1061,32 +1059,14 @@ def test_parse_args_reads_keys_and_links() -> None:
 
 
 def test_main_serves_standalone_until_terminated(pool: urllib3.PoolManager) -> None:
-    # Given `python -m relay_devtools.emulator` on an ephemeral port
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "devtools"), str(ROOT / "functions")])}
-    cmd = [
-        sys.executable,
-        "-m",
-        "relay_devtools.emulator",
-        "--port",
-        "0",
-        "--partner-key",
-        "K",
-        "--link",
-        f"{MDT}:{GUILD}",
-    ]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
-    watchdog = threading.Timer(20, proc.kill)
-    watchdog.start()
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        found = re.search(r"http://\S+/v1", line)
-        assert found, line
-        base = found.group(0)
+    # Given `python -m relay_devtools.emulators.northca` on an ephemeral port
+    args = ["--port", "0", "--partner-key", "K", "--link", f"{MDT}:{GUILD}"]
+    with standalone_emulator("relay_devtools.emulators.northca", *args) as (proc, url):
+        assert url.endswith("/v1"), url
         # When a keyed upsert is sent to it
         response = pool.request(
             "PUT",
-            f"{base}/mdts/{MDT}/units/active",
+            f"{url}/mdts/{MDT}/units/active",
             body=json.dumps({"units": [ADAM]}).encode(),
             headers={"x-partner-key": "K", "x-discord-guild": GUILD},
         )
@@ -1094,12 +1074,6 @@ def test_main_serves_standalone_until_terminated(pool: urllib3.PoolManager) -> N
         assert response.status == 200
         proc.terminate()
         assert proc.wait(timeout=10) == 0
-    finally:
-        watchdog.cancel()
-        proc.kill()
-        proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
 
 
 # --- contract: contracts/northca-partner-api.yaml ------------------------------------------------

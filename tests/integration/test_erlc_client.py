@@ -20,7 +20,7 @@ from relay.erlc.poller import RosterPollDeps
 from relay.erlc.roster import ROSTER_SK
 from relay.errors import ErlcAuthError, ErlcError, ErlcRateLimitedError, ErlcUnavailableError
 from relay.handlers import scheduled
-from relay_devtools.erlc_emulator import ErlcEmulator, ErlcFault, player
+from relay_devtools.emulators.erlc import ErlcEmulator, ErlcFault, player
 from tests.support.aws import create_unit_state_table, drain
 from tests.support.constants import GUILD, MDT
 from tests.support.data import load_event

@@ -9,8 +9,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
-from relay_devtools.template import create_queue_with_dlq
+from relay_devtools.files.template import create_queue_with_dlq
+from relay_devtools.local.esm import MappingSettings, SqsEventSourceMapping
 
 MAX_RECEIVE_COUNT = 5
 

@@ -18,8 +18,8 @@ import pytest
 
 from relay.config.schema import RelayConfig
 from relay.errors import ReplayStoreUnavailableError
-from relay_devtools.apigw import api_gateway_v2_event
-from relay_devtools.lambda_context import LocalLambdaContext
+from relay_devtools.local.apigw import api_gateway_v2_event
+from relay_devtools.local.lambda_context import LocalLambdaContext
 from tests.support.aws import relay_aws
 from tests.support.constants import NOW
 from tests.support.data import OTHER_KEY_HEX, UNITS_BODY, scheme_config_data, secret_of

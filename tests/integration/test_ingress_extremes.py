@@ -19,7 +19,7 @@ from relay.config.loader import parse_config
 from relay.ingress.pipeline import IngressDeps
 from relay.memory import InMemorySourceStateStore
 from relay.models import usable_unit_id
-from relay_devtools.lambda_context import LocalLambdaContext
+from relay_devtools.local.lambda_context import LocalLambdaContext
 from tests.support.adapters import SAMPLES, CountingStateStore, Path, store_roster
 from tests.support.aws import relay_aws
 from tests.support.constants import GUILD, MDT

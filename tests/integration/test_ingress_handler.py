@@ -14,8 +14,8 @@ from relay.errors import ConfigError
 from relay.handlers.ingress import lambda_handler, request_id
 from relay.ingress.pipeline import IngressDeps
 from relay.messages import QueueMessage
-from relay_devtools.apigw import api_gateway_v2_event
-from relay_devtools.signing import sign
+from relay_devtools.local.apigw import api_gateway_v2_event
+from relay_devtools.webhooks.signing import sign
 from tests.support.aws import drain
 from tests.support.clocks import FixedClock
 from tests.support.constants import CAD_SECRET, GUILD, MDT, NOW

@@ -17,8 +17,8 @@ from relay.config.loader import load_config, parse_config
 from relay.ingress.pipeline import IngressDeps
 from relay.memory import InMemorySourceStateStore
 from relay.sources.registry import KINDS, adapter_kind
-from relay_devtools.apigw import api_gateway_v2_event
-from relay_devtools.lambda_context import LocalLambdaContext
+from relay_devtools.local.apigw import api_gateway_v2_event
+from relay_devtools.local.lambda_context import LocalLambdaContext
 from tests.support.aws import relay_aws
 from tests.support.constants import GUILD, MDT, ROOT
 from tests.support.data import SCHEME_SOURCES, scheme_config_data, secret_of

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from relay_devtools.apigw import api_gateway_v2_event
+from relay_devtools.local.apigw import api_gateway_v2_event
 from tests.support.data import SCHEME_SOURCES, UNITS, UNITS_BODY, scheme_config_data, secret_of
 from tests.support.ingress import Stack, event, signed
 

@@ -21,7 +21,7 @@ from relay.errors import (
 )
 from relay.northca.client import NorthcaClient
 from relay.ports.partner import UnitRecord
-from relay_devtools.emulator import NorthcaEmulator
+from relay_devtools.emulators.northca import NorthcaEmulator
 from tests.support.clocks import FixedClock
 from tests.support.constants import ACTOR, GUILD, MDT, NOW, PARTNER_KEY
 

@@ -21,7 +21,7 @@ from relay.alerts.webhook import DiscordWebhook
 from relay.errors import DiscordRateLimitedError, DiscordRefusedError, DiscordUnavailableError
 from relay.handlers import notifier
 from relay.observability import logger
-from relay_devtools.loopback import LoopbackServer, Reply, Request
+from relay_devtools.emulators.loopback import LoopbackServer, Reply, Request
 from tests.support.alerts import WEBHOOK_PATH, WEBHOOK_SECRET, WEBHOOK_TOKEN, alarm_event
 
 CREATED = {"id": "1", "type": 0, "content": "**ALARM**: northca-relay-consumer-errors", "embeds": []}

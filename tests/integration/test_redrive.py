@@ -9,7 +9,7 @@ import pytest
 from botocore.stub import Stubber
 
 from relay_devtools.cli import main
-from relay_devtools.redrive import RedriveError, move_messages, redrive
+from relay_devtools.operations.redrive import RedriveError, move_messages, redrive
 
 DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:relay-dlq"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:relay-queue"

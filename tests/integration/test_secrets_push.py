@@ -14,8 +14,8 @@ from moto import mock_aws
 
 from relay.config.loader import load_config
 from relay_devtools.cli import main
-from relay_devtools.secrets_file import SecretsFile, load_secrets_file, write_secrets_file
-from relay_devtools.secretspush import push
+from relay_devtools.files.secrets_file import SecretsFile, load_secrets_file, write_secrets_file
+from relay_devtools.operations.secrets_push import push
 from tests.support.aws import create_plain_stack
 from tests.support.constants import CAD_SECRET, ROOT
 

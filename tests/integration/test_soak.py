@@ -53,10 +53,10 @@ from relay.northca.client import NorthcaClient
 from relay.northca.writer import PartnerWriter
 from relay.observability import logger
 from relay.ports.partner import PartnerUnit, UpsertAnswer
-from relay_devtools.emulator import NorthcaEmulator
-from relay_devtools.esm import MappingSettings, SqsEventSourceMapping
-from relay_devtools.redrive import redrive
-from relay_devtools.template import create_queue_with_dlq
+from relay_devtools.emulators.northca import NorthcaEmulator
+from relay_devtools.files.template import create_queue_with_dlq
+from relay_devtools.local.esm import MappingSettings, SqsEventSourceMapping
+from relay_devtools.operations.redrive import redrive
 from tests.support.aws import create_unit_state_table
 
 GUILD = "123456789012345678"

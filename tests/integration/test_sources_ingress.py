@@ -21,8 +21,8 @@ from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, parse_player
 from relay.handlers.ingress import lambda_handler
 from relay.ingress.pipeline import IngressDeps
 from relay.messages import QueueMessage
-from relay_devtools.apigw import api_gateway_v2_event
-from relay_devtools.signing import sign
+from relay_devtools.local.apigw import api_gateway_v2_event
+from relay_devtools.webhooks.signing import sign
 from tests.support.aws import create_unit_state_table, drain
 from tests.support.clocks import FixedClock
 from tests.support.constants import CAD_SECRET, NOW

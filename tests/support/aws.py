@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from relay_devtools.template import create_queue_with_dlq, create_table, load_template
+from relay_devtools.files.template import create_queue_with_dlq, create_table, load_template
 from tests.support.constants import CAD_SECRET, PARTNER_KEY, ROOT
 from tests.support.data import SECRETS
 

@@ -17,8 +17,8 @@ from relay.handlers.ingress import lambda_handler
 from relay.ingress.pipeline import IngressDeps
 from relay.messages import QueueMessage
 from relay.ports.stores import ReplayGuard, SourceStateStore
-from relay_devtools.apigw import api_gateway_v2_event
-from relay_devtools.signing import SignedDelivery, sign
+from relay_devtools.local.apigw import api_gateway_v2_event
+from relay_devtools.webhooks.signing import SignedDelivery, sign
 from tests.support.aws import drain
 from tests.support.clocks import FixedClock
 from tests.support.constants import NOW

@@ -318,3 +318,83 @@ def test_architecture_nothing_cites_a_file_the_repository_does_not_hold(pattern:
         check=False,
     )
     assert found.stdout == ""
+
+
+# ------------------------------------------------------------------ the devtools (relay_devtools)
+
+DEVTOOLS = ROOT / "devtools" / "relay_devtools"
+COMMANDS = DEVTOOLS / "commands"
+# At its top: cli.py and options.py; everything else belongs to a package of what it works on.
+MAX_DEVTOOLS_LOOSE_MODULES = 2
+
+
+@cache
+def devtools_modules() -> dict[str, Path]:
+    return {module_name(path, DEVTOOLS.parent): path for path in DEVTOOLS.rglob("*.py")}
+
+
+def devtools_imports(name: str) -> set[str]:
+    path = devtools_modules()[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    return {t for t in imports_of(path, package) if t.startswith("relay_devtools")}
+
+
+@cache
+def devtools_graph() -> dict[str, set[str]]:
+    modules = devtools_modules()
+    return {name: {t for t in devtools_imports(name) if t in modules and t != name} for name in modules}
+
+
+def command_module_names() -> set[str]:
+    return {f"relay_devtools.commands.{p.stem}" for p in COMMANDS.glob("*.py") if p.stem != "__init__"}
+
+
+def test_architecture_every_command_module_is_registered_by_the_cli_with_its_run() -> None:
+    import argparse
+    import importlib
+
+    from relay_devtools import cli
+
+    # Every module in commands/ is in the one list the parser is built from, and nothing else is.
+    assert {command.__name__ for command in cli.COMMANDS} == command_module_names()
+    # Each exposes register and run, and its subcommand (however nested) dispatches to its run.
+    parsers = [cli.build_parser()]
+    runs = set()
+    while parsers:
+        parser = parsers.pop()
+        runs.add(parser.get_default("run"))
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                parsers.extend(action.choices.values())
+    for name in sorted(command_module_names()):
+        module = importlib.import_module(name)
+        assert callable(getattr(module, "register", None)), name
+        assert getattr(module, "run", None) in runs, name
+
+
+def test_architecture_only_the_cli_imports_a_command_module() -> None:
+    # The logic a command calls lives outside commands/, so relay local, the tests and other commands
+    # reach it without one (docs/architecture.md, "Where a new CLI command goes").
+    offenders = {
+        name: sorted(found)
+        for name in devtools_modules()
+        if name != "relay_devtools.cli"
+        and (found := {t for t in devtools_imports(name) if belongs(t, ("relay_devtools.commands",))})
+    }
+    assert offenders == {}
+
+
+def test_architecture_devtools_has_no_import_cycle() -> None:
+    assert find_cycle(devtools_graph()) is None
+
+
+def test_architecture_no_devtools_module_is_over_the_size_limit() -> None:
+    sizes = {
+        name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in devtools_modules().items()
+    }
+    assert {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES} == {}
+
+
+def test_architecture_devtools_has_few_loose_modules_at_the_top() -> None:
+    loose = sorted(path.name for path in DEVTOOLS.glob("*.py") if path.name != "__init__.py")
+    assert len(loose) <= MAX_DEVTOOLS_LOOSE_MODULES, loose

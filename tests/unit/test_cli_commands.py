@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from relay_devtools.cli import build_parser, default_body, main, ready_hint
-from relay_devtools.redrive import target
+from relay_devtools.cli import build_parser, main
+from relay_devtools.commands.local import ready_hint
+from relay_devtools.commands.redrive import target
+from relay_devtools.webhooks.samples import default_body
 from tests.support.constants import ROOT
 
 

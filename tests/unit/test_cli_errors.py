@@ -11,8 +11,8 @@ import pytest
 from moto import mock_aws
 
 from relay_devtools.cli import main
-from relay_devtools.redrive import Target, _run
-from relay_devtools.secrets_file import SecretsFileError, load_secrets_file
+from relay_devtools.commands.redrive import Target, redrive_or_list
+from relay_devtools.files.secrets_file import SecretsFileError, load_secrets_file
 from tests.support.constants import ROOT
 
 
@@ -140,7 +140,7 @@ def test_redrive_against_relay_local_moves_the_messages_itself(capsys: pytest.Ca
         sqs.send_message(QueueUrl=dlq, MessageBody='{"webhook_id": "w"}')
         args = argparse.Namespace(list=False, max=None, fallback=False)
         found = Target(dlq, queue, {}, local=True)
-        assert _run(args, NoMoveTasks(sqs), found) == 0
+        assert redrive_or_list(args, NoMoveTasks(sqs), found) == 0
         assert "1 messages moved to" in capsys.readouterr().out
         assert sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"] == '{"webhook_id": "w"}'
 

@@ -8,7 +8,7 @@ import pytest
 
 from relay.config.loader import parse_config
 from relay.errors import ConfigError
-from relay_devtools.config_hints import allowed_keys, explain
+from relay_devtools.files.config_hints import allowed_keys, explain
 from tests.support.data import base_config_data
 
 

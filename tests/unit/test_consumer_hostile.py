@@ -198,7 +198,7 @@ def test_the_client_redacts_the_key_from_the_partners_error_text() -> None:
 def test_consumer_a_deeply_nested_poison_body_is_dead_lettered_alone_and_the_handler_never_raises() -> None:
     # Given a good message beside a body nested deeper than json's recursion allows
     from relay.handlers.consumer import lambda_handler
-    from relay_devtools.lambda_context import LocalLambdaContext
+    from relay_devtools.local.lambda_context import LocalLambdaContext
 
     partner, letters = MemoryPartner(), RecordingDeadLetters()
     event = {"Records": [record("good", GOOD), record("poison", "[" * 100_000)]}

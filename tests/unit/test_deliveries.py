@@ -8,13 +8,8 @@ import logging
 from typing import Any
 
 from relay.observability import logger
-from relay_devtools.deliveries import (
-    RecordBuffer,
-    build_deliveries,
-    parse_log_message,
-    render_lines,
-    wait_for_outcome,
-)
+from relay_devtools.deliveries.feed import RecordBuffer, wait_for_outcome
+from relay_devtools.deliveries.trail import build_deliveries, parse_log_message, render_lines
 
 MDT = "0c7f6a0c-2c4f-4f44-b16a-2b6b8d8fe2c2"
 

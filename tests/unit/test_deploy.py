@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from relay_devtools.deploy import deploy_command, functions_using, parameter_overrides, ship_config
+from relay_devtools.operations.deploy import deploy_command, functions_using, parameter_overrides, ship_config
 from tests.support.constants import ROOT
 
 SAM = ["uv", "tool", "run", "--from", "aws-sam-cli==1.170.0", "sam"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from relay.config.loader import parse_config
 from relay.config.schema import RelayConfig
-from relay_devtools.doctor import (
+from relay_devtools.operations.doctor import (
     id_checks,
     load,
     offline_checks,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from relay_devtools.esm import failed_ids, to_lambda_record
+from relay_devtools.local.esm import failed_ids, to_lambda_record
 
 BATCH = {"m1", "m2", "m3"}
 

@@ -11,7 +11,7 @@ import pytest
 from relay.errors import InvalidPayloadError
 from relay.memory import InMemorySourceStateStore
 from relay_devtools.cli import main
-from relay_devtools.mapcmd import MapError, map_payload
+from relay_devtools.webhooks.dry_run import MapError, map_payload
 from tests.support.constants import EVENTS, NOW, ROOT
 
 CONFIG = """

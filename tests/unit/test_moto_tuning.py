@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 from moto.core.utils import unix_time_millis
 
-from relay_devtools.moto_tuning import _unix_time_millis, speed_up_sqs
+from relay_devtools.local.moto_tuning import _unix_time_millis, speed_up_sqs
 
 
 def test_the_fast_clock_reads_what_motos_clock_reads() -> None:
@@ -51,7 +51,7 @@ def test_sqs_keeps_visibility_and_delay_after_the_speed_up() -> None:
 def test_routing_remembers_motos_own_answer_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from relay_devtools import moto_tuning
+    from relay_devtools.local import moto_tuning
 
     hosts = [
         None,

@@ -7,7 +7,7 @@ import stat
 from pathlib import Path
 
 from relay.config.loader import parse_config
-from relay_devtools.secrets_file import (
+from relay_devtools.files.secrets_file import (
     SecretsFile,
     describe_written,
     ensure_secrets_file,

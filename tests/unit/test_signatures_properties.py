@@ -30,7 +30,7 @@ from relay.config.schema import (
 from relay.errors import InvalidPayloadError, VerificationError
 from relay.ingress.body import parse_json_object
 from relay.ingress.signatures import SignedRequest, Verified, verify_signature
-from relay_devtools.signing import sign
+from relay_devtools.webhooks.signing import sign
 from tests.support.constants import CAD_SECRET, NOW
 
 MANY = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -32,7 +32,7 @@ from relay.models import UNIT_FIELDS, UnitChange
 from relay.northca.wire import read_unit_list, record_json
 from relay.ports.partner import PartnerUnit, UnitRecord, UpsertAnswer
 from relay_devtools.bench import Row
-from relay_devtools.template import queue_settings
+from relay_devtools.files.template import queue_settings
 
 WEBHOOKS = 10_000
 UNITS = 500

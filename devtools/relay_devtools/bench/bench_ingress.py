@@ -88,9 +88,9 @@ def warm_rows() -> list[Row]:
     from relay.ingress.keys import decode_whsec
     from relay.ingress.pipeline import InboundRequest, IngressDeps, accept_webhook
     from relay.memory import InMemoryReplayGuard, StaticSecrets
-    from relay_devtools.apigw import api_gateway_v2_event
-    from relay_devtools.lambda_context import LocalLambdaContext
-    from relay_devtools.signing import sign
+    from relay_devtools.local.apigw import api_gateway_v2_event
+    from relay_devtools.local.lambda_context import LocalLambdaContext
+    from relay_devtools.webhooks.signing import sign
 
     config = parse_config(
         {

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 
 from relay.config.schema import StandardWebhooksSignature
 from relay_devtools.bench import Row
-from relay_devtools.local import LocalOptions, LocalStack
-from relay_devtools.loopback import LoopbackServer, Reply
-from relay_devtools.signing import sign
+from relay_devtools.emulators.loopback import LoopbackServer, Reply
+from relay_devtools.local.stack import LocalOptions, LocalStack
+from relay_devtools.webhooks.signing import sign
 
 WEBHOOKS = 2_000
 UNITS_PER_MDT = 100

@@ -29,7 +29,9 @@ from relay.consumer.unit_state import MAX_HEARD, Heard, UnitState
 class Resolved(NamedTuple):
     changes: dict[str, FieldStamp]  # the change each field takes from the batch (absent: none)
     heard: dict[str, tuple[Heard, ...]]  # what each source has said of each field, after the batch
-    held: dict[str, Literal["held", "owned"]]  # field -> why its news was not taken: on duty, or owned
+    # field -> why its news was not taken: on duty, owned by another source, or not newer than what the
+    # relay already knew (an older event time, or the same change again)
+    held: dict[str, Literal["held", "owned", "kept"]]
     why: dict[str, str]  # field -> the reason, as the outcome line gives it
 
 
@@ -78,7 +80,7 @@ def resolve(unit: MergedUnit, state: UnitState, policy: UnitPolicy, mdt_id: str,
             by_field.setdefault(name, []).append(stamp)
     changes: dict[str, FieldStamp] = {}
     heard: dict[str, tuple[Heard, ...]] = {}
-    held: dict[str, Literal["held", "owned"]] = {}
+    held: dict[str, Literal["held", "owned", "kept"]] = {}
     why: dict[str, str] = {}
     for name, said in by_field.items():
         before = state.field(name).heard
@@ -109,6 +111,8 @@ def resolve(unit: MergedUnit, state: UnitState, policy: UnitPolicy, mdt_id: str,
             elif name not in held and _outranked(candidate, news, values, policy, mdt_id, name):
                 held[name] = "owned"
                 why[name] = f"{name}: {candidate.source}'s value wins this field"
+            elif name not in held:
+                held[name] = "kept"
             break
     return Resolved(changes, heard, held, why)
 

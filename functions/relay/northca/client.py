@@ -78,10 +78,14 @@ class NorthcaClient:
     def list_units(self, mdt_id: str, guild_id: str) -> dict[str, PartnerUnit]:
         """The MDT's active units by id. An answer without a list is a failed call: taking it for "no
         units" would make every unit look new, and a create leaves the fields it does not set blank."""
+        return read_unit_list(self.list_records(mdt_id, guild_id))
+
+    def list_records(self, mdt_id: str, guild_id: str) -> list[Any]:
+        """The list answer's `data` as the partner sent it (the operator's tools print it whole)."""
         data = self._call("GET", self._units_url(mdt_id), self._headers(guild_id, None), None)
         if not isinstance(data, list):
             raise NorthcaServerError("GET answered without a list of units")
-        return read_unit_list(data)
+        return data
 
     def _call(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Any:
         try:

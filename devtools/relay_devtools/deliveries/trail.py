@@ -1,0 +1,325 @@
+"""Every delivery, its outcome and why, read from the relay's own log lines.
+
+The ingress logs one line per answer ("webhook accepted", "webhook refused", ...) whose correlation id
+is the webhook id once known; the consumer logs "unit outcomes" lines (an entry per unit and
+invocation, many to a line), and "message dead-lettered" and "event time in the future clamped ..."
+lines that name the webhook.
+`build_deliveries` joins them into one record per delivery. It is the one reader of those lines:
+`relay local` feeds it the records it captures in-process (feed.py), `relay deliveries --stack` the
+ones it reads from CloudWatch Logs (cloudwatch.py).
+
+A record is a Powertools JSON log line as a dict. Unknown lines are ignored, so the reader keeps
+working when the relay logs more.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+# The ingress's answer lines (relay/handlers/ingress.py), by message.
+ACCEPTED = "webhook accepted"
+REPLAYED = "webhook replayed: already queued"
+REFUSED = "webhook refused"
+REJECTED = "webhook rejected"
+NOT_QUEUED = "webhook not queued, sender should retry"
+ANSWERS = {ACCEPTED: "accepted", REPLAYED: "replayed", REFUSED: "refused", REJECTED: "rejected"}
+ANSWERS[NOT_QUEUED] = "not queued"
+# The consumer's lines (relay/consumer/pipeline.py and batch.py).
+UNIT_OUTCOMES = "unit outcomes"  # {"units": [{unit_id, webhook_ids, outcome, ...}, ...]}
+DEAD_LETTERED = "message dead-lettered"
+CLAMPED = "event time in the future clamped to the receive time"
+# Lines every invocation writes that say nothing about one delivery.
+NOT_NOTES = {"replay store unavailable", "roster poll"}
+# The scheduled ER:LC roster poll names its changes `erlc-roster:SERVER:TIME` (relay/erlc/poller.py).
+ROSTER_ID_PREFIX = "erlc-roster:"
+
+# What a delivery came to, worst first: the overall outcome is the first one any of its units has.
+OUTCOME_ORDER = ("dead-lettered", "refused", "retrying", "queued", "written", "skipped")
+SKIPPED_WHY = {
+    "superseded": "another writer's newer value is at the partner",
+    "kept": "not newer than what the unit holds (an older event time, or the same change again)",
+    "landed": "already at the partner (an earlier attempt landed)",
+    "unchanged": "the partner already holds it",
+}
+
+
+@dataclass
+class UnitFate:
+    """What became of one unit of a delivery downstream, as the consumer's latest line says."""
+
+    unit_id: str
+    outcome: str  # queued | written | skipped | refused | retrying | dead-lettered
+    why: str = ""
+    fields: dict[str, str] = field(default_factory=dict)
+    written: dict[str, str] = field(default_factory=dict)  # the values the PUT changed
+    at: str = ""
+    attempts: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Delivery:
+    received_at: str
+    source: str
+    status: int | None  # the HTTP status answered; None for changes no webhook brought (roster polls)
+    webhook_id: str | None
+    # accepted | replayed | refused | rejected | not queued; polled (a roster poll's changes) or unseen
+    # (changes whose ingress line was not among those read)
+    answer: str
+    reason: str = ""  # why it was refused (the log-only reason of a 401 included)
+    changes: int = 0
+    units: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # the request's other lines (why a change was skipped)
+    fates: dict[str, UnitFate] = field(default_factory=dict)
+    dead_letters: list[dict[str, str]] = field(default_factory=list)
+    outcome: str = ""
+    why: str = ""
+    request_id: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["fates"] = [asdict(fate) for fate in self.fates.values()]
+        return data
+
+
+def record_time(record: Mapping[str, Any]) -> datetime:
+    """A record's instant: CloudWatch's event time when given, else Powertools' own timestamp."""
+    millis = record.get("@timestamp_ms")
+    if isinstance(millis, int | float):
+        return datetime.fromtimestamp(millis / 1000, UTC)
+    text = str(record.get("timestamp") or "")
+    try:
+        # Powertools writes "2026-11-28 12:00:00,123+0000".
+        moment = datetime.fromisoformat(text.replace(",", "."))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _note(record: Mapping[str, Any]) -> str:
+    """A short sentence for one of a request's other lines: its message and its telling keys."""
+    details = [
+        f"{key}={record[key]}"
+        for key in ("player", "status", "event_type", "ident", "error")
+        if record.get(key) not in (None, "")
+    ]
+    return str(record.get("message")) + (f" ({', '.join(details)})" if details else "")
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+        self.by_webhook: dict[str, Delivery] = {}
+        self.by_request: dict[str, Delivery] = {}
+        self.pending_notes: dict[str, list[str]] = {}
+        self.polls: dict[tuple[str, str], Delivery] = {}
+
+    def add(self, record: Mapping[str, Any], moment: datetime) -> None:
+        message = str(record.get("message") or "")
+        if message in ANSWERS:
+            self._answer(record, moment, message)
+        elif message == UNIT_OUTCOMES:
+            for row in record.get("units") or []:
+                if isinstance(row, Mapping):
+                    self._unit_outcome({**record, **row}, moment)
+        elif message == DEAD_LETTERED:
+            delivery = self.by_webhook.get(str(record.get("webhook_id")))
+            if delivery is not None:
+                reason = str(record.get("reason") or "")
+                delivery.dead_letters.append({"message_id": str(record.get("message_id")), "reason": reason})
+        elif message == CLAMPED:
+            delivery = self.by_webhook.get(str(record.get("webhook_id")))
+            unit = str(record.get("unit_id") or "")
+            if delivery is not None:
+                fate = delivery.fates.setdefault(unit, UnitFate(unit, "queued"))
+                if CLAMPED not in fate.notes:
+                    fate.notes.append(CLAMPED)
+        elif message and message not in NOT_NOTES and record.get("level") in ("INFO", "WARNING"):
+            # Another line of a request (an adapter saying why it skipped a change): kept for its answer.
+            request = _request_id(record)
+            if request:
+                self.pending_notes.setdefault(request, []).append(_note(record))
+
+    def _answer(self, record: Mapping[str, Any], moment: datetime, message: str) -> None:
+        status = record.get("status")
+        webhook_id = record.get("webhook_id")
+        if message == REJECTED:
+            reason = f"{record.get('kind') or 'unauthorized'}: {record.get('reason') or ''}".rstrip(": ")
+        else:
+            reason = str(record.get("error") or "")
+        request = _request_id(record)
+        delivery = Delivery(
+            received_at=_iso(moment),
+            source=str(record.get("source") or "-"),
+            status=int(status) if isinstance(status, int | str) and str(status).isdigit() else None,
+            webhook_id=str(webhook_id) if webhook_id else None,
+            answer=ANSWERS[message],
+            reason=reason,
+            changes=int(record.get("changes") or 0),
+            units=[str(unit) for unit in record.get("units") or []],
+            notes=self.pending_notes.pop(request, []),
+            request_id=request,
+        )
+        if delivery.answer == "accepted":
+            delivery.fates = {unit: UnitFate(unit, "queued") for unit in delivery.units}
+            if delivery.webhook_id:
+                self.by_webhook[delivery.webhook_id] = delivery
+        self.deliveries.append(delivery)
+        if request:
+            self.by_request[request] = delivery
+
+    def _unit_outcome(self, record: Mapping[str, Any], moment: datetime) -> None:
+        unit = str(record.get("unit_id") or "")
+        sources = [str(s) for s in record.get("sources") or []]
+        webhook_ids = [str(w) for w in record.get("webhook_ids") or []]
+        if webhook_ids:
+            targets = [self.by_webhook.get(w) or self._unseen(w, sources, moment) for w in webhook_ids]
+        else:
+            targets = self._without_id(unit, sources, moment, _request_id(record))
+        for delivery in targets:
+            fate = delivery.fates.setdefault(unit, UnitFate(unit, "queued"))
+            if unit not in delivery.units:
+                delivery.units.append(unit)
+            _apply(fate, record, moment)
+
+    def _unseen(self, webhook_id: str, sources: list[str], moment: datetime) -> Delivery:
+        """Changes whose ingress line was not read: a roster poll's (it has no ingress), or a webhook
+        answered before the lines read begin."""
+        answer = "polled" if webhook_id.startswith(ROSTER_ID_PREFIX) else "unseen"
+        delivery = Delivery(_iso(moment), ",".join(sources) or "-", None, webhook_id, answer)
+        self.by_webhook[webhook_id] = delivery
+        self.deliveries.append(delivery)
+        return delivery
+
+    def _without_id(self, unit: str, sources: list[str], moment: datetime, request: str) -> list[Delivery]:
+        """Changes no webhook id names: the latest accepted delivery of that source and unit that
+        carried no id, or else a roster poll (the scheduled task's changes): one entry per source and
+        consumer invocation."""
+        for delivery in reversed(self.deliveries):
+            if (
+                delivery.answer == "accepted"
+                and not delivery.webhook_id
+                and delivery.source in sources
+                and unit in delivery.units
+            ):
+                return [delivery]
+        found = []
+        for source in sources:
+            key = (source, request or _iso(moment))
+            if key not in self.polls:
+                self.polls[key] = Delivery(_iso(moment), source, None, None, "polled")
+                self.deliveries.append(self.polls[key])
+            found.append(self.polls[key])
+        return found
+
+
+def _request_id(record: Mapping[str, Any]) -> str:
+    return str(record.get("function_request_id") or record.get("correlation_id") or "")
+
+
+def _apply(fate: UnitFate, record: Mapping[str, Any], moment: datetime) -> None:
+    result = str(record.get("outcome") or "")
+    fields = {str(k): str(v) for k, v in (record.get("fields") or {}).items()}
+    fate.attempts += 1
+    fate.at = _iso(moment)
+    fate.fields = fields
+    fate.written = {str(k): str(v) for k, v in (record.get("written") or {}).items()}
+    detail = str(record.get("detail") or "")
+    if result == "written":
+        fate.outcome, fate.why = "written", detail
+    elif result == "superseded":
+        fate.outcome, fate.why = "skipped", SKIPPED_WHY["superseded"]
+    elif result == "unchanged":
+        # "kept": the change is not newer than the unit's baseline. After an attempt that may have
+        # written it, the baseline is most likely this very change; otherwise it is an older one.
+        if "kept" not in fields.values():
+            why = SKIPPED_WHY["unchanged"]
+        elif fate.attempts > 1 and fate.outcome == "retrying":
+            why = SKIPPED_WHY["landed"]
+        else:
+            why = SKIPPED_WHY["kept"]
+        fate.outcome, fate.why = "skipped", why
+    elif result == "refused":
+        fate.outcome, fate.why = "refused", f"refused by the partner: {detail}"
+    else:  # given back: the message comes back and is tried again
+        fate.outcome, fate.why = "retrying", detail or result
+    if record.get("recheck"):
+        fate.why += (", " if fate.why else "") + "checked again after the late-write window"
+
+
+def _conclude(delivery: Delivery) -> None:
+    """The delivery's overall outcome and a sentence saying why."""
+    if delivery.answer not in ("accepted", "polled", "unseen"):
+        delivery.outcome = delivery.answer
+        delivery.why = delivery.reason or ("already queued" if delivery.answer == "replayed" else "")
+        return
+    if delivery.dead_letters:
+        delivery.outcome = "dead-lettered"
+        delivery.why = "; ".join(sorted({letter["reason"] for letter in delivery.dead_letters}))
+        return
+    if delivery.answer == "accepted" and delivery.changes == 0:
+        delivery.outcome = "skipped"
+        delivery.why = "; ".join(delivery.notes) or "the payload holds no unit change"
+        return
+    fates = list(delivery.fates.values())
+    outcomes = {fate.outcome for fate in fates}
+    delivery.outcome = next((o for o in OUTCOME_ORDER if o in outcomes), "queued")
+    parts = []
+    for fate in fates:
+        text = f"{fate.unit_id}: {fate.outcome}"
+        if fate.outcome == "written" and fate.written:
+            text += " " + ", ".join(f"{k}={v!r}" for k, v in sorted(fate.written.items()))
+        if fate.why and fate.outcome != "written":
+            text += f" ({fate.why})"
+        if fate.notes:
+            text += " [" + "; ".join(fate.notes) + "]"
+        parts.append(text)
+    delivery.why = "; ".join(parts)
+
+
+def build_deliveries(
+    records: Iterable[Mapping[str, Any]], *, source: str | None = None, limit: int | None = None
+) -> list[Delivery]:
+    """Deliveries from log records (any order), newest first; `source` keeps one source's."""
+    timed = sorted(((record_time(r), i, r) for i, r in enumerate(records)), key=lambda t: (t[0], t[1]))
+    builder = _Builder()
+    for moment, _, record in timed:
+        builder.add(record, moment)
+    found = [d for d in builder.deliveries if source is None or d.source == source]
+    for delivery in found:
+        _conclude(delivery)
+    found.reverse()
+    return found[:limit] if limit is not None else found
+
+
+def parse_log_message(text: str) -> dict[str, Any] | None:
+    """One log event's text as a record: a Powertools JSON line (or Lambda's JSON wrapper around one)."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    inner = data.get("message")
+    if isinstance(inner, dict):  # Lambda's JSON log format around a structured message
+        return {**data, **inner}
+    return data
+
+
+def render_lines(deliveries: Iterable[Delivery]) -> list[str]:
+    """Deliveries as text, one block each: what `relay deliveries` prints."""
+    lines = []
+    for d in deliveries:
+        status = str(d.status) if d.status is not None else "-"
+        lines.append(f"{d.received_at}  {d.source}  {status}  {d.webhook_id or '-'}  {d.outcome}")
+        if d.why:
+            lines.append(f"    {d.why}")
+    return lines

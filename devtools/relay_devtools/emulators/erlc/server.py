@@ -1,0 +1,185 @@
+"""A small ER:LC API on loopback: a private server whose players a test (or a person) changes at runtime.
+
+Serves what the roster poller reads, in PRC's shapes:
+- `GET /v2/server?Players=true` -> the server object with `Players`; `GET /v1/server/players` -> the list;
+- the `server-key` header (missing -> 403 code 2000, wrong -> 403 code 2002);
+- `X-RateLimit-Bucket/Limit/Remaining/Reset` on every answer, and 429 with `retry_after` in the body
+  once the bucket is empty;
+- faults queued by tests (any status and body, or a dropped connection).
+
+Control endpoints for `relay local` users (no key needed, loopback only):
+- `GET /_emulator/players`, `PUT /_emulator/players` (a JSON list), `POST /_emulator/players` (one player),
+  `DELETE /_emulator/players/{userId}`; `GET /_emulator/requests`.
+A player is PRC's object: `{"Player": "Name:UserId", "Team": "Police", "Callsign": "1A-12"}`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from relay_devtools.emulators.erlc.contract import (
+    METHOD_NOT_ALLOWED,
+    NO_KEY,
+    NOT_FOUND,
+    RATE_BUCKET,
+    RATE_LIMITED,
+    WRONG_KEY,
+    is_player,
+    rate_headers,
+    server_object,
+    user_id_of,
+)
+from relay_devtools.emulators.erlc.faults import ErlcFault
+from relay_devtools.emulators.loopback import LoopbackServer, Reply, Request
+
+
+class ErlcEmulator:
+    def __init__(
+        self,
+        server_keys: Iterable[str],
+        players: Iterable[dict[str, Any]] = (),
+        *,
+        rate_limit: int = 35,
+        rate_window_seconds: float = 60.0,
+        v2_enabled: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.server_keys = set(server_keys)
+        self.rate_limit = rate_limit
+        self.rate_window_seconds = rate_window_seconds
+        self.v2_enabled = v2_enabled
+        self.clock = clock
+        self._players = [dict(p) for p in players]
+        self._faults: list[ErlcFault] = []
+        self._requests: list[dict[str, Any]] = []
+        self._window_start = clock()
+        self._used = 0
+        self._lock = threading.Lock()
+        self._server: LoopbackServer | None = None
+
+    # ------------------------------------------------------------ runtime control
+
+    def set_players(self, players: Iterable[dict[str, Any]]) -> None:
+        with self._lock:
+            self._players = [dict(p) for p in players]
+
+    def add_player(self, entry: dict[str, Any]) -> None:
+        user_id = user_id_of(entry)
+        with self._lock:
+            self._players = [p for p in self._players if user_id_of(p) != user_id]
+            self._players.append(dict(entry))
+
+    def remove_player(self, user_id: int | str) -> None:
+        with self._lock:
+            self._players = [p for p in self._players if user_id_of(p) != str(user_id)]
+
+    def players(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(p) for p in self._players]
+
+    def add_faults(self, faults: Iterable[ErlcFault]) -> None:
+        with self._lock:
+            self._faults.extend(faults)
+
+    def requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._requests)
+
+    # ------------------------------------------------------------ the API
+
+    def _rate_headers(self) -> tuple[dict[str, str], float | None]:
+        """Count this request against the bucket; headers, and seconds to wait when it is empty."""
+        now = self.clock()
+        if now - self._window_start >= self.rate_window_seconds:
+            self._window_start, self._used = now, 0
+        reset = self._window_start + self.rate_window_seconds
+        over = self._used >= self.rate_limit
+        if not over:
+            self._used += 1
+        headers = rate_headers(self.rate_limit, self._used, reset)
+        return headers, (reset - now if over else None)
+
+    def answer(
+        self, method: str, path: str, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], Any] | None:
+        """(status, headers, JSON body), or None to drop the connection."""
+        url = urlsplit(path)
+        with self._lock:
+            self._requests.append(
+                {"method": method, "path": path, "key_sent": "server-key" in headers, "at": self.clock()}
+            )
+            if self._faults:
+                fault = self._faults[0]
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.pop(0)
+                return None if fault.drop else (fault.status, dict(fault.headers), fault.body)
+            key = headers.get("server-key")
+            if not key:
+                return 403, {}, dict(NO_KEY)
+            if key not in self.server_keys:
+                return 403, {}, dict(WRONG_KEY)
+            rate, wait = self._rate_headers()
+            if wait is not None:
+                return 429, rate, {**RATE_LIMITED, "retry_after": round(wait, 3), "bucket": RATE_BUCKET}
+            players = [dict(p) for p in self._players]
+        if method != "GET":
+            return 405, rate, dict(METHOD_NOT_ALLOWED)
+        if url.path == "/v1/server/players":
+            return 200, rate, players
+        if url.path == "/v2/server" and self.v2_enabled:
+            wants_players = parse_qs(url.query).get("Players", ["false"])[0].lower() == "true"
+            server = server_object(players, with_players=wants_players)
+            return 200, rate, server
+        return 404, rate, dict(NOT_FOUND)
+
+    def control(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
+        route = urlsplit(path).path
+        if route == "/_emulator/requests" and method == "GET":
+            return 200, self.requests()
+        if route == "/_emulator/players":
+            if method == "GET":
+                return 200, self.players()
+            try:
+                data = json.loads(body or b"null")
+            except json.JSONDecodeError:
+                return 400, {"error": "body is not JSON"}
+            if method == "PUT" and isinstance(data, list) and all(is_player(p) for p in data):
+                self.set_players(data)
+                return 200, self.players()
+            if method == "POST" and is_player(data):
+                self.add_player(data)
+                return 200, self.players()
+            return 400, {
+                "error": 'expected {"Player": "Name:UserId", "Team": ..., "Callsign": ...} (a list for PUT)'
+            }
+        if route.startswith("/_emulator/players/") and method == "DELETE":
+            self.remove_player(route.rpartition("/")[2])
+            return 200, self.players()
+        return 404, {"error": "Not found"}
+
+    # ------------------------------------------------------------ serving
+
+    def _serve(self, request: Request) -> Reply | None:
+        if request.path.startswith("/_emulator/"):
+            status, data = self.control(request.method, request.path, request.body)
+            return Reply.json(status, data)
+        answer = self.answer(request.method, request.path, dict(request.headers))
+        if answer is None:
+            return None
+        status, headers, body = answer
+        return Reply.json(status, body, tuple(headers.items()))
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._server = LoopbackServer((host, port), self._serve)
+        return self._server.start("erlc-emulator")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None

@@ -1,0 +1,347 @@
+"""`relay doctor`: check a setup before it fails, one line per check, exit 0 when all pass.
+
+- offline: the config loads, every secret name is under the prefix the template grants, each
+  source's signature fits its sender, every source that can have a replay key has one, ids are
+  well formed (`make build` runs these, so a config that would fail is never built);
+- secrets: each one the config names is present and usable for its scheme (from a local file, or
+  from Secrets Manager);
+- the partner: the key is accepted and every (MDT, guild) pair is linked (a read of the list);
+- a stack: it exists, its outputs, its parameters match the config, queue and DLQ depth.
+
+Each check returns `Check`s; the command prints them. Clients and lookups are passed in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from relay.config.loader import load_config
+from relay.config.schema import (
+    BodyKeySignature,
+    Ed25519Signature,
+    HmacSha256Signature,
+    RelayConfig,
+    SignatureConfig,
+    StandardWebhooksSignature,
+    timestamp_tolerance,
+)
+from relay.errors import ConfigError, NorthcaAuthError, NorthcaError, NorthcaForbiddenError
+from relay.ingress.keys import decode_whsec, hmac_key, load_ed25519_public_key, plain_secret, usable_keys
+from relay.models import parse_secret_value
+from relay_devtools.files.config_hints import explain
+from relay_devtools.files.secrets_file import load_secrets_file
+from relay_devtools.files.template import load_template
+
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# The template's parameters that name secrets, and what relay.toml calls them.
+PREFIX_PARAMETERS = {"sources": "SourceSecretsPrefix", "erlc": "ErlcServerKeySecretPrefix"}
+PARTNER_KEY_PARAMETER = "PartnerKeySecretName"
+# How each sender signs (docs/sources/): a source whose signature says otherwise fails every request.
+SENDER_SIGNATURES: dict[str, dict[str, Any]] = {
+    "erlc-events": {"scheme": "ed25519"},
+    "sonoran": {"scheme": "body-key"},
+    "snailycad": {"scheme": "url-token"},
+    "discord": {"scheme": "url-token"},
+    "typeform": {
+        "scheme": "hmac-sha256",
+        "header": "typeform-signature",
+        "prefix": "sha256=",
+        "encoding": "base64",
+    },
+    "tally": {"scheme": "hmac-sha256", "header": "tally-signature", "prefix": "", "encoding": "base64"},
+    "google-forms": {"scheme": "hmac-sha256"},
+}
+# Senders that sign no timestamp but put an id in every body: without it as the replay key, a captured
+# delivery can be replayed forever (docs/security.md, "Replay window"). True: the docs require it.
+SENDER_IDS: dict[str, tuple[str, bool]] = {
+    "tally": ("eventId", True),
+    "google-forms": ("response_id", True),
+    "typeform": ("event_id", False),
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    warning: bool = False  # passes, but says something the operator should know
+
+    def line(self) -> str:
+        mark = "FAIL" if not self.ok else ("warn" if self.warning else "ok  ")
+        return f"{mark}  {self.name}: {self.detail}"
+
+
+def passed(checks: list[Check]) -> bool:
+    return all(check.ok for check in checks)
+
+
+# ------------------------------------------------------------------ offline
+
+
+def template_names(template: Path) -> dict[str, str]:
+    """The defaults of the template's secret-name parameters."""
+    parameters = load_template(template).get("Parameters", {})
+    names = [PARTNER_KEY_PARAMETER, *PREFIX_PARAMETERS.values()]
+    return {name: str(parameters[name]["Default"]) for name in names if name in parameters}
+
+
+def load(path: Path) -> tuple[RelayConfig | None, Check]:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        return None, Check("config", False, explain(str(exc)))
+    sources, servers = len(config.sources), len(config.erlc.servers)
+    return config, Check("config", True, f"{path} loads ({sources} sources, {servers} ER:LC servers)")
+
+
+def secret_name_checks(config: RelayConfig, names: Mapping[str, str], *, stack: bool = False) -> list[Check]:
+    """Every secret under the prefix the template lets its function read."""
+    checks = []
+    partner = config.northca.partner_key_secret
+    expected = names.get(PARTNER_KEY_PARAMETER)
+    if stack and expected is not None and expected != partner:
+        checks.append(
+            Check(
+                "partner key name",
+                False,
+                f"the stack grants {PARTNER_KEY_PARAMETER}={expected!r} but northca.partner_key_secret is "
+                f"{partner!r}: deploy again with `make deploy` (it passes the config's name)",
+            )
+        )
+    else:
+        checks.append(
+            Check("partner key name", True, f"{partner!r} (make deploy passes it as {PARTNER_KEY_PARAMETER})")
+        )
+    wanted = [
+        (f"sources.{n}.signature.secret", s.signature.secret, "sources") for n, s in config.sources.items()
+    ]
+    wanted += [
+        (f"erlc.servers.{n}.server_key_secret", s.server_key_secret, "erlc")
+        for n, s in config.erlc.servers.items()
+    ]
+    for where, secret, kind in wanted:
+        prefix = names.get(PREFIX_PARAMETERS[kind], "")
+        if secret.startswith(prefix) and secret != prefix:
+            checks.append(Check("secret name", True, f"{where} = {secret!r} is under {prefix!r}"))
+        else:
+            checks.append(
+                Check(
+                    "secret name",
+                    False,
+                    f"{where} = {secret!r} is not under {prefix!r} ({PREFIX_PARAMETERS[kind]}): the function "
+                    f"may not read it; name it {prefix}{secret.rsplit('/', 1)[-1]!s}",
+                )
+            )
+    return checks
+
+
+def signature_checks(config: RelayConfig) -> list[Check]:
+    """Each source's signature as its sender signs, and a replay key where the sender gives one."""
+    checks = []
+    for name, source in config.sources.items():
+        expected = SENDER_SIGNATURES.get(source.adapter, {})
+        actual = {
+            "scheme": source.signature.scheme,
+            "header": getattr(source.signature, "header", "").lower(),
+            "prefix": getattr(source.signature, "prefix", None),
+            "encoding": getattr(source.signature, "encoding", None),
+        }
+        wrong = {key: value for key, value in expected.items() if actual.get(key) != value}
+        if wrong:
+            told = ", ".join(f"{key} = {value!r}" for key, value in wrong.items())
+            checks.append(
+                Check(
+                    "signature", False, f"sources.{name}: {source.adapter} signs with {told} (docs/sources/)"
+                )
+            )
+        else:
+            checks.append(Check("signature", True, f"sources.{name}: {source.signature.scheme}"))
+        checks.append(_replay_check(name, source.adapter, source.signature, source.delivery_id_path))
+    return checks
+
+
+def _replay_check(name: str, adapter: str, signature: SignatureConfig, path: str | None) -> Check:
+    if timestamp_tolerance(signature) or path or getattr(signature, "delivery_id_header", None):
+        return Check("replay key", True, f"sources.{name}: replays are recognised")
+    if adapter in SENDER_IDS:
+        field, required = SENDER_IDS[adapter]
+        detail = f"sources.{name}: no replay key; set delivery_id_path = {field!r} (docs/security.md)"
+        return Check("replay key", not required, detail, warning=not required)
+    detail = f"sources.{name}: the sender signs no timestamp and sends no id: replays are not recognised"
+    return Check("replay key", True, detail, warning=True)
+
+
+def id_checks(config: RelayConfig) -> list[Check]:
+    checks = []
+    targets = [(f"sources.{n}", s.mdt_id) for n, s in config.sources.items()]
+    targets += [(f"erlc.servers.{n}", s.mdt_id) for n, s in config.erlc.servers.items()]
+    for where, mdt_id in targets:
+        if re.search(r"[\s/?#%]", mdt_id):
+            checks.append(Check("ids", False, f"{where}.mdt_id {mdt_id!r} cannot be part of a URL path"))
+        elif not UUID.match(mdt_id):
+            checks.append(
+                Check("ids", True, f"{where}.mdt_id {mdt_id!r} is not a UUID as Northca's are", warning=True)
+            )
+        else:
+            checks.append(Check("ids", True, f"{where}.mdt_id is a UUID; guild and actor ids are snowflakes"))
+    return checks
+
+
+def offline_checks(config: RelayConfig, names: Mapping[str, str]) -> list[Check]:
+    return [*secret_name_checks(config, names), *signature_checks(config), *id_checks(config)]
+
+
+# ------------------------------------------------------------------ secrets
+
+# A lookup returns the secret's raw value, or None when it does not exist; it raises on other failures.
+SecretLookup = Callable[[str], str | None]
+
+
+def _decoder(signature: SignatureConfig) -> Callable[[str], object]:
+    if isinstance(signature, StandardWebhooksSignature):
+        return decode_whsec
+    if isinstance(signature, HmacSha256Signature):
+        return hmac_key
+    if isinstance(signature, Ed25519Signature):
+        return load_ed25519_public_key
+    if isinstance(signature, BodyKeySignature):
+        return plain_secret
+    return plain_secret
+
+
+def secret_checks(config: RelayConfig, lookup: SecretLookup, where: str) -> list[Check]:
+    """Each secret present, and usable for what it is (values are never printed)."""
+    uses: dict[str, tuple[str, Callable[[str], object]]] = {
+        config.northca.partner_key_secret: ("partner key", plain_secret)
+    }
+    for name, source in config.sources.items():
+        uses[source.signature.secret] = (
+            f"sources.{name} ({source.signature.scheme})",
+            _decoder(source.signature),
+        )
+    for name, server in config.erlc.servers.items():
+        uses[server.server_key_secret] = (f"erlc.servers.{name}", plain_secret)
+    checks = []
+    for secret, (use, decode) in uses.items():
+        try:
+            raw = lookup(secret)
+        except Exception as exc:  # noqa: BLE001 - any failure to read it is this check's answer
+            checks.append(Check("secret", False, f"{secret!r} ({use}): cannot be read from {where}: {exc}"))
+            continue
+        if raw is None:
+            checks.append(Check("secret", False, f"{secret!r} ({use}): missing from {where}"))
+            continue
+        try:
+            values = parse_secret_value(raw)
+            usable_keys(values, decode, use)
+        except Exception as exc:  # noqa: BLE001 - UnusableSecretError or an unreadable rotation list
+            reason = str(exc).removeprefix(f"{use}: ")
+            checks.append(Check("secret", False, f"{secret!r} ({use}): present but unusable: {reason}"))
+            continue
+        rotating = f", {len(values)} values (rotating)" if len(values) > 1 else ""
+        checks.append(Check("secret", True, f"{secret!r} ({use}): present and usable{rotating}"))
+    return checks
+
+
+# ------------------------------------------------------------------ the partner
+
+
+def partner_checks(config: RelayConfig, client: Any, base_url: str) -> list[Check]:
+    """The key accepted, and every (MDT, guild) pair linked: one read of the list endpoint each."""
+    pairs: dict[tuple[str, str], list[str]] = {}
+    for name, source in config.sources.items():
+        pairs.setdefault((source.mdt_id, source.guild_id), []).append(f"sources.{name}")
+    for name, server in config.erlc.servers.items():
+        pairs.setdefault((server.mdt_id, server.guild_id), []).append(f"erlc.servers.{name}")
+    checks = []
+    for (mdt_id, guild_id), users in sorted(pairs.items()):
+        who = ", ".join(users)
+        try:
+            units = client.list_units(mdt_id, guild_id)
+        except NorthcaAuthError as exc:
+            checks.append(Check("partner", False, f"{base_url} refused the partner key (401 {exc})"))
+            return checks
+        except NorthcaForbiddenError as exc:
+            detail = f"MDT {mdt_id} is not linked to guild {guild_id} ({exc}); used by {who}"
+            checks.append(Check("partner", False, detail))
+            continue
+        except NorthcaError as exc:
+            checks.append(Check("partner", False, f"{base_url}: MDT {mdt_id}, guild {guild_id}: {exc}"))
+            continue
+        checks.append(
+            Check(
+                "partner",
+                True,
+                f"key accepted; MDT {mdt_id} linked to guild {guild_id} ({len(units)} units; {who})",
+            )
+        )
+    if not pairs:
+        checks.append(Check("partner", True, "no source or ER:LC server to check", warning=True))
+    return checks
+
+
+# ------------------------------------------------------------------ a stack
+
+
+def queue_depth(sqs: Any, url: str) -> tuple[int, int]:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attributes.get("ApproximateNumberOfMessages", 0)), int(
+        attributes.get("ApproximateNumberOfMessagesNotVisible", 0)
+    )
+
+
+def stack_checks(outputs: Mapping[str, str], status: str, name: str, sqs: Any) -> list[Check]:
+    from relay_devtools.operations.redrive import list_dead_letters
+
+    healthy = status.endswith("_COMPLETE") and "ROLLBACK" not in status and "DELETE" not in status
+    checks = [Check("stack", healthy, f"{name}: {status}")]
+    shown = ", ".join(f"{key}={value}" for key, value in sorted(outputs.items()) if key in ("WebhookUrl",))
+    checks.append(Check("stack outputs", bool(outputs), shown or f"{len(outputs)} outputs"))
+    queue, dlq = outputs.get("WebhookQueueUrl"), outputs.get("WebhookDlqUrl")
+    if queue:
+        visible, in_flight = queue_depth(sqs, queue)
+        checks.append(Check("queue", True, f"{visible} waiting, {in_flight} in flight"))
+    if dlq:
+        visible, _ = queue_depth(sqs, dlq)
+        if visible:
+            reasons = sorted({letter.reason for letter in list_dead_letters(sqs, dlq, limit=10)})[:3]
+            detail = f"{visible} dead letters; first reasons: {'; '.join(reasons)} (relay redrive --list)"
+            checks.append(Check("dlq", False, detail))
+        else:
+            checks.append(Check("dlq", True, "empty"))
+    return checks
+
+
+# --- where the secrets are read from (the local file, or Secrets Manager) ---
+
+
+def file_lookup(path: Path) -> SecretLookup:
+    content = load_secrets_file(path)
+    return lambda name: content.as_secret_string(name) if name in content.secrets else None
+
+
+def secrets_manager_lookup(client: Any) -> SecretLookup:
+    def lookup(name: str) -> str | None:
+        try:
+            answer = client.get_secret_value(SecretId=name)
+        except client.exceptions.ResourceNotFoundException:
+            return None
+        return str(answer.get("SecretString") or "")
+
+    return lookup
+
+
+def newest_value(lookup: SecretLookup, name: str) -> str | None:
+    """The newest of a secret's values, or None when it is missing or unreadable."""
+    try:
+        raw = lookup(name)
+        return parse_secret_value(raw)[-1] if raw else None
+    except Exception:  # noqa: BLE001 - the secret check has already said why
+        return None

@@ -1,0 +1,180 @@
+"""The moves behind `relay redrive`: the dead-letter queue's messages back to the queue they came from,
+and a read of them that moves nothing (`--list`). The SQS client is passed in.
+
+Where SQS has it, this starts a message move task (StartMessageMoveTask), and does nothing when one is
+already running for the DLQ. Where it does not (moto, some emulators), it moves the messages itself:
+receive from the DLQ, send to the source queue, and delete from the DLQ only what was sent, so a
+message is never lost (at worst it is in both queues, which the consumer's merge makes harmless).
+Redriven messages get new message ids and receive counts; the consumer keys on unit state, not ids.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from relay.aws.sqs import REASON_ATTRIBUTE
+
+UNSUPPORTED_CODES = ("NotImplemented", "Unsupported", "InvalidAction", "UnknownOperation")
+
+
+class RedriveError(Exception):
+    """The redrive cannot run as asked (no source queue found, ...)."""
+
+
+@dataclass(frozen=True)
+class RedriveResult:
+    mode: str  # "move-task", "skipped" (a task is already running) or "fallback"
+    moved: int = 0
+    task_handle: str | None = None
+    detail: str = ""
+
+
+def _unsupported(exc: Exception) -> bool:
+    """True when the endpoint lacks the message move task API (moto raises NotImplementedError)."""
+    if isinstance(exc, NotImplementedError):
+        return True
+    response = getattr(exc, "response", None)
+    code = str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+    # moto's server answers an action it lacks with a 500 page saying so
+    return any(part in code for part in UNSUPPORTED_CODES) or "has not been implemented" in str(exc)
+
+
+def queue_arn(sqs: Any, queue_url: str) -> str:
+    return str(
+        sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    )
+
+
+def source_queue_url(sqs: Any, dlq_url: str) -> str:
+    urls = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
+    if len(urls) != 1:
+        raise RedriveError(f"{dlq_url} is the DLQ of {len(urls)} queues: name the source with --queue-url")
+    return str(urls[0])
+
+
+def move_messages(sqs: Any, dlq_url: str, source_url: str, limit: int | None = None) -> int:
+    """Receive from the DLQ, send to the source, delete what was sent. Returns the number moved."""
+    moved = 0
+    while limit is None or moved < limit:
+        wanted = 10 if limit is None else min(10, limit - moved)
+        messages = sqs.receive_message(
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=wanted,
+            WaitTimeSeconds=0,
+            VisibilityTimeout=60,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            break
+        entries = []
+        for i, message in enumerate(messages):
+            entry: dict[str, Any] = {"Id": str(i), "MessageBody": message["Body"]}
+            if message.get("MessageAttributes"):
+                entry["MessageAttributes"] = message["MessageAttributes"]
+            entries.append(entry)
+        answer = sqs.send_message_batch(QueueUrl=source_url, Entries=entries)
+        sent = {entry["Id"] for entry in answer.get("Successful", [])}
+        # Only what reached the source queue leaves the DLQ; the rest becomes visible there again.
+        done = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+            for i, m in enumerate(messages)
+            if str(i) in sent
+        ]
+        if done:
+            sqs.delete_message_batch(QueueUrl=dlq_url, Entries=done)
+        moved += len(done)
+        if len(done) < len(messages):
+            raise RedriveError(
+                f"the source queue refused {len(messages) - len(done)} messages; they stay in the DLQ"
+            )
+    return moved
+
+
+def redrive(
+    sqs: Any,
+    dlq_url: str,
+    source_url: str | None = None,
+    *,
+    limit: int | None = None,
+    use_move_task: bool = True,
+) -> RedriveResult:
+    dlq = queue_arn(sqs, dlq_url)
+    # Named even when it is the DLQ's only source: the consumer sends the messages it refuses straight
+    # to the DLQ, and a move task without a destination cannot tell where those came from.
+    target = source_url or source_queue_url(sqs, dlq_url)
+    if use_move_task:
+        try:
+            tasks = sqs.list_message_move_tasks(SourceArn=dlq, MaxResults=10).get("Results", [])
+            running = [t for t in tasks if t.get("Status") == "RUNNING"]
+            if running:
+                return RedriveResult(
+                    "skipped", task_handle=running[0].get("TaskHandle"), detail="a task is running"
+                )
+            started = sqs.start_message_move_task(SourceArn=dlq, DestinationArn=queue_arn(sqs, target))
+            return RedriveResult("move-task", task_handle=started.get("TaskHandle"))
+        except Exception as exc:  # only "not supported here" falls back; the rest is raised
+            if not _unsupported(exc):
+                raise
+    moved = move_messages(sqs, dlq_url, target, limit)
+    return RedriveResult("fallback", moved=moved, detail=f"moved to {target}")
+
+
+@dataclass(frozen=True)
+class DeadLetterView:
+    message_id: str
+    sent_at: str
+    webhook_id: str
+    source: str
+    reason: str
+
+
+def list_dead_letters(sqs: Any, dlq_url: str, limit: int | None = None) -> list[DeadLetterView]:
+    """Read the DLQ without moving anything: each message is made visible again at once."""
+    seen: list[DeadLetterView] = []
+    handles: list[str] = []
+    try:
+        while limit is None or len(seen) < limit:
+            batch = sqs.receive_message(
+                QueueUrl=dlq_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=0,
+                VisibilityTimeout=30,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["SentTimestamp"],
+            ).get("Messages", [])
+            if not batch:
+                break
+            for message in batch:
+                handles.append(message["ReceiptHandle"])
+                seen.append(_view(message))
+    finally:
+        for start in range(0, len(handles), 10):
+            sqs.change_message_visibility_batch(
+                QueueUrl=dlq_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                    for i, handle in enumerate(handles[start : start + 10])
+                ],
+            )
+    return seen[:limit] if limit is not None else seen
+
+
+def _view(message: dict[str, Any]) -> DeadLetterView:
+    try:
+        body = json.loads(message["Body"])
+    except (ValueError, RecursionError):  # a dead letter may be anything
+        body = None
+    fields = body if isinstance(body, dict) else {}
+    attribute = message.get("MessageAttributes", {}).get(REASON_ATTRIBUTE, {})
+    sent_ms = int(message.get("Attributes", {}).get("SentTimestamp", "0"))
+    return DeadLetterView(
+        message_id=message["MessageId"],
+        sent_at=datetime.fromtimestamp(sent_ms / 1000, UTC).isoformat(timespec="seconds"),
+        webhook_id=str(fields.get("webhook_id") or "-"),
+        source=str(fields.get("source") or "-"),
+        # No attribute: it came through maxReceiveCount (the consumer's logs have why).
+        reason=attribute.get("StringValue", "failed maxReceiveCount times (see the consumer's logs)"),
+    )

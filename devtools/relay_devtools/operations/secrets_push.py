@@ -1,0 +1,58 @@
+"""The push behind `relay secrets push`: the secrets relay.toml names, from a local file into Secrets
+Manager, created or updated; an existing different value is overwritten only when `ask` says so. No
+value is ever printed. The client is passed in."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from relay.config.schema import RelayConfig
+from relay_devtools.files.secrets_file import SecretsFile
+
+# relay local's generated values (relay_devtools.files.secrets_file): never meant for a deployed stack.
+DEMO_PREFIXES = ("demo-",)
+
+Ask = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class Pushed:
+    name: str
+    action: str  # created | updated | unchanged | kept | refused | missing
+    detail: str = ""
+
+    def line(self) -> str:
+        return f"{self.action:9} {self.name}" + (f"  ({self.detail})" if self.detail else "")
+
+
+def is_demo(content: SecretsFile, name: str) -> bool:
+    values = content.secrets[name]
+    return any(str(v).startswith(DEMO_PREFIXES) for v in (values if isinstance(values, list) else [values]))
+
+
+def push(config: RelayConfig, content: SecretsFile, client: Any, ask: Ask) -> list[Pushed]:
+    results = []
+    for name in sorted(config.secret_names()):
+        if name not in content.secrets:
+            results.append(Pushed(name, "missing", "not in the secrets file"))
+            continue
+        if is_demo(content, name):
+            results.append(Pushed(name, "refused", "relay local's demo value: put the real one in the file"))
+            continue
+        value = content.as_secret_string(name)
+        try:
+            current = client.get_secret_value(SecretId=name).get("SecretString")
+        except client.exceptions.ResourceNotFoundException:
+            client.create_secret(Name=name, SecretString=value)
+            results.append(Pushed(name, "created"))
+            continue
+        if current == value:
+            results.append(Pushed(name, "unchanged"))
+        elif ask(f"{name} exists in Secrets Manager with another value: overwrite it? [y/N] "):
+            client.put_secret_value(SecretId=name, SecretString=value)
+            results.append(Pushed(name, "updated"))
+        else:
+            results.append(Pushed(name, "kept", "the value in Secrets Manager was left as it is"))
+    return results
