@@ -385,8 +385,11 @@ def test_http_api_is_throttled_and_logged(template: dict[str, Any]) -> None:
     assert group["Type"] == "AWS::Logs::LogGroup"
 
 
-# Lambda keeps this much of an account's concurrency unreserved; the default account limit is 1,000.
+# Lambda keeps this much of an account's concurrency unreserved; a new account's limit can be as low as 10
+# (aws-samples/alarm-context-tool#2: "decreases account's UnreservedConcurrentExecution below its
+# minimum value"), the default one is 1,000.
 UNRESERVED_MINIMUM = 100
+NEW_ACCOUNT_CONCURRENCY = 10
 DEFAULT_ACCOUNT_CONCURRENCY = 1000
 
 
@@ -395,9 +398,15 @@ def test_ingress_reserved_concurrency_holds_the_api_throttle_at_every_allowed_va
 ) -> None:
     """Issue #10 item 16: the ingress reserves (and is capped at) IngressReservedConcurrency, and the API
     admits no more than fits in it even when every request runs to the ingress's timeout: rate x timeout
-    <= reserved, and a whole burst fits too. Each allowed value carries its own throttling row."""
+    <= reserved, and a whole burst fits too. Each allowed value carries its own throttling row. Without a
+    reservation (0) the row fits a new account's whole quota of 10."""
     ingress = function_properties(template, "IngressFunction")
-    assert ingress["ReservedConcurrentExecutions"] == {"Ref": "IngressReservedConcurrency"}
+    assert ingress["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["ReservesIngressConcurrency", {"Ref": "IngressReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert template["Conditions"]["ReservesIngressConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "IngressReservedConcurrency"}, 0]}]
+    }
     timeout = number(template, ingress["Timeout"])
     param = parameter(template, "IngressReservedConcurrency")
     assert param["Default"] in param["AllowedValues"]
@@ -408,11 +417,29 @@ def test_ingress_reserved_concurrency_holds_the_api_throttle_at_every_allowed_va
         assert key == {"Ref": "IngressReservedConcurrency"}
         rows[setting] = {int(k): row[column] for k, row in template["Mappings"][mapping].items()}
     for reserved in param["AllowedValues"]:
+        room = reserved or NEW_ACCOUNT_CONCURRENCY
         rate, burst = rows["ThrottlingRateLimit"][reserved], rows["ThrottlingBurstLimit"][reserved]
-        assert 0 < rate * timeout <= reserved, (reserved, rate, timeout)
-        assert 0 < burst <= reserved, (reserved, burst)
+        assert 0 < rate * timeout <= room, (reserved, rate, timeout)
+        assert 0 < burst <= room, (reserved, burst)
         assert reserved <= DEFAULT_ACCOUNT_CONCURRENCY - UNRESERVED_MINIMUM
     assert set(rows["ThrottlingRateLimit"]) == set(param["AllowedValues"])
+
+
+@pytest.mark.parametrize("account_limit", [NEW_ACCOUNT_CONCURRENCY, 50, DEFAULT_ACCOUNT_CONCURRENCY])
+def test_the_defaults_deploy_on_any_accounts_concurrency_limit(
+    template: dict[str, Any], account_limit: int
+) -> None:
+    """Issue #23 item 1: Lambda refuses a reservation that leaves less than 100 unreserved, so on a new
+    account (a limit of 10, sometimes 50) the stack's defaults may reserve nothing at all."""
+    from tests.support.render import Renderer, Stack
+
+    stack = Renderer(template, Stack())
+    reserved = 0
+    for name, resource in stack.resources("AWS::Serverless::Function").items():
+        props = resource["Properties"]
+        assert "ProvisionedConcurrencyConfig" not in props, name
+        reserved += int(props.get("ReservedConcurrentExecutions", 0))
+    assert reserved == 0 or reserved <= account_limit - UNRESERVED_MINIMUM
 
 
 def test_only_the_ingress_reserves_concurrency(template: dict[str, Any]) -> None:
@@ -424,6 +451,8 @@ def test_only_the_ingress_reserves_concurrency(template: dict[str, Any]) -> None
         if "ReservedConcurrentExecutions" in function_properties(template, name)
     }
     assert reserving == {"IngressFunction"}
+    # ... and only when asked: the default reserves nothing (a new account's quota allows nothing).
+    assert parameter(template, "IngressReservedConcurrency")["Default"] == 0
 
 
 def test_outputs(template: dict[str, Any]) -> None:
