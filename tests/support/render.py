@@ -32,11 +32,13 @@ class Stack:
     region: str = "us-east-1"
     account: str = "123456789012"
     parameters: dict[str, str] = field(default_factory=dict)
+    # A stack deleted and created again under its name is a new creation, with a new stack id.
+    creation: int = 0
 
     @property
     def stack_id(self) -> str:
-        # A stable UUID per stack name: two stacks get two ids, as CloudFormation gives them.
-        unique = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.account}/{self.region}/{self.name}")
+        # A stable UUID per stack and creation: two stacks get two ids, as CloudFormation gives them.
+        unique = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.account}/{self.region}/{self.name}/{self.creation}")
         return f"arn:aws:cloudformation:{self.region}:{self.account}:stack/{self.name}/{unique}"
 
 
@@ -128,33 +130,37 @@ class Renderer:
             return node
         if len(node) == 1:
             [(key, argument)] = node.items()
-            if key == "Ref":
-                return self.ref(argument)
-            if key == "Fn::GetAtt":
-                target = argument if isinstance(argument, list) else argument.split(".", 1)
-                return self.getatt(target[0], target[1])
-            if key == "Fn::Sub":
-                return self.sub(argument)
-            if key == "Fn::If":
-                condition, when_true, when_false = argument
-                return self.value(when_true if self.condition(condition) else when_false)
-            if key == "Fn::Join":
-                separator, items = argument
-                return str(separator).join(str(v) for v in self.value(items))
-            if key == "Fn::Select":
-                index, items = argument
-                return self.value(items)[int(self.value(index))]
-            if key == "Fn::Split":
-                separator, text = argument
-                return str(self.value(text)).split(separator)
-            if key == "Fn::FindInMap":
-                mapping, top, second = (str(self.value(a)) for a in argument)
-                return self.template["Mappings"][mapping][top][second]
-            if key == "Condition":
-                return node
-            assert not key.startswith("Fn::"), f"unsupported intrinsic {key}"
+            if key in ("Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If"):
+                return self._reference(key, argument)
+            if key in ("Fn::Join", "Fn::Select", "Fn::Split", "Fn::FindInMap"):
+                return self._function(key, argument)
+            assert key == "Condition" or not key.startswith("Fn::"), f"unsupported intrinsic {key}"
         rendered = {key: self.value(v) for key, v in node.items()}
         return {key: v for key, v in rendered.items() if v is not NO_VALUE}
+
+    def _reference(self, key: str, argument: Any) -> Any:
+        if key == "Ref":
+            return self.ref(argument)
+        if key == "Fn::GetAtt":
+            target = argument if isinstance(argument, list) else argument.split(".", 1)
+            return self.getatt(target[0], target[1])
+        if key == "Fn::Sub":
+            return self.sub(argument)
+        condition, when_true, when_false = argument
+        return self.value(when_true if self.condition(condition) else when_false)
+
+    def _function(self, key: str, argument: Any) -> Any:
+        if key == "Fn::Join":
+            separator, items = argument
+            return str(separator).join(str(v) for v in self.value(items))
+        if key == "Fn::Select":
+            index, items = argument
+            return self.value(items)[int(self.value(index))]
+        if key == "Fn::Split":
+            separator, text = argument
+            return str(self.value(text)).split(separator)
+        mapping, top, second = (str(self.value(a)) for a in argument)
+        return self.template["Mappings"][mapping][top][second]
 
     def sub(self, argument: Any) -> str:
         text, variables = (argument, {}) if isinstance(argument, str) else argument

@@ -177,6 +177,11 @@ def only_under_if(template: dict[str, Any], value: Any, target: str, needed: str
             condition, _, when_false = value["Fn::If"]
             if implies(template, condition, needed):
                 return target not in references(when_false)
+        elif "Fn::Sub" in value and isinstance(value["Fn::Sub"], list):
+            # The text itself must not name it; its variables may, each under its own Fn::If.
+            text, variables = value["Fn::Sub"]
+            bare = references({"Fn::Sub": text}) - set(variables)
+            return target not in bare and only_under_if(template, variables, target, needed)
         elif set(value) & {"Ref", "Fn::GetAtt", "Fn::Sub"}:
             return target not in references(value)
         return all(only_under_if(template, v, target, needed) for v in value.values())

@@ -145,9 +145,14 @@ def test_function_logs_to_its_own_log_group_with_retention(template: dict[str, A
     group = template["Resources"][group_ref["Ref"]]
     assert group["Type"] == "AWS::Logs::LogGroup"
     assert resolve(template, group["Properties"]["RetentionInDays"]) > 0
-    # The group carries the function's own name (/aws/lambda/<FunctionName>).
-    function_name = props["FunctionName"]["Fn::Sub"]
-    assert group["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/{function_name}"}
+    # Its own group: no two functions share one; it exists exactly when the function does.
+    others = {
+        function_properties(template, other)["LoggingConfig"]["LogGroup"]["Ref"]
+        for other in FUNCTIONS
+        if other != name
+    }
+    assert group_ref["Ref"] not in others
+    assert group.get("Condition") == template["Resources"][name].get("Condition")
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
@@ -401,9 +406,12 @@ def test_ingress_reserved_concurrency_holds_the_api_throttle_at_every_allowed_va
     <= reserved, and a whole burst fits too. Each allowed value carries its own throttling row. Without a
     reservation (0) the row fits a new account's whole quota of 10."""
     ingress = function_properties(template, "IngressFunction")
-    assert ingress["ReservedConcurrentExecutions"] == {
-        "Fn::If": ["ReservesIngressConcurrency", {"Ref": "IngressReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
-    }
+    reservation = [
+        "ReservesIngressConcurrency",
+        {"Ref": "IngressReservedConcurrency"},
+        {"Ref": "AWS::NoValue"},
+    ]
+    assert ingress["ReservedConcurrentExecutions"] == {"Fn::If": reservation}
     assert template["Conditions"]["ReservesIngressConcurrency"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "IngressReservedConcurrency"}, 0]}]
     }
