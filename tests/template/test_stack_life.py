@@ -7,11 +7,13 @@ CloudFormation's documented behaviour: there is no AWS account here to deploy to
 
 from __future__ import annotations
 
+import tomllib
 from typing import Any
 
 import pytest
 
 from tests.support.cfn import resources_of_type
+from tests.support.constants import ROOT
 from tests.support.render import Renderer, Stack
 
 # Resources a stack deletion or a rolled-back create may leave: never named in a way a later stack
@@ -97,3 +99,37 @@ def test_every_name_fits_for_any_stack_name(template: dict[str, Any], stack_name
                 assert len(value) <= limit, (name, len(value), limit)
                 checked += 1
     assert checked
+
+
+# ------------------------------------------------------------------ samconfig.toml
+
+
+def samconfig_environments() -> dict[str, dict[str, Any]]:
+    data = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    return {env: body for env, body in data.items() if isinstance(body, dict)}
+
+
+def test_samconfig_pins_no_region() -> None:
+    """Issue #23 item 3: a pinned region sent a US admin's stack to Ireland, where `relay doctor` and
+    `relay deliveries` (the AWS configuration's region) then found no stack. No command pins one."""
+    environments = samconfig_environments()
+    assert {"default", "prod"} <= set(environments)
+    for env, commands in environments.items():
+        for command, body in commands.items():
+            assert "region" not in body.get("parameters", {}), f"[{env}.{command}.parameters] pins a region"
+
+
+@pytest.mark.parametrize("env", ["default", "prod"])
+def test_samconfig_redeploys_without_changes_and_deletes_a_failed_first_create(env: str) -> None:
+    deploy = samconfig_environments()[env]["deploy"]["parameters"]
+    # `sam deploy` exits 1 on an empty change set unless told otherwise.
+    assert deploy["fail_on_empty_changeset"] is False
+    # With DELETE, SAM rolls a failed create back (RetainExceptOnCreate resources go too) and then
+    # deletes the stack, so no ROLLBACK_COMPLETE stack blocks the retry (aws/aws-sam-cli,
+    # samcli/lib/deploy/deployer.py, rollback_delete_stack); a failed update still rolls back.
+    assert deploy["on_failure"] == "DELETE"
+
+
+def test_samconfig_environments_are_different_stacks() -> None:
+    names = [body["global"]["parameters"]["stack_name"] for body in samconfig_environments().values()]
+    assert len(names) == len(set(names))
