@@ -24,7 +24,10 @@ def alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return resources_of_type(template, "AWS::CloudWatch::Alarm")
 
 
-def watching(template: dict[str, Any], namespace: str, metric: str) -> dict[str, dict[str, Any]]:
+CUSTOM = {"Fn::Sub": "NorthcaRelay/${AWS::StackName}"}
+
+
+def watching(template: dict[str, Any], namespace: Any, metric: str) -> dict[str, dict[str, Any]]:
     """Alarms on one metric, by name -> {dimension name: dimension value}."""
     return {
         name: {d["Name"]: d["Value"] for d in alarm["Properties"].get("Dimensions", [])}
@@ -65,13 +68,13 @@ def test_alarms_the_api_5xx_is_watched(template: dict[str, Any]) -> None:
 
 
 def test_alarms_a_refused_erlc_key_is_watched(template: dict[str, Any]) -> None:
-    [name] = watching(template, "NorthcaRelay", "RosterPollAuthFailed")
+    [name] = watching(template, CUSTOM, "RosterPollAuthFailed")
     fires_on_the_first_one(template["Resources"][name])
 
 
 def test_alarms_a_partner_refusing_the_setup_is_watched(template: dict[str, Any]) -> None:
     # The key refused after a fresh fetch, an MDT not linked, a wrong base_url: the operator's to fix
-    [name] = watching(template, "NorthcaRelay", "PartnerMisconfigured")
+    [name] = watching(template, CUSTOM, "PartnerMisconfigured")
     fires_on_the_first_one(template["Resources"][name])
 
 
