@@ -80,15 +80,28 @@ def test_dashboard_is_valid_json_with_widgets_on_the_grid(
             assert widget["properties"]["region"] == stack.stack.region
 
 
-def test_dashboard_shows_only_metrics_the_code_emits(template: dict[str, Any]) -> None:
-    emitted = emitted_metrics()
-    _, stack = dashboard(template)
+def filter_metrics(template: dict[str, Any]) -> set[str]:
+    """The metrics the template's log metric filters publish."""
+    return {
+        f["Properties"]["MetricTransformations"][0]["MetricName"]
+        for f in resources_of_type(template, "AWS::Logs::MetricFilter").values()
+    }
+
+
+@pytest.mark.parametrize("detailed", ["false", "true"])
+def test_dashboard_shows_only_metrics_the_code_emits(template: dict[str, Any], detailed: str) -> None:
+    """Each custom row is a Powertools metric the code emits (with its service) or one a log metric
+    filter of the template publishes (no dimension)."""
+    emitted, counted = emitted_metrics(), filter_metrics(template)
+    _, stack = dashboard(template, DetailedMonitoring=detailed)
     namespace_, service = custom_namespace(stack)
-    for title, row in metric_rows(template):
+    for title, row in metric_rows(template, DetailedMonitoring=detailed):
         namespace, name, *dimensions = row
-        if namespace == namespace_:
+        if namespace == namespace_ and dimensions:
             assert name in emitted, (title, name)
             assert dimensions == ["service", service], (title, name)
+        elif namespace == namespace_:
+            assert name in counted, (title, name)
         else:
             assert namespace in ("AWS/Lambda", "AWS/SQS", "AWS/ApiGateway"), title
 
@@ -108,10 +121,37 @@ def test_dashboard_shows_every_webhook_outcome_and_every_consumer_and_poller_cou
         "ReplayStoreUnavailable",
     }
     expected = ingress | consumer_metrics() | roster_poll_metrics() | {"RosterChangesQueued"}
-    missing = expected - shown(template, custom=True)
+    missing = expected - shown(template, custom=True, DetailedMonitoring="true")
     assert not missing, sorted(missing)
     # What is left out on purpose: the notifier's own counts (its Errors alarm covers a failed post).
     assert emitted_metrics() - expected - abstract == {"AlarmNotificationsPosted", "AlarmNotificationsFailed"}
+    # Without DetailedMonitoring the functions publish none of them: the dashboard shows none.
+    assert not shown(template, custom=True) - filter_metrics(template)
+
+
+# CloudWatch's free tier: 3 dashboards of up to 50 metrics each a month; a bigger one is $3 a month.
+FREE_DASHBOARD_METRICS = 50
+
+
+@pytest.mark.parametrize("parameters", [{}, DISCORD], ids=["defaults", "discord"])
+def test_dashboard_fits_the_free_tier_unless_detailed(
+    template: dict[str, Any], parameters: dict[str, str]
+) -> None:
+    """Issue #23: the dashboard had 58 metrics, over the free tier's 50 ($3 a month). By default it fits;
+    DetailedMonitoring=true adds the functions' custom metrics, and docs/alarms.md gives both counts."""
+    lean = len(metric_rows(template, **parameters))
+    detailed = len(metric_rows(template, DetailedMonitoring="true", **parameters))
+    assert lean <= FREE_DASHBOARD_METRICS
+    assert detailed > lean
+    docs = (ROOT / "docs" / "alarms.md").read_text(encoding="utf-8")
+    assert (
+        f"{lean} metrics" in docs
+        or f"({lean} with the notifier)" in docs
+        or f"{lean} with the notifier" in docs
+    )
+    if detailed > FREE_DASHBOARD_METRICS:
+        assert f"{detailed} metrics" in docs or f"{detailed} with the notifier" in docs
+        assert "DetailedMonitoring=true" in docs and "$3 a month" in docs
 
 
 @pytest.mark.parametrize("parameters", [{}, DISCORD], ids=["defaults", "discord"])

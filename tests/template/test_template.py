@@ -51,6 +51,7 @@ GLOBAL_ENV = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_LOG_LEVEL",
     "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_METRICS_DISABLED",
     "RELAY_CONFIG",
 }
 # Services whose permissions must always name their resources.
