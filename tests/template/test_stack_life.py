@@ -133,3 +133,34 @@ def test_samconfig_redeploys_without_changes_and_deletes_a_failed_first_create(e
 def test_samconfig_environments_are_different_stacks() -> None:
     names = [body["global"]["parameters"]["stack_name"] for body in samconfig_environments().values()]
     assert len(names) == len(set(names))
+
+
+# ------------------------------------------------------------------ switches relay deploy sets
+
+
+def test_the_roster_poll_can_be_switched_off(template: dict[str, Any]) -> None:
+    """Issue #23 item 5: with no ER:LC server the poller still ran every minute (43,200 invocations a
+    month). relay deploy passes DISABLED when the config it ships has no [erlc.servers]."""
+    from tests.support.cfn import function_properties
+
+    [event] = [
+        e["Properties"]
+        for e in function_properties(template, "ScheduledFunction")["Events"].values()
+        if e["Type"] == "ScheduleV2"
+    ]
+    assert event["State"] == {"Ref": "RosterPollState"}
+    param = template["Parameters"]["RosterPollState"]
+    # A plain `sam deploy` of a config with servers must poll: the safe default is on.
+    assert (param["Default"], sorted(param["AllowedValues"])) == ("ENABLED", ["DISABLED", "ENABLED"])
+
+
+def test_the_state_table_is_protected_only_once_it_exists(template: dict[str, Any]) -> None:
+    """Issue #23 item 5: the state table had no deletion protection. On the first create it must stay
+    off: a create that rolls back must delete the table, and DynamoDB refuses DeleteTable on a protected
+    one (the stack would be stuck in ROLLBACK_FAILED). relay deploy turns it on for an existing stack."""
+    state = template["Resources"]["UnitStateTable"]["Properties"]
+    assert state["DeletionProtectionEnabled"] == {"Ref": "StateTableDeletionProtection"}
+    assert template["Parameters"]["StateTableDeletionProtection"]["Default"] == "false"
+    for name, resource in resources_of_type(template, "AWS::DynamoDB::Table").items():
+        if name != "UnitStateTable":
+            assert "DeletionProtectionEnabled" not in resource["Properties"], name
