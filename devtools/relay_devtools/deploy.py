@@ -4,7 +4,9 @@
   (functions/relay.toml links to the repository's relay.toml; `CONFIG=community.toml` ships another).
 - `relay deploy --config FILE [--guided] [--dry-run]`: `sam deploy` with samconfig.toml's parameter
   overrides plus PartnerKeySecretName read from FILE, so the IAM grant always names the secret the
-  code reads (relay.toml's northca.partner_key_secret is the one source of truth).
+  code reads (relay.toml's northca.partner_key_secret is the one source of truth). The pre-flight
+  (relay_devtools.preflight) runs first and adds what it derives (RosterPollState,
+  StateTableDeletionProtection); --dry-run derives from the config alone and reads no AWS.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from relay.sources.registry import load_config
+from relay_devtools import preflightcmd
 from relay_devtools.doctor import PARTNER_KEY_PARAMETER
+from relay_devtools.preflight import derived_parameters
 from relay_devtools.template import load_template
 
 BUILD_DIR = Path(".aws-sam/build")
@@ -40,12 +45,21 @@ def parameter_overrides(samconfig: Path, env: str) -> dict[str, str]:
 
 
 def deploy_command(
-    sam: list[str], config_path: Path, samconfig: Path, env: str, *, guided: bool
+    sam: list[str],
+    config_path: Path,
+    samconfig: Path,
+    env: str,
+    *,
+    guided: bool,
+    derived: Mapping[str, str] | None = None,
 ) -> list[str]:
     config = load_config(config_path)
-    overrides = parameter_overrides(samconfig, env) | {
-        PARTNER_KEY_PARAMETER: config.northca.partner_key_secret
-    }
+    # What the pre-flight derives never overrides samconfig's values.
+    overrides = (
+        dict(derived or {})
+        | parameter_overrides(samconfig, env)
+        | {PARTNER_KEY_PARAMETER: config.northca.partner_key_secret}
+    )
     # `--parameter-overrides` replaces samconfig's whole list, so it carries samconfig's values too.
     rendered = " ".join(f'{key}="{value}"' for key, value in overrides.items())
     command = [*sam, "deploy", "--config-env", env, "--parameter-overrides", rendered]
@@ -87,9 +101,34 @@ def cmd_ship_config(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    derived: dict[str, str] = {}
+    if args.dry_run:  # no AWS: what the config alone decides
+        derived = derived_parameters(load_config(Path(args.config)), None)
+    elif not args.no_preflight:
+        result = preflightcmd.run_preflight(
+            Path(args.config),
+            Path(args.samconfig),
+            args.config_env,
+            Path(args.template),
+            parameter_overrides(Path(args.samconfig), args.config_env),
+            region=args.region,
+            allow_second_stack=args.allow_second_stack,
+        )
+        preflightcmd.print_preflight(result)
+        if not result.passed:
+            print("relay deploy: the pre-flight failed; nothing was deployed", file=sys.stderr)
+            return 1
+        derived = result.derived
     command = deploy_command(
-        shlex.split(args.sam), Path(args.config), Path(args.samconfig), args.config_env, guided=args.guided
+        shlex.split(args.sam),
+        Path(args.config),
+        Path(args.samconfig),
+        args.config_env,
+        guided=args.guided,
+        derived=derived,
     )
+    if args.region:
+        command += ["--region", args.region]
     print("relay deploy: " + shlex.join(command), flush=True)
     if args.dry_run:
         return 0
@@ -112,6 +151,9 @@ def register(subparsers: Any, parents: list[argparse.ArgumentParser]) -> None:
     deploy.add_argument("--config-env", default="default", help="samconfig.toml's environment (e.g. prod)")
     deploy.add_argument("--samconfig", default="samconfig.toml")
     deploy.add_argument("--dry-run", action="store_true", help="print the command, run nothing")
+    deploy.add_argument("--no-preflight", action="store_true", help="skip relay preflight's checks")
+    deploy.add_argument("--template", default="template.yaml")
+    preflightcmd.add_options(deploy)
     deploy.set_defaults(func=cmd_deploy)
 
     ship = subparsers.add_parser(
