@@ -16,7 +16,16 @@ from relay import __version__
 from relay.config import RelayConfig, SourceConfig
 from relay.errors import ConfigError
 from relay.sources.registry import load_config
-from relay_devtools import deliveriescmd, deploy, doctorcmd, mapcmd, preflightcmd, redrive, secretspush
+from relay_devtools import (
+    deliveriescmd,
+    deploy,
+    doctorcmd,
+    mapcmd,
+    preflightcmd,
+    redrive,
+    secretspush,
+    teardowncmd,
+)
 from relay_devtools.config_hints import explain
 from relay_devtools.localstate import DEFAULT_STATE_FILE
 from relay_devtools.options import Default, common_options, printable
@@ -281,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     secretspush.register(sub, common)
     deploy.register(sub, common)
     preflightcmd.register(sub, common)
+    teardowncmd.register(sub, common)
     return parser
 
 

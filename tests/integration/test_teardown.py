@@ -159,3 +159,23 @@ def test_teardown_lists_what_sam_delete_leaves_and_finds_it_afterwards(
     assert left[("secret", "relay/sources/cad")].monthly_usd == pytest.approx(0.40)
     assert "delete-secret --secret-id relay/sources/cad" in left[("secret", "relay/sources/cad")].remove
     assert "--no-deletion-protection-enabled" in left[("DynamoDB table", TABLE)].remove
+
+
+def test_teardown_command_before_and_after(
+    aws: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from relay_devtools.cli import main
+    from tests.support.constants import ROOT
+
+    export = tmp_path / "export"
+    code = main(
+        ["teardown", "--stack", STACK, "--export-dir", str(export), "--config", str(ROOT / "relay.toml")]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert f"sam delete --stack-name {STACK} --region us-east-1" in printed
+    assert f"relay teardown --leftovers {export}" in printed
+    aws["cloudformation"].delete_stack(StackName=STACK)
+    assert main(["teardown", "--leftovers", str(export)]) == 0
+    printed = capsys.readouterr().out
+    assert TABLE in printed
