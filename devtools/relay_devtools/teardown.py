@@ -28,11 +28,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from relay.config import RelayConfig
+from relay_devtools.cost.prices import PRICES
 from relay_devtools.stack import StackError, StackInfo, describe_stack, log_groups, read_records
 
 MANIFEST = "manifest.json"
-# Monthly prices the leftovers' lines quote (US East (N. Virginia); docs/cost.md cites them).
-SECRET_MONTHLY_USD = 0.40
+# What a leftover secret costs a month (relay_devtools.cost.prices, cited in docs/cost.md).
+SECRET_MONTHLY_USD = PRICES["secrets"].usd
 # The queues whose messages are exported, by the stack output that names them.
 DEAD_LETTER_OUTPUTS = ("WebhookDlqUrl", "ScheduleDlqUrl")
 # SAM's managed stack (`resolve_s3 = true`): one per region, shared by every SAM application there.
