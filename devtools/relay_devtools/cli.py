@@ -27,6 +27,7 @@ from relay_devtools import (
     teardowncmd,
 )
 from relay_devtools.config_hints import explain
+from relay_devtools.cost import costcmd
 from relay_devtools.localstate import DEFAULT_STATE_FILE
 from relay_devtools.options import Default, common_options, printable
 from relay_devtools.secrets_file import SecretsFileError
@@ -291,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.register(sub, common)
     preflightcmd.register(sub, common)
     teardowncmd.register(sub, common)
+    costcmd.register(sub, common)
     return parser
 
 

@@ -5,6 +5,7 @@ The counts come from counted.json (tests/integration/test_cost_counts.py keeps i
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 
@@ -110,3 +111,32 @@ def test_cost_a_flood_is_bounded_by_the_default_throttle() -> None:
     big = flood(read_counted(), facts, rate, 10)
     assert [i.quantity for i in big.lines if i.service == "Lambda"] == [0, 0]
     assert [i.quantity for i in big.lines if i.service == "API Gateway"] == [requests * 20]
+
+
+def test_cost_figures_in_the_docs_are_relay_costs(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/cost.md quotes `relay cost`: each total it gives is what the model computes now."""
+    from relay_devtools.cli import main
+
+    text = (ROOT / "docs" / "cost.md").read_text(encoding="utf-8")
+    quoted = re.findall(r"`(relay cost[^`]*)`: \$(\d+\.\d\d) a month", text)
+    assert len(quoted) >= 4, quoted
+    for command, total in quoted:
+        assert main([*command.split()[1:], "--json"]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        assert f"{printed['monthly_total']:.2f}" == total, command
+    million = re.findall(r"`(relay cost[^`]*)` per million webhooks: \$(\d+\.\d\d)", text)
+    assert len(million) >= 2, million
+    for command, total in million:
+        assert main([*command.split()[1:], "--json"]) == 0
+        assert f"{json.loads(capsys.readouterr().out)['per_million']:.2f}" == total, command
+    # The default's figures: each service's share, Pipes, and the floods.
+    assert main(["cost", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    services: dict[str, float] = {}
+    for item in printed["monthly"]:
+        services[item["service"]] = services.get(item["service"], 0.0) + item["usd"]
+    for service, usd in services.items():
+        if usd >= 0.005:
+            assert f"| {service} |" in text and f"${usd:.2f}" in text, service
+    for key in ("pipes_per_million", "flood_small_bodies", "flood_6_mb_bodies", "flood_10_mb_bodies"):
+        assert f"${printed[key]:.2f}" in text, key
