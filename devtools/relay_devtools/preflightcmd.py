@@ -74,7 +74,8 @@ def run_preflight(
     )
 
 
-def print_preflight(result: Preflight, out: Any = sys.stdout) -> None:
+def print_preflight(result: Preflight, out: Any = None) -> None:
+    out = out or sys.stdout  # looked up at each call: a caller may have redirected it
     for check in result.checks:
         print(check.line(), file=out)
     for key, value in result.derived.items():
