@@ -11,6 +11,10 @@ export UV_PYTHON ?= $(PYTHON_VERSION)
 export UV_PYTHON_DOWNLOADS ?= automatic
 RUN := $(UV) run --frozen
 SAM := $(UV) tool run --from aws-sam-cli==1.170.0 sam
+# A security scanner over template.yaml, installed on first use like SAM (not in uv.lock's dev group:
+# it pins its own dependency tree). Every skip is in the template, next to its resource, with its
+# reason; --skip-download keeps it off the network (it would fetch Prisma Cloud's guideline links).
+CHECKOV := $(UV) tool run --from checkov==3.3.30 checkov
 # The config that ships in the build and is deployed (`make deploy CONFIG=community.toml`).
 CONFIG ?= relay.toml
 
@@ -62,6 +66,7 @@ template: dev
 	$(RUN) cfn-lint template.yaml
 	AWS_DEFAULT_REGION=eu-west-1 $(SAM) validate --lint
 	AWS_DEFAULT_REGION=eu-west-1 AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline $(SAM) validate
+	$(CHECKOV) --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 unit: dev
 	$(RUN) pytest tests/unit

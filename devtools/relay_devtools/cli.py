@@ -11,14 +11,17 @@ from relay import __version__
 from relay.errors import ConfigError
 from relay_devtools.commands import (
     Command,
+    cost,
     deliveries,
     deploy,
     doctor,
     local,
+    preflight,
     redrive,
     secrets_push,
     ship_config,
     sign,
+    teardown,
     units,
 )
 from relay_devtools.commands import map as map_command  # `map` alone would hide the builtin
@@ -38,6 +41,9 @@ COMMANDS: tuple[Command, ...] = (
     secrets_push,
     deploy,
     ship_config,
+    preflight,
+    teardown,
+    cost,
 )
 
 

@@ -51,3 +51,9 @@ def chosen_source(config: RelayConfig, name: str, command: str) -> SourceConfig:
         return source_config(config, name)
     except MapError as exc:
         raise SystemExit(f"relay {command}: {exc}") from None
+
+
+def preflight_options(parser: argparse.ArgumentParser) -> None:
+    """The options `relay preflight` and `relay deploy` share."""
+    parser.add_argument("--allow-second-stack", action="store_true", help="deploy beside another relay stack")
+    parser.add_argument("--region", help="the stack's region (default: the AWS configuration's)")

@@ -1,10 +1,14 @@
-"""Alarms and their notifications (issue #11, section 3): every function's Errors and Throttles, the API's
-5xx, refused ER:LC keys, each alarm telling the topic when it exists, and the topic feeding the
+"""Alarms and their notifications (issue #11, section 3; issue #23, "alarms are noisy"): the alarms as
+chosen, each paging on what needs a person once, every function's failure reaching one, the API's 5xx
+and request count, refused ER:LC keys and a partner refusing the setup counted from the code's own log
+lines, CloudWatch's free tier, each alarm telling the topic when it exists, and the topic feeding the
 optional Discord notifier."""
 
 from __future__ import annotations
 
-from typing import Any
+import ast
+import re
+from typing import Any, get_args
 
 import pytest
 
@@ -16,6 +20,8 @@ from tests.support.cfn import (
     references,
     resources_of_type,
 )
+from tests.support.constants import ROOT
+from tests.support.metrics import emitted_metrics
 
 NOTIFY = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopic"}], {"Ref": "AWS::NoValue"}]}
 
@@ -24,7 +30,10 @@ def alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return resources_of_type(template, "AWS::CloudWatch::Alarm")
 
 
-def watching(template: dict[str, Any], namespace: str, metric: str) -> dict[str, dict[str, Any]]:
+CUSTOM = {"Fn::Sub": "NorthcaRelay/${AWS::StackName}"}
+
+
+def watching(template: dict[str, Any], namespace: Any, metric: str) -> dict[str, dict[str, Any]]:
     """Alarms on one metric, by name -> {dimension name: dimension value}."""
     return {
         name: {d["Name"]: d["Value"] for d in alarm["Properties"].get("Dimensions", [])}
@@ -34,45 +43,187 @@ def watching(template: dict[str, Any], namespace: str, metric: str) -> dict[str,
     }
 
 
-def fires_on_the_first_one(alarm: dict[str, Any]) -> None:
-    props = alarm["Properties"]
-    assert props["Statistic"] == "Sum"
-    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
-    assert props["TreatMissingData"] == "notBreaching"
+# The alarms as chosen (issue #23, "alarms are noisy"): each pages on what needs a person, once.
+# logical id -> (namespace, metric, evaluation periods, datapoints to alarm). The function and API alarms
+# need failures in 2 of 3 five-minute periods (the poller's in all 3): one cold-start timeout or one
+# deliberate 503 pages nobody. Throttles have no alarm of their own (see template.yaml).
+CHOSEN = {
+    "Api5xxAlarm": ("AWS/ApiGateway", "5xx", 3, 2),
+    "ApiRequestsAlarm": ("AWS/ApiGateway", "Count", 1, 1),
+    "ReplayProtectionLostAlarm": (CUSTOM, "ReplayProtectionLost", 3, 2),
+    "ConsumerErrorsAlarm": ("AWS/Lambda", "Errors", 3, 2),
+    "QueueAgeAlarm": ("AWS/SQS", "ApproximateAgeOfOldestMessage", 1, 1),
+    "DlqDepthAlarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", 1, 1),
+    "ScheduleDlqDepthAlarm": ("AWS/SQS", "ApproximateNumberOfMessagesVisible", 1, 1),
+    "ScheduledErrorsAlarm": ("AWS/Lambda", "Errors", 3, 3),
+    "ErlcKeyRefusedAlarm": (CUSTOM, "ErlcKeyRefused", 1, 1),
+    "PartnerRefusesSetupAlarm": (CUSTOM, "PartnerRefusesSetup", 1, 1),
+    "NotifierErrorsAlarm": ("AWS/Lambda", "Errors", 1, 1),
+}
+# Where each function's failure pages someone: the ingress's crashes, timeouts and throttles reach its
+# senders as the API's 5xx.
+FUNCTION_FAILURES = {
+    "IngressFunction": "Api5xxAlarm",
+    "ConsumerFunction": "ConsumerErrorsAlarm",
+    "ScheduledFunction": "ScheduledErrorsAlarm",
+    "NotifierFunction": "NotifierErrorsAlarm",
+}
+FREE_ALARM_METRICS = 10
+RELAY = ROOT / "functions" / "relay"
 
 
-@pytest.mark.parametrize("metric", ["Errors", "Throttles"])
-def test_alarms_every_function_has_an_errors_and_a_throttles_alarm(
-    template: dict[str, Any], metric: str
-) -> None:
-    watched = {}
-    for name, dimensions in watching(template, "AWS/Lambda", metric).items():
-        assert set(dimensions) == {"FunctionName"}, name
-        watched[ref_target(dimensions["FunctionName"])] = name
-    assert set(watched) == set(function_names(template))
-    for function, alarm_name in watched.items():
+def alarm_metric_count(alarm: dict[str, Any]) -> int:
+    """Alarm metrics as CloudWatch bills them: one per metric an alarm (or its math) reads."""
+    queries = alarm["Properties"].get("Metrics")
+    return sum("MetricStat" in q for q in queries) if queries else 1
+
+
+def test_alarms_are_the_chosen_ones(template: dict[str, Any]) -> None:
+    assert set(alarms(template)) == set(CHOSEN)
+    for name, (namespace, metric, periods, datapoints) in CHOSEN.items():
+        props = template["Resources"][name]["Properties"]
+        assert (props["Namespace"], props["MetricName"]) == (namespace, metric), name
+        assert props["EvaluationPeriods"] == periods, name
+        assert props.get("DatapointsToAlarm", periods) == datapoints, name
+        assert props["TreatMissingData"] == "notBreaching", name
+        assert props["ComparisonOperator"] == "GreaterThanThreshold", name
+        # Nobody is told that a problem went away: the console shows it.
+        assert "OKActions" not in props, name
+
+
+def test_alarms_every_functions_failure_pages_someone(template: dict[str, Any]) -> None:
+    assert set(FUNCTION_FAILURES) == set(function_names(template))
+    for function, alarm_name in FUNCTION_FAILURES.items():
         alarm = template["Resources"][alarm_name]
-        fires_on_the_first_one(alarm)
-        # A conditional function (the notifier) has conditional alarms.
+        dimensions = {d["Name"]: d["Value"] for d in alarm["Properties"]["Dimensions"]}
+        if function == "IngressFunction":
+            events = function_properties(template, function)["Events"].values()
+            assert {e["Properties"]["ApiId"]["Ref"] for e in events} == {ref_target(dimensions["ApiId"])}
+        else:
+            assert ref_target(dimensions["FunctionName"]) == function
+        # A conditional function (the notifier) has a conditional alarm.
         assert alarm.get("Condition") == template["Resources"][function].get("Condition"), alarm_name
 
 
+@pytest.mark.parametrize("discord", [False, True])
+def test_alarms_fit_cloudwatchs_free_tier(template: dict[str, Any], discord: bool) -> None:
+    """Ten standard alarm metrics a month are free; an alarm on metric math is billed per metric it
+    reads (the old ingress-degraded alarm read four). The Discord notifier's own alarm adds one."""
+    from tests.support.render import Renderer, Stack
+
+    parameters = {"DiscordWebhookSecretName": "relay/alerts/discord"} if discord else {}
+    stack = Renderer(template, Stack(parameters=parameters))
+    billed = sum(alarm_metric_count(a) for n, a in alarms(template).items() if stack.exists(n))
+    assert billed <= FREE_ALARM_METRICS + int(discord)
+
+
 def test_alarms_the_api_5xx_is_watched(template: dict[str, Any]) -> None:
-    [(name, dimensions)] = watching(template, "AWS/ApiGateway", "5xx").items()
+    [dimensions] = watching(template, "AWS/ApiGateway", "5xx").values()
     assert dimensions == {"ApiId": {"Ref": "WebhookApi"}}
     assert template["Resources"]["WebhookApi"]["Type"] == "AWS::Serverless::HttpApi"
-    fires_on_the_first_one(template["Resources"][name])
+
+
+def test_alarms_a_flood_of_requests_is_watched_within_the_hour(template: dict[str, Any]) -> None:
+    [(name, dimensions)] = watching(template, "AWS/ApiGateway", "Count").items()
+    props = template["Resources"][name]["Properties"]
+    assert dimensions == {"ApiId": {"Ref": "WebhookApi"}}
+    assert (props["Statistic"], props["Period"]) == ("Sum", 3600)
+    assert props["Threshold"] == {"Ref": "ApiRequestsAlarmPerHour"}
+    # A flood at the default throttle (2/s) sends 7,200 an hour: the alarm must fire well before.
+    assert parameter(template, "ApiRequestsAlarmPerHour")["Default"] < 2 * 3600
+
+
+# ------------------------------------------------------------------ the alarms counted from log lines
+
+
+def logged(level: str | None = None) -> set[str]:
+    """Every message the relay logs, in any module of functions/relay: `logger.<level>("...")`, and (any
+    level) a call through a local alias of a logger method, as the poller's `log = logger.info if ...`."""
+    messages = set()
+    for path in RELAY.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (
+                isinstance(node, ast.Call)
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                continue
+            func = node.func
+            if (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and func.value.id == "logger"
+            ):
+                if level is None or func.attr == level:
+                    messages.add(node.args[0].value)
+            elif isinstance(func, ast.Name) and func.id == "log" and level is None:
+                messages.add(node.args[0].value)
+    return messages
+
+
+def metric_filter(template: dict[str, Any], metric: str) -> dict[str, Any]:
+    [props] = [
+        f["Properties"]
+        for f in resources_of_type(template, "AWS::Logs::MetricFilter").values()
+        if f["Properties"]["MetricTransformations"][0]["MetricName"] == metric
+    ]
+    [transformation] = props["MetricTransformations"]
+    assert transformation["MetricNamespace"] == CUSTOM
+    # No default value: a filter then publishes only when a line matches (no metric, no charge, until then).
+    assert "DefaultValue" not in transformation and transformation["MetricValue"] == "1"
+    result: dict[str, Any] = props
+    return result
+
+
+def pattern_messages(pattern: str) -> set[str]:
+    return set(re.findall(r'\$\.message = "([^"]+)"', pattern))
+
+
+def test_alarms_count_only_lines_the_code_writes(template: dict[str, Any]) -> None:
+    """A renamed log line would leave its alarm silent forever: every message a filter matches is one a
+    logger call in functions/relay writes, and no filter's metric is also a Powertools metric (it would
+    count twice with DetailedMonitoring)."""
+    filters = resources_of_type(template, "AWS::Logs::MetricFilter")
+    assert filters
+    written = logged()
+    for name, resource in filters.items():
+        messages = pattern_messages(resource["Properties"]["FilterPattern"])
+        assert messages and messages <= written, (name, messages - written)
+        assert resource["Properties"]["MetricTransformations"][0]["MetricName"] not in emitted_metrics()
+    # Each filter's metric is what one alarm watches.
+    watched = {a["Properties"]["MetricName"] for a in alarms(template).values()}
+    for resource in filters.values():
+        assert resource["Properties"]["MetricTransformations"][0]["MetricName"] in watched
 
 
 def test_alarms_a_refused_erlc_key_is_watched(template: dict[str, Any]) -> None:
-    [name] = watching(template, "NorthcaRelay", "RosterPollAuthFailed")
-    fires_on_the_first_one(template["Resources"][name])
+    from relay.erlc.poller import PollResult
+
+    props = metric_filter(template, "ErlcKeyRefused")
+    assert props["LogGroupName"] == {"Ref": "ScheduledLogGroup"}
+    assert pattern_messages(props["FilterPattern"]) == {"roster poll"}
+    [result] = re.findall(r'\$\.result = "([^"]+)"', props["FilterPattern"])
+    assert result == "auth-failed" and result in get_args(PollResult)
+    [name] = watching(template, CUSTOM, "ErlcKeyRefused")
+    assert template["Resources"][name]["Properties"]["EvaluationPeriods"] == 1
 
 
 def test_alarms_a_partner_refusing_the_setup_is_watched(template: dict[str, Any]) -> None:
-    # The key refused after a fresh fetch, an MDT not linked, a wrong base_url: the operator's to fix
-    [name] = watching(template, "NorthcaRelay", "PartnerMisconfigured")
-    fires_on_the_first_one(template["Resources"][name])
+    """The key refused after a fresh fetch, an MDT not linked, a wrong base_url: the operator's to fix.
+    The consumer writes each as an ERROR line in capitals; the filter matches every one of them."""
+    props = metric_filter(template, "PartnerRefusesSetup")
+    assert props["LogGroupName"] == {"Ref": "ConsumerLogGroup"}
+    capitals = {m for m in logged("error") if m.startswith("PARTNER")}
+    assert len(capitals) == 3
+    assert pattern_messages(props["FilterPattern"]) == capitals
+
+
+def test_alarms_lost_replay_protection_is_watched(template: dict[str, Any]) -> None:
+    props = metric_filter(template, "ReplayProtectionLost")
+    assert props["LogGroupName"] == {"Ref": "IngressLogGroup"}
+    assert pattern_messages(props["FilterPattern"]) == {"replay store unavailable"}
+    assert "replay store unavailable" in logged("warning")
 
 
 def test_alarms_every_alarm_tells_the_topic_when_it_exists(template: dict[str, Any]) -> None:
@@ -86,7 +237,6 @@ def test_alarms_every_alarm_tells_the_topic_when_it_exists(template: dict[str, A
             assert {"Condition": alarm["Condition"]} in conditions["HasAlarmTopic"]["Fn::Or"], name
             expected = [{"Ref": "AlarmTopic"}]
         assert props["AlarmActions"] == expected, name
-        assert props["OKActions"] == expected, name
 
 
 def test_alarms_are_named_after_the_stack(template: dict[str, Any]) -> None:
@@ -177,6 +327,11 @@ def only_under_if(template: dict[str, Any], value: Any, target: str, needed: str
             condition, _, when_false = value["Fn::If"]
             if implies(template, condition, needed):
                 return target not in references(when_false)
+        elif "Fn::Sub" in value and isinstance(value["Fn::Sub"], list):
+            # The text itself must not name it; its variables may, each under its own Fn::If.
+            text, variables = value["Fn::Sub"]
+            bare = references({"Fn::Sub": text}) - set(variables)
+            return target not in bare and only_under_if(template, variables, target, needed)
         elif set(value) & {"Ref", "Fn::GetAtt", "Fn::Sub"}:
             return target not in references(value)
         return all(only_under_if(template, v, target, needed) for v in value.values())

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.support.cfn import function_names, function_properties, references, resources_of_type
+from tests.support.cfn import function_names, resources_of_type
 from tests.support.constants import ROOT
 from tests.support.metrics import consumer_metrics, emitted_metrics, error_metrics, roster_poll_metrics
+from tests.support.render import Renderer, Stack
 
 RELAY = ROOT / "functions" / "relay"
 INGRESS_HANDLER = RELAY / "handlers" / "ingress.py"
@@ -23,19 +24,22 @@ PLACEHOLDER = "REPLACE_WITH_WEBHOOK_ID"
 
 # ------------------------------------------------------------------ reading the dashboard
 
-
-def dashboard(template: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """(the body with `${X}` kept as text, the raw !Sub string)."""
-    [resource] = resources_of_type(template, "AWS::CloudWatch::Dashboard").values()
-    raw = resource["Properties"]["DashboardBody"]["Fn::Sub"]
-    assert isinstance(raw, str)
-    body: dict[str, Any] = json.loads(raw)
-    return body, raw
+DISCORD = {"DiscordWebhookSecretName": "relay/alerts/discord"}
 
 
-def metric_rows(template: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+def dashboard(template: dict[str, Any], **parameters: str) -> tuple[dict[str, Any], Renderer]:
+    """The body as CloudFormation renders it for one stack (parameters over the defaults)."""
+    stack = Renderer(template, Stack(parameters=parameters))
+    [resource] = stack.resources("AWS::CloudWatch::Dashboard").values()
+    text = resource["Properties"]["DashboardBody"]
+    assert "${" not in text, "every ${...} is a parameter, pseudo parameter, variable or resource"
+    body: dict[str, Any] = json.loads(text)
+    return body, stack
+
+
+def metric_rows(template: dict[str, Any], **parameters: str) -> list[tuple[str, list[Any]]]:
     """(widget title, metric row without its options) for every metric of every metric widget."""
-    body, _ = dashboard(template)
+    body, _ = dashboard(template, **parameters)
     rows = []
     for widget in body["widgets"]:
         if widget["type"] != "metric":
@@ -47,42 +51,57 @@ def metric_rows(template: dict[str, Any]) -> list[tuple[str, list[Any]]]:
     return rows
 
 
-def shown(template: dict[str, Any], namespace: str) -> set[str]:
-    return {row[1] for _, row in metric_rows(template) if row[0] == namespace}
+def custom_namespace(stack: Renderer) -> tuple[str, str]:
+    """(namespace, service) the functions' Powertools metrics are published under in this stack."""
+    variables = stack.value(stack.template["Globals"]["Function"]["Environment"]["Variables"])
+    return variables["POWERTOOLS_METRICS_NAMESPACE"], variables["POWERTOOLS_SERVICE_NAME"]
 
 
-def function_name_subs(template: dict[str, Any]) -> dict[str, str]:
-    """A function's fixed name (`${AWS::StackName}-ingress`) -> its logical id."""
-    return {
-        function_properties(template, name)["FunctionName"]["Fn::Sub"]: name
-        for name in function_names(template)
-    }
+def shown(template: dict[str, Any], custom: bool = False, **parameters: str) -> set[str]:
+    """Metric names on the dashboard: the functions' own (custom) or AWS's."""
+    _, stack = dashboard(template, **parameters)
+    namespace, _ = custom_namespace(stack)
+    rows = metric_rows(template, **parameters)
+    return {row[1] for _, row in rows if (row[0] == namespace) == custom}
 
 
 # ------------------------------------------------------------------ the dashboard
 
 
-def test_dashboard_is_valid_json_with_widgets_on_the_grid(template: dict[str, Any]) -> None:
-    body, raw = dashboard(template)
+@pytest.mark.parametrize("parameters", [{}, DISCORD], ids=["defaults", "discord"])
+def test_dashboard_is_valid_json_with_widgets_on_the_grid(
+    template: dict[str, Any], parameters: dict[str, str]
+) -> None:
+    body, stack = dashboard(template, **parameters)
     assert 0 < len(body["widgets"]) <= 500
     for widget in body["widgets"]:
         assert widget["x"] + widget["width"] <= 24, widget
         if widget["type"] in ("metric", "log"):
-            assert widget["properties"]["region"] == "${AWS::Region}"
-    # Every ${...} is a pseudo parameter or a resource of the template.
-    variables = references({"Fn::Sub": raw})
-    assert variables <= {"AWS::Region", "AWS::StackName"} | set(template["Resources"]), variables
+            assert widget["properties"]["region"] == stack.stack.region
 
 
-def test_dashboard_shows_only_metrics_the_code_emits(template: dict[str, Any]) -> None:
-    from relay.observability import metrics
+def filter_metrics(template: dict[str, Any]) -> set[str]:
+    """The metrics the template's log metric filters publish."""
+    return {
+        f["Properties"]["MetricTransformations"][0]["MetricName"]
+        for f in resources_of_type(template, "AWS::Logs::MetricFilter").values()
+    }
 
-    emitted = emitted_metrics()
-    for title, row in metric_rows(template):
+
+@pytest.mark.parametrize("detailed", ["false", "true"])
+def test_dashboard_shows_only_metrics_the_code_emits(template: dict[str, Any], detailed: str) -> None:
+    """Each custom row is a Powertools metric the code emits (with its service) or one a log metric
+    filter of the template publishes (no dimension)."""
+    emitted, counted = emitted_metrics(), filter_metrics(template)
+    _, stack = dashboard(template, DetailedMonitoring=detailed)
+    namespace_, service = custom_namespace(stack)
+    for title, row in metric_rows(template, DetailedMonitoring=detailed):
         namespace, name, *dimensions = row
-        if namespace == metrics.namespace:
+        if namespace == namespace_ and dimensions:
             assert name in emitted, (title, name)
-            assert dimensions == ["service", metrics.service], (title, name)
+            assert dimensions == ["service", service], (title, name)
+        elif namespace == namespace_:
+            assert name in counted, (title, name)
         else:
             assert namespace in ("AWS/Lambda", "AWS/SQS", "AWS/ApiGateway"), title
 
@@ -102,40 +121,71 @@ def test_dashboard_shows_every_webhook_outcome_and_every_consumer_and_poller_cou
         "ReplayStoreUnavailable",
     }
     expected = ingress | consumer_metrics() | roster_poll_metrics() | {"RosterChangesQueued"}
-    missing = expected - shown(template, "NorthcaRelay")
+    missing = expected - shown(template, custom=True, DetailedMonitoring="true")
     assert not missing, sorted(missing)
     # What is left out on purpose: the notifier's own counts (its Errors alarm covers a failed post).
     assert emitted_metrics() - expected - abstract == {"AlarmNotificationsPosted", "AlarmNotificationsFailed"}
+    # Without DetailedMonitoring the functions publish none of them: the dashboard shows none.
+    assert not shown(template, custom=True) - filter_metrics(template)
 
 
+# CloudWatch's free tier: 3 dashboards of up to 50 metrics each a month; a bigger one is $3 a month.
+FREE_DASHBOARD_METRICS = 50
+
+
+@pytest.mark.parametrize("parameters", [{}, DISCORD], ids=["defaults", "discord"])
+def test_dashboard_fits_the_free_tier_unless_detailed(
+    template: dict[str, Any], parameters: dict[str, str]
+) -> None:
+    """Issue #23: the dashboard had 58 metrics, over the free tier's 50 ($3 a month). By default it fits;
+    DetailedMonitoring=true adds the functions' custom metrics, and docs/alarms.md gives both counts."""
+    lean = len(metric_rows(template, **parameters))
+    detailed = len(metric_rows(template, DetailedMonitoring="true", **parameters))
+    assert lean <= FREE_DASHBOARD_METRICS
+    assert detailed > lean
+    docs = (ROOT / "docs" / "alarms.md").read_text(encoding="utf-8")
+    assert (
+        f"{lean} metrics" in docs
+        or f"({lean} with the notifier)" in docs
+        or f"{lean} with the notifier" in docs
+    )
+    if detailed > FREE_DASHBOARD_METRICS:
+        assert f"{detailed} metrics" in docs or f"{detailed} with the notifier" in docs
+        assert "DetailedMonitoring=true" in docs and "$3 a month" in docs
+
+
+@pytest.mark.parametrize("parameters", [{}, DISCORD], ids=["defaults", "discord"])
 @pytest.mark.parametrize("metric", ["Errors", "Throttles", "Duration"])
-def test_dashboard_shows_each_function(template: dict[str, Any], metric: str) -> None:
-    names = function_name_subs(template)
-    rows = [row for _, row in metric_rows(template) if row[:2] == ["AWS/Lambda", metric]]
+def test_dashboard_shows_each_function(
+    template: dict[str, Any], metric: str, parameters: dict[str, str]
+) -> None:
+    """Every function the stack has, by its generated name (the notifier only with a Discord webhook)."""
+    _, stack = dashboard(template, **parameters)
+    names = {stack.ref(name): name for name in function_names(template) if stack.exists(name)}
+    assert ("NotifierFunction" in names.values()) == bool(parameters)
+    rows = [row for _, row in metric_rows(template, **parameters) if row[:2] == ["AWS/Lambda", metric]]
     assert all(row[2] == "FunctionName" for row in rows)
-    assert {names.get(row[3]) for row in rows} == set(names.values())
+    assert sorted(names.get(row[3], row[3]) for row in rows) == sorted(names.values())
 
 
 def test_dashboard_shows_the_queue_the_dead_letter_queues_and_the_api(template: dict[str, Any]) -> None:
+    _, stack = dashboard(template)
     rows = [row for _, row in metric_rows(template)]
-    queues = set(resources_of_type(template, "AWS::SQS::Queue"))
+    queues = {stack.getatt(q, "QueueName"): q for q in resources_of_type(template, "AWS::SQS::Queue")}
 
     def queue_rows(metric: str) -> set[str]:
-        return {
-            re.fullmatch(r"\$\{(\w+)\.QueueName\}", row[3]).group(1)  # type: ignore[union-attr]
-            for row in rows
-            if row[:3] == ["AWS/SQS", metric, "QueueName"]
-        }
+        return {queues[row[3]] for row in rows if row[:3] == ["AWS/SQS", metric, "QueueName"]}
 
-    assert queue_rows("ApproximateNumberOfMessagesVisible") == queues  # the queue and both DLQs
+    assert queue_rows("ApproximateNumberOfMessagesVisible") == set(queues.values())  # the queue and both DLQs
     assert queue_rows("ApproximateAgeOfOldestMessage") == {"WebhookQueue"}
-    api = {row[1] for row in rows if row[:1] == ["AWS/ApiGateway"] and row[2:] == ["ApiId", "${WebhookApi}"]}
+    api_id = ["ApiId", stack.ref("WebhookApi")]
+    api = {row[1] for row in rows if row[:1] == ["AWS/ApiGateway"] and row[2:] == api_id}
     assert {"Count", "4xx", "5xx"} <= api
 
 
 def test_dashboard_tables_run_the_saved_query_on_the_ingress_logs(template: dict[str, Any]) -> None:
-    body, _ = dashboard(template)
-    group = template["Resources"]["IngressLogGroup"]["Properties"]["LogGroupName"]["Fn::Sub"]
+    body, stack = dashboard(template)
+    group = stack.ref("IngressLogGroup")
     queries = [w["properties"]["query"] for w in body["widgets"] if w["type"] == "log"]
     assert queries and all(q.startswith(f"SOURCE '{group}' | ") for q in queries)
     saved = template["Resources"]["RefusedWebhooksQuery"]["Properties"]["QueryString"]

@@ -120,3 +120,30 @@ def test_deploy_make_refuses_another_python_instead_of_ignoring_it() -> None:
     result = make_dry_run("run", UV_PYTHON="3.12")
     assert result.returncode != 0
     assert "UV_PYTHON=3.12: northca-relay runs on Python 3.13 only" in result.stderr
+
+
+def test_deploy_adds_what_the_preflight_derives_without_overriding_samconfig(community: Path) -> None:
+    derived = {"RosterPollState": "DISABLED", "Stage": "from-preflight"}
+    command = deploy_command(
+        SAM, community, ROOT / "samconfig.toml", "default", guided=False, derived=derived
+    )
+    rendered = shlex.split(command[command.index("--parameter-overrides") + 1])
+    assert "RosterPollState=DISABLED" in rendered
+    assert "Stage=dev" in rendered  # samconfig's value wins
+    assert "PartnerKeySecretName=community/partner" in rendered
+
+
+def test_deploy_dry_run_switches_the_poll_off_for_a_config_without_erlc_servers(
+    community: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue #23 item 5: the shipped relay.toml names no ER:LC server, so the schedule is not deployed on;
+    a dry run reads no AWS (the pre-flight's account checks run only for a real deploy)."""
+    from relay_devtools.cli import main
+
+    assert (
+        main(["deploy", "--config", str(community), "--samconfig", str(ROOT / "samconfig.toml"), "--dry-run"])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert 'RosterPollState="DISABLED"' in printed
+    assert "StateTableDeletionProtection" not in printed

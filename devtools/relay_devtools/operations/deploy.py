@@ -5,7 +5,9 @@
   another).
 - `deploy_command` (`relay deploy --config FILE`): `sam deploy` with samconfig.toml's parameter
   overrides plus PartnerKeySecretName read from FILE, so the IAM grant always names the secret the
-  code reads (relay.toml's northca.partner_key_secret is the one source of truth).
+  code reads (relay.toml's northca.partner_key_secret is the one source of truth). The pre-flight
+  (relay_devtools.operations.preflight) runs first and adds what it derives (RosterPollState,
+  StateTableDeletionProtection); --dry-run derives from the config alone and reads no AWS.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
 from relay.config.loader import load_config
@@ -37,12 +40,21 @@ def parameter_overrides(samconfig: Path, env: str) -> dict[str, str]:
 
 
 def deploy_command(
-    sam: list[str], config_path: Path, samconfig: Path, env: str, *, guided: bool
+    sam: list[str],
+    config_path: Path,
+    samconfig: Path,
+    env: str,
+    *,
+    guided: bool,
+    derived: Mapping[str, str] | None = None,
 ) -> list[str]:
     config = load_config(config_path)
-    overrides = parameter_overrides(samconfig, env) | {
-        PARTNER_KEY_PARAMETER: config.northca.partner_key_secret
-    }
+    # What the pre-flight derives never overrides samconfig's values.
+    overrides = (
+        dict(derived or {})
+        | parameter_overrides(samconfig, env)
+        | {PARTNER_KEY_PARAMETER: config.northca.partner_key_secret}
+    )
     # `--parameter-overrides` replaces samconfig's whole list, so it carries samconfig's values too.
     rendered = " ".join(f'{key}="{value}"' for key, value in overrides.items())
     command = [*sam, "deploy", "--config-env", env, "--parameter-overrides", rendered]
