@@ -41,9 +41,16 @@ def test_cli_sign_sends_a_body_the_sources_adapter_reads(adapter: str, origin: s
 
 def test_cli_sign_asks_for_a_body_when_no_sample_fits() -> None:
     with pytest.raises(
-        SystemExit, match="no sample body for the 'mapping' adapter: give one with --file or --body"
+        SystemExit, match="no sample body for the 'no-such-kind' adapter: give one with --file or --body"
     ):
-        default_body("mapping")
+        default_body("no-such-kind")
+
+
+def test_cli_sign_takes_each_kinds_first_sample_from_the_registry() -> None:
+    # `relay sign board` (a mapping source) sends the documented board sample (it had none)
+    body, origin = default_body("mapping")
+    assert origin == "events/mapping_board.json"
+    assert body == (ROOT / "events" / "mapping_board.json").read_bytes()
 
 
 def test_cli_sign_an_unknown_source_lists_the_sources(files: tuple[Path, Path]) -> None:

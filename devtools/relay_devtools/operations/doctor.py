@@ -32,6 +32,7 @@ from relay.config.schema import (
 from relay.errors import ConfigError, NorthcaAuthError, NorthcaError, NorthcaForbiddenError
 from relay.ingress.keys import decode_whsec, hmac_key, load_ed25519_public_key, plain_secret, usable_keys
 from relay.models import parse_secret_value
+from relay.sources.registry import adapter_kind
 from relay_devtools.files.config_hints import explain
 from relay_devtools.files.secrets_file import load_secrets_file
 from relay_devtools.files.template import load_template
@@ -40,28 +41,6 @@ UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 # The template's parameters that name secrets, and what relay.toml calls them.
 PREFIX_PARAMETERS = {"sources": "SourceSecretsPrefix", "erlc": "ErlcServerKeySecretPrefix"}
 PARTNER_KEY_PARAMETER = "PartnerKeySecretName"
-# How each sender signs (docs/sources/): a source whose signature says otherwise fails every request.
-SENDER_SIGNATURES: dict[str, dict[str, Any]] = {
-    "erlc-events": {"scheme": "ed25519"},
-    "sonoran": {"scheme": "body-key"},
-    "snailycad": {"scheme": "url-token"},
-    "discord": {"scheme": "url-token"},
-    "typeform": {
-        "scheme": "hmac-sha256",
-        "header": "typeform-signature",
-        "prefix": "sha256=",
-        "encoding": "base64",
-    },
-    "tally": {"scheme": "hmac-sha256", "header": "tally-signature", "prefix": "", "encoding": "base64"},
-    "google-forms": {"scheme": "hmac-sha256"},
-}
-# Senders that sign no timestamp but put an id in every body: without it as the replay key, a captured
-# delivery can be replayed forever (docs/security.md, "Replay window"). True: the docs require it.
-SENDER_IDS: dict[str, tuple[str, bool]] = {
-    "tally": ("eventId", True),
-    "google-forms": ("response_id", True),
-    "typeform": ("event_id", False),
-}
 
 
 @dataclass(frozen=True)
@@ -144,7 +123,8 @@ def signature_checks(config: RelayConfig) -> list[Check]:
     """Each source's signature as its sender signs, and a replay key where the sender gives one."""
     checks = []
     for name, source in config.sources.items():
-        expected = SENDER_SIGNATURES.get(source.adapter, {})
+        # How the sender signs (its kind's SenderFacts): a source that says otherwise fails every request.
+        expected = dict(adapter_kind(source.adapter).sender.signature)
         actual = {
             "scheme": source.signature.scheme,
             "header": getattr(source.signature, "header", "").lower(),
@@ -168,8 +148,11 @@ def signature_checks(config: RelayConfig) -> list[Check]:
 def _replay_check(name: str, adapter: str, signature: SignatureConfig, path: str | None) -> Check:
     if timestamp_tolerance(signature) or path or getattr(signature, "delivery_id_header", None):
         return Check("replay key", True, f"sources.{name}: replays are recognised")
-    if adapter in SENDER_IDS:
-        field, required = SENDER_IDS[adapter]
+    # A sender that signs no timestamp but puts an id in every body: without it as the replay key, a
+    # captured delivery can be replayed forever (docs/security.md, "Replay window").
+    sender = adapter_kind(adapter).sender
+    if sender.delivery_id_path is not None:
+        field, required = sender.delivery_id_path, sender.delivery_id_required
         detail = f"sources.{name}: no replay key; set delivery_id_path = {field!r} (docs/security.md)"
         return Check("replay key", not required, detail, warning=not required)
     detail = f"sources.{name}: the sender signs no timestamp and sends no id: replays are not recognised"

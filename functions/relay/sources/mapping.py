@@ -223,6 +223,5 @@ KIND = AdapterKind(
         docs="docs/sources/mapping.md",
         samples=("mapping_board.json",),
         example_source="board",
-        signature={"scheme": "hmac-sha256"},
     ),
 )
