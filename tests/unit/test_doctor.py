@@ -20,7 +20,7 @@ from relay_devtools.operations.doctor import (
 from tests.support.constants import CAD_SECRET, GUILD, MDT, ROOT
 from tests.support.data import SENDER_PUBLIC_SPKI, base_config_data
 
-NAMES = {"PartnerKeySecretName": "northca/partner-key", "SourceSecretsPrefix": "relay/sources/"}
+NAMES = {"PartnerKeySecretName": "relay/sources/northca-relay", "SourceSecretsPrefix": "relay/sources/"}
 NAMES |= {"ErlcServerKeySecretPrefix": "relay/erlc/"}
 
 

@@ -71,7 +71,8 @@ def checks_for(args: argparse.Namespace) -> list[Check]:
     if given(args.secrets):
         lookup, where = file_lookup(Path(args.secrets)), str(args.secrets)
     else:
-        lookup, where = secrets_manager_lookup(boto3.client("secretsmanager", **options)), "Secrets Manager"
+        secretsmanager = boto3.client("secretsmanager", **options)
+        lookup, where = secrets_manager_lookup(secretsmanager, config.secrets.bundle), "Secrets Manager"
     checks += secret_checks(config, lookup, where)
     base_url = (args.northca_url or str(config.northca.base_url)).rstrip("/")
     key = newest_value(lookup, config.northca.partner_key_secret)

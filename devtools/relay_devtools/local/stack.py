@@ -201,7 +201,7 @@ class LocalStack:
         aws = self._aws = LocalAws.start(o.host, o.moto_port, o.config)
         self.aws_endpoint = aws.endpoint
         visibility = o.visibility_timeout or self.queue.visibility_timeout
-        aws.declare(o.template, self.queue, visibility, self.secrets)
+        aws.declare(o.template, self.queue, visibility, self.secrets, self.config.secrets.bundle)
         self.queue_url, self.dlq_url = aws.queue_url, aws.dlq_url
 
     def _start_northca(self) -> None:

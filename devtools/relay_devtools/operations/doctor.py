@@ -13,6 +13,7 @@ Each check returns `Check`s; the command prints them. Clients and lookups are pa
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from relay.config.schema import (
 )
 from relay.errors import ConfigError, NorthcaAuthError, NorthcaError, NorthcaForbiddenError
 from relay.ingress.keys import decode_whsec, hmac_key, load_ed25519_public_key, plain_secret, usable_keys
-from relay.models import parse_secret_value
+from relay.models import bundled_value, parse_secret_value
 from relay.sources.registry import adapter_kind
 from relay_devtools.files.config_hints import explain
 from relay_devtools.files.secrets_file import load_secrets_file
@@ -80,6 +81,8 @@ def load(path: Path) -> tuple[RelayConfig | None, Check]:
 
 def secret_name_checks(config: RelayConfig, names: Mapping[str, str], *, stack: bool = False) -> list[Check]:
     """Every secret under the prefix the template lets its function read."""
+    if config.secrets.bundle:
+        return _bundle_name_checks(config.secrets.bundle, config.secrets.folder() or "", names, stack=stack)
     checks = []
     partner = config.northca.partner_key_secret
     expected = names.get(PARTNER_KEY_PARAMETER)
@@ -197,6 +200,17 @@ def _decoder(signature: SignatureConfig) -> Callable[[str], object]:
     return plain_secret
 
 
+def _bundle_name_checks(bundle: str, folder: str, names: Mapping[str, str], *, stack: bool) -> list[Check]:
+    """With a bundle, every function reads that one secret: the stack must grant it to each."""
+    wanted = {PARTNER_KEY_PARAMETER: bundle} | dict.fromkeys(PREFIX_PARAMETERS.values(), folder)
+    wrong = {key: names[key] for key, value in wanted.items() if key in names and names[key] != value}
+    if stack and wrong:
+        told = ", ".join(f"{key}={value!r}" for key, value in sorted(wrong.items()))
+        detail = f"secrets.bundle = {bundle!r} but the stack grants {told}: deploy again with `make deploy`"
+        return [Check("secrets bundle", False, detail)]
+    return [Check("secrets bundle", True, f"every secret is an entry of {bundle!r} (make deploy grants it)")]
+
+
 def secret_checks(config: RelayConfig, lookup: SecretLookup, where: str) -> list[Check]:
     """Each secret present, and usable for what it is (values are never printed)."""
     uses: dict[str, tuple[str, Callable[[str], object]]] = {
@@ -310,13 +324,19 @@ def file_lookup(path: Path) -> SecretLookup:
     return lambda name: content.as_secret_string(name) if name in content.secrets else None
 
 
-def secrets_manager_lookup(client: Any) -> SecretLookup:
+def secrets_manager_lookup(client: Any, bundle: str | None = None) -> SecretLookup:
+    """A secret's value as Secrets Manager holds it (with a bundle: its entry, as JSON text if a list)."""
+
     def lookup(name: str) -> str | None:
         try:
-            answer = client.get_secret_value(SecretId=name)
+            answer = client.get_secret_value(SecretId=bundle or name)
         except client.exceptions.ResourceNotFoundException:
             return None
-        return str(answer.get("SecretString") or "")
+        raw = str(answer.get("SecretString") or "")
+        if bundle is None:
+            return raw
+        values = bundled_value(raw, name)
+        return None if not values else values[0] if len(values) == 1 else json.dumps(values)
 
     return lookup
 

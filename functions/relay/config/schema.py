@@ -224,6 +224,25 @@ class ErlcConfig(Strict):
         return servers
 
 
+BUNDLE_NAME = r"^[A-Za-z0-9_+=.@-]+(/[A-Za-z0-9_+=.@-]+)+$"
+
+
+class SecretsConfig(Strict):
+    """Where the secrets this file names live. Unset `bundle`: each name is a Secrets Manager secret of
+    its own ($0.40 a month each). `bundle`: one secret holding a JSON object of every secret by the name
+    this file gives it, each value a string or a list while rotating (`relay secrets push` writes it)."""
+
+    # A Secrets Manager name with a folder ("relay/sources/northca-relay"): the functions' grants cover
+    # the folder (the template's prefix parameters end with a slash).
+    bundle: str | None = Field(
+        default=None, max_length=512, pattern=r"^[A-Za-z0-9_+=.@-]+(/[A-Za-z0-9_+=.@-]+)+$"
+    )
+
+    def folder(self) -> str | None:
+        """The bundle's folder, with its slash: the prefix the template grants."""
+        return self.bundle.rpartition("/")[0] + "/" if self.bundle else None
+
+
 class RelayConfig(Strict):
     northca: NorthcaConfig
     ingress: IngressConfig = IngressConfig()
@@ -232,6 +251,7 @@ class RelayConfig(Strict):
     erlc: ErlcConfig = ErlcConfig()
     units: UnitRules = UnitRules()
     mdts: dict[str, MdtConfig] = Field(default_factory=dict)
+    secrets: SecretsConfig = SecretsConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -285,6 +305,14 @@ class RelayConfig(Strict):
             | {s.signature.secret for s in self.sources.values()}
             | {s.server_key_secret for s in self.erlc.servers.values()}
         )
+
+    def secret_id(self, name: str) -> str:
+        """The Secrets Manager secret that holds the secret this file calls `name`: the bundle, if any."""
+        return self.secrets.bundle or name
+
+    def secret_ids(self) -> set[str]:
+        """The Secrets Manager secrets the relay reads (each billed by the month)."""
+        return {self.secret_id(name) for name in self.secret_names()}
 
 
 def parse_schema(data: dict[str, Any], origin: str = "relay.toml") -> RelayConfig:

@@ -90,7 +90,9 @@ def ingress_deps() -> IngressDeps:
         replay = InMemoryReplayGuard()
     return IngressDeps(
         config=config,
-        secrets=PowertoolsSecrets(make_client=lambda: _client("secretsmanager", ingress=True)),
+        secrets=PowertoolsSecrets(
+            make_client=lambda: _client("secretsmanager", ingress=True), bundle=config.secrets.bundle
+        ),
         publisher=SqsPublisher(env.QUEUE_URL, _client("sqs", ingress=True)),
         source_state=DynamoSourceStateStore(env.STATE_TABLE, _client("dynamodb", ingress=True))
         if env.STATE_TABLE
@@ -107,10 +109,11 @@ def partner_writer() -> PartnerWriter:
     from relay.northca.writer import PartnerWriter
 
     env = ConsumerEnvironment.model_validate(os.environ)
-    northca = env.relay_config().northca
+    config = env.relay_config()
+    northca = config.northca
     base_url = env.NORTHCA_BASE_URL or str(northca.base_url)
     return PartnerWriter(
-        secrets=PowertoolsSecrets(),
+        secrets=PowertoolsSecrets(bundle=config.secrets.bundle),
         secret_name=northca.partner_key_secret,
         make_client=lambda key: NorthcaClient(
             base_url,
@@ -177,7 +180,7 @@ def roster_poll_deps() -> RosterPollDeps:
     return RosterPollDeps(
         store=DynamoSourceStateStore(env.STATE_TABLE, _client("dynamodb")),
         publisher=SqsPublisher(env.QUEUE_URL, _client("sqs")),
-        secrets=PowertoolsSecrets(),
+        secrets=PowertoolsSecrets(bundle=env.relay_config().secrets.bundle),
         make_client=client_factory(env.ERLC_BASE_URL),
     )
 

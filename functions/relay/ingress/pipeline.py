@@ -76,6 +76,15 @@ class IngressDeps:
     replay: ReplayGuard = field(default_factory=InMemoryReplayGuard)
     _adapters: dict[str, tuple[Adapter, AdapterKind]] = field(default_factory=dict)
     _warned: bool = False
+    _refetched: dict[str, datetime] = field(default_factory=dict)
+
+    def may_refetch(self, secret: str, now: datetime) -> bool:
+        """Whether `secret` may be fetched again now (REFETCH_AFTER_MISMATCH_SECONDS since the last)."""
+        last = self._refetched.get(secret)
+        if last is not None and (now - last).total_seconds() < REFETCH_AFTER_MISMATCH_SECONDS:
+            return False
+        self._refetched[secret] = now
+        return True
 
     def config_warnings(self) -> list[str]:
         """relay.toml's warnings (sources without replay protection), the first time they are asked for:
@@ -110,19 +119,41 @@ def _authentic_payload(body: bytes, verified: Verified, kind: AdapterKind) -> di
     return verified.open_payload(payload)
 
 
-def _verify(source: SourceConfig, request: InboundRequest, deps: IngressDeps) -> Verified:
+def _verify(
+    source: SourceConfig, request: InboundRequest, deps: IngressDeps, *, fresh: bool = False
+) -> Verified:
     signed = SignedRequest(request.body, request.headers, request.received_at, request.token)
     secret_name = source.signature.secret
     try:
-        return verify_signature(source.signature, signed, _secrets_for(secret_name, deps))
+        return verify_signature(source.signature, signed, _secrets_for(secret_name, deps, fresh=fresh))
     except UnusableSecretError as exc:
         # The log names the secret (never its value); the answer stays generic (answers.py).
         raise UnusableSecretError(f"secret {secret_name!r}: {exc.message}") from None
 
 
-def _secrets_for(name: str, deps: IngressDeps) -> list[str]:
+# A source's secret is fetched again when a signature does not match (it may have been rotated while the
+# container's copy is cached for an hour), at most this often, so a flood of bad signatures costs nothing.
+REFETCH_AFTER_MISMATCH_SECONDS = 60
+
+
+def _authenticate(
+    source: SourceConfig, request: InboundRequest, deps: IngressDeps, kind: AdapterKind
+) -> tuple[Verified, dict[str, Any] | None]:
+    """The verified request and its authentic payload. A mismatch against the cached secret is checked
+    once more against a fresh copy (a rotated secret), at most once a minute per secret."""
     try:
-        return deps.secrets.get(name)
+        verified = _verify(source, request, deps)
+        return verified, _authentic_payload(request.body, verified, kind)
+    except VerificationError as exc:
+        if exc.kind != "mismatch" or not deps.may_refetch(source.signature.secret, request.received_at):
+            raise
+    verified = _verify(source, request, deps, fresh=True)
+    return verified, _authentic_payload(request.body, verified, kind)
+
+
+def _secrets_for(name: str, deps: IngressDeps, *, fresh: bool = False) -> list[str]:
+    try:
+        return deps.secrets.get(name, force_fetch=fresh)
     except Exception as exc:  # noqa: BLE001 - any failure to read the secret: the sender should retry
         # For the log only (answers.py): the AWS error says missing, denied or down. No value is in it.
         detail = " ".join(str(exc).split())[:300]
@@ -198,8 +229,7 @@ def _deliver(
 
 def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
     source, adapter, kind = _route(request, deps)
-    verified = _verify(source, request, deps)
-    payload = _authentic_payload(request.body, verified, kind)
+    verified, payload = _authenticate(source, request, deps, kind)
     webhook_id, key = _identify(request, source, verified, payload)
     if payload is None:
         return Accepted(request.source, webhook_id, 0, 0)  # authentic, but no event in it
