@@ -142,9 +142,9 @@ class ErlcEmulator:
                 return None if fault.drop else (fault.status, dict(fault.headers), fault.body)
             now = self.clock()
             if self._empty_until is not None and self._empty_until > now:
-                wait = self._empty_until - now
-                headers = rate_headers(self.rate_limit, self.rate_limit, self._empty_until)
-                return 429, headers, {**RATE_LIMITED, "retry_after": round(wait, 3), "bucket": RATE_BUCKET}
+                spent = rate_headers(self.rate_limit, self.rate_limit, self._empty_until)
+                left = round(self._empty_until - now, 3)
+                return 429, spent, {**RATE_LIMITED, "retry_after": left, "bucket": RATE_BUCKET}
             key = headers.get("server-key")
             if not key:
                 return 403, {}, dict(NO_KEY)
