@@ -210,6 +210,11 @@ class ErlcServerConfig(Strict):
     uppercase_callsigns: bool = True
     connect_timeout: float = Field(default=3.05, gt=0, le=30)
     read_timeout: float = Field(default=10.0, gt=0, le=60)
+    # A player is gone (their unit off duty) once missing from this many scheduled polls in a row; a
+    # poll that failed, or a missing poll, counts for nothing (docs/sources/erlc.md).
+    absent_polls: int = Field(default=2, ge=1, le=10)
+    # This many "server offline" answers in a row (code 3002, or a 422) end the night: every unit off duty.
+    offline_polls: int = Field(default=3, ge=1, le=30)
 
 
 class ErlcConfig(Strict):

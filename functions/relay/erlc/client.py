@@ -23,6 +23,7 @@ from relay.errors import (
     ErlcAuthError,
     ErlcError,
     ErlcNotFoundError,
+    ErlcOfflineError,
     ErlcRateLimitedError,
     ErlcResponseError,
     ErlcUnavailableError,
@@ -128,8 +129,8 @@ class ErlcClient:
         if status in (401, 403) or code in AUTH_CODES:
             raise ErlcAuthError(f"GET {path}: server key refused ({message})", status, code)
         if code == OFFLINE_CODE or status == 422:
-            # "Server offline (no players)": everyone is off duty.
-            return PlayersAnswer([], version, rate_limit)
+            # "Server offline (no players)": the poller decides when it means everyone left.
+            raise ErlcOfflineError(f"GET {path}: server offline ({message})", status, code)
         if status == 404:
             raise ErlcNotFoundError(f"GET {path}: not found", status, code)
         if status >= 500 or code in (1001, 1002):

@@ -179,6 +179,7 @@ def roster_poll_deps() -> RosterPollDeps:
         publisher=SqsPublisher(env.QUEUE_URL, _client("sqs")),
         secrets=PowertoolsSecrets(),
         make_client=client_factory(env.ERLC_BASE_URL),
+        sources=env.relay_config().sources,
     )
 
 
