@@ -264,6 +264,11 @@ class ErlcNotFoundError(ErlcError):
     """404: this API version is not served (v2 -> try v1)."""
 
 
+class ErlcLookupSkippedError(ErlcError):
+    """No on-demand lookup of a server now (relay.erlc.lookup): `message` says why. A command from a
+    player the roster does not know is then held for the next poll."""
+
+
 class ErlcResponseError(ValueError):
     """The API answered 2xx with a body that is not a player list."""
 

@@ -105,12 +105,11 @@ def test_sync_a_join_after_a_long_gap_is_dated_at_most_two_minutes_back() -> Non
     assert join.at == at(night.tick - 1) - timedelta(seconds=JOIN_LOOKBACK_SECONDS)
 
 
-def test_sync_a_held_command_typed_at_the_join_carries_the_status() -> None:
+def test_sync_a_held_command_the_game_dates_before_the_join_is_dated_just_after_it() -> None:
     # Given Ann joined just after a poll, and her ;10-6 carries a time a little before (the game's clock)
     night = Night()
     night.poll()
-    sync = night.poll(cop())
-    [unit] = sync.joins
+    [unit] = night.poll(cop()).joins
     assert unit.since is not None
     typed = HeldCommand(
         source="erlc",
@@ -120,12 +119,12 @@ def test_sync_a_held_command_typed_at_the_join_carries_the_status() -> None:
         status="10-6",
         expires_at=1e12,
     )
-    # Then her join carries no status: her command says it
-    [join] = join_changes(sync.joins, SERVER, {"1": [typed]})
-    assert join.fields == {"officer_name": "Ann", "department": "Patrol"}
-    # While a command typed later leaves the join's status (older, it loses to the command)
+    # Then it is dated just after her join: it wins over the join's 10-8 (and any earlier leave)
+    [join] = join_changes([unit], SERVER)
+    assert typed.change(unit.unit_id, unit.since).at > join.at
+    # While a command typed later keeps its own time
     later = typed.model_copy(update={"at": unit.since + 5})
-    assert join_changes(sync.joins, SERVER, {"1": [later]})[0].fields == JOIN
+    assert later.change(unit.unit_id, unit.since).at == at(0) + timedelta(seconds=5, milliseconds=1)
 
 
 # ------------------------------------------------------------------ changes of a player on the server

@@ -167,14 +167,19 @@ def _retry_after(body: Any, header: str | None, now: datetime) -> float | None:
     return parse_retry_after(header, now)
 
 
-def client_factory(base_url_override: str | None = None) -> Callable[[ErlcServerConfig, str], PlayersApi]:
+def client_factory(
+    base_url_override: str | None = None, *, lookup: bool = False
+) -> Callable[[ErlcServerConfig, str], PlayersApi]:
+    """Clients for the scheduled poll, or (`lookup`) for the ingress's on-demand lookups: their own,
+    shorter timeouts, as the game waits for the webhook's answer."""
+
     def make(server: ErlcServerConfig, key: str) -> PlayersApi:
         return ErlcClient(
             base_url_override or str(server.base_url),
             key,
             api_version=server.api_version,
-            connect_timeout=server.connect_timeout,
-            read_timeout=server.read_timeout,
+            connect_timeout=server.lookup_connect_timeout if lookup else server.connect_timeout,
+            read_timeout=server.lookup_read_timeout if lookup else server.read_timeout,
         )
 
     return make

@@ -25,9 +25,10 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from relay.erlc.roster import ROSTER_SK, load_roster
+from relay.erlc.held import MAX_HELD_SECONDS
+from relay.erlc.newcomers import Typed, newcomer, unit_of
 from relay.errors import InvalidPayloadError
-from relay.models import UnitChange, roster_key
+from relay.models import UnitChange
 from relay.observability import logger
 from relay.sources import AdapterContext, AdapterKind, SenderFacts
 from relay.sources.fields import FieldRules, FieldText, parse_event_time
@@ -78,6 +79,9 @@ class ErlcEventsOptions(FieldRules):
     aliases: dict[str, FieldText] = Field(default_factory=dict)
     # When set, any other status is ignored (a player cannot type an arbitrary word onto the MDT).
     allowed_statuses: list[str] | None = None
+    # A command from a player the roster does not know yet waits this long for the player's unit
+    # (relay.erlc.newcomers): the next poll, or a lookup, that finds it sends the command.
+    hold_seconds: int = Field(default=300, ge=10, le=MAX_HELD_SECONDS)
 
     @field_validator("status_pattern")
     @classmethod
@@ -152,6 +156,8 @@ class ErlcEventsAdapter:
         self.status_pattern = re.compile(options.status_pattern)
         self.status_commands = {name.lower() for name in options.status_commands}
         self.aliases = {name.lower(): status for name, status in options.aliases.items()}
+        # The status is mapped once, here (read_status); the change is built without mapping it again.
+        self.rules = options.model_copy(update={"value_maps": {}})
 
     def normalise(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
         try:
@@ -201,7 +207,8 @@ class ErlcEventsAdapter:
                 f"{', '.join(PLAYER_ID_KEYS[::2])})"
             )
         player_id = _player_id(player[1], player[0])
-        status = self.status_of(command)
+        said = self.status_of(command)
+        status = self.read_status(said) if said is not None else None
         if status is None:
             return []
         return self._change(player_id, status, self._event_time(candidates, context), context)
@@ -218,6 +225,19 @@ class ErlcEventsAdapter:
             return None  # another integration's command
         return status
 
+    def read_status(self, typed: str) -> str | None:
+        """The status a typed value stands for (`value_maps.status`, `unmapped`), or None to ignore it."""
+        table = self.options.value_maps.get("status")
+        if table is None:
+            return typed
+        key = typed.strip()
+        if key in table:
+            return table[key]
+        if self.options.unmapped == "keep":
+            return typed
+        logger.info("erlc event: status not in value_maps.status", extra={"status": key[:32]})
+        return None
+
     def _event_time(self, candidates: Sequence[Mapping[str, Any]], context: AdapterContext) -> datetime:
         found = _first(candidates, TIME_KEYS)
         if found is not None:
@@ -230,20 +250,15 @@ class ErlcEventsAdapter:
         return context.received_at
 
     def _change(self, player_id: str, status: str, at: datetime, context: AdapterContext) -> list[UnitChange]:
-        state = context.require_state("erlc-events")
-        roster = load_roster(state.get(roster_key(self.options.server), ROSTER_SK))
-        unit = roster.get(player_id)
-        if unit is None:
-            logger.info(
-                "erlc event: player is not an on-duty unit, command skipped", extra={"player": player_id}
-            )
-            return []
-        change = self.options.unit({"id": unit.unit_id, "status": status}, at, "command")
         allowed = self.options.allowed_statuses
-        if allowed is not None and change.fields.get("status") not in allowed:
+        if allowed is not None and status not in allowed:
             logger.info("erlc event: status not allowed", extra={"status": status[:32]})
             return []
-        return [change]
+        unit = unit_of(context, self.options.server, player_id)
+        if unit is None:
+            typed = Typed(player_id, status, at)
+            return newcomer(typed, self.options.server, self.options.hold_seconds, context)
+        return [self.rules.unit({"id": unit.unit_id, "status": status}, at, "command")]
 
 
 KIND = AdapterKind(

@@ -4,12 +4,15 @@ A player who joins between two polls and types `;10-6` at once has no unit on th
 the ingress cannot look them up at once (relay.erlc.events: PRC's rate limit, a lookup a moment ago,
 the API down), the command is held in the source state (`roster#<server>`, sk `held#<player id>`), with
 its event time, its delivery and an expiry; the next poll or lookup that finds the player as a unit
-sends it, dated as the player typed it, as its own source's change (relay.erlc.poller, relay.erlc.events).
+sends it as its own source's change, in its own delivery's name (relay.erlc.poller, relay.erlc.newcomers).
+
+It is dated as the player typed it, or just after the unit's join when the game's clock puts it
+before (a clock a little behind the relay's, or PRC's API listing the player late): the player typed
+it once in game, so it wins over the join's on-duty status, and over the off-duty status the roster
+gave the unit when the player last left.
 
 Bounded: at most `MAX_HELD_PER_PLAYER` commands per player (the newest), each for at most the source's
-`hold_seconds` (the item's TTL too). A command typed before the player could have come on duty (before
-the poll that last did not list them, give or take the clocks' skew) is dropped, not sent: it was
-typed as a civilian.
+`hold_seconds` (the item's TTL too); a command whose player is not found as a unit by then is dropped.
 """
 
 from __future__ import annotations
@@ -26,9 +29,8 @@ from relay.models import UnitChange
 # held commands of the units that came on duty this recently.
 MAX_HELD_SECONDS = 900
 MAX_HELD_PER_PLAYER = 5
-# The game's clock (a command's time) against the relay's (a poll's): a command this much older than
-# the moment its player could have joined is still theirs.
-CLOCK_SKEW_SECONDS = 2.0
+# A held command the game dates before its unit's join is dated this long after the join.
+AFTER_JOIN = 0.002
 
 
 def held_key(player_id: str) -> str:
@@ -48,8 +50,10 @@ class HeldCommand(BaseModel):
     status: str
     expires_at: float
 
-    def change(self, unit_id: str) -> UnitChange:
-        return UnitChange(id=unit_id, at=_instant(self.at), fields={"status": self.status})
+    def change(self, unit_id: str, since: float | None) -> UnitChange:
+        """The command as its unit's change: dated as typed, and never before the unit's join."""
+        at = self.at if since is None else max(self.at, since + AFTER_JOIN)
+        return UnitChange(id=unit_id, at=_instant(at), fields={"status": self.status})
 
     def received(self) -> datetime:
         return _instant(self.received_at)
@@ -87,14 +91,10 @@ def hold(held: Iterable[HeldCommand], command: HeldCommand, now: float) -> list[
     return sorted(kept, key=lambda c: (c.at, c.received_at))[-MAX_HELD_PER_PLAYER:]
 
 
-def releasable(
-    held: Iterable[HeldCommand], since: float | None, now: float
-) -> tuple[list[HeldCommand], list[HeldCommand]]:
-    """(the commands to send now that the player's unit came on duty at `since`, those to drop:
-    expired, or typed before the player could have been a unit)."""
+def releasable(held: Iterable[HeldCommand], now: float) -> tuple[list[HeldCommand], list[HeldCommand]]:
+    """(the commands to send now that the player's unit is found, those expired)."""
     released: list[HeldCommand] = []
-    dropped: list[HeldCommand] = []
+    expired: list[HeldCommand] = []
     for command in held:
-        too_early = since is not None and command.at < since - CLOCK_SKEW_SECONDS
-        (dropped if command.expires_at <= now or too_early else released).append(command)
-    return released, dropped
+        (expired if command.expires_at <= now else released).append(command)
+    return released, expired

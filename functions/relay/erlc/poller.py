@@ -18,7 +18,7 @@ from typing import Literal
 
 from relay.config.schema import ErlcServerConfig, SourceConfig
 from relay.erlc.fetch import DEFAULT_HOLD_SECONDS, MakeClient, fetch_players, held_until, hold, hold_after
-from relay.erlc.held import MAX_HELD_SECONDS, HeldCommand, held_key, load_held, releasable
+from relay.erlc.held import HeldCommand, held_key, load_held, releasable
 from relay.erlc.roster import ROSTER_SK, StoredRoster, dump_stored, load_stored
 from relay.erlc.sync import SEEN_SK, Sync, join_changes, load_seen, offline_sync, poll_sync
 from relay.errors import (
@@ -108,7 +108,7 @@ def poll_server(name: str, server: ErlcServerConfig, deps: RosterPollDeps) -> Po
         held: dict[str, list[HeldCommand]] = {}
     else:
         sync = poll_sync(stored, seen, answer.players, server, now)
-        held = _held_for_recent_units(name, sync.roster, deps, now)
+        held = _held_for_fresh_units(name, stored, sync.roster, deps)
     messages, changes = _messages(name, server, sync, held, deps, now)
     if messages:
         # Enqueue first: if this fails nothing is stored, and the next poll sends the changes again.
@@ -123,18 +123,16 @@ def poll_server(name: str, server: ErlcServerConfig, deps: RosterPollDeps) -> Po
     return PollOutcome(name, "changed" if changes else "unchanged", changes)
 
 
-def _held_for_recent_units(
-    name: str, roster: StoredRoster, deps: RosterPollDeps, now: datetime
+def _held_for_fresh_units(
+    name: str, before: StoredRoster, roster: StoredRoster, deps: RosterPollDeps
 ) -> dict[str, list[HeldCommand]]:
-    """The held commands of units on duty since at most MAX_HELD_SECONDS (a command held while a
-    lookup was finding its player is found at the next poll), by player id."""
-    recent = [
-        unit.player_id
-        for unit in sorted(roster.players.values(), key=lambda u: -(u.since or 0))
-        if unit.absent == 0 and unit.since is not None and unit.since >= now.timestamp() - MAX_HELD_SECONDS
-    ]
+    """The held commands of the units that came on duty at this poll or the one before (a command held
+    while a poll or a lookup was finding its player is found by the next poll), by player id."""
+    fresh = [p for p in dict.fromkeys([*roster.fresh, *before.fresh]) if p in roster.players]
     found = {}
-    for player_id in recent[:MAX_HELD_READS]:
+    for player_id in fresh[:MAX_HELD_READS]:
+        if roster.players[player_id].absent:
+            continue
         commands = load_held(deps.store.get(roster_key(name), held_key(player_id)))
         if commands:
             found[player_id] = commands
@@ -152,15 +150,13 @@ def _messages(
     """The roster's changes as `erlc:<server>`'s, and each released command as its own delivery's."""
     released: dict[str, list[HeldCommand]] = {}
     for player_id, commands in held.items():
-        unit = sync.roster.players[player_id]
-        sent, dropped = releasable(commands, unit.since, now.timestamp())
-        released[player_id] = sent
-        if dropped:
+        released[player_id], expired = releasable(commands, now.timestamp())
+        if expired:
             logger.info(
-                "erlc held commands dropped (expired, or typed before the player was a unit)",
-                extra={"server": name, "player": player_id, "dropped": len(dropped)},
+                "erlc held commands expired",
+                extra={"server": name, "player": player_id, "expired": len(expired)},
             )
-    changes = sorted(sync.changes + join_changes(sync.joins, server, released), key=lambda c: c.id)
+    changes = sorted(sync.changes + join_changes(sync.joins, server), key=lambda c: c.id)
     messages = queue_messages(
         source=f"erlc:{name}",
         mdt_id=server.mdt_id,
@@ -172,7 +168,7 @@ def _messages(
     )
     count = len(changes)
     for player_id, commands in released.items():
-        unit_id = sync.roster.players[player_id].unit_id
+        unit = sync.roster.players[player_id]
         for command in commands:
             source = deps.sources.get(command.source)
             if source is None:
@@ -187,7 +183,7 @@ def _messages(
                 actor=source.actor,
                 webhook_id=command.webhook_id,
                 received_at=command.received(),
-                changes=[command.change(unit_id)],
+                changes=[command.change(unit.unit_id, unit.since)],
             )
             count += 1
     return messages, count

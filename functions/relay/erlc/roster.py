@@ -103,6 +103,9 @@ class StoredRoster(BaseModel):
     polled_at: float | None = None
     # "Server offline" answers in a row.
     offline: int = Field(default=0, ge=0)
+    # The players whose units came on duty at that poll (its joins, and the lookups' finds it took in):
+    # the next poll looks for their held commands too (one held while a poll or lookup found them).
+    fresh: list[str] = Field(default_factory=list)
 
 
 def unit_id_for(player: ErlcPlayer, server: ErlcServerConfig) -> str | None:
@@ -147,10 +150,12 @@ def load_stored(value: Any) -> StoredRoster:
         return StoredRoster(players=_units(value))
     polled_at = value.get("polled_at")
     offline = value.get("offline")
+    fresh = value.get("fresh")
     return StoredRoster(
         players=_units(value.get("players")),
         polled_at=float(polled_at) if isinstance(polled_at, int | float) and _is_number(polled_at) else None,
         offline=offline if isinstance(offline, int) and not isinstance(offline, bool) and offline > 0 else 0,
+        fresh=[str(p) for p in fresh if isinstance(p, str)] if isinstance(fresh, list) else [],
     )
 
 
@@ -159,6 +164,7 @@ def dump_stored(stored: StoredRoster) -> dict[str, Any]:
         "v": STORED_VERSION,
         "polled_at": stored.polled_at,
         "offline": stored.offline,
+        "fresh": stored.fresh,
         "players": {player_id: unit.model_dump() for player_id, unit in sorted(stored.players.items())},
     }
 

@@ -5,7 +5,7 @@ The rules (docs/sources/erlc.md says them as an admin reads them):
 - **A join is dated when the player could first have joined**: just after the last poll or lookup that
   did not list them (at most `JOIN_LOOKBACK_SECONDS` before now). A `;10-6` the player typed after
   joining is then newer than the join's on-duty status, and wins, however late the relay sees either.
-  A held command typed (by the game's clock) no later than that moment carries the status instead.
+  A held command the game dates before that moment is dated just after it (relay.erlc.held).
 - **A player is gone only when the game says so reliably**: missing from `absent_polls` scheduled
   polls in a row (default 2), or on the server but no longer a unit (another team, no callsign, another
   callsign). A missing poll, a failed answer or one "server offline" answer is no news. A server that
@@ -19,14 +19,13 @@ The rules (docs/sources/erlc.md says them as an admin reads them):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from relay.erlc.held import HeldCommand
 from relay.erlc.roster import Roster, RosterUnit, StoredRoster, build_roster
 from relay.models import UnitChange, UnitField
 from relay.ports.erlc import ErlcPlayer
@@ -155,7 +154,10 @@ def poll_sync(
             gone.append(was.unit_id)  # left for good, or on the server but no longer this unit
     changes += _off_duty(gone, server, now)
     changes.sort(key=lambda change: change.id)
-    return Sync(StoredRoster(players=roster, polled_at=now.timestamp()), changes, joins)
+    found = _current(stored, seen)
+    taken_in = [p for p in roster if found and p in found.players and p not in stored.players]
+    fresh = sorted({unit.player_id for unit in joins} | set(taken_in))
+    return Sync(StoredRoster(players=roster, polled_at=now.timestamp(), fresh=fresh), changes, joins)
 
 
 def lookup_sync(
@@ -180,19 +182,15 @@ def lookup_sync(
     return Seen(looked_at=now.timestamp(), players=found), joins
 
 
-def join_changes(
-    joins: Iterable[RosterUnit],
-    server: ErlcServerConfig,
-    released: Mapping[str, Sequence[HeldCommand]] | None = None,
-) -> list[UnitChange]:
-    """Each join as the MDT hears it, dated at the unit's `since`: name, department, and the on-duty
-    status, unless one of the player's own commands, released with it, says the status as early."""
+def join_changes(joins: Iterable[RosterUnit], server: ErlcServerConfig) -> list[UnitChange]:
+    """Each join as the MDT hears it, dated at the unit's `since`: name, department, on-duty status."""
     changes = []
     for unit in joins:
         since = unit.since if unit.since is not None else 0.0
-        fields: dict[UnitField, str | None] = {"officer_name": unit.name, "department": unit.department}
-        commands = (released or {}).get(unit.player_id, ())
-        if not any(command.at <= since for command in commands):
-            fields["status"] = server.on_duty_status
+        fields: dict[UnitField, str | None] = {
+            "officer_name": unit.name,
+            "department": unit.department,
+            "status": server.on_duty_status,
+        }
         changes.append(UnitChange(id=unit.unit_id, at=datetime.fromtimestamp(since, UTC), fields=fields))
     return changes

@@ -107,6 +107,7 @@ def handle(
             "changes": accepted.changes,
             "messages": accepted.messages,
             "units": list(accepted.unit_ids[:50]),
+            **({"label": accepted.label} if accepted.label else {}),
         },
     )
     metrics.add_metric(name="WebhooksAccepted", unit=MetricUnit.Count, value=1)

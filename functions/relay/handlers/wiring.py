@@ -88,14 +88,27 @@ def ingress_deps() -> IngressDeps:
     else:
         logger.warning("REPLAY_TABLE not set: replays are only recognised within this container")
         replay = InMemoryReplayGuard()
+    secrets = PowertoolsSecrets(make_client=lambda: _client("secretsmanager", ingress=True))
+    state = (
+        DynamoSourceStateStore(env.STATE_TABLE, _client("dynamodb", ingress=True))
+        if env.STATE_TABLE
+        else None
+    )
+    lookup = None
+    if state is not None and any(s.adapter == "erlc-events" for s in config.sources.values()):
+        from relay.erlc.client import client_factory
+        from relay.erlc.lookup import OnDemandLookup
+
+        # A command from a player the roster does not know yet looks the server up at once.
+        make_client = client_factory(env.ERLC_BASE_URL, lookup=True)
+        lookup = OnDemandLookup(config.erlc.servers, state, replay, secrets, make_client)
     return IngressDeps(
         config=config,
-        secrets=PowertoolsSecrets(make_client=lambda: _client("secretsmanager", ingress=True)),
+        secrets=secrets,
         publisher=SqsPublisher(env.QUEUE_URL, _client("sqs", ingress=True)),
-        source_state=DynamoSourceStateStore(env.STATE_TABLE, _client("dynamodb", ingress=True))
-        if env.STATE_TABLE
-        else None,
+        source_state=state,
         replay=replay,
+        lookup=lookup,
     )
 
 
