@@ -17,21 +17,17 @@ player, a shape it cannot read) is acknowledged with no change, the reason and t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field, field_validator
-
-from relay.erlc.held import MAX_HELD_SECONDS
+from relay.erlc.commands import CommandReader, ErlcEventsOptions, parse_command
 from relay.erlc.newcomers import Typed, newcomer, unit_of
 from relay.errors import InvalidPayloadError
 from relay.models import UnitChange
 from relay.observability import logger
 from relay.sources import AdapterContext, AdapterKind, SenderFacts
-from relay.sources.fields import FieldRules, FieldText, parse_event_time
+from relay.sources.fields import parse_event_time
 
 NESTED_KEYS = ("Data", "data", "Payload", "payload", "Event", "event")
 TYPE_KEYS = ("Type", "type", "EventType", "eventType")
@@ -68,45 +64,6 @@ LOGGED_KEYS = 20
 EMERGENCY_KEYS = ("EmergencyCall", "emergencyCall", "emergency_call", "Emergency", "emergency")
 
 
-class ErlcEventsOptions(FieldRules):
-    server: str = Field(min_length=1, description="the [erlc.servers.NAME] whose roster names the units")
-    prefix: str = Field(default=";", min_length=1, max_length=3)
-    # `;status 10-6`: these commands take the status as their argument.
-    status_commands: list[str] = Field(default_factory=lambda: ["status", "s"])
-    # `;10-8`: a command matching this is itself the status.
-    status_pattern: str = r"^10-\d{1,3}$"
-    # `;avail`: a command name that stands for a status.
-    aliases: dict[str, FieldText] = Field(default_factory=dict)
-    # When set, any other status is ignored (a player cannot type an arbitrary word onto the MDT).
-    allowed_statuses: list[str] | None = None
-    # A command from a player the roster does not know yet waits this long for the player's unit
-    # (relay.erlc.newcomers): the next poll, or a lookup, that finds it sends the command.
-    hold_seconds: int = Field(default=300, ge=10, le=MAX_HELD_SECONDS)
-
-    @field_validator("status_pattern")
-    @classmethod
-    def _pattern_compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a regular expression: {exc}") from None
-        return value
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str
-    args: tuple[str, ...]
-
-
-def parse_command(text: str, prefix: str) -> Command | None:
-    cleaned = text.strip()
-    if not cleaned.startswith(prefix):
-        return None
-    words = cleaned[len(prefix) :].split()
-    return Command(words[0], tuple(words[1:])) if words else None
-
-
 def _candidates(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     found = [payload]
     found.extend(payload[key] for key in NESTED_KEYS if isinstance(payload.get(key), Mapping))
@@ -141,6 +98,17 @@ def _player_id(value: Any, where: str) -> str:
     raise InvalidPayloadError(f"{where}: expected a player, got {type(value).__name__}")
 
 
+def _player_name(value: Any) -> str | None:
+    """The player's name where the event gives one ("Name:UserId"), for the delivery's label."""
+    if isinstance(value, Mapping):
+        found = _first([value], ("Player", "player", "Name", "name", "Username", "username"))
+        return _player_name(found[1]) if found is not None else None
+    if isinstance(value, str):
+        name = value.rpartition(":")[0] if ":" in value else value
+        return name.strip() if name.strip() and not name.strip().isdigit() else None
+    return None
+
+
 def _looks_like_emergency(candidate: Mapping[str, Any]) -> bool:
     keys = {str(key).lower().replace("_", "") for key in candidate}
     return (
@@ -153,10 +121,8 @@ def _looks_like_emergency(candidate: Mapping[str, Any]) -> bool:
 class ErlcEventsAdapter:
     def __init__(self, options: ErlcEventsOptions) -> None:
         self.options = options
-        self.status_pattern = re.compile(options.status_pattern)
-        self.status_commands = {name.lower() for name in options.status_commands}
-        self.aliases = {name.lower(): status for name, status in options.aliases.items()}
-        # The status is mapped once, here (read_status); the change is built without mapping it again.
+        self.reader = CommandReader(options)
+        # The status is read (and mapped) once, by the reader; the change is built without mapping it again.
         self.rules = options.model_copy(update={"value_maps": {}})
 
     def normalise(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
@@ -207,36 +173,17 @@ class ErlcEventsAdapter:
                 f"{', '.join(PLAYER_ID_KEYS[::2])})"
             )
         player_id = _player_id(player[1], player[0])
-        said = self.status_of(command)
-        status = self.read_status(said) if said is not None else None
+        shown = f"{self.options.server}: {_player_name(player[1]) or player_id} {raw_text.strip()}"
+        status, why = self.reader.status(command)
         if status is None:
+            context.notes.name(f"{shown} (ignored: {why})")
+            if why != "another integration's command":
+                logger.info("erlc event: command sets no status", extra={"reason": why, "player": player_id})
             return []
-        return self._change(player_id, status, self._event_time(candidates, context), context)
-
-    def status_of(self, command: Command) -> str | None:
-        name = command.name.lower()
-        if name in self.status_commands:
-            status: str | None = " ".join(command.args) or None
-        elif name in self.aliases:
-            status = self.aliases[name]
-        elif self.status_pattern.fullmatch(command.name):
-            status = command.name
-        else:
-            return None  # another integration's command
-        return status
-
-    def read_status(self, typed: str) -> str | None:
-        """The status a typed value stands for (`value_maps.status`, `unmapped`), or None to ignore it."""
-        table = self.options.value_maps.get("status")
-        if table is None:
-            return typed
-        key = typed.strip()
-        if key in table:
-            return table[key]
-        if self.options.unmapped == "keep":
-            return typed
-        logger.info("erlc event: status not in value_maps.status", extra={"status": key[:32]})
-        return None
+        changes = self._change(player_id, status, self._event_time(candidates, context), context)
+        target = changes[0].id if changes else "held"
+        context.notes.name(f"{shown} -> {target}")
+        return changes
 
     def _event_time(self, candidates: Sequence[Mapping[str, Any]], context: AdapterContext) -> datetime:
         found = _first(candidates, TIME_KEYS)
@@ -250,10 +197,6 @@ class ErlcEventsAdapter:
         return context.received_at
 
     def _change(self, player_id: str, status: str, at: datetime, context: AdapterContext) -> list[UnitChange]:
-        allowed = self.options.allowed_statuses
-        if allowed is not None and status not in allowed:
-            logger.info("erlc event: status not allowed", extra={"status": status[:32]})
-            return []
         unit = unit_of(context, self.options.server, player_id)
         if unit is None:
             typed = Typed(player_id, status, at)

@@ -25,8 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from relay.models import UnitChange
 
-# The longest a source may hold a command (ErlcEventsOptions.hold_seconds's bound): the poller looks for
-# held commands of the units that came on duty this recently.
+# The longest a source may hold a command (ErlcEventsOptions.hold_seconds's bound).
 MAX_HELD_SECONDS = 900
 MAX_HELD_PER_PLAYER = 5
 # A held command the game dates before its unit's join is dated this long after the join.

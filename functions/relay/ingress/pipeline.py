@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from relay.config.loader import build_adapter
+from relay.config.loader import build_adapter, config_warnings
 from relay.config.schema import RelayConfig, SourceConfig
 from relay.errors import (
     InvalidPayloadError,
@@ -81,13 +81,13 @@ class IngressDeps:
     _adapters: dict[str, tuple[Adapter, AdapterKind]] = field(default_factory=dict)
     _warned: bool = False
 
-    def config_warnings(self) -> list[str]:
-        """relay.toml's warnings (sources without replay protection), the first time they are asked for:
-        once per cold start, where the composition root builds the dependencies once."""
+    def config_warnings(self) -> list[tuple[str, str]]:
+        """relay.toml's warnings as (what, the warning), the first time they are asked for: once per
+        cold start, where the composition root builds the dependencies once."""
         if self._warned:
             return []
         self._warned = True
-        return self.config.replay_warnings()
+        return config_warnings(self.config)
 
     def adapter(self, name: str, source: SourceConfig) -> tuple[Adapter, AdapterKind]:
         if name not in self._adapters:

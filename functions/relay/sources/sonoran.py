@@ -63,6 +63,9 @@ class SonoranOptions(FieldRules):
     # identIds one request may name across its events (each is one state read or write): more is a 422.
     max_idents: int = Field(default=100, ge=1, le=1000)
 
+    def statuses(self) -> set[str]:
+        return super().statuses() | ({self.logout_status} if self.logout_status else set())
+
     @model_validator(mode="before")
     @classmethod
     def _status_map_over_defaults(cls, data: Any) -> Any:
