@@ -23,8 +23,8 @@ from relay_devtools.operations.doctor import (
     secret_name_checks,
     secrets_manager_lookup,
     signature_checks,
-    status_checks,
     stack_checks,
+    status_checks,
     template_names,
 )
 from relay_devtools.operations.stack import StackError, StackInfo, describe_stack
