@@ -150,6 +150,7 @@ class ErlcEventsAdapter:
             ("", True) if any(_looks_like_emergency(c) for c in candidates) else None
         )
         if "emergency" in normalised_kind or (text is None and emergency is not None):
+            context.notes.name(f"{self.options.server}: emergency call (not mapped to units yet)")
             logger.info("erlc event: emergency call skipped (not mapped to units yet)")
             return []
         if text is None:
