@@ -5,9 +5,13 @@ little, and the roster saying again what it said (tests/support/night.py)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from relay.erlc.lookup import claim_key
 from relay.errors import ErlcOfflineError, ErlcRateLimitedError, ErlcUnavailableError
+from relay.ports.erlc import ErlcPlayer
+from tests.support.constants import MDT
 from tests.support.night import Night
 
 
@@ -307,3 +311,117 @@ def test_night_a_player_who_types_10_7_in_game_goes_off_duty() -> None:
     night.command(cop, ";10-7")
     night.consume()
     assert night.mdt("1A-81")["status"] == "10-7"
+
+
+# ------------------------------------------------------------------ a whole night, any order
+
+CAST = [("1", "1A-01", "Ann"), ("2", "1A-02", "Bo"), ("3", "1A-03", "Cy")]
+STEP = st.one_of(
+    st.tuples(st.just("join"), st.integers(0, 2)),
+    st.tuples(st.just("leave"), st.integers(0, 2)),
+    st.tuples(st.just("type"), st.integers(0, 2), st.sampled_from(["10-6", "10-8", "10-23", "10-97"])),
+    st.tuples(st.just("edit"), st.integers(0, 2), st.sampled_from(["officer_name", "department"])),
+    st.tuples(st.just("glitch"), st.integers(0, 2)),  # PRC's next answer leaves out a player in game
+    st.tuples(st.sampled_from(["poll", "offline", "failed", "429", "lose-roster", "consume"])),
+)
+FAULTS = {
+    "offline": lambda: ErlcOfflineError("server offline", 422, 3002),
+    "failed": lambda: ErlcUnavailableError("timeout"),
+    "429": lambda: ErlcRateLimitedError("rate limited", retry_after=30, bucket="global"),
+}
+
+
+class Model:
+    """What the dispatcher should see, kept beside a Night the steps drive."""
+
+    def __init__(self) -> None:
+        self.night = Night()
+        self.present: set[int] = set()
+        self.steady: set[int] = set()  # listed by the last poll that answered, and in game since
+        self.typed: dict[int, list[str]] = {}  # the statuses typed since the player last joined
+        self.earlier: dict[int, set[str]] = {}  # those typed in an earlier stay
+        self.edited: dict[tuple[int, str], str] = {}
+        self.glitch: int | None = None  # the player the next poll's answer leaves out
+        self.missed: dict[int, int] = {}  # answers in a row that left a player in game out
+
+    def step(self, step: tuple) -> None:
+        night, kind = self.night, step[0]
+        night.wait(7)
+        if kind == "join" and step[1] not in self.present:
+            night.prc.join(*CAST[step[1]])
+            self.present.add(step[1])
+            self.earlier.setdefault(step[1], set()).update(self.typed.pop(step[1], []))
+        elif kind == "leave" and step[1] in self.present:
+            night.prc.leave(CAST[step[1]][0])
+            self.present.discard(step[1])
+            self.steady.discard(step[1])
+        elif kind == "type" and step[1] in self.present:
+            player_id, _, name = CAST[step[1]]
+            night.command(ErlcPlayer(name=name, player_id=player_id, team="Police"), f";{step[2]}")
+            self.typed.setdefault(step[1], []).append(step[2])
+        elif kind == "edit" and (MDT, CAST[step[1]][1]) in night.consumer.partner.units:
+            value = f"Dispatcher's {step[2]} {len(self.edited)}"
+            night.edit(CAST[step[1]][1], **{step[2]: value})
+            self.edited[(step[1], step[2])] = value
+        elif kind == "glitch":
+            self.glitch = step[1]
+        elif kind in ("poll", *FAULTS):
+            self.poll(FAULTS[kind]() if kind in FAULTS else None)
+        elif kind == "lose-roster":
+            night.store.put("roster#main", "players", "garbage")
+        elif kind == "consume":
+            self.consume()
+
+    def poll(self, fault: Exception | None = None) -> None:
+        night = self.night
+        night.wait(53)
+        if fault is not None:
+            night.prc.faults.append(fault)
+        game = list(night.prc.players)
+        left_out = CAST[self.glitch][0] if self.glitch is not None and fault is None else None
+        night.prc.players = [p for p in game if p.player_id != left_out]
+        result = night.poll().result
+        night.prc.players = game
+        if result in ("changed", "unchanged"):
+            self.glitch = None
+            for index in self.present:
+                self.missed[index] = self.missed.get(index, 0) + 1 if CAST[index][0] == left_out else 0
+            listed = {index for index in self.present if CAST[index][0] != left_out}
+            # Left out of one answer, a player listed before is still in game: kept on duty
+            self.steady = listed | {i for i in self.steady & self.present if self.missed[i] < 2}
+        # The consumer runs all along: what a poll queues is written within seconds, not a minute later
+        self.consume()
+
+    def consume(self) -> None:
+        self.night.consume()
+        for index in self.steady:
+            # A player the game lists, who has not left since, is never shown off duty
+            assert self.night.mdt(CAST[index][1])["status"] != "10-7", (index, "shown off duty while in game")
+
+    def settle(self) -> None:
+        for _ in range(3):
+            self.night.wait(7)
+            self.poll()
+
+    def check(self) -> None:
+        for (index, name), value in self.edited.items():
+            # A dispatcher's edit is never reverted by the game saying again what it said
+            assert self.night.mdt(CAST[index][1])[name] == value, (index, name)
+        for index in self.present:
+            status = self.night.mdt(CAST[index][1])["status"]
+            if self.typed.get(index):
+                # A player's last command since they joined stands
+                assert status == self.typed[index][-1], (index, self.typed[index])
+            else:
+                # On duty, or what they typed in an earlier stay if the relay never saw them gone
+                assert status in {"10-8"} | self.earlier.get(index, set()), (index, status)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(STEP, min_size=1, max_size=30))
+def test_night_property_the_game_says_again_and_the_dispatcher_and_players_stand(steps: list[tuple]) -> None:
+    model = Model()
+    for step in steps:
+        model.step(step)
+    model.settle()
+    model.check()

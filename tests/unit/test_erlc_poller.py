@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +118,12 @@ def test_poll_a_join_is_enqueued_as_the_ingress_would(world: World) -> None:
         GUILD,
         ACTOR,
     )
+    # dated two minutes back: no earlier poll says when the player joined (relay.erlc.sync)
     assert message.changes == [
         UnitChange(
-            id="1A-12", at=NOW, fields={"officer_name": "Ann", "department": "Patrol", "status": "10-8"}
+            id="1A-12",
+            at=NOW - timedelta(minutes=2),
+            fields={"officer_name": "Ann", "department": "Patrol", "status": "10-8"},
         )
     ]
 

@@ -79,9 +79,12 @@ JOIN = {"officer_name": "Ann", "department": "Patrol", "status": "10-8"}
 # ------------------------------------------------------------------ joins
 
 
-def test_sync_the_first_poll_dates_its_joins_now() -> None:
+def test_sync_the_first_poll_dates_its_joins_two_minutes_back() -> None:
+    # No earlier poll: the players joined at some time before; a command they typed in the last two
+    # minutes (held, or sent with a lost roster's re-announcement) is newer than the join
     night = Night()
-    assert night.heard(night.poll(cop())) == [UnitChange(id="1A-12", at=at(0), fields=JOIN)]
+    first = at(0) - timedelta(seconds=JOIN_LOOKBACK_SECONDS)
+    assert night.heard(night.poll(cop())) == [UnitChange(id="1A-12", at=first, fields=JOIN)]
 
 
 def test_sync_a_join_is_dated_just_after_the_poll_that_did_not_list_the_player() -> None:

@@ -3,7 +3,8 @@
 The rules (docs/sources/erlc.md says them as an admin reads them):
 
 - **A join is dated when the player could first have joined**: just after the last poll or lookup that
-  did not list them (at most `JOIN_LOOKBACK_SECONDS` before now). A `;10-6` the player typed after
+  did not list them, at most `JOIN_LOOKBACK_SECONDS` (2 minutes) before now: that long before now when
+  no earlier poll is known (a first poll, a stored roster that cannot be read). A `;10-6` the player typed after
   joining is then newer than the join's on-duty status, and wins, however late the relay sees either.
   A held command the game dates before that moment is dated just after it (relay.erlc.held).
 - **A player is gone only when the game says so reliably**: missing from `absent_polls` scheduled
@@ -78,13 +79,12 @@ def known_units(stored: StoredRoster, seen: Seen | None) -> Roster:
 
 
 def join_time(stored: StoredRoster, seen: Seen | None, now: datetime) -> float:
-    """When a player neither the last poll nor a lookup since listed could first have joined."""
+    """When a player neither the last poll nor a lookup since listed could first have joined: just
+    after that look, never more than JOIN_LOOKBACK_SECONDS ago (with no look known, that long ago)."""
     current = _current(stored, seen)
     looks = [t for t in (stored.polled_at, current.looked_at if current else None) if t is not None]
     at = now.timestamp()
-    if not looks:
-        return at
-    return min(at, max(max(looks) + AFTER, at - JOIN_LOOKBACK_SECONDS))
+    return min(at, max([t + AFTER for t in looks] + [at - JOIN_LOOKBACK_SECONDS]))
 
 
 @dataclass(frozen=True)
