@@ -4,8 +4,9 @@ The rules (docs/sources/erlc.md says them as an admin reads them):
 
 - **A join is dated when the player could first have joined**: just after the last poll or lookup that
   did not list them, at most `JOIN_LOOKBACK_SECONDS` (2 minutes) before now: that long before now when
-  no earlier poll is known (a first poll, a stored roster that cannot be read). A `;10-6` the player typed after
-  joining is then newer than the join's on-duty status, and wins, however late the relay sees either.
+  no earlier poll is known (a first poll, a stored roster that cannot be read). A `;10-6` the player
+  typed after joining is then newer than the join's on-duty status, and wins, however late the relay
+  sees either.
   A held command the game dates before that moment is dated just after it (relay.erlc.held).
 - **A player is gone only when the game says so reliably**: missing from `absent_polls` scheduled
   polls in a row (default 2), or on the server but no longer a unit (another team, no callsign, another
