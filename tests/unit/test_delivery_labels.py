@@ -103,3 +103,43 @@ def test_label_in_the_accepted_line_and_on_the_feed(lambda_context: Any) -> None
     [shown] = build_deliveries(records)
     assert shown.label == "main: Lindqvist_30 ;10-6 -> 1A-07"
     assert render_lines([shown])[1] == "    main: Lindqvist_30 ;10-6 -> 1A-07"
+
+
+def test_label_a_held_command_later_sent_by_the_poll_shows_its_fate() -> None:
+    # Given a command held (202, no change) and later written by the poll in the delivery's name
+    held = {
+        "level": "INFO",
+        "message": "webhook accepted",
+        "timestamp": "2026-11-28 12:00:01,000+0000",
+        "function_request_id": "in-1",
+        "source": "erlc",
+        "webhook_id": "request:abc",
+        "status": 202,
+        "changes": 0,
+        "messages": 0,
+        "units": [],
+        "label": "main: Rossi ;10-6 -> held",
+    }
+    written = {
+        "level": "INFO",
+        "message": "unit outcomes",
+        "timestamp": "2026-11-28 12:01:05,000+0000",
+        "function_request_id": "consumer-1",
+        "units": [
+            {
+                "unit_id": "1A-31",
+                "webhook_ids": ["request:abc"],
+                "sources": ["erlc"],
+                "outcome": "written",
+                "fields": {"status": "written"},
+                "written": {"status": "10-6"},
+            }
+        ],
+    }
+    [delivery] = build_deliveries([held, written])
+    # Then the feed shows the command written, not skipped
+    assert (delivery.outcome, delivery.label, delivery.units) == (
+        "written",
+        "main: Rossi ;10-6 -> held",
+        ["1A-31"],
+    )

@@ -268,7 +268,9 @@ def _conclude(delivery: Delivery) -> None:
         delivery.outcome = "dead-lettered"
         delivery.why = "; ".join(sorted({letter["reason"] for letter in delivery.dead_letters}))
         return
-    if delivery.answer == "accepted" and delivery.changes == 0:
+    if delivery.answer == "accepted" and delivery.changes == 0 and not delivery.fates:
+        # (A delivery whose change was held, an ER:LC command for a player not on the roster yet,
+        # gets its fate later, from the poll that sent it in the delivery's name.)
         delivery.outcome = "skipped"
         delivery.why = "; ".join(delivery.notes) or "the payload holds no unit change"
         return
