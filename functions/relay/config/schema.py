@@ -217,12 +217,13 @@ class ErlcServerConfig(Strict):
     offline_polls: int = Field(default=3, ge=1, le=30)
     # A command from a player the roster does not know yet makes the ingress ask PRC for the players at
     # once: at most one such lookup per server every `lookup_spacing_seconds`, never while the poll is
-    # held by a rate limit, with short timeouts (the game waits for the webhook's answer). Off: the
-    # command waits for the next poll (docs/sources/erlc.md).
+    # held by a rate limit, with short timeouts (the game waits for the webhook's answer, and the
+    # ingress has 5 s in all, its other calls and a cold start's secrets included). Off: the command
+    # waits for the next poll (docs/sources/erlc.md).
     lookup: bool = True
     lookup_spacing_seconds: int = Field(default=5, ge=1, le=300)
-    lookup_connect_timeout: float = Field(default=1.0, gt=0, le=5)
-    lookup_read_timeout: float = Field(default=2.0, gt=0, le=5)
+    lookup_connect_timeout: float = Field(default=0.5, gt=0, le=3)
+    lookup_read_timeout: float = Field(default=1.5, gt=0, le=3)
 
 
 class ErlcConfig(Strict):
