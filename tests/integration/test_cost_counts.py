@@ -25,7 +25,7 @@ EXACT = (
 )
 BYTES = ("log_bytes", "emf_bytes")
 BYTES_PER_LINE = 8
-ITEM_BYTES_SLACK = 64
+ITEM_SIZE_SLACK = 0.15  # a compressed item's size moves by a tenth or so with the clock's digits
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,8 @@ def test_cost_counts_are_what_relay_cost_uses(recounted: dict[str, Any]) -> None
                 assert abs(now[key] - then[key]) <= slack, (
                     f"{step} {function} {key}: {now[key]} vs {then[key]}"
                 )
-    assert abs(recounted["largest_item_bytes"] - committed["largest_item_bytes"]) <= ITEM_BYTES_SLACK
+    largest = committed["largest_item_bytes"]
+    assert abs(recounted["largest_item_bytes"] - largest) <= ITEM_SIZE_SLACK * largest
 
 
 def test_cost_counts_cover_every_kind_and_what_each_function_does(recounted: dict[str, Any]) -> None:

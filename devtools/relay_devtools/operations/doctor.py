@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relay.config.loader import load_config
+from relay.config.loader import load_config, status_warnings
 from relay.config.schema import (
     BodyKeySignature,
     Ed25519Signature,
@@ -162,6 +162,11 @@ def _replay_check(name: str, adapter: str, signature: SignatureConfig, path: str
     return Check("replay key", True, detail, warning=True)
 
 
+def status_checks(config: RelayConfig) -> list[Check]:
+    """A status one source sets that another source's allow-list refuses (relay.config.loader)."""
+    return [Check("statuses", True, warning, warning=True) for warning in status_warnings(config)]
+
+
 def id_checks(config: RelayConfig) -> list[Check]:
     checks = []
     targets = [(f"sources.{n}", s.mdt_id) for n, s in config.sources.items()]
@@ -179,7 +184,8 @@ def id_checks(config: RelayConfig) -> list[Check]:
 
 
 def offline_checks(config: RelayConfig, names: Mapping[str, str]) -> list[Check]:
-    return [*secret_name_checks(config, names), *signature_checks(config), *id_checks(config)]
+    checks = [*secret_name_checks(config, names), *signature_checks(config), *id_checks(config)]
+    return checks + status_checks(config)
 
 
 # ------------------------------------------------------------------ secrets

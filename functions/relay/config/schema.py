@@ -210,6 +210,20 @@ class ErlcServerConfig(Strict):
     uppercase_callsigns: bool = True
     connect_timeout: float = Field(default=3.05, gt=0, le=30)
     read_timeout: float = Field(default=10.0, gt=0, le=60)
+    # A player is gone (their unit off duty) once missing from this many scheduled polls in a row; a
+    # poll that failed, or a missing poll, counts for nothing (docs/sources/erlc.md).
+    absent_polls: int = Field(default=2, ge=1, le=10)
+    # This many "server offline" answers in a row (code 3002, or a 422) end the night: every unit off duty.
+    offline_polls: int = Field(default=3, ge=1, le=30)
+    # A command from a player the roster does not know yet makes the ingress ask PRC for the players at
+    # once: at most one such lookup per server every `lookup_spacing_seconds`, never while the poll is
+    # held by a rate limit, with short timeouts (the game waits for the webhook's answer, and the
+    # ingress has 5 s in all, its other calls and a cold start's secrets included). Off: the command
+    # waits for the next poll (docs/sources/erlc.md).
+    lookup: bool = True
+    lookup_spacing_seconds: int = Field(default=5, ge=1, le=300)
+    lookup_connect_timeout: float = Field(default=0.5, gt=0, le=3)
+    lookup_read_timeout: float = Field(default=1.5, gt=0, le=3)
 
 
 class ErlcConfig(Strict):

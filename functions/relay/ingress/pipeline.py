@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from relay.config.loader import build_adapter
+from relay.config.loader import build_adapter, config_warnings
 from relay.config.schema import RelayConfig, SourceConfig
 from relay.errors import (
     InvalidPayloadError,
@@ -31,12 +31,12 @@ from relay.ingress.replay import replay_id, replay_key
 from relay.ingress.signatures import SignedRequest, Verified, verify_signature
 from relay.ingress.staged import StagedSourceState
 from relay.memory import InMemoryReplayGuard
-from relay.messages import Publisher, queue_messages
-from relay.models import UnitChange
+from relay.messages import Publisher, QueueMessage, queue_messages
 from relay.observability import logger
+from relay.ports.erlc import RosterLookup
 from relay.ports.secrets import SecretsSource
 from relay.ports.stores import ReplayGuard, SourceStateStore
-from relay.sources import Adapter, AdapterContext, AdapterKind
+from relay.sources import Adapter, AdapterContext, AdapterKind, DeliveryNotes
 from relay.sources.registry import normalise
 
 
@@ -63,6 +63,8 @@ class Accepted:
     replay_store_error: str | None = None
     # The units the changes are about (the delivery trail in the logs names them).
     unit_ids: tuple[str, ...] = ()
+    # The adapter's short label for the delivery (`main: Lindqvist_30 ;10-6 -> 1A-07`), if it gave one.
+    label: str | None = None
 
 
 @dataclass
@@ -74,6 +76,8 @@ class IngressDeps:
     source_state: SourceStateStore | None = None
     # Remembers queued deliveries; the handler wires the DynamoDB table, tests an in-memory one.
     replay: ReplayGuard = field(default_factory=InMemoryReplayGuard)
+    # PRC asked at once for an ER:LC server's players (erlc-events sources); None = never.
+    lookup: RosterLookup | None = None
     _adapters: dict[str, tuple[Adapter, AdapterKind]] = field(default_factory=dict)
     _warned: bool = False
     _refetched: dict[str, datetime] = field(default_factory=dict)
@@ -86,13 +90,13 @@ class IngressDeps:
         self._refetched[secret] = now
         return True
 
-    def config_warnings(self) -> list[str]:
-        """relay.toml's warnings (sources without replay protection), the first time they are asked for:
-        once per cold start, where the composition root builds the dependencies once."""
+    def config_warnings(self) -> list[tuple[str, str]]:
+        """relay.toml's warnings as (what, the warning), the first time they are asked for: once per
+        cold start, where the composition root builds the dependencies once."""
         if self._warned:
             return []
         self._warned = True
-        return self.config.replay_warnings()
+        return config_warnings(self.config)
 
     def adapter(self, name: str, source: SourceConfig) -> tuple[Adapter, AdapterKind]:
         if name not in self._adapters:
@@ -191,6 +195,14 @@ def _identify(
     return webhook_id, replay_key(request.source, delivery) if delivery else None
 
 
+@dataclass(frozen=True)
+class _Delivered:
+    changes: int
+    messages: int
+    unit_ids: tuple[str, ...]
+    label: str | None
+
+
 def _deliver(
     request: InboundRequest,
     source: SourceConfig,
@@ -198,8 +210,8 @@ def _deliver(
     payload: dict[str, Any],
     webhook_id: str | None,
     deps: IngressDeps,
-) -> tuple[list[UnitChange], int]:
-    """Run the adapter, queue its changes (all or 503), then write its state: (changes, messages)."""
+) -> _Delivered:
+    """Run the adapter, queue its changes and those it relays (all or 503), then write its state."""
     # What the adapter changes in its source's state is written only once its messages are queued.
     state = StagedSourceState(deps.source_state) if deps.source_state is not None else None
     context = AdapterContext(
@@ -207,6 +219,8 @@ def _deliver(
         received_at=request.received_at,
         headers=request.headers,
         state=state,
+        webhook_id=webhook_id,
+        lookup=deps.lookup,
     )
     changes = normalise(adapter, payload, context)
     messages = queue_messages(
@@ -218,13 +232,39 @@ def _deliver(
         received_at=request.received_at,
         changes=changes,
     )
+    messages += _relayed_messages(context.notes, request, source, webhook_id)
     if messages:
         deps.publisher.send(messages)  # raises QueueUnavailableError (503) unless every message is queued
     if state is not None:
         # Raises SourceStateUnavailableError (503): the delivery is not remembered, so the sender's
         # retry runs the adapter again and writes the state (its messages again: the merge absorbs them).
         state.commit()
-    return changes, len(messages)
+    relayed = [change for batch in context.notes.relayed for change in batch.changes]
+    return _Delivered(
+        changes=len(changes) + len(relayed),
+        messages=len(messages),
+        unit_ids=tuple(dict.fromkeys(change.id for change in [*changes, *relayed])),
+        label=context.notes.label,
+    )
+
+
+def _relayed_messages(
+    notes: DeliveryNotes, request: InboundRequest, source: SourceConfig, webhook_id: str | None
+) -> list[QueueMessage]:
+    """The changes the adapter relays, each batch as its own source's and delivery's messages."""
+    messages: list[QueueMessage] = []
+    for batch in notes.relayed:
+        where = batch.destination
+        messages += queue_messages(
+            source=batch.source or request.source,
+            mdt_id=where.mdt_id if where else source.mdt_id,
+            guild_id=where.guild_id if where else source.guild_id,
+            actor=where.actor if where else source.actor,
+            webhook_id=batch.webhook_id or webhook_id,
+            received_at=batch.received_at or request.received_at,
+            changes=batch.changes,
+        )
+    return messages
 
 
 def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
@@ -242,7 +282,7 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
         except ReplayStoreUnavailableError as exc:
             store_error = str(exc)  # fail open: see docs/security.md, "Replay window"
 
-    changes, messages = _deliver(request, source, adapter, payload, webhook_id, deps)
+    delivered = _deliver(request, source, adapter, payload, webhook_id, deps)
 
     if key:
         try:
@@ -253,8 +293,9 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
     return Accepted(
         request.source,
         webhook_id,
-        len(changes),
-        messages,
+        delivered.changes,
+        delivered.messages,
         replay_store_error=store_error,
-        unit_ids=tuple(dict.fromkeys(change.id for change in changes)),
+        unit_ids=delivered.unit_ids,
+        label=delivered.label,
     )
