@@ -44,20 +44,24 @@ def _heard_after(before: tuple[Heard, ...], stamps: Iterable[FieldStamp]) -> tup
     heard = {h.source: h for h in before}
     for stamp in stamps:
         known = heard.get(stamp.source)
+        said = stamp.first or stamp  # a run of one value in the batch was first said there
         if known is None:
-            heard[stamp.source] = Heard(stamp.source, stamp.value, stamp.at, stamp.tiebreak, stamp.at)
+            heard[stamp.source] = Heard(stamp.source, stamp.value, said.at, said.tiebreak, stamp.at)
         elif stamp.value == known.value:
             first = (stamp.at, stamp.tiebreak) if _key(stamp) < (known.at, known.tiebreak) else None
             at, tiebreak = first or (known.at, known.tiebreak)
             heard[stamp.source] = Heard(known.source, known.value, at, tiebreak, max(known.last_at, stamp.at))
         elif stamp.at > known.last_at:
-            heard[stamp.source] = Heard(stamp.source, stamp.value, stamp.at, stamp.tiebreak, stamp.at)
+            heard[stamp.source] = Heard(stamp.source, stamp.value, said.at, said.tiebreak, stamp.at)
         # else: an older change of another value, arriving late: the memory keeps the newest
     return tuple(sorted(heard.values(), key=lambda h: (h.last_at, h.source))[-MAX_HEARD:])
 
 
 def _as_first_said(stamp: FieldStamp, known: Heard | None) -> FieldStamp:
-    """A repeat of the value a source last said, dated when it first said it."""
+    """A repeat of the value a source last said (in an earlier batch, or earlier in this one), dated
+    when it first said it."""
+    if stamp.first is not None:
+        stamp = FieldStamp(stamp.value, stamp.first.at, stamp.first.tiebreak, source=stamp.source)
     if known is None or known.value != stamp.value or (known.at, known.tiebreak) >= _key(stamp):
         return stamp
     return FieldStamp(stamp.value, known.at, known.tiebreak, source=stamp.source)
@@ -141,12 +145,20 @@ def _held_on_duty(
     mdt_id: str,
     now: datetime,
 ) -> str | None:
-    """Why an off-duty status is not taken (another source has the unit on duty), or None."""
+    """Why an off-duty status is not taken (another voice has the unit on duty), or None. Sources of one
+    voice are one opinion, the newest of them what it says: a player's own `;10-7` is not held by the
+    roster that announced them, and the roster's 10-7 when they leave is not held by their last command."""
     if name != "status" or not policy.off_duty(mdt_id, candidate.value):
         return None
     since = now - policy.duty_memory(mdt_id)
-    for other in sorted(heard, key=lambda h: h.last_at, reverse=True):
-        on_duty = other.value is not None and not policy.off_duty(mdt_id, other.value)
-        if other.source != candidate.source and on_duty and other.last_at >= since:
-            return f"{name}: on duty per {other.source} ({other.value})"
+    mine = policy.voice(candidate.source)
+    says: dict[str, Heard] = {}
+    for entry in heard:
+        voice = policy.voice(entry.source)
+        if voice != mine and (voice not in says or entry.last_at > says[voice].last_at):
+            says[voice] = entry
+    for voice, entry in sorted(says.items(), key=lambda item: item[1].last_at, reverse=True):
+        on_duty = entry.value is not None and not policy.off_duty(mdt_id, entry.value)
+        if on_duty and entry.last_at >= since:
+            return f"{name}: on duty per {voice} ({entry.value})"
     return None
