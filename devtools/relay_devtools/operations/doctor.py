@@ -5,7 +5,8 @@
   well formed (`make build` runs these, so a config that would fail is never built);
 - secrets: each one the config names is present and usable for its scheme (from a local file, or
   from Secrets Manager);
-- the partner: the key is accepted and every (MDT, guild) pair is linked (a read of the list);
+- the partner: the key is accepted, every (MDT, guild) pair is linked and its list of units is one the
+  consumer can read whole (relay.northca.wire.read_unit_list: the read the consumer plans on);
 - a stack: it exists, its outputs, its parameters match the config, queue and DLQ depth.
 
 Each check returns `Check`s; the command prints them. Clients and lookups are passed in.
@@ -29,7 +30,13 @@ from relay.config.schema import (
     StandardWebhooksSignature,
     timestamp_tolerance,
 )
-from relay.errors import ConfigError, NorthcaAuthError, NorthcaError, NorthcaForbiddenError
+from relay.errors import (
+    ConfigError,
+    NorthcaAuthError,
+    NorthcaError,
+    NorthcaForbiddenError,
+    NorthcaUnreadableListError,
+)
 from relay.ingress.keys import decode_whsec, hmac_key, load_ed25519_public_key, plain_secret, usable_keys
 from relay.models import parse_secret_value
 from relay.sources.registry import adapter_kind
@@ -253,15 +260,19 @@ def partner_checks(config: RelayConfig, client: Any, base_url: str) -> list[Chec
             detail = f"MDT {mdt_id} is not linked to guild {guild_id} ({exc}); used by {who}"
             checks.append(Check("partner", False, detail))
             continue
+        except NorthcaUnreadableListError as exc:
+            detail = (
+                f"{base_url}: MDT {mdt_id}, guild {guild_id}: {exc}: the consumer writes nothing to this MDT "
+                "while its list cannot be read, and the partner-refuses-setup alarm fires (docs/consumer.md)"
+            )
+            checks.append(Check("partner", False, detail))
+            continue
         except NorthcaError as exc:
             checks.append(Check("partner", False, f"{base_url}: MDT {mdt_id}, guild {guild_id}: {exc}"))
             continue
+        listed = f"{len(units)} units, every one readable"
         checks.append(
-            Check(
-                "partner",
-                True,
-                f"key accepted; MDT {mdt_id} linked to guild {guild_id} ({len(units)} units; {who})",
-            )
+            Check("partner", True, f"key accepted; MDT {mdt_id} linked to guild {guild_id} ({listed}; {who})")
         )
     if not pairs:
         checks.append(Check("partner", True, "no source or ER:LC server to check", warning=True))
