@@ -4,6 +4,7 @@ the keys of the state table and secret rotation lists. Pure: no I/O."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, get_args
 from unicodedata import category
@@ -163,9 +164,11 @@ def parse_secret_value(raw: str) -> list[str]:
 
 
 def redact(text: str, *secrets: str) -> str:
-    """`text` with every secret in it replaced by `***`: for anything logged from a partner's answer,
-    which may echo what it was sent (a key refused in a 401 text, a token in a URL)."""
+    """`text` with every secret in it replaced by `***`, whatever its letter case: for anything logged
+    from a partner's answer, which may echo what it was sent (a key refused in a 401 text, a token in a
+    URL), upper-cased or not. Redact first, then cut a text short: a cut through a secret leaves a piece
+    of it that no longer matches."""
     for secret in secrets:
         if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
+            text = re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
     return text

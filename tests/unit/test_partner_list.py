@@ -284,3 +284,22 @@ def test_the_reader_keeps_each_spelling_the_partner_lists() -> None:
     # (the consumer decides which one a change is about, relay.consumer.policy.canonical_id).
     units = read_unit_list([unit("adam-12"), unit("ADAM-12"), unit(nfd("ÉLAN-1")), unit("ÉLAN-1")])
     assert sorted(units) == sorted(["adam-12", "ADAM-12", nfd("ÉLAN-1"), "ÉLAN-1"])
+
+
+def test_consumer_two_listed_spellings_of_one_unit_neither_is_blanked() -> None:
+    # Given a partner holding "adam-12" and, written later, "ADAM-12" (made before ids were compared so)
+    harness = Harness()
+    harness.partner.edit("adam-12", officer_name="Old", rank="PO")
+    harness.clock.advance(5)
+    harness.partner.edit("ADAM-12", officer_name="New", rank="SGT")
+    # When a change speaks of the unit
+    failed = harness.run(record("m1", message("w1", change("Adam-12", 1, status="10-8"))))
+    # Then the one written last takes it, whole, and the other is left as it was
+    assert failed == set()
+    assert [u["id"] for u in harness.partner.puts()] == ["ADAM-12"]
+    assert harness.partner.unit("ADAM-12")["officer_name"] == "New"
+    assert harness.partner.unit("adam-12") == {
+        **dict.fromkeys(UNIT_FIELDS, ""),
+        "officer_name": "Old",
+        "rank": "PO",
+    }

@@ -38,11 +38,12 @@ from relay.errors import (
     NorthcaUnreadableListError,
 )
 from relay.ingress.keys import decode_whsec, hmac_key, load_ed25519_public_key, plain_secret, usable_keys
-from relay.models import parse_secret_value
+from relay.models import parse_secret_value, redact
 from relay.sources.registry import adapter_kind
 from relay_devtools.files.config_hints import explain
 from relay_devtools.files.secrets_file import load_secrets_file
 from relay_devtools.files.template import load_template
+from relay_devtools.options import printable
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # The template's parameters that name secrets, and what relay.toml calls them.
@@ -58,8 +59,9 @@ class Check:
     warning: bool = False  # passes, but says something the operator should know
 
     def line(self) -> str:
+        """The check as printed: a partner's or a file's text in it cannot move or recolour the terminal."""
         mark = "FAIL" if not self.ok else ("warn" if self.warning else "ok  ")
-        return f"{mark}  {self.name}: {self.detail}"
+        return printable(f"{mark}  {self.name}: {self.detail}")
 
 
 def passed(checks: list[Check]) -> bool:
@@ -255,7 +257,7 @@ def partner_checks(config: RelayConfig, client: Any, base_url: str) -> list[Chec
             units = client.list_units(mdt_id, guild_id)
         except NorthcaAuthError as exc:
             checks.append(Check("partner", False, f"{base_url} refused the partner key (401 {exc})"))
-            return checks
+            break
         except NorthcaForbiddenError as exc:
             detail = f"MDT {mdt_id} is not linked to guild {guild_id} ({exc}); used by {who}"
             checks.append(Check("partner", False, detail))
@@ -276,7 +278,9 @@ def partner_checks(config: RelayConfig, client: Any, base_url: str) -> list[Chec
         )
     if not pairs:
         checks.append(Check("partner", True, "no source or ER:LC server to check", warning=True))
-    return checks
+    # The client redacts its own errors; the partner's text may still hold the key some other way.
+    key = str(getattr(client, "partner_key", ""))
+    return [Check(c.name, c.ok, redact(c.detail, key), c.warning) for c in checks]
 
 
 # ------------------------------------------------------------------ a stack

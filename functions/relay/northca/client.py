@@ -110,7 +110,7 @@ class NorthcaClient:
         envelope = json_or_none(response.data)  # a deep answer is garbage too
         error = envelope.get("error") if isinstance(envelope, dict) else None
         # The partner may echo the key in its text (a 401 that quotes what it refused): never log it.
-        message = redact(error[:500], self.partner_key) if isinstance(error, str) else f"HTTP {status}"
+        message = redact(error, self.partner_key)[:500] if isinstance(error, str) else f"HTTP {status}"
         if 200 <= status < 300:
             if isinstance(envelope, dict) and envelope.get("ok") is True:
                 return envelope.get("data")
