@@ -13,7 +13,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from relay_devtools.deliveries.cloudwatch import parse_since, read_records
-from relay_devtools.deliveries.trail import build_deliveries, render_lines
+from relay_devtools.deliveries.trail import read_trail, render_lines
 from relay_devtools.operations.stack import StackError, log_groups
 from relay_devtools.options import Subparsers
 
@@ -52,11 +52,16 @@ def run(args: argparse.Namespace) -> int:
     except (BotoCoreError, ClientError) as exc:
         print(f"relay deliveries: {args.stack}: {exc}", file=sys.stderr)
         return 1
-    deliveries = build_deliveries(records, source=args.source, limit=args.limit)
+    trail = read_trail(records, source=args.source, limit=args.limit)
+    deliveries = trail.deliveries
     if args.json:
         print(json.dumps([d.as_dict() for d in deliveries], indent=2))
     else:
         for line in render_lines(deliveries):
             print(line)
-        print(f"relay deliveries: {len(deliveries)} in the last {args.since} ({args.stack}), newest first")
+        skipped = f"; {trail.unreadable} log lines skipped (unreadable)" if trail.unreadable else ""
+        listed = f"{len(deliveries)} in the last {args.since} ({args.stack}), newest first"
+        print(f"relay deliveries: {listed}{skipped}")
+    if trail.unreadable and args.json:
+        print(f"relay deliveries: {trail.unreadable} log lines skipped (unreadable)", file=sys.stderr)
     return 0
