@@ -208,16 +208,7 @@ def _decoder(signature: SignatureConfig) -> Callable[[str], object]:
 
 def secret_checks(config: RelayConfig, lookup: SecretLookup, where: str) -> list[Check]:
     """Each secret present, and usable for what it is (values are never printed)."""
-    uses: dict[str, tuple[str, Callable[[str], object]]] = {
-        config.northca.partner_key_secret: ("partner key", plain_secret)
-    }
-    for name, source in config.sources.items():
-        uses[source.signature.secret] = (
-            f"sources.{name} ({source.signature.scheme})",
-            _decoder(source.signature),
-        )
-    for name, server in config.erlc.servers.items():
-        uses[server.server_key_secret] = (f"erlc.servers.{name}", plain_secret)
+    uses = secret_uses(config)
     checks = []
     for secret, (use, decode) in uses.items():
         try:
@@ -238,6 +229,22 @@ def secret_checks(config: RelayConfig, lookup: SecretLookup, where: str) -> list
         rotating = f", {len(values)} values (rotating)" if len(values) > 1 else ""
         checks.append(Check("secret", True, f"{secret!r} ({use}): present and usable{rotating}"))
     return checks
+
+
+def secret_uses(config: RelayConfig) -> dict[str, tuple[str, Callable[[str], object]]]:
+    """Each secret the config names: what it is for, and how a value of it is read (raises ValueError
+    when it cannot be: relay.ingress.keys.usable_keys)."""
+    uses: dict[str, tuple[str, Callable[[str], object]]] = {
+        config.northca.partner_key_secret: ("partner key", plain_secret)
+    }
+    for name, source in config.sources.items():
+        uses[source.signature.secret] = (
+            f"sources.{name} ({source.signature.scheme})",
+            _decoder(source.signature),
+        )
+    for name, server in config.erlc.servers.items():
+        uses[server.server_key_secret] = (f"erlc.servers.{name}", plain_secret)
+    return uses
 
 
 # ------------------------------------------------------------------ the partner
