@@ -62,12 +62,19 @@ Instant = Annotated[
     PlainSerializer(format_instant, return_type=str, when_used="json"),
 ]
 # One rule for the characters of a sender's text, ids and values alike (docs/security.md, "Limits"): no
-# control (Cc: NUL, ESC, a newline), surrogate (Cs) or unassigned (Cn: U+FFFF and the other
-# noncharacters) character, which no dispatcher can read and some stores refuse, and no bidi control,
-# which reorders what a dispatcher reads around it. An id also refuses every other format character
-# (Cf: U+200B, U+FEFF, ...): invisible, it would make two ids look the same. A value keeps them: the
-# joiner of an emoji, a soft hyphen, a flag's tags are text.
-REFUSED_CATEGORIES = {"Cc": "control", "Cs": "surrogate", "Cn": "unassigned"}
+# control (Cc: NUL, ESC, a newline), line or paragraph separator (Zl, Zp), surrogate (Cs) or unassigned
+# (Cn: U+FFFF and the other noncharacters) character, which no dispatcher can read and some stores
+# refuse, and no bidi control, which reorders what a dispatcher reads around it. An id also refuses
+# every other format character (Cf: U+200B, U+FEFF, ...): invisible, it would make two ids look the
+# same. A value keeps them: the joiner of an emoji, a soft hyphen, a flag's tags are text.
+REFUSED_CATEGORIES = {
+    "Cc": "control",
+    "Cs": "surrogate",
+    "Cn": "unassigned",
+    # Unicode's own line breaks (U+2028, U+2029), a newline by another name.
+    "Zl": "line separator",
+    "Zp": "paragraph separator",
+}
 REFUSED_ID_CATEGORIES = {**REFUSED_CATEGORIES, "Cf": "format"}
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from relay.config.schema import UnitRules
 from relay.consumer.policy import UnitPolicy
@@ -303,3 +305,62 @@ def test_consumer_two_listed_spellings_of_one_unit_neither_is_blanked() -> None:
         "officer_name": "Old",
         "rank": "PO",
     }
+
+
+# ------------------------------------------------------------------ any list answer at all
+
+JSON_LEAVES = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8)
+)
+JSON_VALUES = st.recursive(
+    JSON_LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@st.composite
+def odd_lists(draw: st.DrawFn) -> Any:
+    """The honest list answer, mangled the ways a partner might: entries dropped, duplicated or replaced
+    by junk, keys removed, values of any JSON type, or the whole answer replaced."""
+    choice = draw(st.sampled_from(["entries", "keys", "values", "whole"]))
+    return choice, draw(JSON_VALUES), draw(st.sampled_from([*UNIT_FIELDS, "id", "updated_at"]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mangling=odd_lists(), drop=st.booleans())
+def test_property_no_list_answer_blanks_a_field_the_relay_has_seen(mangling: Any, drop: bool) -> None:
+    # Given a unit whose every field a dispatcher set, which the relay has read once, and a partner whose
+    # list answer is then mangled (a unit the relay has never seen, left out of a list it can read, is
+    # created bare: nothing tells it from a new one; docs/consumer.md says so)
+    choice, junk, key = mangling
+
+    def listing(units: list[dict[str, Any]]) -> Any:
+        if choice == "whole":
+            return junk
+        if choice == "entries":
+            return [*([] if drop else units), junk, *units]
+        mangled = [dict(u) for u in units]
+        for unit in mangled:
+            if choice == "keys":
+                unit.pop(key, None)
+            else:
+                unit[key] = junk
+        return mangled
+
+    mangled = {"on": False}
+    harness = Harness()
+    harness.partner = ListingPartner(
+        lambda units: listing(units) if mangled["on"] else units, clock=harness.clock
+    )
+    harness.partner.edit("U-1", **{**FULL, "status": "10-6"})
+    harness.run(record("m0", message("w0", change("U-1", 0, status="10-7"))))  # the relay has seen it
+    # When a change of its status arrives and the list is mangled
+    mangled["on"] = True
+    harness.run(record("m1", message("w1", change("U-1", 1, status="10-8"))))
+    # Then whatever was written, no field the dispatcher set was blanked, and no null was ever sent
+    held = harness.partner.unit("U-1")
+    assert all(held[name] for name in FULL), (choice, junk, key, held)
+    assert harness.partner.violations == []

@@ -29,6 +29,9 @@ REFUSED_VALUES = {
     "noncharacter": ("10-8\uffff", "holds unassigned character U+FFFF at position 4"),
     "bidi-override": ("\u202e8-01", "holds bidi control character U+202E at position 0"),
     "bidi-isolate": ("10-8\u2066x\u2069", "holds bidi control character U+2066 at position 4"),
+    # Found by the outside-tester pass: Unicode's own line breaks, which ids and values let through
+    "line-separator": ("10-8\u2028On scene", "holds line separator character U+2028 at position 4"),
+    "paragraph-separator": ("A\u2029B", "holds paragraph separator character U+2029 at position 1"),
 }
 # (A lone surrogate never reaches an adapter: the ingress refuses the body first, docs/security.md.)
 RULE_ONLY = {"surrogate": ("10-8\ud800", "holds surrogate character U+D800 at position 4")}
