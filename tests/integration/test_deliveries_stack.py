@@ -167,3 +167,12 @@ def test_deliveries_odd_lines_in_the_log_group_are_skipped_counted_and_never_pri
     assert out.splitlines()[-1] == (
         f"relay deliveries: 1 in the last 1h ({STACK}), newest first; 3 log lines skipped (unreadable)"
     )
+
+
+@pytest.mark.parametrize("limit", ["-1", "0", "x"])
+def test_deliveries_a_limit_that_is_not_a_positive_count_is_a_usage_error(limit: str, capsys) -> None:
+    # Found by the outside-tester pass: --limit -1 silently left out the oldest delivery
+    with pytest.raises(SystemExit) as caught:
+        main(["deliveries", "--stack", STACK, "--limit", limit])
+    assert caught.value.code == 2
+    assert "--limit" in capsys.readouterr().err

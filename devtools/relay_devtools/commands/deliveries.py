@@ -27,10 +27,21 @@ def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> 
     parser.add_argument("--stack", required=True, help="the stack's name (samconfig.toml: northca-relay)")
     parser.add_argument("--source", help="one source's deliveries only")
     parser.add_argument("--since", default="1h", help="how far back: 30m, 1h, 2d (default 1h)")
-    parser.add_argument("--limit", type=int, default=300, help="at most this many, newest first")
+    parser.add_argument("--limit", type=_count, default=300, help="at most this many, newest first")
     parser.add_argument("--region", help="the stack's region (default: the AWS configuration's)")
     parser.add_argument("--json", action="store_true", help="print JSON, as relay local's feed serves it")
     return parser
+
+
+def _count(text: str) -> int:
+    """A positive count (argparse names the flag when this raises)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive count")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
