@@ -77,48 +77,76 @@ def _stamp(heard: Heard) -> FieldStamp:
     return FieldStamp(heard.value, heard.at, heard.tiebreak, source=heard.source)
 
 
+Outcome = tuple[FieldStamp | None, Literal["held", "owned", "kept"] | None, str | None]
+
+
 def resolve(unit: MergedUnit, state: UnitState, policy: UnitPolicy, mdt_id: str, now: datetime) -> Resolved:
     by_field: dict[str, list[FieldStamp]] = {}
     for newest in unit.sources.values():
         for name, stamp in newest.items():
             by_field.setdefault(name, []).append(stamp)
-    changes: dict[str, FieldStamp] = {}
-    heard: dict[str, tuple[Heard, ...]] = {}
-    held: dict[str, Literal["held", "owned", "kept"]] = {}
-    why: dict[str, str] = {}
+    resolved = Resolved({}, {}, {}, {})
     for name, said in by_field.items():
         before = state.field(name).heard
-        heard[name] = _heard_after(before, said)
-        remembered = {h.source: _stamp(h) for h in before}
-        news = {stamp.source: _said_again(stamp, {h.source: h for h in before}, policy) for stamp in said}
-        # Each source's value: its news when newer than what it said before, else what it said before.
-        values = dict(remembered)
-        for source, stamp in news.items():
-            known = remembered.get(source)
-            if known is None or _key(stamp) > _key(known):
-                values[source] = stamp
-        ranked = sorted(
-            values.values(),
-            key=lambda c: (policy.rank(mdt_id, c.source, name), c.at, c.tiebreak),
-            reverse=True,
-        )
-        for candidate in ranked:
-            reason = _held_on_duty(name, candidate, heard[name], policy, mdt_id, now)
-            if reason is not None:
-                if news.get(candidate.source) is candidate:
-                    held[name], why[name] = "held", reason
-                continue
-            if news.get(candidate.source) is candidate:
-                changes[name] = candidate
-                held.pop(name, None)
-                why.pop(name, None)
-            elif name not in held and _outranked(candidate, news, values, policy, mdt_id, name):
-                held[name] = "owned"
-                why[name] = f"{name}: {candidate.source}'s value wins this field"
-            elif name not in held:
-                held[name] = "kept"
-            break
-    return Resolved(changes, heard, held, why)
+        resolved.heard[name] = _heard_after(before, said)
+        if len(said) == 1 and all(h.source == said[0].source for h in before):
+            change, outcome, reason = _alone(said[0], before, policy)
+        else:
+            change, outcome, reason = _weighed(name, said, before, resolved.heard[name], policy, mdt_id, now)
+        if change is not None:
+            resolved.changes[name] = change
+        if outcome is not None:
+            resolved.held[name] = outcome
+        if reason is not None:
+            resolved.why[name] = reason
+    return resolved
+
+
+def _alone(stamp: FieldStamp, before: tuple[Heard, ...], policy: UnitPolicy) -> Outcome:
+    """One source alone (the common case): no owner or voice to weigh, only its own memory."""
+    known = before[0] if before else None
+    candidate = _said_again(stamp, {known.source: known} if known else {}, policy)
+    if known is None or _key(candidate) > (known.at, known.tiebreak):
+        return candidate, None, None
+    return None, "kept", None
+
+
+def _weighed(
+    name: str,
+    said: list[FieldStamp],
+    before: tuple[Heard, ...],
+    heard: tuple[Heard, ...],
+    policy: UnitPolicy,
+    mdt_id: str,
+    now: datetime,
+) -> Outcome:
+    """Several sources: each one's value (its news when newer than what it said before, else what it
+    said before), ranked; the first not held on duty wins, and is a change if it is news."""
+    remembered = {h.source: _stamp(h) for h in before}
+    news = {stamp.source: _said_again(stamp, {h.source: h for h in before}, policy) for stamp in said}
+    values = dict(remembered)
+    for source, stamp in news.items():
+        known = remembered.get(source)
+        if known is None or _key(stamp) > _key(known):
+            values[source] = stamp
+    ranked = sorted(
+        values.values(), key=lambda c: (policy.rank(mdt_id, c.source, name), c.at, c.tiebreak), reverse=True
+    )
+    held: Outcome | None = None
+    for candidate in ranked:
+        reason = _held_on_duty(name, candidate, heard, policy, mdt_id, now)
+        if reason is not None:
+            if held is None and news.get(candidate.source) is candidate:
+                held = (None, "held", reason)
+            continue
+        if news.get(candidate.source) is candidate:
+            return candidate, None, None
+        if held is not None:
+            return held
+        if _outranked(candidate, news, values, policy, mdt_id, name):
+            return None, "owned", f"{name}: {candidate.source}'s value wins this field"
+        return None, "kept", None
+    return held if held is not None else (None, "kept", None)
 
 
 def _outranked(
