@@ -1,8 +1,8 @@
 """What the ingress does with one request, free of Lambda and HTTP details.
 
 size cap -> content type -> signature on the raw bytes -> parse -> (body-key check) -> replay check
--> adapter (its state writes staged) -> queue messages -> enqueue (all or 503) -> commit the state
-writes -> remember the delivery.
+-> adapter (its state writes staged) -> queue messages -> enqueue (all or 503: calls and panics first,
+on the emergency queue, then unit changes) -> commit the state writes -> remember the delivery.
 Every refusal raises a typed `RelayError`; `relay.ingress.answers` turns those into answers. Nothing a
 sender can put in a request ends in anything else.
 """
@@ -31,12 +31,12 @@ from relay.ingress.replay import replay_id, replay_key
 from relay.ingress.signatures import SignedRequest, Verified, verify_signature
 from relay.ingress.staged import StagedSourceState
 from relay.memory import InMemoryReplayGuard
-from relay.messages import Publisher, queue_messages
+from relay.messages import Publisher, emergency_messages, queue_messages
 from relay.models import UnitChange
 from relay.observability import logger
 from relay.ports.secrets import SecretsSource
 from relay.ports.stores import ReplayGuard, SourceStateStore
-from relay.sources import Adapter, AdapterContext, AdapterKind
+from relay.sources import Adapter, AdapterContext, AdapterKind, partition
 from relay.sources.registry import normalise
 
 
@@ -63,6 +63,17 @@ class Accepted:
     replay_store_error: str | None = None
     # The units the changes are about (the delivery trail in the logs names them).
     unit_ids: tuple[str, ...] = ()
+    # The sender's calls its events are about, and the units it says panicked.
+    call_keys: tuple[str, ...] = ()
+    panic_units: tuple[str, ...] = ()
+
+    @property
+    def calls(self) -> int:
+        return len(self.call_keys)
+
+    @property
+    def panics(self) -> int:
+        return len(self.panic_units)
 
 
 @dataclass
@@ -74,6 +85,8 @@ class IngressDeps:
     source_state: SourceStateStore | None = None
     # Remembers queued deliveries; the handler wires the DynamoDB table, tests an in-memory one.
     replay: ReplayGuard = field(default_factory=InMemoryReplayGuard)
+    # The emergency queue (calls and panics, read with no batching window); None: the webhook queue.
+    emergencies: Publisher | None = None
     _adapters: dict[str, tuple[Adapter, AdapterKind]] = field(default_factory=dict)
     _warned: bool = False
 
@@ -160,6 +173,14 @@ def _identify(
     return webhook_id, replay_key(request.source, delivery) if delivery else None
 
 
+@dataclass(frozen=True)
+class _Delivered:
+    changes: list[UnitChange]
+    messages: int
+    call_keys: tuple[str, ...]
+    panic_units: tuple[str, ...]
+
+
 def _deliver(
     request: InboundRequest,
     source: SourceConfig,
@@ -167,8 +188,8 @@ def _deliver(
     payload: dict[str, Any],
     webhook_id: str | None,
     deps: IngressDeps,
-) -> tuple[list[UnitChange], int]:
-    """Run the adapter, queue its changes (all or 503), then write its state: (changes, messages)."""
+) -> _Delivered:
+    """Run the adapter, queue its signals (all or 503), then write its state."""
     # What the adapter changes in its source's state is written only once its messages are queued.
     state = StagedSourceState(deps.source_state) if deps.source_state is not None else None
     context = AdapterContext(
@@ -177,23 +198,34 @@ def _deliver(
         headers=request.headers,
         state=state,
     )
-    changes = normalise(adapter, payload, context)
-    messages = queue_messages(
-        source=request.source,
-        mdt_id=source.mdt_id,
-        guild_id=source.guild_id,
-        actor=source.actor,
-        webhook_id=webhook_id,
-        received_at=request.received_at,
-        changes=changes,
-    )
+    changes, calls, panics = partition(normalise(adapter, payload, context))
+    envelope: dict[str, Any] = {
+        "source": request.source,
+        "mdt_id": source.mdt_id,
+        "guild_id": source.guild_id,
+        "actor": source.actor,
+        "webhook_id": webhook_id,
+        "received_at": request.received_at,
+    }
+    urgent = emergency_messages(**envelope, calls=calls, panics=panics)
+    messages = queue_messages(**envelope, changes=changes)
+    # Calls and panics first: they are what must not wait. Each send raises QueueUnavailableError (503)
+    # unless every message is queued; the sender's retry then queues them again, which the consumer
+    # absorbs (one call per sender call, one panic per press within its window).
+    if urgent:
+        (deps.emergencies or deps.publisher).send(urgent)
     if messages:
-        deps.publisher.send(messages)  # raises QueueUnavailableError (503) unless every message is queued
+        deps.publisher.send(messages)
     if state is not None:
         # Raises SourceStateUnavailableError (503): the delivery is not remembered, so the sender's
         # retry runs the adapter again and writes the state (its messages again: the merge absorbs them).
         state.commit()
-    return changes, len(messages)
+    return _Delivered(
+        changes,
+        len(urgent) + len(messages),
+        tuple(dict.fromkeys(call.key for call in calls)),
+        tuple(dict.fromkeys(panic.unit for panic in panics)),
+    )
 
 
 def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
@@ -212,7 +244,7 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
         except ReplayStoreUnavailableError as exc:
             store_error = str(exc)  # fail open: see docs/security.md, "Replay window"
 
-    changes, messages = _deliver(request, source, adapter, payload, webhook_id, deps)
+    delivered = _deliver(request, source, adapter, payload, webhook_id, deps)
 
     if key:
         try:
@@ -223,8 +255,10 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
     return Accepted(
         request.source,
         webhook_id,
-        len(changes),
-        messages,
+        len(delivered.changes),
+        delivered.messages,
         replay_store_error=store_error,
-        unit_ids=tuple(dict.fromkeys(change.id for change in changes)),
+        unit_ids=tuple(dict.fromkeys(change.id for change in delivered.changes)),
+        call_keys=delivered.call_keys,
+        panic_units=delivered.panic_units,
     )

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from relay.errors import StateNotWiredError
-from relay.models import UnitChange
+from relay.models import CallChange, Panic, UnitChange
 from relay.ports.stores import SourceStateStore
 
 
@@ -39,8 +39,18 @@ class AdapterContext:
         return self.state
 
 
-# What a payload can say. Each kind of signal has its own path to the partner; today a unit change.
-Signal = UnitChange
+# What a payload can say. Each kind of signal has its own path to the partner: a unit change goes to the
+# webhook queue (merged per unit and field), a call event and a panic to the emergency queue
+# (relay.messages.emergency_messages; docs/emergencies.md).
+Signal = UnitChange | CallChange | Panic
+
+
+def partition(signals: Sequence[Signal]) -> tuple[list[UnitChange], list[CallChange], list[Panic]]:
+    """The unit changes, call events and panics of an adapter's output, each in its order."""
+    changes = [s for s in signals if isinstance(s, UnitChange)]
+    calls = [s for s in signals if isinstance(s, CallChange)]
+    panics = [s for s in signals if isinstance(s, Panic)]
+    return changes, calls, panics
 
 
 class Adapter(Protocol):
