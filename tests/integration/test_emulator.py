@@ -985,6 +985,9 @@ def test_fault_from_dict_reads_the_documented_shape() -> None:
         "body": "no",
         "retry_after": None,
         "seconds": 0.0,
+        "target": "units",
+        "call_ids": None,
+        "methods": None,
     }
     assert Fault.from_dict({"kind": "drop"}).count == 1
 
