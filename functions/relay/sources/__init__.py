@@ -84,6 +84,12 @@ class SenderFacts:
     # It reports the state it holds (a CAD's unit record, a roster) rather than events (a command, a
     # form submission): saying again what it said before is not a new change.
     reports_state: bool = False
+    # Bodies of calls and panics it sends (events/), each with the examples.toml source that reads it,
+    # mapped in order on one state (a panic after the login that names its unit).
+    emergency_samples: tuple[tuple[str, str], ...] = ()
+    # The sample `relay sign` sends to a source with these options, when it is not the first of
+    # `samples` (a SnailyCAD source set for another raw webhook); None: the first.
+    sample_for: Callable[[Mapping[str, Any]], str | None] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
