@@ -27,8 +27,6 @@ from relay.consumer.panic_desk import PanicDesk, PanicItem, PanicResult
 from relay.errors import UnitStateUnavailableError
 from relay.observability import logger
 
-OUTCOMES = "emergency outcomes"
-NOT_DELIVERED = "EMERGENCY NOT DELIVERED"
 # Fates, worst first: a message's fate is the worst of its calls' and panics'.
 FATES = ("retry", "wait", "refused", "done")
 
@@ -227,7 +225,7 @@ def _log(items: list[_Item], urgent: Sequence[Delivery], outcome: EmergencyOutco
         if dead or result.fate == "retry":
             run.outcome.emergencies_not_delivered += 1
             logger.error(
-                NOT_DELIVERED,
+                "EMERGENCY NOT DELIVERED",
                 extra={k: row[k] for k in ("kind", "mdt_id", "source", "key", "outcome", "detail")},
             )
-    logger.info(OUTCOMES, extra={"emergencies": rows})
+    logger.info("emergency outcomes", extra={"emergencies": rows})

@@ -42,7 +42,6 @@ ANSWERS = (
     NorthcaPayloadTooLargeError,
     NorthcaUnexpectedStatusError,
 )
-SETUP_PROBLEM = "PARTNER ANSWER POINTS AT A CONFIGURATION PROBLEM: this MDT's calls and panics are given back"
 
 
 def answered(exc: NorthcaError) -> bool:
@@ -86,7 +85,7 @@ class EmergencySession:
         """An answer no call or panic of this MDT can get past: counted, alarmed, the rest given back."""
         self.outcome.misconfigured += 1
         logger.error(
-            SETUP_PROBLEM,
+            "PARTNER ANSWER POINTS AT A CONFIGURATION PROBLEM: this MDT's calls and panics are given back",
             extra={"mdt_id": mdt_id, "reason": reason, "status": exc.status, "error": exc.message},
         )
 

@@ -30,7 +30,6 @@ from relay.sources.fields import as_text
 
 EVENT_911, REMOVE_911, UNIT_PANIC = "EVENT_911", "EVENT_REMOVE_911", "EVENT_UNIT_PANIC"
 EMERGENCY_EVENTS = (EVENT_911, REMOVE_911, UNIT_PANIC)
-NOT_DELIVERED = "EMERGENCY NOT DELIVERED"
 
 # (identId) -> the remembered unit ({"id", "location"}), or None; reads are counted by the caller.
 Remembered = Callable[[str], dict[str, Any] | None]
@@ -119,7 +118,7 @@ def _panics(
     if unknown and any(item.get("isPanic") is True for item, _ in items):
         # A panic nobody can name: never dropped silently (docs/sources/sonoran.md says how to fix it).
         logger.error(
-            NOT_DELIVERED,
+            "EMERGENCY NOT DELIVERED",
             extra={
                 "kind": "panic",
                 "source": context.source,
