@@ -13,6 +13,8 @@ from relay_devtools.operations.doctor import (
     PARTNER_KEY_PARAMETER,
     PREFIX_PARAMETERS,
     Check,
+    emergency_checks,
+    emergency_sources,
     file_lookup,
     id_checks,
     load,
@@ -80,8 +82,10 @@ def checks_for(args: argparse.Namespace) -> list[Check]:
     else:
         client = NorthcaClient(base_url, key, connect_timeout=5, read_timeout=10)
         checks += partner_checks(config, client, base_url)
+        checks += emergency_checks(config, client, base_url)
     if info is not None:
-        checks += stack_checks(info.outputs, info.status, args.stack, boto3.client("sqs", **options))
+        sqs = boto3.client("sqs", **options)
+        checks += stack_checks(info.outputs, info.status, args.stack, sqs, emergency_sources(config))
     return checks
 
 

@@ -5,8 +5,11 @@
   well formed (`make build` runs these, so a config that would fail is never built);
 - secrets: each one the config names is present and usable for its scheme (from a local file, or
   from Secrets Manager);
-- the partner: the key is accepted and every (MDT, guild) pair is linked (a read of the list);
-- a stack: it exists, its outputs, its parameters match the config, queue and DLQ depth.
+- the partner: the key is accepted and every (MDT, guild) pair is linked (a read of the list); where a
+  source sends calls, the calls endpoint answers (a PATCH of a call that does not exist: a 404,
+  nothing applied; panics have no such probe: one would be a real panic);
+- a stack: it exists, its outputs, its parameters match the config, queue and DLQ depth, and the
+  emergency queue that calls and panics need.
 
 Each check returns `Check`s; the command prints them. Clients and lookups are passed in.
 """
@@ -29,7 +32,13 @@ from relay.config.schema import (
     StandardWebhooksSignature,
     timestamp_tolerance,
 )
-from relay.errors import ConfigError, NorthcaAuthError, NorthcaError, NorthcaForbiddenError
+from relay.errors import (
+    ConfigError,
+    NorthcaAuthError,
+    NorthcaError,
+    NorthcaForbiddenError,
+    NorthcaNotFoundError,
+)
 from relay.ingress.keys import decode_whsec, hmac_key, load_ed25519_public_key, plain_secret, usable_keys
 from relay.models import parse_secret_value
 from relay.sources.registry import adapter_kind
@@ -268,6 +277,50 @@ def partner_checks(config: RelayConfig, client: Any, base_url: str) -> list[Chec
     return checks
 
 
+def emergency_sources(config: RelayConfig) -> dict[str, str]:
+    """The sources that may send calls or panics, each with what it sends."""
+    found = {}
+    for name, source in config.sources.items():
+        if source.adapter == "sonoran":
+            found[name] = "calls and panics"
+            continue
+        options = adapter_kind(source.adapter).options_model.model_validate(source.options)
+        kinds = [kind for kind in ("calls", "panics") if getattr(options, kind, None) is not None]
+        if kinds:
+            found[name] = " and ".join(kinds)
+    return found
+
+
+# A call id no sender makes: the probe's PATCH finds nothing, and applies nothing.
+PROBE_CALL_ID = "relay-doctor-probe"
+
+
+def emergency_checks(config: RelayConfig, client: Any, base_url: str) -> list[Check]:
+    """Each MDT a source sends calls to: its calls endpoint answers a PATCH of an unknown call with 404."""
+    pairs: dict[tuple[str, str], list[str]] = {}
+    for name, sends in emergency_sources(config).items():
+        source = config.sources[name]
+        if "calls" in sends:
+            pairs.setdefault((source.mdt_id, source.guild_id), []).append(f"sources.{name}")
+    checks = []
+    for (mdt_id, guild_id), users in sorted(pairs.items()):
+        who = ", ".join(users)
+        try:
+            client.update_call(mdt_id, guild_id, PROBE_CALL_ID, {})
+        except NorthcaNotFoundError as exc:
+            if exc.status == 404:
+                checks.append(Check("calls", True, f"MDT {mdt_id}: the calls endpoint answers ({who})"))
+                continue
+            detail = f"{base_url}: MDT {mdt_id} has no PATCH of calls ({exc.status} {exc}); used by {who}"
+            checks.append(Check("calls", False, detail))
+            continue
+        except NorthcaError as exc:
+            checks.append(Check("calls", False, f"{base_url}: MDT {mdt_id}, calls: {exc}; used by {who}"))
+            continue
+        checks.append(Check("calls", True, f"MDT {mdt_id}: the calls endpoint answers ({who})"))
+    return checks
+
+
 # ------------------------------------------------------------------ a stack
 
 
@@ -280,7 +333,9 @@ def queue_depth(sqs: Any, url: str) -> tuple[int, int]:
     )
 
 
-def stack_checks(outputs: Mapping[str, str], status: str, name: str, sqs: Any) -> list[Check]:
+def stack_checks(
+    outputs: Mapping[str, str], status: str, name: str, sqs: Any, emergencies: Mapping[str, str] | None = None
+) -> list[Check]:
     from relay_devtools.operations.redrive import list_dead_letters
 
     healthy = status.endswith("_COMPLETE") and "ROLLBACK" not in status and "DELETE" not in status
@@ -291,6 +346,16 @@ def stack_checks(outputs: Mapping[str, str], status: str, name: str, sqs: Any) -
     if queue:
         visible, in_flight = queue_depth(sqs, queue)
         checks.append(Check("queue", True, f"{visible} waiting, {in_flight} in flight"))
+    urgent = outputs.get("EmergencyQueueUrl")
+    if urgent:
+        visible, in_flight = queue_depth(sqs, urgent)
+        checks.append(Check("emergency queue", True, f"{visible} waiting, {in_flight} in flight"))
+    elif emergencies:
+        detail = (
+            f"the stack has no EmergencyQueue, and {', '.join(sorted(emergencies))} send calls or panics: "
+            "they wait the units' batching window; deploy this version (make deploy)"
+        )
+        checks.append(Check("emergency queue", False, detail))
     if dlq:
         visible, _ = queue_depth(sqs, dlq)
         if visible:
