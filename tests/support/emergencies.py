@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from relay.config.schema import EmergenciesConfig
 from relay.consumer.emergency_state import InMemoryEmergencyStore
 from relay.consumer.invocation import ConsumerDeps
 from relay.errors import (
@@ -51,6 +52,8 @@ class MemoryNorthca(MemoryPartner):
         self.call_requests: list[tuple[str, str, dict[str, Any]]] = []  # (method, call id / unit, body)
         self.call_script: list[Fault] = []
         self.late: list[Callable[[], Any]] = []
+        # Requests whose answer was lost (applied, or held to land later): (method, call id or unit).
+        self.lost: list[tuple[str, str]] = []
         self.generated = 0
 
     # ------------------------------------------------------------------ the partner's side
@@ -62,6 +65,9 @@ class MemoryNorthca(MemoryPartner):
         fault = self._next_fault()
         if isinstance(fault, NorthcaError):
             raise fault
+        if fault in ("late", "applied-then-timeout"):
+            method, target, _ = self.call_requests[-1]
+            self.lost.append((method, target))
         if fault == "late":
             self.late.append(apply)
             raise NorthcaTimeoutError("PATCH timed out: ReadTimeoutError")
@@ -177,6 +183,7 @@ class EmergencyHarness(Harness):
         self.partner.clock = self.clock
         self.emergency_state = InMemoryEmergencyStore(self.clock)
         self.max_receive_count: int | None = None
+        self.emergencies = EmergenciesConfig()
 
     @property
     def northca(self) -> MemoryNorthca:
@@ -188,6 +195,7 @@ class EmergencyHarness(Harness):
         deps.emergency_writer = writer or self.partner
         deps.emergency_state = self.emergency_state
         deps.max_receive_count = self.max_receive_count
+        deps.emergencies = self.emergencies
         return deps
 
 

@@ -42,7 +42,13 @@ def test_a_new_call_is_created_once_with_its_fields_and_the_message_is_done() ->
     # Then one call exists under the id the relay chose, with the event's fields, and nothing comes back
     assert failed == set()
     assert posts(h) == [
-        {"id": "cad-1234", "description": "Fire", "location": "1 Main St", "created_by": "John Doe"}
+        {
+            "id": "cad-1234",
+            "description": "Fire",
+            "location": "1 Main St",
+            "status": "open",  # Northca's default, sent: the relay's own first status
+            "created_by": "John Doe",
+        }
     ]
     assert h.northca.call("cad-1234")["location"] == "1 Main St"
     assert h.outcome.calls_created == 1
@@ -231,3 +237,44 @@ def test_the_last_receive_of_a_call_not_delivered_goes_to_the_dlq_with_its_reaso
     assert h.run(record("m1", call_message("wh-1", "1234", location="A"), receive_count=5)) == set()
     assert h.dead_letters is not None
     assert h.dead_letters.reasons()["m1"].startswith("not delivered after 5 receives: partner: Bad Gateway")
+
+
+def test_a_close_outranks_a_newer_status_of_the_sender_in_any_order() -> None:
+    # Given a close, and an event dated later that says "open" (a sender's stale copy), in either order
+    for first, second in [("close", "open"), ("open", "close")]:
+        h = harness()
+        key = f"k-{first}"
+        events = {
+            "close": call_message("wh-c", key, 5, opens=False, status="closed"),
+            "open": call_message("wh-o", key, 9, status="open", location="A"),
+        }
+        assert h.run(record("m1", events[first])) == set()
+        assert h.run(record("m2", events[second])) == set()
+        # Then the call is closed
+        assert h.northca.call(f"cad-{key}")["status"] == "closed", first
+
+
+def test_a_degraded_look_for_a_lost_create_takes_the_lease_so_a_stale_consumer_cannot_reopen_it() -> None:
+    # Given reads refused, and a create of call 7 whose answer was lost
+    h = harness(empty_patch="refused")
+    h.northca.call_script = ["applied-then-timeout"]
+    create = call_message("wh-1", "7", 0, location="A")
+    assert h.run(record("m1", create)) == {"m1"}
+    h.clock.advance(30)
+    close = call_message("wh-2", "7", 1, opens=False, status="closed")
+    # When a consumer reads call 7's record with another call's, and at its write for that other call
+    # a second consumer looks for call 7, finds it and closes it
+    other = call_message("wh-3", "other", 0, opens=False, location="B")
+    fired: list[bool] = []
+
+    def second(key: object) -> None:
+        if not fired and key == call_key(MDT, GUILD, "cad", "other"):
+            fired.append(True)
+            h.emergency_state.before_write = None
+            assert _sharing(h).run(record("s1", close)) == set()
+
+    h.emergency_state.before_write = second
+    assert h.run(record("m3", other), record("m1", create, 2)) == set()
+    # Then the first consumer, going on from what it read, did not send the create's values again
+    assert fired
+    assert h.northca.call("cad-7")["status"] == "closed"

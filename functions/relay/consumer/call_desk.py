@@ -24,6 +24,7 @@ from relay.consumer.calls import (
     accept,
     call_id,
     create_fields,
+    create_stamps,
     created,
     delivered,
     observe,
@@ -136,9 +137,13 @@ class CallDesk:
             # Nothing newer than what the relay delivered (a copy, an older event): no request at all.
             return self._update(group, state, version, now)
         try:
-            record = self._read(group, state)
-        except NorthcaNotFoundError as exc:
-            if exc.status != 404:
+            record, version = self._read(group, state, version)
+        except _Conflict:
+            return None
+        except (NorthcaNotFoundError, _Absent) as exc:
+            if isinstance(exc, _Absent):
+                version = exc.version
+            elif exc.status != 404:
                 return self._setup(group, exc)
             if state.phase == "created":
                 return self._gone(group, state, version)
@@ -173,19 +178,30 @@ class CallDesk:
             if stamps
         )
 
-    def _read(self, group: CallGroup, state: CallState) -> CallRecord | None:
-        """The call as the partner holds it (`PATCH {}`), or None when the partner refuses empty
-        PATCHes: a created call is then patched from what the relay knows, and a create whose answer
-        was lost is looked for with the values it carried."""
+    def _read(self, group: CallGroup, state: CallState, version: int) -> tuple[CallRecord | None, int]:
+        """The call as the partner holds it (`PATCH {}`), and the record's version; None when the
+        partner refuses empty PATCHes: a created call is then patched from what the relay knows, and a
+        create whose answer was lost is looked for with the values it carried, under a lease of its own
+        (that look writes: a consumer that read the record before another created the call must not
+        send them again). Raises _Conflict when another consumer wrote the record first."""
         if not self.session.reads_refused:
             try:
-                return self._patch(group, state, {})
+                return self._patch(group, state, {}), version
             except NorthcaInvalidRequestError:
                 self.session.reads_refused = True
-        if state.phase == "posting":
-            carried = {n: s[-1] for n, s in state.sent.items() if s}
-            return self._patch(group, state, {n: wire(n, s.value) for n, s in carried.items()})
-        return None
+        if state.phase != "posting":
+            return None, version
+        carried = {n: s[-1] for n, s in state.sent.items() if s}
+        now = self.clock()
+        leased = self._save(group, sending(state, carried, now, self.request_budget, self.window), version)
+        if leased is None:
+            raise _Conflict
+        try:
+            return self._patch(group, state, {n: wire(n, s.value) for n, s in carried.items()}), leased
+        except NorthcaNotFoundError as exc:
+            if exc.status == 404:
+                raise _Absent(leased) from None
+            raise
 
     def _patch(
         self, group: CallGroup, state: CallState, fields: Mapping[str, CallValue]
@@ -204,7 +220,7 @@ class CallDesk:
     def _create(self, group: CallGroup, state: CallState, version: int, now: datetime) -> CallResult | None:
         if self.posts >= MAX_POSTS:
             return self._failed(state, NorthcaError("the partner failed the create twice"))
-        posted = dict(state.held)
+        posted = create_stamps(state.held)
         claimed = sending(
             replace(state, phase="posting", first_post=state.first_post or now),
             posted,
@@ -326,6 +342,18 @@ class CallDesk:
 
 class CallStateError(Exception):
     """The record could not be written: the call's messages come back."""
+
+
+class _Conflict(Exception):
+    """Another consumer wrote the call's record first: read it again."""
+
+
+class _Absent(Exception):
+    """The call is not at the partner (a look that wrote the record: its new version)."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(version)
+        self.version = version
 
 
 def _shown(stamps: Mapping[str, Stamp]) -> dict[str, str]:

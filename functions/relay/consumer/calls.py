@@ -24,7 +24,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from relay.models import CALL_FIELDS, CLOSED, CallChange, format_instant
@@ -64,12 +64,14 @@ class Stamp(NamedTuple):
 
 
 def change_stamps(
-    change: CallChange, received_at: datetime, webhook_id: str | None, position: int
+    change: CallChange, received_at: datetime, webhook_id: str | None, position: int, skew: timedelta
 ) -> dict[str, Stamp]:
-    """Each field one event sets, stamped."""
+    """Each field one event sets, stamped; an event time later than its receive time plus `skew` is
+    the receive time (as a unit's: a sender's wrong clock must not make a change unbeatable)."""
     tiebreak = f"{format_instant(received_at)}#{webhook_id or ''}#{position:06d}"
+    at = min(change.at, received_at + skew)
     return {
-        name: Stamp(tuple(value) if isinstance(value, list) else value, change.at, tiebreak)
+        name: Stamp(tuple(value) if isinstance(value, list) else value, at, tiebreak)
         for name, value in change.fields.items()
     }
 
@@ -173,12 +175,18 @@ def _stamp_from(data: list[Any]) -> Stamp:
 # ------------------------------------------------------------------ planning
 
 
+def _order(name: str, stamp: Stamp) -> tuple[bool, datetime, str]:
+    """What makes a stamp newer: its time then tiebreak, except that a close outranks any other status
+    of the relay's (a call the sender closed is closed, whatever came in after)."""
+    return (name == "status" and stamp.value == CLOSED, stamp.at, stamp.tiebreak)
+
+
 def newest(stamps: Iterable[Mapping[str, Stamp]]) -> dict[str, Stamp]:
-    """Per field, the newest of these stamps."""
+    """Per field, the newest of these stamps (of the relay's events: a close first)."""
     found: dict[str, Stamp] = {}
     for fields in stamps:
         for name, stamp in fields.items():
-            if name not in found or stamp.key() > found[name].key():
+            if name not in found or _order(name, stamp) > _order(name, found[name]):
                 found[name] = stamp
     return found
 
@@ -210,6 +218,18 @@ def sending(
         sent={**state.sent, **sent},
         lease=Lease(now, now + budget, now + budget + window),
     )
+
+
+# A created call's status when no event set one (Northca's docs: "defaults to open"). The relay sends
+# it with every create, dated before any event: the call's first status is then the relay's own, and a
+# create whose answer was lost always carries a value to look for it by.
+OPEN = "open"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def create_stamps(held: Mapping[str, Stamp]) -> dict[str, Stamp]:
+    """What a create carries: the held values, and the default status if none is held."""
+    return {"status": Stamp(OPEN, EPOCH, "")} | dict(held)
 
 
 def created(state: CallState, posted: Mapping[str, Stamp], record: CallRecord | None) -> CallState:
@@ -270,7 +290,10 @@ def updates(state: CallState, wanted: Mapping[str, Stamp]) -> dict[str, Stamp]:
     chosen = {}
     for name, stamp in wanted.items():
         known = state.base.get(name)
-        if known is not None and (stamp.key() <= known.key() or same(name, stamp.value, known.value)):
+        closing = name == "status" and stamp.value == CLOSED and known is not None and known.ours
+        if known is not None and same(name, stamp.value, known.value):
+            continue
+        if known is not None and stamp.key() <= known.key() and not closing:
             continue
         if known is None and stamp.value is None:
             continue  # clearing what nobody set

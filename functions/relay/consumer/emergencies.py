@@ -95,7 +95,7 @@ def deliver_emergencies(deliveries: Sequence[Delivery], run: Invocation) -> Emer
             press = PanicItem(d.message_id, d.message, p)
             _, copies = presses.setdefault(press.record_key(panics.canonical(press)), (press, []))
             copies.append(d.message_id)
-    groups = _call_groups(urgent)
+    groups = _call_groups(urgent, timedelta(seconds=deps.settings.max_event_skew_seconds))
     keys = list(presses) + [g.record_key for g, _ in groups]
     try:
         stored = deps.emergency_state.read_many(keys) if keys else {}
@@ -143,7 +143,7 @@ class _Gathered:
     actor: str | None = None
 
 
-def _call_groups(urgent: Sequence[Delivery]) -> list[tuple[CallGroup, list[str]]]:
+def _call_groups(urgent: Sequence[Delivery], skew: timedelta) -> list[tuple[CallGroup, list[str]]]:
     """Each sender call's events of the batch, merged: the newest of each field among them."""
     found: dict[RecordKey, _Gathered] = {}
     for delivery in urgent:
@@ -151,7 +151,7 @@ def _call_groups(urgent: Sequence[Delivery]) -> list[tuple[CallGroup, list[str]]
         for index, change in enumerate(m.calls):
             group = CallGroup(m.mdt_id, m.guild_id, m.actor, m.source, change.key, {}, change.opens, None)
             gathered = found.setdefault(group.record_key, _Gathered(group))
-            gathered.stamps.append(change_stamps(change, m.received_at, m.webhook_id, m.offset + index))
+            gathered.stamps.append(change_stamps(change, m.received_at, m.webhook_id, m.offset + index, skew))
             gathered.opens = gathered.opens or change.opens
             gathered.created_by = gathered.created_by or change.created_by
             gathered.actor = gathered.actor or m.actor
