@@ -660,7 +660,7 @@ def emergency_faults(rng: random.Random) -> list[dict[str, Any]]:
         if kind == "status":
             fault["status"] = rng.choice([500, 502, 504])
         elif kind == "throttle":
-            fault |= {"status": 429, "retry_after": rng.choice(["0.5", "1", "3600"])}
+            fault |= {"status": 429, "retry_after": rng.choice(["0.5", "1", "30"])}
         elif kind == "timeout":
             fault["seconds"] = READ_TIMEOUT + 1.0
         faults.append(fault)
@@ -840,8 +840,14 @@ def test_soak_emergencies_no_duplicate_call_no_lost_panic_no_reopened_call(
     for unit in units:
         if rng.random() >= 0.1:
             emulator.edit(mdt, unit, {"status": "10-8"})
-    arriving = messages + [m for m in messages if rng.random() < 0.2]
-    rng.shuffle(arriving)
+    # In any order, each copy (a sender's retry, a redelivery) soon after the first: within its slice
+    # of 50 or the next, well inside the repeat window the consumer is given.
+    rng.shuffle(messages)
+    arriving = [copy for m in messages for copy in [m] * (2 if rng.random() < 0.2 else 1)]
+    for start_at in range(0, len(arriving), 25):
+        window = arriving[start_at : start_at + 50]
+        rng.shuffle(window)
+        arriving[start_at : start_at + 50] = window
     publisher = SqsPublisher(rig.queue_url, soak_aws["sqs"])
     edits: list[tuple[str, str, str, datetime]] = []
 

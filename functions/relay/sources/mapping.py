@@ -251,5 +251,6 @@ KIND = AdapterKind(
         docs="docs/sources/mapping.md",
         samples=("mapping_board.json",),
         example_source="board",
+        emergency_samples=(("mapping_dispatch_bot.json", "dispatch-bot"),),
     ),
 )
