@@ -120,7 +120,11 @@ class CallDesk:
             return CallResult(state.call_id, "gone", "done", "the partner no longer has this call")
         lease = state.busy(now)
         if lease is not None and now < lease.deadline:
-            return CallResult(state.call_id, "waiting", "wait", "another consumer is sending this call", 2)
+            # Back when that consumer is done at the latest (a copy waits; a wait must not use up receives).
+            delay = max(1, math.ceil((lease.deadline - now).total_seconds()))
+            return CallResult(
+                state.call_id, "waiting", "wait", "another consumer is sending this call", delay
+            )
         if state.phase == "held":
             if not state.opens:
                 saved = self._save(group, state, version)
@@ -246,7 +250,7 @@ class CallDesk:
                 return self._released(group, state, claimed_version, self._setup(group, exc))
             # The id is taken: an earlier create landed. Read it, then patch what is newer.
             self.posts = MAX_POSTS  # a call the partner says exists is never created again here
-            return self._look(group, replace(claimed, lease=None), claimed_version, now, None)
+            return self._resume(group, claimed, claimed_version, now)
         except NorthcaInvalidRequestError as exc:
             refused = CallResult(
                 claimed.call_id, "refused", "refused", f"partner refused the call: {exc.message}"
@@ -259,7 +263,7 @@ class CallDesk:
                 return self._released(group, state, claimed_version, self._failed(claimed, exc))
             if answered(exc):
                 # Over at the partner: look for the call now, and create it again if it is not there.
-                return self._look(group, replace(claimed, lease=None), claimed_version, now, None)
+                return self._resume(group, claimed, claimed_version, now)
             # It may land later: the lease stands until the window has passed; it is looked for soon.
             self._end_lease(group, claimed, claimed_version, now)
             return self._failed(claimed, exc)
@@ -313,6 +317,13 @@ class CallDesk:
         saved = self._save(group, replace(state, phase="gone", lease=None, sent={}, held={}), version)
         detail = "the partner no longer has this call (deleted in Northca?): it is not created again"
         return None if saved is None else CallResult(state.call_id, "gone", "done", detail)
+
+    def _resume(self, group: CallGroup, state: CallState, version: int, now: datetime) -> CallResult | None:
+        """The request is over (answered): the lease is given up first, so that nothing this consumer
+        does next, or fails to do, keeps another from the call; then the call is looked for."""
+        released = replace(state, lease=None)
+        saved = self._save(group, released, version)
+        return None if saved is None else self._look(group, released, saved, now, None)
 
     def _end_lease(self, group: CallGroup, state: CallState, version: int, now: datetime) -> None:
         """This consumer is done with the request (its answer was lost): others may read the call from

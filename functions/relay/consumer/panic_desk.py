@@ -16,6 +16,7 @@ the partner still refuses it, the panic goes to the DLQ with the partner's reaso
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -88,14 +89,21 @@ class PanicDesk:
         now = self.clock()
         if stored is not None and stored.get("state") == "sent":
             return PanicResult(unit, "repeat", "done", f"the same panic was sent at {stored.get('at')}")
-        if stored is not None and stored.get("state") == "sending" and now < _instant(stored.get("deadline")):
-            return PanicResult(unit, "waiting", "wait", "another consumer is sending this panic", 2)
+        busy_until = (
+            _instant(stored.get("deadline"))
+            if stored is not None and stored.get("state") == "sending"
+            else None
+        )
+        if busy_until is not None and now < busy_until:
+            delay = max(1, math.ceil((busy_until - now).total_seconds()))
+            return PanicResult(unit, "waiting", "wait", "another consumer is sending this panic", delay)
         deadline = now + self.request_budget
         claim = {"state": "sending", "deadline": deadline.isoformat()}
         ttl = int((self.request_budget + self.repeat_window).total_seconds())
         claimed = self._write(key, claim, version, ttl)
         if claimed is None:
-            return PanicResult(unit, "waiting", "wait", "another consumer claimed this panic", 1)
+            delay = max(1, math.ceil(self.request_budget.total_seconds()))
+            return PanicResult(unit, "waiting", "wait", "another consumer claimed this panic", delay)
         result = self._send(item, unit)
         if result.fate == "done":
             sent = {
