@@ -278,3 +278,23 @@ def test_a_degraded_look_for_a_lost_create_takes_the_lease_so_a_stale_consumer_c
     # Then the first consumer, going on from what it read, did not send the create's values again
     assert fired
     assert h.northca.call("cad-7")["status"] == "closed"
+
+
+def test_a_copy_that_finds_a_create_in_flight_waits_until_that_consumer_is_done_not_a_few_seconds() -> None:
+    # Given one consumer between its lease and its POST, and a copy of the event at another consumer
+    h = harness()
+    msg = call_message("wh-1", "1234", location="A")
+    original = h.northca.create_call
+    seen: list[object] = []
+
+    def meanwhile(*args: object, **kwargs: object) -> object:
+        twin = _sharing(h)
+        seen.append(twin.run(record("copy", msg)))
+        seen.append(twin.outcome.emergency_delays.get("copy"))
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    h.northca.create_call = meanwhile  # type: ignore[method-assign]
+    assert h.run(record("m1", msg)) == set()
+    # Then the copy came back once, after the lease's deadline (the invocation's reserve, 15 s): a few
+    # seconds at a time, the copies of a slow create used up their receives and reached the DLQ
+    assert seen == [{"copy"}, 15]
