@@ -11,6 +11,7 @@ from relay import __version__
 from relay.errors import ConfigError
 from relay_devtools.commands import (
     Command,
+    calls,
     cost,
     deliveries,
     deploy,
@@ -34,6 +35,7 @@ COMMANDS: tuple[Command, ...] = (
     local,
     sign,
     units,
+    calls,
     map_command,
     redrive,
     deliveries,

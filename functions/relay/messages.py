@@ -1,6 +1,6 @@
-"""The queue message: the one contract between what produces unit changes (the ingress, the ER:LC
-poller) and the consumer. Built, split and written here, sent through the `Publisher` port (also here:
-a port lives with the data it carries), read back by the consumer.
+"""The queue message: the one contract between what produces unit changes, calls and panics (the
+ingress, the ER:LC poller) and the consumer. Built, split and written here, sent through the `Publisher`
+port (also here: a port lives with the data it carries), read back by the consumer.
 
 ```json
 {"v": 1, "source": "cad", "mdt_id": "...", "guild_id": "...", "actor": "2222...", "webhook_id": "msg_...",
@@ -12,6 +12,18 @@ A field present in `fields` is set (null clears it); a field absent is unchanged
 event time when it has one, else `received_at`. A request too large for one message is split into
 several; `offset` (absent when 0) is the position of a message's first change in the request, so the
 position of every change, part of the merge's tie-break, survives the split.
+
+Calls and panics travel on their own queue, the emergency queue, which the consumer reads with no
+batching window: one message per call event or panic (`emergency_messages`), so that one that cannot be
+delivered holds back no other. Such a message carries `calls` or `panics` instead of `changes`:
+
+```json
+{"v": 1, "source": "cad", ..., "calls": [{"key": "1234", "at": "...", "fields": {"location": "..."}}]}
+{"v": 1, "source": "cad", ..., "panics": [{"unit": "ADAM-12", "at": "...", "key": "", "address": null}]}
+```
+
+The consumer reads any message on either queue (a redriven one may come back on the other). A list
+that is empty is left out of the body, so a unit message is what it always was.
 
 Bodies are ASCII JSON (every other character escaped): SQS refuses some characters a JSON string may
 hold (U+FFFE, U+FFFF), and a sender's valid payload must never become a queue error. ASCII also makes
@@ -26,9 +38,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from relay.models import Instant, UnitChange
+from relay.models import CallChange, Instant, Panic, UnitChange
 
 # Each message stays well under SQS's 1 MiB so a batch holds several and the consumer's 6 MB invoke fits.
 MAX_MESSAGE_BYTES = 128 * 1024
@@ -46,14 +58,27 @@ class QueueMessage(BaseModel):
     actor: str | None = None
     webhook_id: str | None = None
     received_at: Instant
-    changes: list[UnitChange] = Field(min_length=1)
+    changes: list[UnitChange] = Field(default_factory=list)
+    calls: list[CallChange] = Field(default_factory=list)
+    panics: list[Panic] = Field(default_factory=list)
     offset: int = Field(default=0, ge=0)
 
+    @model_validator(mode="after")
+    def _carries_something(self) -> QueueMessage:
+        if not (self.changes or self.calls or self.panics):
+            raise ValueError("changes: a message carries at least one unit change, call or panic")
+        return self
+
+    @property
+    def is_emergency(self) -> bool:
+        return bool(self.calls or self.panics)
+
     def body(self) -> str:
-        """The SQS body of this message: its JSON, ASCII only (`offset` left out when 0)."""
+        """The SQS body of this message: its JSON, ASCII only (`offset` and empty lists left out)."""
         data = self.model_dump(mode="json")
-        if not self.offset:
-            del data["offset"]
+        for name in ("offset", "changes", "calls", "panics"):
+            if not data[name]:
+                del data[name]
         return _ascii_json(data)
 
 
@@ -90,6 +115,33 @@ def queue_messages(
     return split_messages(message)
 
 
+def emergency_messages(
+    *,
+    source: str,
+    mdt_id: str,
+    guild_id: str,
+    actor: str | None,
+    webhook_id: str | None,
+    received_at: datetime,
+    calls: Sequence[CallChange] = (),
+    panics: Sequence[Panic] = (),
+) -> list[QueueMessage]:
+    """One message per panic, then one per call event (each small, each delivered or failed on its
+    own), for the emergency queue. `offset` is the event's position among the request's calls, the
+    tie-break of two events of one call with the same time."""
+    common: dict[str, Any] = {
+        "source": source,
+        "mdt_id": mdt_id,
+        "guild_id": guild_id,
+        "actor": actor,
+        "webhook_id": webhook_id,
+        "received_at": received_at,
+    }
+    return [QueueMessage(**common, panics=[panic]) for panic in panics] + [
+        QueueMessage(**common, calls=[call], offset=index) for index, call in enumerate(calls)
+    ]
+
+
 def split_messages(template: QueueMessage, max_bytes: int = MAX_MESSAGE_BYTES) -> list[QueueMessage]:
     """Split a message's changes, in order, into as few messages as fit `max_bytes` each.
 
@@ -100,9 +152,10 @@ def split_messages(template: QueueMessage, max_bytes: int = MAX_MESSAGE_BYTES) -
     if len(template.body()) <= max_bytes:
         return [template]  # the common case: one serialisation, no per-change sizes
     # The envelope with the largest offset any piece can carry: every piece's size is then a bound.
+    # (An empty list is left out of a body: the key and its brackets are counted back in.)
     envelope = len(
         template.model_copy(update={"changes": [], "offset": template.offset + len(template.changes)}).body()
-    )
+    ) + len(',"changes":[]')
     pieces: list[list[UnitChange]] = []
     current: list[UnitChange] = []
     size = envelope

@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    model_validator,
 )
 
 # The writable fields of a Northca active unit (besides `id`), in the partner's order.
@@ -154,6 +155,69 @@ class UnitChange(BaseModel):
     fields: dict[UnitField, FieldValue] = Field(default_factory=dict)
 
 
+# ------------------------------------------------------------------------------ emergencies
+# A sender's 911 call becomes one Northca dispatch call, and its later events PATCHes of what changed; a
+# panic becomes one POST of the unit's panic (docs/emergencies.md). Both travel on the emergency queue.
+
+# The fields of a Northca call a PATCH applies (its docs: "Only these fields are applied"), in its order.
+CallField = Literal[
+    "classification", "description", "location", "status", "call_type", "priority", "units_assigned"
+]
+CALL_FIELDS: tuple[CallField, ...] = get_args(CallField)
+# The status that closes a call (Northca's own example: `{"status": "closed"}`); the relay never reopens it.
+CLOSED = "closed"
+MAX_CALL_KEY_LENGTH = 128
+MAX_CALL_TEXT_LENGTH = 2000
+MAX_CALL_UNITS = 50
+
+CallText = Annotated[str, StringConstraints(max_length=MAX_CALL_TEXT_LENGTH)]
+CallValue = CallText | list[UnitId] | None
+SenderCallKey = Annotated[str, AfterValidator(lambda text: usable_id(text, MAX_CALL_KEY_LENGTH))]
+
+
+class CallChange(BaseModel):
+    """One sender event about one of its calls: the fields it sets (None clears; `units_assigned` is a
+    list of unit ids, every other field text), at the sender's event time.
+
+    `key` is the sender's own id of the call (Sonoran's callId, SnailyCAD's call id, an ER:LC server's
+    CallNumber): the relay derives the Northca call's id from it and the source. `opens` says whether
+    this event may create the call (a new 911 call may; a "call removed" may not: it only closes one the
+    relay created). `created_by` is sent when the call is created, and never patched."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    key: SenderCallKey
+    at: Instant
+    fields: dict[CallField, CallValue] = Field(default_factory=dict)
+    opens: bool = True
+    created_by: Annotated[str, StringConstraints(max_length=MAX_FIELD_LENGTH)] | None = None
+
+    @model_validator(mode="after")
+    def _units_are_a_list_and_the_rest_text(self) -> CallChange:
+        for name, value in self.fields.items():
+            if name == "units_assigned":
+                if isinstance(value, str):
+                    raise ValueError("fields.units_assigned: expected a list of unit ids")
+                if value is not None and len(value) > MAX_CALL_UNITS:
+                    raise ValueError(f"fields.units_assigned: at most {MAX_CALL_UNITS} units")
+            elif isinstance(value, list):
+                raise ValueError(f"fields.{name}: expected text, got a list")
+        return self
+
+
+class Panic(BaseModel):
+    """A unit's panic (a 10-33): the unit as the sender names it, when, where (when the sender says),
+    and `key`, the sender's identity of this press ("" when it gives none: then any panic of the unit
+    within the repeat window is this one)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    unit: UnitId
+    at: Instant
+    key: Annotated[str, StringConstraints(max_length=MAX_CALL_KEY_LENGTH)] = ""
+    address: Annotated[str, StringConstraints(max_length=MAX_FIELD_LENGTH)] | None = None
+
+
 def encodable(text: str) -> bool:
     """Whether a str can be UTF-8 encoded: a JSON `\\ud800` escape or a hand-made event can hold lone
     surrogates, which no queue, table or partner will take."""
@@ -169,9 +233,13 @@ def encodable(text: str) -> bool:
 # ------------------------------------------------------------------------------ the state table's keys
 # One DynamoDB table (UnitStateTable) holds three kinds of item, told apart by the partition key:
 # `unit#<mdt>#<guild>` (the consumer's unit state), `roster#<server>` (ER:LC rosters, written by the
-# poller, read by the erlc-events adapter) and `cache#<source>` (an adapter's own cache).
+# poller, read by the erlc-events adapter), `cache#<source>` (an adapter's own cache), and the
+# consumer's emergency records: `call#<mdt>#<guild>` (one per sender call) and `panic#<mdt>#<guild>`
+# (a panic sent, for its repeat window).
 
 UNIT_PREFIX = "unit#"
+CALL_PREFIX = "call#"
+PANIC_PREFIX = "panic#"
 SOURCE_STATE_TTL_SECONDS = 7 * 24 * 3600
 
 

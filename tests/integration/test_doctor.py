@@ -16,7 +16,7 @@ from relay.config.loader import load_config
 from relay.northca.client import NorthcaClient
 from relay_devtools.cli import main
 from relay_devtools.emulators.northca import NorthcaEmulator
-from relay_devtools.operations.doctor import partner_checks
+from relay_devtools.operations.partner_checks import partner_checks
 from tests.support.aws import create_plain_stack
 from tests.support.constants import CAD_SECRET, GUILD, MDT, PARTNER_KEY, ROOT
 from tests.support.data import SHIPPED_BUNDLE, shipped_config_text
@@ -150,3 +150,57 @@ def test_doctor_reads_the_bundle_from_secrets_manager(northca: str, tmp_path: Pa
     out = capsys.readouterr().out
     assert code == 0, out
     assert "key accepted" in out and PARTNER_KEY not in out
+
+
+# ------------------------------------------------------------------ what calls and panics need
+
+
+def emergency_config(files: tuple[Path, Path]) -> Path:
+    """relay.toml with a Sonoran source (calls and panics) beside the cad demo."""
+    config_path, _ = files
+    config_path.write_text(
+        config_path.read_text()
+        + f'\n[sources.sonoran]\nadapter = "sonoran"\nmdt_id = "{MDT}"\nguild_id = "{GUILD}"\n'
+        'signature = { scheme = "body-key", secret = "relay/sources/sonoran" }\n'
+    )
+    return config_path
+
+
+def test_doctor_a_source_that_sends_calls_finds_the_calls_endpoint(
+    northca: str, files: tuple[Path, Path]
+) -> None:
+    from relay_devtools.operations.partner_checks import emergency_checks, emergency_sources
+
+    config = load_config(emergency_config(files))
+    assert emergency_sources(config) == {"sonoran": "calls and panics"}
+    [check] = emergency_checks(config, NorthcaClient(northca, PARTNER_KEY), northca)
+    assert check.ok and check.detail == f"MDT {MDT}: the calls endpoint answers (sources.sonoran)"
+
+
+def test_doctor_a_partner_without_the_calls_endpoint_fails_and_says_where(files: tuple[Path, Path]) -> None:
+    from relay_devtools.emulators.loopback import LoopbackServer, Reply
+    from relay_devtools.operations.partner_checks import emergency_checks
+
+    config = load_config(emergency_config(files))
+    # A partner (or a wrong base_url) that knows no PATCH of calls: 405
+    server = LoopbackServer(
+        ("127.0.0.1", 0), lambda r: Reply.json(405, {"ok": False, "error": "Method not allowed"})
+    )
+    url = server.start("no-calls") + "/v1"
+    try:
+        [check] = emergency_checks(config, NorthcaClient(url, PARTNER_KEY), url)
+    finally:
+        server.stop()
+    assert not check.ok and "has no PATCH of calls (405" in check.detail
+
+
+def test_doctor_a_stack_without_the_emergency_queue_fails_when_a_source_sends_calls() -> None:
+    from relay_devtools.operations.doctor import stack_checks
+
+    outputs = {"WebhookUrl": "https://x/hooks/"}
+    [*_, check] = stack_checks(outputs, "UPDATE_COMPLETE", "old", None, {"sonoran": "calls and panics"})
+    assert not check.ok and check.name == "emergency queue" and "make deploy" in check.detail
+    assert [c.name for c in stack_checks(outputs, "UPDATE_COMPLETE", "old", None, {})] == [
+        "stack",
+        "stack outputs",
+    ]

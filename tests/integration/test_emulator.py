@@ -985,6 +985,9 @@ def test_fault_from_dict_reads_the_documented_shape() -> None:
         "body": "no",
         "retry_after": None,
         "seconds": 0.0,
+        "target": "units",
+        "call_ids": None,
+        "methods": None,
     }
     assert Fault.from_dict({"kind": "drop"}).count == 1
 
@@ -1414,3 +1417,46 @@ def test_emulator_read_as_openapi_3_1_refuses_a_null(pool: urllib3.PoolManager) 
             "error": "Expected { units: [...] }",
         }
         assert api.upsert([{"id": "ADAM-12", "status": ""}]).status == 200
+
+
+# --- contract: calls and panics (issue 18) -------------------------------------------------------
+
+
+def operation_response(path: str, method: str, status: int) -> dict[str, Any]:
+    schema: dict[str, Any] = spec()["paths"][path][method]["responses"][str(status)]
+    return resolve(schema)["content"]["application/json"]["schema"]
+
+
+def test_contract_a_created_call_and_its_patch_answer_the_call_record(
+    emulator: NorthcaEmulator, pool: Any
+) -> None:
+    api = Api(emulator, pool)
+    body = {"id": "cad-7", "location": "1 Main St", "units_assigned": ["ADAM-12"], "created_by": "Ann"}
+    created = api.request("POST", f"/mdts/{MDT}/calls", body=body, headers={"x-discord-actor": ACTOR})
+    assert created.status == 200
+    assert schema_errors(operation_response("/mdts/{mdtId}/calls", "post", 200), created.json) == []
+    patched = api.request("PATCH", f"/mdts/{MDT}/calls/cad-7", body={"status": "closed", "colour": "x"})
+    assert patched.status == 200 and patched.json["data"]["status"] == "closed"
+    assert schema_errors(operation_response("/mdts/{mdtId}/calls/{callId}", "patch", 200), patched.json) == []
+    # The example the docs give for a PATCH applies as it says
+    example = spec()["components"]["schemas"]["UpdateCallBody"]["example"]
+    assert api.request("PATCH", f"/mdts/{MDT}/calls/cad-7", body=example).json["data"]["priority"] == "high"
+
+
+def test_contract_a_panic_answers_as_documented_and_its_errors_are_envelopes(
+    emulator: NorthcaEmulator, pool: Any
+) -> None:
+    api = Api(emulator, pool)
+    api.upsert([ADAM])
+    panic = api.request("POST", f"/mdts/{MDT}/units/active/ADAM-12/panic", body={"address": "Route 68"})
+    assert panic.status == 200
+    path = "/mdts/{mdtId}/units/active/{unitId}/panic"
+    assert schema_errors(operation_response(path, "post", 200), panic.json) == []
+    for status, answer in [
+        (404, api.request("POST", f"/mdts/{MDT}/units/active/NOBODY/panic", body={"address": None})),
+        (400, api.request("POST", f"/mdts/{MDT}/units/active/ADAM-12/panic", body={"address": 7})),
+        (404, api.request("PATCH", f"/mdts/{MDT}/calls/nobody", body={})),
+        (405, api.request("GET", f"/mdts/{MDT}/calls")),
+    ]:
+        assert answer.status == status
+        assert schema_errors(schema_named("ErrorEnvelope"), answer.json) == []

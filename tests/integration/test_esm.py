@@ -144,3 +144,17 @@ def test_esm_context_carries_the_function_timeout(queues: dict[str, Any]) -> Non
 
     mapping(queues, handler).drain()
     assert 59_000 < remaining[0] <= 60_000
+
+
+def test_with_no_batching_window_a_batch_is_what_one_long_poll_returns(queues: dict[str, Any]) -> None:
+    # Given the emergency queue's mapping (no window) and 15 messages waiting
+    handler = RecordingHandler()
+    esm = mapping(queues, handler, batch_size=10)
+    send(queues, *(f"m{i}" for i in range(15)))
+    # When it polls as Lambda does / Then it invokes at once with what one receive returned, not more
+    result = esm.poll_once(wait=True)
+    assert result is not None and 1 <= result.received <= 10
+    assert esm.drain() >= 1
+    assert sum(len(batch) for batch in handler.batches) == 15
+    # And with nothing waiting, one long poll comes back empty (no tight loop)
+    assert esm.poll_once(wait=True) is None

@@ -179,7 +179,7 @@ def test_a_sonoran_logout_answered_503_is_not_lost_on_the_senders_retry(
     logout = sonoran(stack, load_event("sonoran_unit_logout.json"))
     assert stack.invoke(logout)[0] == 503
     # Then the unit is still remembered, so the sender's retry finds it and the 10-7 is queued
-    assert state.get("cache#sonoran-cad", "ident#17") == {"id": "A-10"}
+    assert state.get("cache#sonoran-cad", "ident#17") == {"id": "A-10", "location": "Sandy Shores"}
     status, answer = stack.invoke(logout)
     assert (status, answer["data"]["changes"]) == (202, 1)
     assert [(c.id, c.fields) for m in stack.queued() for c in m.changes] == [("A-10", {"status": "10-7"})]

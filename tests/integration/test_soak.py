@@ -39,16 +39,18 @@ from moto import mock_aws
 from moto.core.utils import unix_time_millis as _moto_unix_time_millis
 from moto.sqs import models as moto_sqs_models
 
+from relay.aws.emergency_state import DynamoEmergencyStore
 from relay.aws.secrets import PowertoolsSecrets
 from relay.aws.sqs import REASON_ATTRIBUTE, SqsDeadLetters, SqsPublisher, SqsVisibility
 from relay.aws.unit_state import DynamoUnitStateStore
-from relay.config.schema import ConsumerConfig
+from relay.config.schema import ConsumerConfig, EmergenciesConfig
+from relay.consumer.calls import call_id
 from relay.consumer.invocation import ConsumerDeps
 from relay.consumer.merge import FieldStamp, stamp
 from relay.errors import QueueUnavailableError
 from relay.handlers.consumer import lambda_handler
 from relay.messages import QueueMessage
-from relay.models import UNIT_FIELDS, UnitChange
+from relay.models import CLOSED, UNIT_FIELDS, CallChange, Panic, UnitChange
 from relay.northca.client import NorthcaClient
 from relay.northca.writer import PartnerWriter
 from relay.observability import logger
@@ -626,3 +628,279 @@ def test_soak_nothing_lost_stale_blanked_or_reverted_and_the_dlq_is_exactly_the_
     assert sum(injected.values()) >= soak_size.min_faults
     assert len(injected) >= 9
     assert faults.counts["redrive-moved"] > 0
+
+
+# ------------------------------------------------------------------ calls and panics (issue 18)
+
+
+@dataclass(frozen=True)
+class EmergencySize:
+    calls: int
+    panics: int
+    min_faults: int
+
+
+EMERGENCY_SMALL = EmergencySize(calls=150, panics=100, min_faults=60)
+EMERGENCY_FULL = EmergencySize(calls=1_000, panics=500, min_faults=400)
+# Each third of the run, the partner answers a repeated call id another way (and refuses empty PATCHes
+# in the last): the relay must hold its promises under every answer, even one that changes.
+MODES = [("conflict", "record"), ("duplicate", "record"), ("upsert", "refused")]
+EMERGENCY_RECEIVES = 20
+
+
+def emergency_faults(rng: random.Random) -> list[dict[str, Any]]:
+    """A handful of faults for the next invocation's calls and panics."""
+    faults: list[dict[str, Any]] = []
+    for _ in range(rng.randint(1, 4)):
+        kind = rng.choices(
+            ["status", "throttle", "timeout", "drop", "apply_then_drop", "apply_late"],
+            weights=[30, 10, 3, 20, 25, 12],
+        )[0]
+        fault: dict[str, Any] = {"kind": kind, "target": "any"}
+        if kind == "status":
+            fault["status"] = rng.choice([500, 502, 504])
+        elif kind == "throttle":
+            fault |= {"status": 429, "retry_after": rng.choice(["0.5", "1", "30"])}
+        elif kind == "timeout":
+            fault["seconds"] = READ_TIMEOUT + 1.0
+        faults.append(fault)
+    return faults
+
+
+def emergency_messages_for(
+    size: EmergencySize, rng: random.Random, start: datetime, mdt: str
+) -> tuple[list[QueueMessage], dict[str, list[CallChange]], list[str]]:
+    """Each sender call's events (a create, updates, maybe a close) and each press, as queue messages."""
+    calls: dict[str, list[CallChange]] = {}
+    messages: list[QueueMessage] = []
+    for n in range(size.calls):
+        key = f"{n:05d}"
+        at = start + timedelta(seconds=n)
+        events = [CallChange(key=key, at=at, fields={"location": f"loc-{n}-0"}, created_by="caller")]
+        for step in range(1, rng.randint(1, 4)):
+            name = rng.choice(["location", "description", "priority"])
+            events.append(
+                CallChange(
+                    key=key,
+                    at=at + timedelta(seconds=step),
+                    fields={name: f"{name[:3]}-{n}-{step}"},
+                    opens=False,
+                )
+            )
+        if rng.random() < 0.5:
+            events.append(
+                CallChange(key=key, at=at + timedelta(seconds=5), fields={"status": CLOSED}, opens=False)
+            )
+        calls[key] = events
+        messages += [
+            QueueMessage(
+                source="soak",
+                mdt_id=mdt,
+                guild_id=GUILD,
+                webhook_id=f"call-{key}-{i}",
+                received_at=e.at,
+                calls=[e],
+            )
+            for i, e in enumerate(events)
+        ]
+    units = [f"P-{n:04d}" for n in range(size.panics)]
+    for n, unit in enumerate(units):
+        panic = Panic(unit=unit, at=start + timedelta(seconds=n), key=f"press-{n}")
+        messages.append(
+            QueueMessage(
+                source="soak",
+                mdt_id=mdt,
+                guild_id=GUILD,
+                webhook_id=f"panic-{n}",
+                received_at=panic.at,
+                panics=[panic],
+            )
+        )
+    return messages, calls, units
+
+
+@pytest.fixture
+def emergency_size(request: pytest.FixtureRequest) -> EmergencySize:
+    return EMERGENCY_FULL if request.config.getoption("--soak-full") else EMERGENCY_SMALL
+
+
+class EmergencyRig:
+    """The emulator (its modes changing as the run goes), the consumer on the emergency queue as in
+    Lambda, and the faults of each invocation; time moves as the consumer's visibility delays say."""
+
+    def __init__(self, aws: dict[str, Any], mdt: str, rng: random.Random, clock: SoakClock) -> None:
+        self.aws, self.mdt, self.rng, self.clock = aws, mdt, rng, clock
+        sqs = aws["sqs"]
+        self.queue_url, self.dlq_url = create_queue_with_dlq(
+            sqs, "soak-emergency", visibility_timeout=30, max_receive_count=EMERGENCY_RECEIVES + 1
+        )
+        self.emulator = NorthcaEmulator(partner_keys=["partner-key-1"], links={mdt: [GUILD]}, clock=clock)
+        base_url = self.emulator.start("127.0.0.1", 0)
+        self.writer = PartnerWriter(
+            PowertoolsSecrets(),
+            SECRET,
+            lambda key: NorthcaClient(base_url, key, connect_timeout=5.0, read_timeout=READ_TIMEOUT),
+        )
+        self.delays: Counter[int] = Counter()
+        self.faults: Counter[str] = Counter()
+        self.esm = SqsEventSourceMapping(
+            sqs, self.queue_url, self.handler, MappingSettings(batch_size=10, window_seconds=0)
+        )
+
+    def handler(self, event: dict[str, Any], context: Any) -> Any:
+        aws = self.aws
+        deps = ConsumerDeps(
+            writer=self.writer,
+            state=DynamoUnitStateStore(TABLE, aws["dynamodb"], clock=self.clock),
+            emergency_writer=self.writer,
+            emergency_state=DynamoEmergencyStore(TABLE, aws["dynamodb"], clock=self.clock),
+            emergencies=EmergenciesConfig(panic_repeat_window_seconds=3600),
+            max_receive_count=EMERGENCY_RECEIVES,
+            visibility=CountingVisibility(aws["sqs"], self.queue_url, self.delays),
+            dead_letters=SqsDeadLetters(aws["sqs"], self.dlq_url),
+            settings=ConsumerConfig(min_remaining_ms=2_000, backoff_seconds=0.01, max_backoff_seconds=0.05),
+            remaining_ms=context.get_remaining_time_in_millis,
+            sleep=lambda seconds: None,
+            clock=self.clock,
+        )
+        with contextlib.redirect_stdout(io.StringIO()):
+            return lambda_handler(event, context, deps=deps)
+
+    def invoke(self) -> bool:
+        batch = self.esm.gather(wait=False)
+        if not batch:
+            return False
+        fresh = max(int(m["Attributes"]["ApproximateReceiveCount"]) for m in batch) <= 2
+        if fresh and self.rng.random() < 0.5:
+            planned = emergency_faults(self.rng)
+            self.faults.update(f["kind"] for f in planned)
+            self.emulator.add_faults(planned)
+        before = Counter(self.delays)
+        self.clock.tick()
+        self.esm.invoke(batch)
+        self.emulator.clear_faults()
+        self.clock.tick()
+        if self.rng.random() < 0.5:
+            self.emulator.land_late()
+        # Time passes as the consumer asked before anything it gave back is seen again.
+        asked = self.delays - before
+        if asked:
+            self.clock.tick(max(asked))
+        return True
+
+    def maybe_edit(self, edits: list[tuple[str, str, str, datetime]]) -> None:
+        """A dispatcher edits a call now and then (not while a request is held, nor without reads)."""
+        held = self.emulator.calls(self.mdt)
+        if not held or self.emulator.late_pending or self.emulator.modes["empty_patch"] != "record":
+            return
+        if self.rng.random() < 0.2:
+            call = self.rng.choice(held)
+            name = self.rng.choice(["description", "priority"])
+            self.clock.tick()
+            self.emulator.edit_call(self.mdt, call["id"], {name: f"disp-{len(edits)}"})
+            edits.append((call["id"], name, f"disp-{len(edits)}", self.clock()))
+
+
+def emergency_outcome(
+    requests: list[dict[str, Any]], records: list[dict[str, Any]], calls: dict[str, list[CallChange]]
+) -> tuple[int, int, list[str]]:
+    """(duplicate calls, requests that reopened a closed call, closed calls not closed at the end)."""
+    by_id: Counter[str] = Counter(r["id"] for r in records)
+    duplicates = sum(n - 1 for n in by_id.values()) + sum(1 for i in by_id if not i.startswith("soak-"))
+    closed = {
+        call_id("soak", k)
+        for k, events in calls.items()
+        if any(e.fields.get("status") == CLOSED for e in events)
+    }
+    status = {r["id"]: r["status"] for r in records}
+    reopened = 0
+    for entry in requests:
+        body = entry["body"] if isinstance(entry["body"], dict) else {}
+        if entry["method"] != "PATCH" or entry["status"] != 200:
+            continue
+        target = entry["path"].rsplit("/", 1)[-1]
+        reopened += (
+            target in closed and body.get("status") not in (None, CLOSED) and status.get(target) != CLOSED
+        )
+    return duplicates, reopened, sorted(c for c in closed if status.get(c) != CLOSED)
+
+
+def test_soak_emergencies_no_duplicate_call_no_lost_panic_no_reopened_call(
+    soak_aws: dict[str, Any], emergency_size: EmergencySize
+) -> None:
+    # Given sender calls (each created, updated, half of them closed) and panics (a tenth of them for
+    # units the MDT does not hold), each delivered once and a fifth of them twice, in any order
+    rng = random.Random(SEED + 18)
+    start = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    mdt = "00000000-0000-4000-8000-000000000018"
+    clock = SoakClock(start)
+    rig = EmergencyRig(soak_aws, mdt, rng, clock)
+    emulator = rig.emulator
+    messages, calls, units = emergency_messages_for(emergency_size, rng, start, mdt)
+    for unit in units:
+        if rng.random() >= 0.1:
+            emulator.edit(mdt, unit, {"status": "10-8"})
+    # In any order, each copy (a sender's retry, a redelivery) soon after the first: within its slice
+    # of 50 or the next, well inside the repeat window the consumer is given.
+    rng.shuffle(messages)
+    arriving = [copy for m in messages for copy in [m] * (2 if rng.random() < 0.2 else 1)]
+    for start_at in range(0, len(arriving), 25):
+        window = arriving[start_at : start_at + 50]
+        rng.shuffle(window)
+        arriving[start_at : start_at + 50] = window
+    publisher = SqsPublisher(rig.queue_url, soak_aws["sqs"])
+    edits: list[tuple[str, str, str, datetime]] = []
+
+    # When they are published in slices, with the consumer and a dispatcher at work in between, while
+    # the partner's answer to a repeated call id (and to an empty PATCH) changes each third of the run
+    for number, slice_ in enumerate(arriving[i : i + 50] for i in range(0, len(arriving), 50)):
+        repeated, reads = MODES[min(3 * number * 50 // len(arriving), 2)]
+        emulator.set_modes(repeated_call_id=repeated, empty_patch=reads)
+        publisher.send(slice_)
+        while rig.invoke():
+            rig.maybe_edit(edits)
+        rig.esm.expire_visibility()
+    emulator.land_late()
+    for _ in range(5_000):
+        if not rig.invoke() and not rig.esm.expire_visibility():
+            break
+    requests, records, panics = emulator.requests(), emulator.calls(mdt), emulator.panics(mdt)
+    emulator.stop()
+
+    # Then one Northca call per sender call, none under an id of the partner's own, closed ones closed
+    duplicates, reopened, not_closed = emergency_outcome(requests, records, calls)
+    # And every press panicked its unit: once, or twice where the panic's answer was lost
+    pressed: Counter[str] = Counter(p["unit_id"] for p in panics)
+    lost_panics = [u for u in units if pressed[u] == 0]
+    lost_answers: Counter[str] = Counter(
+        e["path"].rsplit("/", 2)[-2]
+        for e in requests
+        if e["path"].endswith("/panic") and e["fault"] in ("apply_then_drop", "apply_late", "timeout")
+    )
+    doubles = {u: n for u, n in pressed.items() if n > 1}
+    unexplained = {u: n for u, n in doubles.items() if n > 1 + lost_answers[u]}
+    dead, _ = dead_letters(soak_aws["sqs"], rig.dlq_url)
+    kinds = Counter(
+        "panic" if e["path"].endswith("/panic") else "read" if e["body"] == {} else e["method"]
+        for e in requests
+        if "/calls" in e["path"] or e["path"].endswith("/panic")
+    )
+    print(
+        f"\nsoak, calls and panics: {len(calls)} sender calls and {len(units)} panics,"
+        f" {len(messages)} messages published {len(arriving)} times ({len(arriving) - len(messages)} copies)"
+        f"\n  Northca calls: {len(records)} (duplicates: {duplicates}); reopened: {reopened};"
+        f" closed calls not closed: {len(not_closed)}"
+        f"\n  panics: {sum(pressed.values())} for {len(pressed)} presses (lost: {len(lost_panics)};"
+        f" shown twice: {len(doubles)}, each after a lost answer: {not unexplained})"
+        f"\n  partner requests: {dict(kinds)}; dispatcher edits: {len(edits)}"
+        f"\n  {rig.esm.stats.invocations} invocations, {rig.esm.stats.deleted} messages done;"
+        f" dead letters: {sum(dead.values())}"
+        f"\n  faults injected: {sum(rig.faults.values())}: {dict(sorted(rig.faults.items()))};"
+        f" visibility delays (seconds: messages): {dict(sorted(rig.delays.items()))}"
+    )
+    assert duplicates == 0
+    assert reopened == 0 and not_closed == []
+    assert lost_panics == [] and unexplained == {}
+    assert sum(dead.values()) == 0
+    assert len(records) == len(calls)
+    assert sum(rig.faults.values()) >= emergency_size.min_faults

@@ -88,7 +88,7 @@ def test_sonoran_login_then_status_through_the_ingress(config, aws, store, lambd
     # Given a Sonoran login, accepted and remembered in the state table
     status, body = post("sonoran", load_event("sonoran_unit_login.json"), config, aws, store, lambda_context)
     assert (status, body["data"]["changes"]) == (202, 1)
-    assert store.get("cache#sonoran", "ident#17") == {"id": "A-10"}
+    assert store.get("cache#sonoran", "ident#17") == {"id": "A-10", "location": "Sandy Shores"}
     # When the unit's status changes (the event names only its identId)
     status, _ = post("sonoran", load_event("sonoran_unit_status.json"), config, aws, store, lambda_context)
     # Then both changes are queued for unit A-10

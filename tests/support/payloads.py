@@ -10,7 +10,9 @@ A folder holds the payloads (`*.json`, the body exactly as the sender posts it) 
     what = "what it is, and anything changed from the source (e.g. an id made to match a login)"
     after = ["other.json"]             # optional: mapped first, on the same source state
     options = { raw_webhook = "..." }  # optional: over the source's options (another URL's config)
-    units = [{ id = "A-10", status = "10-6" }]   # the exact unit changes (id and fields), or
+    units = [{ id = "A-10", status = "10-6" }]   # the exact unit changes (id and fields), with
+    calls = [{ key = "1234", opens = true, location = "..." }]   # optional: the exact call events, and
+    panics = [{ unit = "A-10", address = "..." }]                # optional: the exact panics; or
     error = "data[0]...: ..."          # the start of the exact 422, or
     roster_units = ["A-1"]             # (the roster file) the units the poller's roster holds from it
     not_acted_on = "why, and the work that will act on it"   # with units = []: acknowledged (202);
@@ -35,9 +37,9 @@ from relay.config.schema import RelayConfig
 from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, parse_players
 from relay.ingress.body import parse_json_object
 from relay.memory import InMemorySourceStateStore
-from relay.models import UnitChange, roster_key
+from relay.models import CallChange, Panic, UnitChange, roster_key
 from relay.ports.stores import SourceStateStore
-from relay.sources import AdapterContext
+from relay.sources import AdapterContext, Signal
 from relay.sources.registry import normalise
 from tests.support.constants import NOW, ROOT
 
@@ -47,6 +49,8 @@ SIDECAR = "SOURCES.toml"
 # A public source: an https URL, or "owner/repo path/in/repo" (a line or a function may follow).
 CITATION = re.compile(r"^(https://\S+|[A-Za-z0-9][\w.-]*/[\w.-]+ [\w./@\[\]-]+\S*)(\s.*)?$")
 OUTCOMES = ("units", "error", "roster_units")
+# What a payload may become besides unit changes (issue 18): written beside `units`.
+EMERGENCIES = ("calls", "panics")
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,8 @@ def sidecar_problems(folder: Path) -> list[str]:
             problems.append(f"{folder.name}/{name}: exactly one of {', '.join(OUTCOMES)} expected")
         if "not_acted_on" in entry and "roster_units" not in entry and entry.get("units") != []:
             problems.append(f"{folder.name}/{name}: not acted on, so `units = []` (acknowledged) expected")
+        if "not_acted_on" in entry and any(key in entry for key in EMERGENCIES):
+            problems.append(f"{folder.name}/{name}: not acted on, so no `calls` or `panics` expected")
         if ("roster_units" in entry) != (name == data.get("roster")):
             problems.append(f"{folder.name}/{name}: `roster_units` belongs to the folder's `roster` alone")
         problems += [
@@ -135,7 +141,7 @@ def examples_config() -> RelayConfig:
 
 def map_body(
     config: RelayConfig, source_name: str, body: bytes, store: SourceStateStore, options: dict[str, Any]
-) -> list[UnitChange]:
+) -> list[Signal]:
     """What the source's adapter makes of the body, as `relay map` runs it (options over the source's)."""
     source = config.sources[source_name]
     if options:
@@ -155,8 +161,8 @@ def load_roster(config: RelayConfig, folder: Folder, store: SourceStateStore) ->
     store.put(roster_key(server_name), ROSTER_SK, dump_roster(roster))
 
 
-def map_payload(config: RelayConfig, folder: Folder, payload: Payload) -> list[UnitChange]:
-    """The payload's unit changes, after the payloads it follows, on one in-memory source state."""
+def map_payload(config: RelayConfig, folder: Folder, payload: Payload) -> list[Signal]:
+    """The payload's signals, after the payloads it follows, on one in-memory source state."""
     store = InMemorySourceStateStore()
     load_roster(config, folder, store)
     for earlier in payload.entry.get("after", []):
@@ -165,6 +171,28 @@ def map_payload(config: RelayConfig, folder: Folder, payload: Payload) -> list[U
     return map_body(config, folder.source, payload.path.read_bytes(), store, payload.entry.get("options", {}))
 
 
-def as_units(changes: list[UnitChange]) -> list[dict[str, Any]]:
+def as_units(signals: list[Signal]) -> list[dict[str, Any]]:
     """Unit changes as the sidecars write them: the id and every field the change sets."""
-    return [{"id": change.id, **change.fields} for change in changes]
+    return [{"id": change.id, **change.fields} for change in signals if isinstance(change, UnitChange)]
+
+
+def as_calls(signals: list[Signal]) -> list[dict[str, Any]]:
+    """Call events as the sidecars write them: the key, whether it opens, the creator, every field."""
+    return [
+        {"key": call.key, "opens": call.opens}
+        | ({"created_by": call.created_by} if call.created_by else {})
+        | call.fields
+        for call in signals
+        if isinstance(call, CallChange)
+    ]
+
+
+def as_panics(signals: list[Signal]) -> list[dict[str, Any]]:
+    """Panics as the sidecars write them: the unit, and the press's key and address when it has them."""
+    return [
+        {"unit": panic.unit}
+        | ({"key": panic.key} if panic.key else {})
+        | ({"address": panic.address} if panic.address else {})
+        for panic in signals
+        if isinstance(panic, Panic)
+    ]

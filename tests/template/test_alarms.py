@@ -58,6 +58,7 @@ CHOSEN = {
     "ScheduledErrorsAlarm": ("AWS/Lambda", "Errors", 3, 3),
     "ErlcKeyRefusedAlarm": (CUSTOM, "ErlcKeyRefused", 1, 1),
     "PartnerRefusesSetupAlarm": (CUSTOM, "PartnerRefusesSetup", 1, 1),
+    "EmergencyNotDeliveredAlarm": (CUSTOM, "EmergenciesNotDelivered", 1, 1),
     "NotifierErrorsAlarm": ("AWS/Lambda", "Errors", 1, 1),
 }
 # Where each function's failure pages someone: the ingress's crashes, timeouts and throttles reach its
@@ -69,6 +70,8 @@ FUNCTION_FAILURES = {
     "NotifierFunction": "NotifierErrorsAlarm",
 }
 FREE_ALARM_METRICS = 10
+# Beyond the free ten, each priced in docs/cost.md: a call or panic not delivered pages at once (issue 18).
+PAID_ALARM_METRICS = {"EmergencyNotDeliveredAlarm": 1}
 RELAY = ROOT / "functions" / "relay"
 
 
@@ -108,13 +111,16 @@ def test_alarms_every_functions_failure_pages_someone(template: dict[str, Any]) 
 @pytest.mark.parametrize("discord", [False, True])
 def test_alarms_fit_cloudwatchs_free_tier(template: dict[str, Any], discord: bool) -> None:
     """Ten standard alarm metrics a month are free; an alarm on metric math is billed per metric it
-    reads (the old ingress-degraded alarm read four). The Discord notifier's own alarm adds one."""
+    reads (the old ingress-degraded alarm read four). The Discord notifier's own alarm adds one, and
+    emergency-not-delivered one more ($0.10 a month each, docs/cost.md)."""
     from tests.support.render import Renderer, Stack
 
     parameters = {"DiscordWebhookSecretName": "relay/alerts/discord"} if discord else {}
     stack = Renderer(template, Stack(parameters=parameters))
     billed = sum(alarm_metric_count(a) for n, a in alarms(template).items() if stack.exists(n))
-    assert billed <= FREE_ALARM_METRICS + int(discord)
+    assert billed <= FREE_ALARM_METRICS + int(discord) + sum(PAID_ALARM_METRICS.values())
+    docs = (ROOT / "docs" / "cost.md").read_text(encoding="utf-8")
+    assert "emergency-not-delivered" in docs
 
 
 def test_alarms_the_api_5xx_is_watched(template: dict[str, Any]) -> None:
@@ -216,8 +222,25 @@ def test_alarms_a_partner_refusing_the_setup_is_watched(template: dict[str, Any]
     props = metric_filter(template, "PartnerRefusesSetup")
     assert props["LogGroupName"] == {"Ref": "ConsumerLogGroup"}
     capitals = {m for m in logged("error") if m.startswith("PARTNER")}
-    assert len(capitals) == 4
+    assert len(capitals) == 5  # the units' four, and the calls' and panics' setup problem
     assert pattern_messages(props["FilterPattern"]) == capitals
+
+
+def test_alarms_a_call_or_panic_not_delivered_pages_within_a_minute(template: dict[str, Any]) -> None:
+    """Issue 18: a panic or call that could not be delivered fires an alarm at once. Both functions that
+    can lose one write the line; one metric counts both."""
+    filters = [
+        f["Properties"]
+        for f in resources_of_type(template, "AWS::Logs::MetricFilter").values()
+        if f["Properties"]["MetricTransformations"][0]["MetricName"] == "EmergenciesNotDelivered"
+    ]
+    assert {f["LogGroupName"]["Ref"] for f in filters} == {"ConsumerLogGroup", "IngressLogGroup"}
+    for props in filters:
+        assert pattern_messages(props["FilterPattern"]) == {"EMERGENCY NOT DELIVERED"}
+    assert "EMERGENCY NOT DELIVERED" in logged("error")
+    [name] = watching(template, CUSTOM, "EmergenciesNotDelivered")
+    alarm = template["Resources"][name]["Properties"]
+    assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["Threshold"]) == (60, 1, 0)
 
 
 def test_alarms_lost_replay_protection_is_watched(template: dict[str, Any]) -> None:

@@ -118,6 +118,7 @@ def test_dashboard_shows_every_webhook_outcome_and_every_consumer_and_poller_cou
         "WebhooksReplayed",
         "WebhooksRejectedUnknownRoute",
         "UnitChangesQueued",
+        "EmergenciesQueued",
         "ReplayStoreUnavailable",
     }
     expected = ingress | consumer_metrics() | roster_poll_metrics() | {"RosterChangesQueued"}
@@ -177,7 +178,7 @@ def test_dashboard_shows_the_queue_the_dead_letter_queues_and_the_api(template: 
         return {queues[row[3]] for row in rows if row[:3] == ["AWS/SQS", metric, "QueueName"]}
 
     assert queue_rows("ApproximateNumberOfMessagesVisible") == set(queues.values())  # the queue and both DLQs
-    assert queue_rows("ApproximateAgeOfOldestMessage") == {"WebhookQueue"}
+    assert queue_rows("ApproximateAgeOfOldestMessage") == {"WebhookQueue", "EmergencyQueue"}
     api_id = ["ApiId", stack.ref("WebhookApi")]
     api = {row[1] for row in rows if row[:1] == ["AWS/ApiGateway"] and row[2:] == api_id}
     assert {"Count", "4xx", "5xx"} <= api

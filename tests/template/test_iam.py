@@ -30,6 +30,7 @@ DYNAMODB_GRANTS: dict[str, set[tuple[str, tuple[str, ...], tuple[str, ...] | Non
     # item as UpdateItem (plus dynamodb:ConditionCheckItem for ConditionCheck entries).
     "ConsumerFunction": {
         ("UnitStateTable", ("dynamodb:BatchGetItem", "dynamodb:UpdateItem"), ("unit#*",)),
+        ("UnitStateTable", ("dynamodb:BatchGetItem", "dynamodb:UpdateItem"), ("call#*", "panic#*")),
     },
     "ScheduledFunction": {
         ("UnitStateTable", ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"), ("roster#*",)),
@@ -79,9 +80,15 @@ def test_iam_no_function_gets_a_dynamodb_policy_template(template: dict[str, Any
 def test_iam_the_shared_table_is_reached_only_through_key_prefixes_the_code_uses(
     template: dict[str, Any],
 ) -> None:
-    from relay.models import UNIT_PREFIX, cache_key, roster_key
+    from relay.models import CALL_PREFIX, PANIC_PREFIX, UNIT_PREFIX, cache_key, roster_key
 
-    prefixes = {UNIT_PREFIX + "*", roster_key("") + "*", cache_key("") + "*"}
+    prefixes = {
+        UNIT_PREFIX + "*",
+        roster_key("") + "*",
+        cache_key("") + "*",
+        CALL_PREFIX + "*",
+        PANIC_PREFIX + "*",
+    }
     for owner in function_names(template):
         for table, actions, keys in dynamodb_grants(template, owner):
             # Scan and Query are never granted: ForAllValues holds for a request with no key at all.
@@ -127,6 +134,13 @@ def test_iam_the_consumer_may_make_every_call_of_the_unit_state_store(template: 
     calls = _all(client_calls("DynamoUnitStateStore", "unit_state"))
     assert calls == {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"}
     assert actions_on(template, "ConsumerFunction", "UnitStateTable") == calls
+
+
+def test_iam_the_consumer_may_make_every_call_of_the_emergency_store(template: dict[str, Any]) -> None:
+    calls = _all(client_calls("DynamoEmergencyStore", "emergency_state"))
+    assert calls == {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"}
+    grants = dynamodb_grants(template, "ConsumerFunction")
+    assert ("UnitStateTable", tuple(sorted(calls)), ("call#*", "panic#*")) in grants
 
 
 def test_iam_the_ingress_may_make_every_call_of_its_stores(template: dict[str, Any]) -> None:

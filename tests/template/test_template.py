@@ -66,10 +66,14 @@ def sqs_events(props: dict[str, Any]) -> list[dict[str, Any]]:
     return [e["Properties"] for e in props.get("Events", {}).values() if e["Type"] == "SQS"]
 
 
-def consumer_event(template: dict[str, Any]) -> dict[str, Any]:
-    events = sqs_events(function_properties(template, "ConsumerFunction"))
-    assert len(events) == 1, "the consumer has exactly one SQS event source"
-    return events[0]
+def consumer_event(template: dict[str, Any], name: str = "Queue") -> dict[str, Any]:
+    """One of the consumer's two SQS event sources: the webhooks' (`Queue`) or the calls' and panics'
+    (`Emergencies`)."""
+    events = function_properties(template, "ConsumerFunction")["Events"]
+    sqs = {key for key, event in events.items() if event["Type"] == "SQS"}
+    assert sqs == {"Queue", "Emergencies"}, "the consumer reads the webhook queue and the emergency queue"
+    properties: dict[str, Any] = events[name]["Properties"]
+    return properties
 
 
 # ------------------------------------------------------------------ cfn-lint and sam validate
@@ -248,8 +252,20 @@ def test_consumer_batches(template: dict[str, Any]) -> None:
         assert number(template, concurrency, "MinValue") >= 2
 
 
-def test_queue_visibility_covers_six_consumer_timeouts_and_the_window(template: dict[str, Any]) -> None:
-    event = consumer_event(template)
+def test_emergencies_wait_for_no_batching_window_in_small_batches(template: dict[str, Any]) -> None:
+    """Issue 18: a panic is never held behind the units' batching window."""
+    event = consumer_event(template, "Emergencies")
+    assert getatt_target(event["Queue"]) == "EmergencyQueue"
+    assert event["MaximumBatchingWindowInSeconds"] == 0 and event["BatchSize"] <= 10
+    assert "ReportBatchItemFailures" in event["FunctionResponseTypes"]
+    assert event["ScalingConfig"] == consumer_event(template)["ScalingConfig"]
+
+
+@pytest.mark.parametrize("name", ["Queue", "Emergencies"])
+def test_queue_visibility_covers_six_consumer_timeouts_and_the_window(
+    template: dict[str, Any], name: str
+) -> None:
+    event = consumer_event(template, name)
     queue = template["Resources"][getatt_target(event["Queue"])]
     visibility = number(template, queue["Properties"]["VisibilityTimeout"])
     timeout = number(template, function_properties(template, "ConsumerFunction")["Timeout"])
@@ -260,8 +276,9 @@ def test_queue_visibility_covers_six_consumer_timeouts_and_the_window(template: 
     assert visibility >= SIX_TIMES * timeout + widest, (visibility, timeout, widest)
 
 
-def test_redrive_to_a_longer_lived_dead_letter_queue(template: dict[str, Any]) -> None:
-    queue_name = getatt_target(consumer_event(template)["Queue"])
+@pytest.mark.parametrize("name", ["Queue", "Emergencies"])
+def test_redrive_to_a_longer_lived_dead_letter_queue(template: dict[str, Any], name: str) -> None:
+    queue_name = getatt_target(consumer_event(template, name)["Queue"])
     queue = template["Resources"][queue_name]["Properties"]
     redrive = queue["RedrivePolicy"]
     assert number(template, redrive["maxReceiveCount"]) >= 5

@@ -193,6 +193,7 @@ CONSUMER_ONLY = (
     "relay.consumer",
     "relay.northca",
     "relay.aws.unit_state",
+    "relay.aws.emergency_state",
     "relay.alerts",
     "relay.erlc.poller",
 )

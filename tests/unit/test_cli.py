@@ -10,6 +10,7 @@ SUBCOMMANDS = [
     ["local"],
     ["sign", "cad"],
     ["units", "cad"],
+    ["calls", "cad"],
     ["map", "cad", "payload.json"],
     ["redrive", "--list"],
     ["deliveries", "--stack", "s"],

@@ -53,7 +53,8 @@ def test_cost_the_free_tier_applies_apart() -> None:
 
 def test_cost_the_lean_defaults_hold_nothing_billed_by_the_month_but_the_secrets() -> None:
     lean = bill()
-    assert line(lean, "alarm metrics") == 0  # ten, the free tier
+    # Ten, the free tier, and emergency-not-delivered (issue 18: a call or panic not delivered pages at once)
+    assert line(lean, "alarm metrics") == pytest.approx(0.10)
     assert line(lean, "dashboard") == 0  # 20 metrics, within the free tier's 50
     assert not [item for item in lean.lines if item.service in ("X-Ray",) or "custom metrics" in item.what]
     assert line(lean, "the alarm topic's own key") == 0
@@ -71,6 +72,15 @@ def test_cost_each_switch_adds_what_it_says() -> None:
     assert line(detailed, "custom metrics") > 0 and line(detailed, "traces") > 0
     assert keyed.total - lean.total == pytest.approx(1.00)
     assert discord.total - lean.total == pytest.approx(0.10)  # the notifier's alarm: the 11th
+
+
+def test_cost_each_queue_lambda_reads_is_polled_while_idle() -> None:
+    """The calls' and panics' queue is Lambda's second event source mapping: its idle polling doubles
+    the assumed polling (issue 18), which takes SQS past its free million requests."""
+    facts = template_facts(TEMPLATE, Usage())
+    assert facts.sqs_mappings == 2
+    one, two = (monthly_bill(read_counted(), Usage(), replace(facts, sqs_mappings=n)) for n in (1, 2))
+    assert line(one, "requests: sends") == 0 < line(two, "requests: sends")
 
 
 def test_cost_webhooks_drive_the_rest() -> None:

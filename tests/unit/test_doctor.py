@@ -13,13 +13,13 @@ from relay_devtools.operations.doctor import (
     id_checks,
     load,
     offline_checks,
-    partner_checks,
     passed,
     secret_checks,
     secret_name_checks,
     signature_checks,
     template_names,
 )
+from relay_devtools.operations.partner_checks import partner_checks
 from tests.support.constants import CAD_SECRET, GUILD, MDT, ROOT
 from tests.support.data import SENDER_PUBLIC_SPKI, base_config_data
 from tests.support.partner_http import listing

@@ -204,7 +204,10 @@ def test_mapping_refuses_more_units_than_allowed() -> None:
             "relay.toml: sources.hook.options.fields: Value error, "
             "an expression for the unit id (`id`) is required",
         ),
-        ({"units": "rows"}, "relay.toml: sources.hook.options.fields: Field required"),
+        (
+            {"units": "rows"},
+            "relay.toml: sources.hook.options.fields: Value error, nothing to map: give `fields`",
+        ),
         ({"fields": {"id": "id", "colour": "c"}}, "sources.hook.options.fields.colour"),
         ({"fields": {"id": "id"}, "unmapped": "maybe"}, "sources.hook.options.unmapped"),
     ],

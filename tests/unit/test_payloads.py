@@ -1,7 +1,7 @@
 """Every sender read as it really sends: tests/payloads holds, per sender, payloads reconstructed from the
 sender's own code or docs (each citing its source in the folder's SOURCES.toml), and each one becomes
-exactly the units written beside it, the precise 422, or, while the relay does not act on it yet (the
-emergencies), an acknowledgement with no unit change."""
+exactly the units (and the calls and panics) written beside it, the precise 422, or, while the relay
+does not act on it yet (ER:LC's emergencies), an acknowledgement with no unit change."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from tests.support.payloads import (
     SIDECAR,
     Folder,
     Payload,
+    as_calls,
+    as_panics,
     as_units,
     every_payload,
     examples_config,
@@ -83,15 +85,18 @@ def test_each_payload_becomes_exactly_its_units(folder: Folder, payload: Payload
             map_payload(CONFIG, folder, payload)
         assert caught.value.message.startswith(payload.entry["error"])
         return
-    # Then it becomes exactly the units written beside it
-    assert as_units(map_payload(CONFIG, folder, payload)) == payload.entry["units"]
+    # Then it becomes exactly the units, calls and panics written beside it
+    signals = map_payload(CONFIG, folder, payload)
+    assert as_units(signals) == payload.entry["units"]
+    assert as_calls(signals) == payload.entry.get("calls", [])
+    assert as_panics(signals) == payload.entry.get("panics", [])
 
 
 @pytest.mark.parametrize(("folder", "payload"), NOT_ACTED_ON, ids=ids(NOT_ACTED_ON))
 def test_each_payload_not_acted_on_yet_is_acknowledged_with_no_unit_change(
     folder: Folder, payload: Payload
 ) -> None:
-    # Given an emergency (a 911 call, a panic) the relay does not act on yet
+    # Given an emergency (an ER:LC 911 call, for now) the relay does not act on yet
     # When it is mapped / Then it is no error (a 2xx to the sender) and changes no unit
     assert map_payload(CONFIG, folder, payload) == []
 

@@ -15,7 +15,7 @@ from relay.erlc.client import ErlcClient
 from relay.errors import DiscordError, ErlcError, NorthcaAuthError, NorthcaError
 from relay.models import redact
 from relay.northca.client import NorthcaClient
-from relay_devtools.operations.doctor import partner_checks
+from relay_devtools.operations.partner_checks import partner_checks
 from tests.support.data import base_config_data
 from tests.support.partner_http import CannedPool, refusing
 

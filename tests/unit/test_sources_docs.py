@@ -61,13 +61,15 @@ def test_every_relay_map_command_in_the_sources_docs_runs_as_written(
     # Given the command exactly as the page prints it, run from the repository's root
     monkeypatch.chdir(ROOT)
     argv = shlex.split(command)[1:]
-    # When it runs / Then it succeeds, and each payload it names becomes at least one unit change
+    # When it runs / Then it succeeds, and each payload it names becomes at least one unit change, call
+    # or panic
     code = main([*argv, "--received-at", NOW.isoformat()])
     out = capsys.readouterr().out
     assert code == 0, command
     results = json_documents(out)
     assert [r["payload"] for r in results] == [a for a in argv if a.startswith("events/") and "=" not in a]
-    assert all(r["messages"] and all(m["changes"] for m in r["messages"]) for r in results)
+    carries = ("changes", "calls", "panics")
+    assert all(r["messages"] and all(any(m.get(k) for k in carries) for m in r["messages"]) for r in results)
 
 
 def page_config(page: Path) -> dict[str, Any]:

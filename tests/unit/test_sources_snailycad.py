@@ -199,10 +199,14 @@ def test_snailycad_options_override_the_preset_paths() -> None:
     assert (change.id, change.fields["department"]) == ("1-12", "Patrol")
 
 
-@pytest.mark.parametrize("raw_webhook", ["PANIC_BUTTON", "CALL_911"])
-def test_snailycad_webhooks_not_acted_on_yet_are_acknowledged(raw_webhook: str) -> None:
+def test_snailycad_a_panic_source_reads_a_unit_record_as_a_panic_not_a_status() -> None:
     # A panic posts a unit record like UNIT_STATUS: only the source's raw_webhook tells them apart
-    assert run(officer(), {"raw_webhook": raw_webhook}) == []
+    signals = run(officer(), {"raw_webhook": "PANIC_BUTTON"})
+    assert [type(s).__name__ for s in signals] == ["Panic"]
+
+
+def test_snailycad_a_unit_record_at_a_call_911_source_is_acknowledged_not_made_a_call() -> None:
+    assert run(officer(), {"raw_webhook": "CALL_911"}) == []
 
 
 def test_snailycad_a_911_call_at_the_unit_status_source_is_acknowledged_not_refused() -> None:

@@ -42,7 +42,7 @@ def test_sonoran_login_becomes_the_full_unit_and_is_remembered(store: InMemorySo
         )
     ]
     # And its identId is remembered for this source
-    assert store.get("cache#sonoran", "ident#17") == {"id": "A-10"}
+    assert store.get("cache#sonoran", "ident#17") == {"id": "A-10", "location": "Sandy Shores"}
 
 
 def test_sonoran_status_and_logout_find_the_unit_by_ident(store: InMemorySourceStateStore) -> None:
@@ -101,7 +101,7 @@ def test_sonoran_the_data_units_form_names_whole_units_without_a_login(
         UnitChange(id="A-10", at=NOW, fields={**fields, "status": "10-76"}),
         UnitChange(id="A-11", at=NOW, fields={**fields, "status": "10-8"}),
     ]
-    assert store.get("cache#sonoran", "ident#18") == {"id": "A-11"}
+    assert store.get("cache#sonoran", "ident#18") == {"id": "A-11", "location": "Sandy Shores"}
     # And a later identId-form event finds the unit
     assert run(store, load_event("sonoran_unit_logout.json")) == [
         UnitChange(id="A-10", at=NOW, fields={"status": "10-7"})
@@ -187,7 +187,7 @@ def test_sonoran_the_fivem_resource_data_object_form_of_a_login(store: InMemoryS
 
 
 def test_sonoran_other_events_map_to_nothing(store: InMemorySourceStateStore) -> None:
-    payload = {"type": "EVENT_911", "data": [{"call": {"callId": 1, "description": "fire"}}]}
+    payload = {"type": "EVENT_DISPATCH_NEW", "data": [{"dispatch": {"callId": 1, "description": "fire"}}]}
     assert run(store, payload) == []
 
 

@@ -17,7 +17,6 @@ from relay_devtools.operations.doctor import (
     id_checks,
     load,
     newest_value,
-    partner_checks,
     passed,
     secret_checks,
     secret_name_checks,
@@ -27,6 +26,7 @@ from relay_devtools.operations.doctor import (
     status_checks,
     template_names,
 )
+from relay_devtools.operations.partner_checks import emergency_checks, emergency_sources, partner_checks
 from relay_devtools.operations.stack import StackError, StackInfo, describe_stack
 from relay_devtools.options import Subparsers, given
 
@@ -82,8 +82,10 @@ def checks_for(args: argparse.Namespace) -> list[Check]:
     else:
         client = NorthcaClient(base_url, key, connect_timeout=5, read_timeout=10)
         checks += partner_checks(config, client, base_url)
+        checks += emergency_checks(config, client, base_url)
     if info is not None:
-        checks += stack_checks(info.outputs, info.status, args.stack, boto3.client("sqs", **options))
+        sqs = boto3.client("sqs", **options)
+        checks += stack_checks(info.outputs, info.status, args.stack, sqs, emergency_sources(config))
     return checks
 
 

@@ -86,7 +86,8 @@ def ready_hint(
     return (
         f"\nSend a signed demo webhook from another terminal (--wait prints what became of it):\n"
         f"  .venv/bin/relay{common} sign {first} --send --wait{url}\n"
-        f"Then list the units in the emulated MDT:\n"
+        f"Then list the units, and the calls and panics, in the emulated MDT:\n"
         f"  .venv/bin/relay{common} units {first}{northca}\n"
+        f"  .venv/bin/relay{common} calls {first}{northca}\n"
         f"Every delivery, its outcome and why: {feed_url}\n"
     )

@@ -28,7 +28,7 @@ def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> 
     parser = subparsers.add_parser(
         "map",
         parents=parents,
-        help="dry run: print the unit changes a payload becomes for a source (no signature check)",
+        help="dry run: print the unit changes, calls and panics a payload becomes (no signature check)",
     )
     parser.add_argument("source", help="a source name from relay.toml")
     parser.add_argument("payloads", nargs="+", metavar="PAYLOAD", help="JSON body files, run in order")

@@ -80,7 +80,7 @@ def _signed(args: argparse.Namespace) -> tuple[str, dict[str, str], bytes]:
     elif args.body:
         body = args.body.encode()
     else:
-        body, origin = default_body(source.adapter)
+        body, origin = default_body(source.adapter, source.options)
         if origin.startswith("events/"):
             # Samples carry fixed event times: sent after a newer change they are skipped (the feed says so).
             print(f"relay sign: body from {origin} (its event time is fixed)", file=sys.stderr)

@@ -53,13 +53,25 @@ PARTNER_KEY = "counted-partner-key"
 ERLC_KEY = "counted-erlc-server-key"
 # Changes to one unit after which its state item no longer grows (measured: the 6th, 7th and 8th are equal).
 STEADY_AFTER = 7  # SQS bills each 64 KB of a request's payload as one request
-# The kinds of webhook a community sends, in the order they are sent (a Sonoran status needs its login).
-KINDS = ("units", "erlc-events", "sonoran-login", "sonoran-status", "typeform")
+# The kinds of webhook a community sends, in the order they are sent (a Sonoran status or panic needs
+# its login). A call and a panic travel on their own queue in a stack: here they share the counted one
+# (the same SQS requests per message), and the consumer's reads and writes of their records are counted.
+KINDS = (
+    "units",
+    "erlc-events",
+    "sonoran-login",
+    "sonoran-status",
+    "sonoran-911",
+    "sonoran-panic",
+    "typeform",
+)
 SAMPLES = {
     "units": ("cad", "units_body.json"),
     "erlc-events": ("erlc", "erlc_event_command.json"),
     "sonoran-login": ("sonoran", "sonoran_unit_login.json"),
     "sonoran-status": ("sonoran", "sonoran_unit_status.json"),
+    "sonoran-911": ("sonoran", "sonoran_event_911.json"),
+    "sonoran-panic": ("sonoran", "sonoran_unit_panic.json"),
     "typeform": ("typeform", "typeform_response.json"),
 }
 
@@ -234,7 +246,8 @@ class Run:
             if answer.get("statusCode") != 401:
                 raise CountingError(f"a forged signature was answered {answer.get('statusCode')}")
             return
-        if answer.get("statusCode") != 202 or json.loads(answer["body"])["data"]["changes"] < 1:
+        data = json.loads(answer["body"])["data"] if answer.get("statusCode") == 202 else {}
+        if sum(data.get(key, 0) for key in ("changes", "calls", "panics")) < 1:
             raise CountingError(
                 f"{kind}: the ingress answered {answer.get('statusCode')}: {answer.get('body')}"
             )

@@ -7,7 +7,8 @@ What is not counted is assumed, and named here (docs/cost.md repeats it):
   such functions (AWS calls of ~10-30 ms in-region, a partner call of ~100-150 ms);
 - a cold start (INIT, billed since August 2025) at most every 15 minutes of traffic per function, and
   secrets refetched at most every hour (Powertools' cache, relay.aws.secrets) per function;
-- Lambda's own polling of the queue: AWS documents that it long-polls, not how often when idle;
+- Lambda's own polling of each queue it reads (the webhooks', the calls' and panics'): AWS documents
+  that it long-polls, not how often when idle;
 - Lambda's platform lines (start, report) and the per-event overhead of CloudWatch Logs.
 """
 
@@ -47,8 +48,16 @@ ACCESS_LOG_VALUES = {  # a typical access log line's values, to size the templat
 }
 GB = 1024**3
 # A community of one 40-player ER:LC server and three sources: PRC's Event Webhook (players' `;10-8`),
-# Sonoran CAD (dispatchers' status changes, and logins) and a Typeform (joining a department).
-TYPICAL_MIX = {"erlc-events": 0.46, "sonoran-status": 0.46, "sonoran-login": 0.04, "typeform": 0.04}
+# Sonoran CAD (dispatchers' status changes, logins, 911 calls and panics) and a Typeform (joining a
+# department).
+TYPICAL_MIX = {
+    "erlc-events": 0.46,
+    "sonoran-status": 0.448,
+    "sonoran-login": 0.04,
+    "sonoran-911": 0.01,
+    "sonoran-panic": 0.002,
+    "typeform": 0.04,
+}
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,8 @@ class TemplateFacts:
     alarm_metrics: int
     dashboard_metrics: int
     access_log_bytes: int
+    # Lambda's SQS event source mappings: each polls its queue while idle (the webhooks', the calls').
+    sqs_mappings: int = 1
 
 
 def template_facts(template_path: Path, usage: Usage) -> TemplateFacts:
@@ -139,7 +150,13 @@ def template_facts(template_path: Path, usage: Usage) -> TemplateFacts:
     for key, value in ACCESS_LOG_VALUES.items():
         line = line.replace(f'"$context.{_context_name(key)}"', json.dumps(value))
     memory = int(template["Globals"]["Function"]["MemorySize"])
-    return TemplateFacts(memory / 1024, alarms, metrics, len(line.encode()))
+    mappings = sum(
+        1
+        for function in stack.resources("AWS::Serverless::Function").values()
+        for event in (function["Properties"].get("Events") or {}).values()
+        if event.get("Type") == "SQS"
+    )
+    return TemplateFacts(memory / 1024, alarms, metrics, len(line.encode()), mappings)
 
 
 def _context_name(key: str) -> str:
@@ -271,7 +288,7 @@ def monthly_bill(counted: Mapping[str, Any], usage: Usage, facts: TemplateFacts)
     )
     sends = sum(month._sum("sqs_requests").values())
     batches = invocations["consumer"]
-    idle = LAMBDA_POLLERS * POLLS_PER_MINUTE * HOURS * 60
+    idle = LAMBDA_POLLERS * POLLS_PER_MINUTE * HOURS * 60 * facts.sqs_mappings
     add(
         "SQS",
         "requests: sends, Lambda's receives and deletes, its idle polling (assumed)",

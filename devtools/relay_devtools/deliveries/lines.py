@@ -79,7 +79,7 @@ def rows(value: Any) -> list[Mapping[str, Any]]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise OddLineError(f"units: a list was expected, not {type(value).__name__}")
+        raise OddLineError(f"rows: a list was expected, not {type(value).__name__}")
     return [row for row in value if isinstance(row, Mapping)]
 
 

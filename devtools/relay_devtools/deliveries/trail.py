@@ -2,8 +2,8 @@
 
 The ingress logs one line per answer ("webhook accepted", "webhook refused", ...) whose correlation id
 is the webhook id once known; the consumer logs "unit outcomes" lines (an entry per unit and
-invocation, many to a line), and "message dead-lettered" and "event time in the future clamped ..."
-lines that name the webhook.
+invocation, many to a line), "emergency outcomes" lines (an entry per call and panic: emergencies.py),
+and "message dead-lettered" and "event time in the future clamped ..." lines that name the webhook.
 `build_deliveries` joins them into one record per delivery. It is the one reader of those lines:
 `relay local` feeds it the records it captures in-process (feed.py), `relay deliveries --stack` the
 ones it reads from CloudWatch Logs (cloudwatch.py).
@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from relay_devtools.deliveries.emergencies import accepted_names, checked_emergency, fate_of
 from relay_devtools.deliveries.lines import (
     OddLineError,
     checked_row,
@@ -54,6 +55,7 @@ ANSWERS = {ACCEPTED: "accepted", REPLAYED: "replayed", REFUSED: "refused", REJEC
 ANSWERS[NOT_QUEUED] = "not queued"
 # The consumer's lines (relay/consumer/pipeline.py and batch.py).
 UNIT_OUTCOMES = "unit outcomes"  # {"units": [{unit_id, webhook_ids, outcome, ...}, ...]}
+EMERGENCY_OUTCOMES = "emergency outcomes"  # {"emergencies": [{kind, key, outcome, webhook_ids, ...}]}
 DEAD_LETTERED = "message dead-lettered"
 CLAMPED = "event time in the future clamped to the receive time"
 # Lines every invocation writes that say nothing about one delivery.
@@ -83,6 +85,7 @@ class UnitFate:
     at: str = ""
     attempts: int = 0
     notes: list[str] = field(default_factory=list)
+    kind: str = "unit"  # unit | call | panic
 
 
 @dataclass
@@ -96,7 +99,7 @@ class Delivery:
     answer: str
     reason: str = ""  # why it was refused (the log-only reason of a 401 included)
     changes: int = 0
-    units: list[str] = field(default_factory=list)
+    units: list[str] = field(default_factory=list)  # and `call KEY` / `panic UNIT` for calls and panics
     notes: list[str] = field(default_factory=list)  # the request's other lines (why a change was skipped)
     fates: dict[str, UnitFate] = field(default_factory=dict)
     dead_letters: list[dict[str, str]] = field(default_factory=list)
@@ -138,28 +141,45 @@ class _Builder:
         message = str(record.get("message") or "")
         if message in ANSWERS:
             self._answer(record, moment, message)
-        elif message == UNIT_OUTCOMES:
-            # Every row is read before any is applied: an odd one skips the whole line.
-            merged = [checked_row({**record, **row}) for row in rows(record.get("units"))]
-            for row in merged:
-                self._unit_outcome(row, moment)
-        elif message == DEAD_LETTERED:
-            delivery = self.by_webhook.get(str(record.get("webhook_id")))
-            if delivery is not None:
-                reason = str(record.get("reason") or "")
-                delivery.dead_letters.append({"message_id": str(record.get("message_id")), "reason": reason})
-        elif message == CLAMPED:
-            delivery = self.by_webhook.get(str(record.get("webhook_id")))
-            unit = str(record.get("unit_id") or "")
-            if delivery is not None:
-                fate = delivery.fates.setdefault(unit, UnitFate(unit, "queued"))
-                if CLAMPED not in fate.notes:
-                    fate.notes.append(CLAMPED)
-        elif message and message not in NOT_NOTES and record.get("level") in ("INFO", "WARNING"):
+        elif message in (UNIT_OUTCOMES, EMERGENCY_OUTCOMES):
+            self._outcomes(record, moment, message)
+        elif message in (DEAD_LETTERED, CLAMPED):
+            self._webhook_line(record, message)
+        elif (
+            message
+            and message not in NOT_NOTES
+            and (record.get("level") in ("INFO", "WARNING") or record.get("idents") is not None)
+        ):
             # Another line of a request (an adapter saying why it skipped a change): kept for its answer.
             request = _request_id(record)
             if request:
                 self.pending_notes.setdefault(request, []).append(_note(record))
+
+    def _outcomes(self, record: Mapping[str, Any], moment: datetime, message: str) -> None:
+        """A consumer's outcome line: a row per unit, or per call and panic. Every row is read before any
+        is applied: an odd one skips the whole line (OddLineError)."""
+        if message == UNIT_OUTCOMES:
+            merged = [checked_row({**record, **row}) for row in rows(record.get("units"))]
+            for row in merged:
+                self._unit_outcome(row, moment)
+            return
+        emergencies = [checked_emergency(row) for row in rows(record.get("emergencies"))]
+        for emergency in emergencies:
+            self._emergency_outcome(emergency, moment)
+
+    def _webhook_line(self, record: Mapping[str, Any], message: str) -> None:
+        """A consumer line about one webhook's message: dead-lettered, or an event time clamped."""
+        delivery = self.by_webhook.get(str(record.get("webhook_id")))
+        if delivery is None:
+            return
+        if message == DEAD_LETTERED:
+            reason = str(record.get("reason") or "")
+            delivery.dead_letters.append({"message_id": str(record.get("message_id")), "reason": reason})
+            return
+        unit = str(record.get("unit_id") or "")
+        fate = delivery.fates.setdefault(unit, UnitFate(unit, "queued"))
+        if CLAMPED not in fate.notes:
+            fate.notes.append(CLAMPED)
 
     def _answer(self, record: Mapping[str, Any], moment: datetime, message: str) -> None:
         status = record.get("status")
@@ -177,13 +197,16 @@ class _Builder:
             answer=ANSWERS[message],
             reason=reason,
             changes=count(record.get("changes")),
-            units=texts(record.get("units")),
+            units=texts(record.get("units")) + accepted_names(record),
             notes=self.pending_notes.pop(request, []),
             request_id=request,
             label=str(record.get("label") or ""),
         )
         if delivery.answer == "accepted":
-            delivery.fates = {unit: UnitFate(unit, "queued") for unit in delivery.units}
+            delivery.fates = {
+                unit: UnitFate(unit, "queued", kind=unit.split(" ", 1)[0] if " " in unit else "unit")
+                for unit in delivery.units
+            }
             if delivery.webhook_id:
                 self.by_webhook[delivery.webhook_id] = delivery
         self.deliveries.append(delivery)
@@ -203,6 +226,17 @@ class _Builder:
             if unit not in delivery.units:
                 delivery.units.append(unit)
             _apply(fate, record, moment)
+
+    def _emergency_outcome(self, row: Mapping[str, Any], moment: datetime) -> None:
+        name, outcome, why, written = fate_of(row)
+        source = str(row.get("source") or "-")
+        for webhook_id in texts(row.get("webhook_ids")):
+            delivery = self.by_webhook.get(webhook_id) or self._unseen(webhook_id, [source], moment)
+            fate = delivery.fates.setdefault(name, UnitFate(name, "queued", kind=name.split(" ", 1)[0]))
+            if name not in delivery.units:
+                delivery.units.append(name)
+            fate.attempts += 1
+            fate.at, fate.outcome, fate.why, fate.written = _iso(moment), outcome, why, written
 
     def _unseen(self, webhook_id: str, sources: list[str], moment: datetime) -> Delivery:
         """Changes whose ingress line was not read: a roster poll's (it has no ingress), or a webhook
@@ -283,7 +317,7 @@ def _conclude(delivery: Delivery) -> None:
         # (A delivery whose change was held, an ER:LC command for a player not on the roster yet,
         # gets its fate later, from the poll that sent it in the delivery's name.)
         delivery.outcome = "skipped"
-        delivery.why = "; ".join(delivery.notes) or "the payload holds no unit change"
+        delivery.why = "; ".join(delivery.notes) or "the payload holds no unit change, call or panic"
         return
     fates = list(delivery.fates.values())
     outcomes = {fate.outcome for fate in fates}
@@ -291,7 +325,9 @@ def _conclude(delivery: Delivery) -> None:
     parts = []
     for fate in fates:
         text = f"{fate.unit_id}: {fate.outcome}"
-        if fate.outcome == "written" and fate.written:
+        if fate.outcome == "written" and fate.kind != "unit":
+            text += f" ({fate.why})"
+        elif fate.outcome == "written" and fate.written:
             text += " " + ", ".join(f"{k}={v!r}" for k, v in sorted(fate.written.items()))
         if fate.why and fate.outcome != "written":
             text += f" ({fate.why})"

@@ -50,12 +50,26 @@ def create_queue_with_dlq(
 ) -> tuple[str, str]:
     """`PREFIX-queue` and its DLQ `PREFIX-dlq`, joined by a redrive policy. Returns both URLs."""
     dlq_url = str(sqs.create_queue(QueueName=f"{prefix}-dlq")["QueueUrl"])
+    queue_url = create_queue_into(
+        sqs,
+        f"{prefix}-queue",
+        dlq_url,
+        visibility_timeout=visibility_timeout,
+        max_receive_count=max_receive_count,
+    )
+    return queue_url, dlq_url
+
+
+def create_queue_into(
+    sqs: Any, name: str, dlq_url: str, *, visibility_timeout: int, max_receive_count: int
+) -> str:
+    """A queue whose dead letters go to `dlq_url` (the emergency queue shares the webhooks' DLQ)."""
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
     ]
-    queue_url = str(
+    return str(
         sqs.create_queue(
-            QueueName=f"{prefix}-queue",
+            QueueName=name,
             Attributes={
                 "VisibilityTimeout": str(visibility_timeout),
                 "RedrivePolicy": json.dumps(
@@ -64,7 +78,6 @@ def create_queue_with_dlq(
             },
         )["QueueUrl"]
     )
-    return queue_url, dlq_url
 
 
 @dataclass(frozen=True)
@@ -75,6 +88,9 @@ class QueueSettings:
     visibility_timeout: int
     consumer_timeout: int
     roster_poll_seconds: int
+    # The calls' and panics' event source mapping (template.yaml: ConsumerFunction.Events.Emergencies).
+    emergency_batch_size: int = 10
+    emergency_window_seconds: int = 0
 
 
 def _parameter_default(template: dict[str, Any], name: str) -> Any:
@@ -102,7 +118,8 @@ def queue_settings(path: str | Path = "template.yaml") -> QueueSettings:
     template = load_template(path)
     resources = template["Resources"]
     consumer = resources["ConsumerFunction"]["Properties"]
-    event = next(e for e in consumer["Events"].values() if e["Type"] == "SQS")["Properties"]
+    event = consumer["Events"]["Queue"]["Properties"]
+    urgent = consumer["Events"]["Emergencies"]["Properties"]
     queue = resources["WebhookQueue"]["Properties"]
     redrive = queue["RedrivePolicy"]
     timeout = _resolve(template, consumer.get("Timeout", template["Globals"]["Function"].get("Timeout", 3)))
@@ -113,4 +130,6 @@ def queue_settings(path: str | Path = "template.yaml") -> QueueSettings:
         visibility_timeout=int(_resolve(template, queue["VisibilityTimeout"])),
         consumer_timeout=int(timeout),
         roster_poll_seconds=_rate_seconds(str(_parameter_default(template, "RosterPollSchedule"))),
+        emergency_batch_size=int(_resolve(template, urgent["BatchSize"])),
+        emergency_window_seconds=int(_resolve(template, urgent["MaximumBatchingWindowInSeconds"])),
     )

@@ -1,5 +1,6 @@
-"""relay local's AWS: moto's server in this process, holding the queue, DLQ, tables and secrets that
-template.yaml declares, and the environment the real handlers build their clients from, as in Lambda."""
+"""relay local's AWS: moto's server in this process, holding the queues (webhooks, calls and panics),
+their DLQ, the tables and secrets that template.yaml declares, and the environment the real handlers
+build their clients from, as in Lambda."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from relay_devtools.files.secrets_file import SecretsFile
-from relay_devtools.files.template import QueueSettings, create_queue_with_dlq, create_table, load_template
+from relay_devtools.files.template import (
+    QueueSettings,
+    create_queue_into,
+    create_queue_with_dlq,
+    create_table,
+    load_template,
+)
 from relay_devtools.local.moto_tuning import speed_up_routing, speed_up_sqs
 
 REGION = "us-east-1"
@@ -28,6 +35,7 @@ class LocalAws:
     endpoint: str
     queue_url: str = ""
     dlq_url: str = ""
+    emergency_queue_url: str = ""
 
     @classmethod
     def start(cls, host: str, port: int, config: Path) -> LocalAws:
@@ -69,7 +77,21 @@ class LocalAws:
             visibility_timeout=visibility_timeout,
             max_receive_count=queue.max_receive_count,
         )
-        os.environ.update({"QUEUE_URL": self.queue_url, "DLQ_URL": self.dlq_url})
+        self.emergency_queue_url = create_queue_into(
+            boto3.client("sqs"),
+            "northca-relay-emergency-queue",
+            self.dlq_url,
+            visibility_timeout=visibility_timeout,
+            max_receive_count=queue.max_receive_count,
+        )
+        os.environ.update(
+            {
+                "QUEUE_URL": self.queue_url,
+                "DLQ_URL": self.dlq_url,
+                "EMERGENCY_QUEUE_URL": self.emergency_queue_url,
+                "MAX_RECEIVE_COUNT": str(queue.max_receive_count),
+            }
+        )
         self._create_tables(template)
         # The handlers build their clients from this environment once: forget any earlier stack's.
         from relay.handlers import wiring

@@ -2,7 +2,8 @@
 
 moto's own mapping invokes one record at a time and ignores partial batch responses, so the local
 stack and the tests drive the consumer with this instead. It follows the rules AWS documents:
-- a batch is up to `batch_size` messages, gathered for at most `window_seconds`;
+- a batch is up to `batch_size` messages, gathered for at most `window_seconds` (none: the first
+  long poll's answer, the emergency queue's mapping);
 - the handler's answer decides what is deleted: no answer, `{}` or an empty/None list = all succeeded;
   a raised exception, a malformed answer, or an empty, None or unknown `itemIdentifier` = all failed;
   otherwise every message but the listed ones is deleted;
@@ -121,7 +122,20 @@ class SqsEventSourceMapping:
         self.region = self.queue_arn.split(":")[3]
 
     def gather(self, wait: bool = True) -> list[dict[str, Any]]:
-        """Receive up to a batch, for at most the batching window (less when the batch fills)."""
+        """Receive up to a batch, for at most the batching window (less when the batch fills). With no
+        window (the emergency queue's), one long poll: the batch is what its first answer holds, as
+        Lambda invokes as soon as a receive returns messages."""
+        if wait and self.settings.window_seconds <= 0:
+            received: list[dict[str, Any]] = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.settings.batch_size),
+                WaitTimeSeconds=1,
+                AttributeNames=["All"],
+            ).get("Messages", [])
+            for message in received:
+                self.receives[message["MessageId"]] += 1
+                self.in_flight.pop(message["MessageId"], None)
+            return received
         messages: list[dict[str, Any]] = []
         deadline = self.clock() + (self.settings.window_seconds if wait else 0)
         while len(messages) < self.settings.batch_size:

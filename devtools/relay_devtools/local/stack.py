@@ -3,7 +3,8 @@
 - moto's server holds the queue, DLQ, tables and secrets that template.yaml declares (aws.py);
 - the Northca emulator stands in for the partner, unless --northca-url points at a real one;
 - an HTTP server turns each request into an HTTP API v2 event for the real ingress handler (ingress.py);
-- the consumer is driven like Lambda's SQS event source mapping, with the template's settings (esm.py);
+- the consumer is driven like Lambda's SQS event source mappings, with the template's settings (esm.py):
+  one on the webhook queue (its batching window), one on the calls' and panics' queue (none);
 - the ER:LC roster poll runs on the template's schedule, against the ER:LC emulator unless --erlc-url.
 
 The real handlers build their clients from the environment exactly as in Lambda; aws.py only sets
@@ -85,9 +86,11 @@ class LocalStack:
     erlc_emulator: ErlcEmulator | None = field(init=False, default=None)
     erlc_url: str = field(init=False, default="")
     mapping: SqsEventSourceMapping | None = field(init=False, default=None)
+    emergency_mapping: SqsEventSourceMapping | None = field(init=False, default=None)
     ingress_url: str = field(init=False, default="")
     northca_url: str = field(init=False, default="")
     queue_url: str = field(init=False, default="")
+    emergency_queue_url: str = field(init=False, default="")
     dlq_url: str = field(init=False, default="")
     aws_endpoint: str = field(init=False, default="")
     _aws: LocalAws | None = field(init=False, default=None)
@@ -201,6 +204,7 @@ class LocalStack:
             "aws_endpoint": self.aws_endpoint,
             "region": REGION,
             "queue_url": self.queue_url,
+            "emergency_queue_url": self.emergency_queue_url,
             "dlq_url": self.dlq_url,
             "config": str(self.options.config),
             "secrets": str(self.options.secrets),
@@ -217,6 +221,7 @@ class LocalStack:
         visibility = o.visibility_timeout or self.queue.visibility_timeout
         aws.declare(o.template, self.queue, visibility, self.secrets, self.config.secrets.bundle)
         self.queue_url, self.dlq_url = aws.queue_url, aws.dlq_url
+        self.emergency_queue_url = aws.emergency_queue_url
 
     def _start_northca(self) -> None:
         o = self.options
@@ -271,14 +276,25 @@ class LocalStack:
                 return consumer.lambda_handler(event, context)
 
         self.mapping = SqsEventSourceMapping(boto3.client("sqs"), self.queue_url, handler, settings)
+        urgent = MappingSettings(
+            batch_size=self.queue.emergency_batch_size,
+            window_seconds=self.queue.emergency_window_seconds,
+            function_timeout_seconds=self.queue.consumer_timeout,
+        )
+        self.emergency_mapping = SqsEventSourceMapping(
+            boto3.client("sqs"), self.emergency_queue_url, handler, urgent
+        )
 
-        def loop() -> None:
-            assert self.mapping is not None
-            while not self._stop.is_set():
-                if self.mapping.poll_once(wait=True) is None:
-                    self._stop.wait(0.2)
+        def loop(mapping: SqsEventSourceMapping) -> Callable[[], None]:
+            def poll() -> None:
+                while not self._stop.is_set():
+                    if mapping.poll_once(wait=True) is None:
+                        self._stop.wait(0.2 if mapping.settings.window_seconds else 0)
 
-        self._spawn("consumer", loop)
+            return poll
+
+        self._spawn("consumer", loop(self.mapping))
+        self._spawn("consumer-emergencies", loop(self.emergency_mapping))
 
     def _start_erlc(self) -> None:
         """The ER:LC API the poll and the ingress's lookups call (the emulator unless --erlc-url), named
@@ -338,6 +354,7 @@ class LocalStack:
             f"  deliveries  {self.feed_url} (JSON: {self.feed_url}/deliveries)",
             f"  aws (moto)  {self.aws_endpoint} region {REGION}",
             f"  queue       {self.queue_url}",
+            f"  emergencies {self.emergency_queue_url}",
             f"  dlq         {self.dlq_url}",
         ]
 

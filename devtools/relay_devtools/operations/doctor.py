@@ -5,9 +5,10 @@
   well formed (`make build` runs these, so a config that would fail is never built);
 - secrets: each one the config names is present and usable for its scheme (from a local file, or
   from Secrets Manager);
-- the partner: the key is accepted, every (MDT, guild) pair is linked and its list of units is one the
-  consumer can read whole (relay.northca.wire.read_unit_list: the read the consumer plans on);
-- a stack: it exists, its outputs, its parameters match the config, queue and DLQ depth.
+- the partner (partner_checks.py): the key is accepted, every (MDT, guild) pair is linked and its list
+  of units is readable whole; where a source sends calls, the calls endpoint answers;
+- a stack: it exists, its outputs, its parameters match the config, queue and DLQ depth, and the
+  emergency queue that calls and panics need.
 
 Each check returns `Check`s; the command prints them. Clients and lookups are passed in.
 """
@@ -33,13 +34,9 @@ from relay.config.schema import (
 )
 from relay.errors import (
     ConfigError,
-    NorthcaAuthError,
-    NorthcaError,
-    NorthcaForbiddenError,
-    NorthcaUnreadableListError,
 )
 from relay.ingress.keys import decode_whsec, hmac_key, load_ed25519_public_key, plain_secret, usable_keys
-from relay.models import bundled_value, parse_secret_value, redact
+from relay.models import bundled_value, parse_secret_value
 from relay.sources.registry import adapter_kind
 from relay_devtools.files.config_hints import explain
 from relay_devtools.files.secrets_file import load_secrets_file
@@ -267,49 +264,6 @@ def secret_uses(config: RelayConfig) -> dict[str, tuple[str, Callable[[str], obj
     return uses
 
 
-# ------------------------------------------------------------------ the partner
-
-
-def partner_checks(config: RelayConfig, client: Any, base_url: str) -> list[Check]:
-    """The key accepted, and every (MDT, guild) pair linked: one read of the list endpoint each."""
-    pairs: dict[tuple[str, str], list[str]] = {}
-    for name, source in config.sources.items():
-        pairs.setdefault((source.mdt_id, source.guild_id), []).append(f"sources.{name}")
-    for name, server in config.erlc.servers.items():
-        pairs.setdefault((server.mdt_id, server.guild_id), []).append(f"erlc.servers.{name}")
-    checks = []
-    for (mdt_id, guild_id), users in sorted(pairs.items()):
-        who = ", ".join(users)
-        try:
-            units = client.list_units(mdt_id, guild_id)
-        except NorthcaAuthError as exc:
-            checks.append(Check("partner", False, f"{base_url} refused the partner key (401 {exc})"))
-            break
-        except NorthcaForbiddenError as exc:
-            detail = f"MDT {mdt_id} is not linked to guild {guild_id} ({exc}); used by {who}"
-            checks.append(Check("partner", False, detail))
-            continue
-        except NorthcaUnreadableListError as exc:
-            detail = (
-                f"{base_url}: MDT {mdt_id}, guild {guild_id}: {exc}: the consumer writes nothing to this MDT "
-                "while its list cannot be read, and the partner-refuses-setup alarm fires (docs/consumer.md)"
-            )
-            checks.append(Check("partner", False, detail))
-            continue
-        except NorthcaError as exc:
-            checks.append(Check("partner", False, f"{base_url}: MDT {mdt_id}, guild {guild_id}: {exc}"))
-            continue
-        listed = f"{len(units)} units, every one readable"
-        checks.append(
-            Check("partner", True, f"key accepted; MDT {mdt_id} linked to guild {guild_id} ({listed}; {who})")
-        )
-    if not pairs:
-        checks.append(Check("partner", True, "no source or ER:LC server to check", warning=True))
-    # The client redacts its own errors; the partner's text may still hold the key some other way.
-    key = str(getattr(client, "partner_key", ""))
-    return [Check(c.name, c.ok, redact(c.detail, key), c.warning) for c in checks]
-
-
 # ------------------------------------------------------------------ a stack
 
 
@@ -322,7 +276,9 @@ def queue_depth(sqs: Any, url: str) -> tuple[int, int]:
     )
 
 
-def stack_checks(outputs: Mapping[str, str], status: str, name: str, sqs: Any) -> list[Check]:
+def stack_checks(
+    outputs: Mapping[str, str], status: str, name: str, sqs: Any, emergencies: Mapping[str, str] | None = None
+) -> list[Check]:
     from relay_devtools.operations.redrive import list_dead_letters
 
     healthy = status.endswith("_COMPLETE") and "ROLLBACK" not in status and "DELETE" not in status
@@ -333,6 +289,16 @@ def stack_checks(outputs: Mapping[str, str], status: str, name: str, sqs: Any) -
     if queue:
         visible, in_flight = queue_depth(sqs, queue)
         checks.append(Check("queue", True, f"{visible} waiting, {in_flight} in flight"))
+    urgent = outputs.get("EmergencyQueueUrl")
+    if urgent:
+        visible, in_flight = queue_depth(sqs, urgent)
+        checks.append(Check("emergency queue", True, f"{visible} waiting, {in_flight} in flight"))
+    elif emergencies:
+        detail = (
+            f"the stack has no EmergencyQueue, and {', '.join(sorted(emergencies))} send calls or panics: "
+            "they wait the units' batching window; deploy this version (make deploy)"
+        )
+        checks.append(Check("emergency queue", False, detail))
     if dlq:
         visible, _ = queue_depth(sqs, dlq)
         if visible:

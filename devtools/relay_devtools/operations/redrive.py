@@ -6,6 +6,11 @@ already running for the DLQ. Where it does not (moto, some emulators), it moves 
 receive from the DLQ, send to the source queue, and delete from the DLQ only what was sent, so a
 message is never lost (at worst it is in both queues, which the consumer's merge makes harmless).
 Redriven messages get new message ids and receive counts; the consumer keys on unit state, not ids.
+
+The DLQ has two source queues: the webhooks' and the calls' and panics' (docs/emergencies.md). The
+webhook queue is the destination unless one is named; moving messages itself, the fallback sends each
+call or panic back to the emergency queue (a move task sends all to one queue: the consumer reads a
+call or panic on either, on the webhook queue after its batching window).
 """
 
 from __future__ import annotations
@@ -48,15 +53,44 @@ def queue_arn(sqs: Any, queue_url: str) -> str:
     )
 
 
+def _sources(sqs: Any, dlq_url: str) -> tuple[list[str], list[str]]:
+    """The DLQ's source queues: (the others, the emergency queue's), told apart by name (the template's
+    EmergencyQueue, relay local's northca-relay-emergency-queue)."""
+    urls = [str(u) for u in sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])]
+    urgent = [u for u in urls if "mergency" in u.rsplit("/", 1)[-1]]
+    return [u for u in urls if u not in urgent], urgent
+
+
 def source_queue_url(sqs: Any, dlq_url: str) -> str:
-    urls = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
-    if len(urls) != 1:
-        raise RedriveError(f"{dlq_url} is the DLQ of {len(urls)} queues: name the source with --queue-url")
-    return str(urls[0])
+    others, _ = _sources(sqs, dlq_url)
+    if len(others) != 1:
+        raise RedriveError(f"{dlq_url} is the DLQ of {len(others)} queues: name the source with --queue-url")
+    return others[0]
 
 
-def move_messages(sqs: Any, dlq_url: str, source_url: str, limit: int | None = None) -> int:
-    """Receive from the DLQ, send to the source, delete what was sent. Returns the number moved."""
+def emergency_queue_url(sqs: Any, dlq_url: str) -> str | None:
+    """The calls' and panics' queue among the DLQ's sources, if it has one."""
+    try:
+        _, urgent = _sources(sqs, dlq_url)
+    except Exception:  # noqa: BLE001 - an endpoint without the call: every message goes to the one target
+        return None
+    return urgent[0] if len(urgent) == 1 else None
+
+
+def is_emergency(body: str) -> bool:
+    """A message of calls or panics (relay.messages), read leniently: a dead letter may be anything."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and bool(data.get("calls") or data.get("panics"))
+
+
+def move_messages(
+    sqs: Any, dlq_url: str, source_url: str, limit: int | None = None, emergency_url: str | None = None
+) -> int:
+    """Receive from the DLQ, send to the source (a call or panic to `emergency_url` when given), delete
+    what was sent. Returns the number moved."""
     moved = 0
     while limit is None or moved < limit:
         wanted = 10 if limit is None else min(10, limit - moved)
@@ -69,14 +103,17 @@ def move_messages(sqs: Any, dlq_url: str, source_url: str, limit: int | None = N
         ).get("Messages", [])
         if not messages:
             break
-        entries = []
+        by_target: dict[str, list[dict[str, Any]]] = {}
         for i, message in enumerate(messages):
             entry: dict[str, Any] = {"Id": str(i), "MessageBody": message["Body"]}
             if message.get("MessageAttributes"):
                 entry["MessageAttributes"] = message["MessageAttributes"]
-            entries.append(entry)
-        answer = sqs.send_message_batch(QueueUrl=source_url, Entries=entries)
-        sent = {entry["Id"] for entry in answer.get("Successful", [])}
+            urgent = emergency_url is not None and is_emergency(message["Body"])
+            by_target.setdefault(emergency_url if urgent and emergency_url else source_url, []).append(entry)
+        sent: set[str] = set()
+        for url, entries in by_target.items():
+            answer = sqs.send_message_batch(QueueUrl=url, Entries=entries)
+            sent |= {entry["Id"] for entry in answer.get("Successful", [])}
         # Only what reached the source queue leaves the DLQ; the rest becomes visible there again.
         done = [
             {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
@@ -118,8 +155,10 @@ def redrive(
         except Exception as exc:  # only "not supported here" falls back; the rest is raised
             if not _unsupported(exc):
                 raise
-    moved = move_messages(sqs, dlq_url, target, limit)
-    return RedriveResult("fallback", moved=moved, detail=f"moved to {target}")
+    urgent = emergency_queue_url(sqs, dlq_url)
+    moved = move_messages(sqs, dlq_url, target, limit, urgent)
+    detail = f"moved to {target}" + (f" (calls and panics to {urgent})" if urgent else "")
+    return RedriveResult("fallback", moved=moved, detail=detail)
 
 
 @dataclass(frozen=True)

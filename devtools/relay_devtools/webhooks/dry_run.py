@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from relay.config.loader import build_adapter
 from relay.config.schema import RelayConfig, SourceConfig
@@ -21,10 +22,10 @@ from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, parse_player
 from relay.errors import ErlcResponseError
 from relay.ingress.body import parse_json_object
 from relay.memory import InMemorySourceStateStore
-from relay.messages import QueueMessage, queue_messages
+from relay.messages import QueueMessage, emergency_messages, queue_messages
 from relay.models import roster_key
 from relay.ports.stores import SourceStateStore
-from relay.sources import AdapterContext
+from relay.sources import AdapterContext, partition
 from relay.sources.registry import normalise
 
 
@@ -41,9 +42,10 @@ def map_payload(
     store: SourceStateStore | None = None,
     received_at: datetime | None = None,
 ) -> list[QueueMessage]:
-    """The queue messages the ingress would send for this body (none when it maps to no change).
+    """The queue messages the ingress would send for this body (none when it maps to no change): its
+    calls and panics (for the emergency queue) first, then its unit changes.
 
-    Raises the same RelayError the ingress would answer with (e.g. InvalidPayloadError -> 422).
+        Raises the same RelayError the ingress would answer with (e.g. InvalidPayloadError -> 422).
     """
     source = source_config(config, source_name)
     received_at = received_at or datetime.now(UTC)
@@ -55,14 +57,17 @@ def map_payload(
         headers={name.lower(): value for name, value in (headers or {}).items()},
         state=store or InMemorySourceStateStore(),
     )
-    return queue_messages(
-        source=source_name,
-        mdt_id=source.mdt_id,
-        guild_id=source.guild_id,
-        actor=source.actor,
-        webhook_id=None,
-        received_at=received_at,
-        changes=normalise(adapter, payload, context),
+    changes, calls, panics = partition(normalise(adapter, payload, context))
+    envelope: dict[str, Any] = {
+        "source": source_name,
+        "mdt_id": source.mdt_id,
+        "guild_id": source.guild_id,
+        "actor": source.actor,
+        "webhook_id": None,
+        "received_at": received_at,
+    }
+    return emergency_messages(**envelope, calls=calls, panics=panics) + queue_messages(
+        **envelope, changes=changes
     )
 
 

@@ -34,6 +34,8 @@ class FunctionEnvironment(BaseModel):
 
 class IngressEnvironment(FunctionEnvironment):
     QUEUE_URL: str = Field(min_length=1)
+    # Calls and panics (read with no batching window); unset: they go to QUEUE_URL.
+    EMERGENCY_QUEUE_URL: str | None = None
     REPLAY_TABLE: str | None = None
     # Source state (ER:LC rosters, Sonoran's identId cache) for the adapters that need it.
     STATE_TABLE: str | None = None
@@ -43,6 +45,11 @@ class IngressEnvironment(FunctionEnvironment):
 
 class ConsumerEnvironment(FunctionEnvironment):
     QUEUE_URL: str | None = None
+    # The calls' and panics' queue: a batch from it has its messages' visibility changed there.
+    EMERGENCY_QUEUE_URL: str | None = None
+    # The queues' maxReceiveCount (template parameter MaxReceiveCount): a call or panic still not
+    # delivered at its last receive is dead-lettered with its reason.
+    MAX_RECEIVE_COUNT: int | None = Field(default=None, ge=1, le=1000)
     # Messages that can never be written go here at once, with their reason.
     DLQ_URL: str | None = None
     STATE_TABLE: str | None = None

@@ -73,6 +73,24 @@ class ConsumerConfig(Strict):
     max_event_skew_seconds: int = Field(default=300, ge=0, le=86400)
 
 
+class EmergenciesConfig(Strict):
+    """How the consumer delivers calls and panics (docs/emergencies.md)."""
+
+    # A second panic of the same unit and sender press within this many seconds is the same panic (a
+    # sender's retry, a redelivered message): it is not sent again. A press with no identity of its own
+    # (Sonoran's) makes every panic of the unit in the window one.
+    panic_repeat_window_seconds: int = Field(default=60, ge=1, le=3600)
+    # A unit the MDT does not hold as active is made active with this status before its panic is sent
+    # again ("" makes it active with no status).
+    panic_activate_status: str = Field(default="10-33", max_length=256)
+    # A call's POST or PATCH whose answer was lost is assumed applied within this many seconds or never:
+    # until then no other request for that call is sent (a second POST could make a second call).
+    late_request_window_seconds: int = Field(default=60, ge=5, le=900)
+    # A call or panic not delivered this time comes back this soon (then twice as late at each receive,
+    # up to the late-request window), far sooner than a unit's change.
+    retry_delay_seconds: int = Field(default=2, ge=0, le=900)
+
+
 class StandardWebhooksSignature(Strict):
     scheme: Literal["standard-webhooks"]
     secret: str = Field(min_length=1)
@@ -262,6 +280,7 @@ class RelayConfig(Strict):
     northca: NorthcaConfig
     ingress: IngressConfig = IngressConfig()
     consumer: ConsumerConfig = ConsumerConfig()
+    emergencies: EmergenciesConfig = EmergenciesConfig()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     erlc: ErlcConfig = ErlcConfig()
     units: UnitRules = UnitRules()

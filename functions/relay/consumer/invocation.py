@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from relay.config.schema import ConsumerConfig
+from relay.config.schema import ConsumerConfig, EmergenciesConfig
+from relay.consumer.emergency_state import EmergencyStore
 from relay.consumer.policy import UnitPolicy
 from relay.consumer.unit_state import UnitKey, UnitStateStore
 from relay.messages import Publisher, QueueMessage
 from relay.models import utc_now
-from relay.ports.partner import UnitWriter
+from relay.ports.partner import EmergencyWriter, UnitWriter
 from relay.ports.queue import DeadLetterPort, VisibilityPort
 
 OUT_OF_TIME = "out of time"
@@ -45,6 +46,15 @@ class ConsumerDeps:
     # How units several sources speak of are reconciled (ids, owners, repeats, duty): relay.toml's.
     policy: UnitPolicy = field(default_factory=UnitPolicy)
     max_units_per_request: int = 100
+    # Calls and panics (docs/emergencies.md): the partner's calls and panics (the writer, when it is
+    # one), their records in the state table, and how they are delivered. Without a store, a call or
+    # panic is given back (and reaches the DLQ), never sent without its record.
+    emergency_writer: EmergencyWriter | None = None
+    emergency_state: EmergencyStore | None = None
+    emergencies: EmergenciesConfig = field(default_factory=EmergenciesConfig)
+    # The queue's maxReceiveCount: a call or panic not delivered at its last receive is dead-lettered by
+    # the consumer with its reason, rather than moved there by SQS without one.
+    max_receive_count: int | None = None
     # Milliseconds left in the invocation; no PUT starts, and no backoff sleeps, past the budget.
     remaining_ms: Callable[[], int] = lambda: 60_000
     sleep: Callable[[float], None] = time.sleep
@@ -104,6 +114,14 @@ class BatchOutcome:
     rechecks_scheduled: int = 0  # units a delayed recheck message will look at again
     stopped: str | None = None  # why calls stopped early in this invocation (the budget's reason)
     throttle_delay: int | None = None  # visibility delay given to the failed messages
+    # Calls and panics (relay.consumer.emergencies): what was delivered, and the delay of each message
+    # given back (its own, which comes before any other rule). Those not delivered are counted from
+    # their log lines (the emergency-not-delivered alarm), not as a metric of their own.
+    calls_created: int = 0
+    calls_updated: int = 0
+    panics_sent: int = 0
+    emergencies_not_delivered: int = 0
+    emergency_delays: dict[str, int] = field(default_factory=dict)
 
     def counts(self, received: int) -> dict[str, int]:
         """The invocation's metrics, by name."""
@@ -122,6 +140,9 @@ class BatchOutcome:
             "UnconfirmedWrites": self.unconfirmed,
             "PartnerMisconfigured": self.misconfigured,
             "PartnerListMissing": int(self.degraded),
+            "CallsCreated": self.calls_created,
+            "CallsUpdated": self.calls_updated,
+            "PanicsSent": self.panics_sent,
         }
 
     def response(self, order: Sequence[str]) -> dict[str, list[dict[str, str]]]:

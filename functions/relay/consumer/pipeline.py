@@ -1,11 +1,12 @@
 """What the consumer does with one SQS batch, free of Lambda details.
 
-parse -> merge per (MDT, guild), unit and field -> per MDT: read the partner's units, plan each unit
-(the partner's record overlaid with the changes it has not seen), record what is about to be sent,
-PUT, record what was confirmed (relay.consumer.batch) -> unreadable messages and messages whose units
-the partner refused go to the DLQ with their reason -> the ids of every message behind a unit that was
-not written go back to SQS as `batchItemFailures`, and no other. docs/consumer.md tells why this
-converges, with other writers too.
+parse -> calls and panics first, each on its own (relay.consumer.emergencies) -> merge per (MDT,
+guild), unit and field -> per MDT: read the partner's units, plan each unit (the partner's record
+overlaid with the changes it has not seen), record what is about to be sent, PUT, record what was
+confirmed (relay.consumer.batch) -> unreadable messages, messages whose units the partner refused and
+calls or panics it refused go to the DLQ with their reason -> the ids of every message behind a unit,
+call or panic that was not delivered go back to SQS as `batchItemFailures`, and no other.
+docs/consumer.md tells why this converges, with other writers too; docs/emergencies.md, calls and panics.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 
 from relay.config.schema import ConsumerConfig
 from relay.consumer.batch import UnitBatch
+from relay.consumer.emergencies import deliver_emergencies
 from relay.consumer.invocation import BatchOutcome, ConsumerDeps, Delivery, Invocation
 from relay.consumer.session import PartnerSession
 from relay.errors import QueueUnavailableError, describe_validation_error
@@ -118,13 +120,14 @@ def process_batch(records: Sequence[Mapping[str, Any]], deps: ConsumerDeps) -> B
     run = Invocation.start(deps)
     outcome = run.outcome
     deliveries = parse_records(records, outcome)
-    batch = UnitBatch(deliveries, run)
+    urgent = deliver_emergencies(deliveries, run)  # before the units: what must not wait
+    batch = UnitBatch([d for d in deliveries if d.message.changes], run)
     batch.run(PartnerSession(run))
     outcome.stopped = run.budget.stopped
     outcome.refused_units = dict(batch.refused)
-    refused = batch.refused_messages()
+    refused = batch.refused_messages() | urgent.refused
     # Reported failed unless the DLQ takes them now: without it they get there through maxReceiveCount.
-    outcome.failed_message_ids |= batch.failed_message_ids() | set(refused)
+    outcome.failed_message_ids |= batch.failed_message_ids() | set(refused) | set(urgent.failed)
     if deps.dead_letters is not None:
         dead_letter(records, outcome.poison | refused, deps.dead_letters, outcome)
     # A unit a PUT may still reach late must be looked at again once that PUT can no longer land: a
@@ -257,7 +260,11 @@ def _delay(deliveries: Sequence[Delivery], outcome: BatchOutcome, deps: Consumer
     settings = deps.settings
     recheck = min(settings.late_write_window_seconds, settings.max_visibility_delay_seconds)
     for delivery in deliveries:
-        if delivery.message_id in outcome.recheck_message_ids:
+        if delivery.message_id in outcome.emergency_delays:
+            if delivery.message_id not in outcome.failed_message_ids:
+                continue  # a call or panic dead-lettered after all
+            seconds = outcome.emergency_delays[delivery.message_id]
+        elif delivery.message_id in outcome.recheck_message_ids:
             seconds = max(recheck, outcome.throttle_delay or 0)
         elif delivery.message_id not in outcome.failed_message_ids:
             continue

@@ -19,7 +19,10 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, deps: ConsumerDeps | None = None
 ) -> dict[str, Any]:
     records = event.get("Records") or []
-    outcome = process_batch(records, deps or wiring.consumer_deps(context.get_remaining_time_in_millis))
+    # One event source mapping sends one queue's records: the webhooks' or the calls' and panics'.
+    queue_arn = records[0].get("eventSourceARN") if records and isinstance(records[0], dict) else None
+    deps = deps or wiring.consumer_deps(context.get_remaining_time_in_millis, queue_arn)
+    outcome = process_batch(records, deps)
     for name, value in outcome.counts(received=len(records)).items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     if outcome.stopped:

@@ -95,7 +95,9 @@ def handle(
         # Fail open: the delivery is queued; a replay in this window may be queued twice (idempotent merge).
         logger.warning("replay store unavailable", extra={"error": accepted.replay_store_error})
         metrics.add_metric(name="ReplayStoreUnavailable", unit=MetricUnit.Count, value=1)
-    data = {"source": source, "webhook_id": accepted.webhook_id, "changes": accepted.changes}
+    data: dict[str, Any] = {"source": source, "webhook_id": accepted.webhook_id, "changes": accepted.changes}
+    if accepted.calls or accepted.panics:
+        data |= {"calls": accepted.calls, "panics": accepted.panics}
     if accepted.replayed:
         logger.info("webhook replayed: already queued", extra={"status": 200})
         metrics.add_metric(name="WebhooksReplayed", unit=MetricUnit.Count, value=1)
@@ -108,10 +110,16 @@ def handle(
             "messages": accepted.messages,
             "units": list(accepted.unit_ids[:50]),
             **({"label": accepted.label} if accepted.label else {}),
+            "calls": list(accepted.call_keys[:50]),
+            "panics": list(accepted.panic_units[:50]),
         },
     )
     metrics.add_metric(name="WebhooksAccepted", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="UnitChangesQueued", unit=MetricUnit.Count, value=accepted.changes)
+    if accepted.calls or accepted.panics:
+        metrics.add_metric(
+            name="EmergenciesQueued", unit=MetricUnit.Count, value=accepted.calls + accepted.panics
+        )
     return answers.ok(data)
 
 

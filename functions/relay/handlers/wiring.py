@@ -88,6 +88,7 @@ def ingress_deps() -> IngressDeps:
     else:
         logger.warning("REPLAY_TABLE not set: replays are only recognised within this container")
         replay = InMemoryReplayGuard()
+    sqs = _client("sqs", ingress=True)
     secrets = PowertoolsSecrets(
         make_client=lambda: _client("secretsmanager", ingress=True), bundle=config.secrets.bundle
     )
@@ -107,7 +108,8 @@ def ingress_deps() -> IngressDeps:
     return IngressDeps(
         config=config,
         secrets=secrets,
-        publisher=SqsPublisher(env.QUEUE_URL, _client("sqs", ingress=True)),
+        publisher=SqsPublisher(env.QUEUE_URL, sqs),
+        emergencies=SqsPublisher(env.EMERGENCY_QUEUE_URL, sqs) if env.EMERGENCY_QUEUE_URL else None,
         source_state=state,
         replay=replay,
         lookup=lookup,
@@ -137,14 +139,34 @@ def partner_writer() -> PartnerWriter:
     )
 
 
-def consumer_deps(remaining_ms: Any) -> ConsumerDeps:
-    """The consumer's dependencies for one invocation (`remaining_ms` is its context's clock)."""
-    return dataclasses.replace(_consumer_deps(), remaining_ms=remaining_ms)
+def consumer_deps(remaining_ms: Any, queue_arn: str | None = None) -> ConsumerDeps:
+    """The consumer's dependencies for one invocation (`remaining_ms` is its context's clock): a batch
+    of the emergency queue (`queue_arn`, its records' eventSourceARN) has its messages' visibility
+    changed on that queue."""
+    deps = _consumer_deps()
+    urgent = _emergency_visibility()
+    if (
+        queue_arn
+        and urgent is not None
+        and queue_arn.rsplit(":", 1)[-1] == urgent.queue_url.rsplit("/", 1)[-1]
+    ):
+        return dataclasses.replace(deps, remaining_ms=remaining_ms, visibility=urgent)
+    return dataclasses.replace(deps, remaining_ms=remaining_ms)
+
+
+@functools.cache
+def _emergency_visibility() -> Any:
+    from relay.aws.sqs import SqsVisibility
+    from relay.config.environment import ConsumerEnvironment
+
+    env = ConsumerEnvironment.model_validate(os.environ)
+    return SqsVisibility(_client("sqs"), env.EMERGENCY_QUEUE_URL) if env.EMERGENCY_QUEUE_URL else None
 
 
 @functools.cache
 def _consumer_deps() -> ConsumerDeps:
     """Built once per container: the unit-state store keeps its thread pool across invocations."""
+    from relay.aws.emergency_state import DynamoEmergencyStore
     from relay.aws.sqs import SqsDeadLetters, SqsPublisher, SqsVisibility
     from relay.aws.unit_state import DynamoUnitStateStore
     from relay.config.environment import ConsumerEnvironment
@@ -158,8 +180,9 @@ def _consumer_deps() -> ConsumerDeps:
     ttl_days = env.STATE_TTL_DAYS or config.consumer.unit_state_ttl_days
     sqs = _client("sqs")
     workers = io_workers()
+    writer = partner_writer()
     return ConsumerDeps(
-        writer=partner_writer(),
+        writer=writer,
         state=DynamoUnitStateStore(
             env.STATE_TABLE, _client("dynamodb", pool=workers), ttl_days=ttl_days, workers=workers
         ),
@@ -169,6 +192,10 @@ def _consumer_deps() -> ConsumerDeps:
         settings=config.consumer,
         policy=UnitPolicy.from_config(config),
         max_units_per_request=config.northca.max_units_per_request,
+        emergency_writer=writer,
+        emergency_state=DynamoEmergencyStore(env.STATE_TABLE, _client("dynamodb", pool=workers)),
+        emergencies=config.emergencies,
+        max_receive_count=env.MAX_RECEIVE_COUNT,
     )
 
 
@@ -214,6 +241,14 @@ def reset() -> None:
     """Forget every cached dependency and config (tests, and a local stack restarted in-process)."""
     from relay.config.environment import relay_config
 
-    cached_parts = (client, ingress_deps, partner_writer, _consumer_deps, roster_poll_deps, notifier_deps)
+    cached_parts = (
+        client,
+        ingress_deps,
+        partner_writer,
+        _consumer_deps,
+        _emergency_visibility,
+        roster_poll_deps,
+        notifier_deps,
+    )
     for cached in (*cached_parts, relay_config):
         cached.cache_clear()

@@ -1,8 +1,8 @@
 """What the ingress does with one request, free of Lambda and HTTP details.
 
 size cap -> content type -> signature on the raw bytes -> parse -> (body-key check) -> replay check
--> adapter (its state writes staged) -> queue messages -> enqueue (all or 503) -> commit the state
-writes -> remember the delivery.
+-> adapter (its state writes staged) -> queue messages -> enqueue (all or 503: calls and panics first,
+on the emergency queue, then unit changes) -> commit the state writes -> remember the delivery.
 Every refusal raises a typed `RelayError`; `relay.ingress.answers` turns those into answers. Nothing a
 sender can put in a request ends in anything else.
 """
@@ -31,12 +31,12 @@ from relay.ingress.replay import replay_id, replay_key
 from relay.ingress.signatures import SignedRequest, Verified, verify_signature
 from relay.ingress.staged import StagedSourceState
 from relay.memory import InMemoryReplayGuard
-from relay.messages import Publisher, QueueMessage, queue_messages
+from relay.messages import Publisher, QueueMessage, emergency_messages, queue_messages
 from relay.observability import logger
 from relay.ports.erlc import RosterLookup
 from relay.ports.secrets import SecretsSource
 from relay.ports.stores import ReplayGuard, SourceStateStore
-from relay.sources import Adapter, AdapterContext, AdapterKind, DeliveryNotes
+from relay.sources import Adapter, AdapterContext, AdapterKind, DeliveryNotes, partition
 from relay.sources.registry import normalise
 
 
@@ -65,6 +65,17 @@ class Accepted:
     unit_ids: tuple[str, ...] = ()
     # The adapter's short label for the delivery (`main: Lindqvist_30 ;10-6 -> 1A-07`), if it gave one.
     label: str | None = None
+    # The sender's calls its events are about, and the units it says panicked.
+    call_keys: tuple[str, ...] = ()
+    panic_units: tuple[str, ...] = ()
+
+    @property
+    def calls(self) -> int:
+        return len(self.call_keys)
+
+    @property
+    def panics(self) -> int:
+        return len(self.panic_units)
 
 
 @dataclass
@@ -78,6 +89,8 @@ class IngressDeps:
     replay: ReplayGuard = field(default_factory=InMemoryReplayGuard)
     # PRC asked at once for an ER:LC server's players (erlc-events sources); None = never.
     lookup: RosterLookup | None = None
+    # The emergency queue (calls and panics, read with no batching window); None: the webhook queue.
+    emergencies: Publisher | None = None
     _adapters: dict[str, tuple[Adapter, AdapterKind]] = field(default_factory=dict)
     _warned: bool = False
     _refetched: dict[str, datetime] = field(default_factory=dict)
@@ -214,6 +227,8 @@ class _Delivered:
     messages: int
     unit_ids: tuple[str, ...]
     label: str | None
+    call_keys: tuple[str, ...]
+    panic_units: tuple[str, ...]
 
 
 def _deliver(
@@ -224,7 +239,7 @@ def _deliver(
     webhook_id: str | None,
     deps: IngressDeps,
 ) -> _Delivered:
-    """Run the adapter, queue its changes and those it relays (all or 503), then write its state."""
+    """Run the adapter, queue its signals and the changes it relays (all or 503), then write its state."""
     # What the adapter changes in its source's state is written only once its messages are queued.
     state = StagedSourceState(deps.source_state) if deps.source_state is not None else None
     context = AdapterContext(
@@ -235,19 +250,25 @@ def _deliver(
         webhook_id=webhook_id,
         lookup=deps.lookup,
     )
-    changes = normalise(adapter, payload, context)
-    messages = queue_messages(
-        source=request.source,
-        mdt_id=source.mdt_id,
-        guild_id=source.guild_id,
-        actor=source.actor,
-        webhook_id=webhook_id,
-        received_at=request.received_at,
-        changes=changes,
-    )
+    changes, calls, panics = partition(normalise(adapter, payload, context))
+    envelope: dict[str, Any] = {
+        "source": request.source,
+        "mdt_id": source.mdt_id,
+        "guild_id": source.guild_id,
+        "actor": source.actor,
+        "webhook_id": webhook_id,
+        "received_at": request.received_at,
+    }
+    urgent = emergency_messages(**envelope, calls=calls, panics=panics)
+    messages = queue_messages(**envelope, changes=changes)
     messages += _relayed_messages(context.notes, request, source, webhook_id)
+    # Calls and panics first: they are what must not wait. Each send raises QueueUnavailableError (503)
+    # unless every message is queued; the sender's retry then queues them again, which the consumer
+    # absorbs (one call per sender call, one panic per press within its window).
+    if urgent:
+        (deps.emergencies or deps.publisher).send(urgent)
     if messages:
-        deps.publisher.send(messages)  # raises QueueUnavailableError (503) unless every message is queued
+        deps.publisher.send(messages)
     if state is not None:
         # Raises SourceStateUnavailableError (503): the delivery is not remembered, so the sender's
         # retry runs the adapter again and writes the state (its messages again: the merge absorbs them).
@@ -255,9 +276,11 @@ def _deliver(
     relayed = [change for batch in context.notes.relayed for change in batch.changes]
     return _Delivered(
         changes=len(changes) + len(relayed),
-        messages=len(messages),
+        messages=len(urgent) + len(messages),
         unit_ids=tuple(dict.fromkeys(change.id for change in [*changes, *relayed])),
         label=context.notes.label,
+        call_keys=tuple(dict.fromkeys(call.key for call in calls)),
+        panic_units=tuple(dict.fromkeys(panic.unit for panic in panics)),
     )
 
 
@@ -316,4 +339,6 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
         replay_store_error=store_error,
         unit_ids=delivered.unit_ids,
         label=delivered.label,
+        call_keys=delivered.call_keys,
+        panic_units=delivered.panic_units,
     )

@@ -6,7 +6,7 @@ exactly one attempt per call and turns every outcome into a typed result or a ty
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -32,8 +32,25 @@ from relay.errors import (
 )
 from relay.httpclient import json_or_none, parse_retry_after
 from relay.models import redact, utc_now
-from relay.northca.wire import confirmed_ids, read_unit_list, upsert_body
-from relay.ports.partner import PartnerUnit, UnitRecord, UpsertAnswer
+from relay.northca.wire import (
+    confirmed_ids,
+    create_call_body,
+    panic_body,
+    read_call,
+    read_panic,
+    read_unit_list,
+    update_call_body,
+    upsert_body,
+)
+from relay.ports.partner import (
+    CallRecord,
+    CallValue,
+    NewCall,
+    PanicAnswer,
+    PartnerUnit,
+    UnitRecord,
+    UpsertAnswer,
+)
 
 
 class NorthcaClient:
@@ -88,6 +105,34 @@ class NorthcaClient:
         if not isinstance(data, list):
             raise NorthcaUnreadableListError("the list answer cannot be read: data is not a list")
         return data
+
+    # ------------------------------------------------------------------ calls and panics
+
+    def _calls_url(self, mdt_id: str) -> str:
+        return f"{self.base_url}/mdts/{quote(mdt_id, safe='')}/calls"
+
+    def create_call(
+        self, mdt_id: str, guild_id: str, call: NewCall, actor: str | None = None
+    ) -> CallRecord | None:
+        body = create_call_body(call)
+        return read_call(self._call("POST", self._calls_url(mdt_id), self._headers(guild_id, actor), body))
+
+    def update_call(
+        self,
+        mdt_id: str,
+        guild_id: str,
+        call_id: str,
+        fields: Mapping[str, CallValue],
+        actor: str | None = None,
+    ) -> CallRecord | None:
+        url = f"{self._calls_url(mdt_id)}/{quote(call_id, safe='')}"
+        return read_call(self._call("PATCH", url, self._headers(guild_id, actor), update_call_body(fields)))
+
+    def trigger_panic(
+        self, mdt_id: str, guild_id: str, unit_id: str, address: str | None, actor: str | None = None
+    ) -> PanicAnswer:
+        url = f"{self._units_url(mdt_id)}/{quote(unit_id, safe='')}/panic"
+        return read_panic(self._call("POST", url, self._headers(guild_id, actor), panic_body(address)))
 
     def _call(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Any:
         try:

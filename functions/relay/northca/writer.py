@@ -9,20 +9,28 @@ works whichever of the two the partner accepts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from relay.errors import NorthcaAuthError, NorthcaForbiddenError
 from relay.northca.client import NorthcaClient
 from relay.observability import logger
-from relay.ports.partner import PartnerUnit, UnitRecord, UpsertAnswer
+from relay.ports.partner import (
+    CallRecord,
+    CallValue,
+    NewCall,
+    PanicAnswer,
+    PartnerUnit,
+    UnitRecord,
+    UpsertAnswer,
+)
 from relay.ports.secrets import SecretsSource
 
 T = TypeVar("T")
 
 
 class PartnerWriter:
-    """relay.ports.partner.UnitWriter with the key's life cycle."""
+    """relay.ports.partner.UnitWriter and EmergencyWriter with the key's life cycle."""
 
     def __init__(
         self, secrets: SecretsSource, secret_name: str, make_client: Callable[[str], NorthcaClient]
@@ -73,3 +81,23 @@ class PartnerWriter:
 
     def list_units(self, mdt_id: str, guild_id: str) -> dict[str, PartnerUnit]:
         return self._call(lambda client: client.list_units(mdt_id, guild_id))
+
+    def create_call(
+        self, mdt_id: str, guild_id: str, call: NewCall, actor: str | None = None
+    ) -> CallRecord | None:
+        return self._call(lambda client: client.create_call(mdt_id, guild_id, call, actor))
+
+    def update_call(
+        self,
+        mdt_id: str,
+        guild_id: str,
+        call_id: str,
+        fields: Mapping[str, CallValue],
+        actor: str | None = None,
+    ) -> CallRecord | None:
+        return self._call(lambda client: client.update_call(mdt_id, guild_id, call_id, fields, actor))
+
+    def trigger_panic(
+        self, mdt_id: str, guild_id: str, unit_id: str, address: str | None, actor: str | None = None
+    ) -> PanicAnswer:
+        return self._call(lambda client: client.trigger_panic(mdt_id, guild_id, unit_id, address, actor))

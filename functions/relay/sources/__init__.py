@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from relay.errors import StateNotWiredError
-from relay.models import UnitChange
+from relay.models import CallChange, Panic, UnitChange
 from relay.ports.erlc import RosterLookup
 from relay.ports.stores import SourceStateStore
 
@@ -103,8 +103,18 @@ class AdapterContext:
         return self.state
 
 
-# What a payload can say. Each kind of signal has its own path to the partner; today a unit change.
-Signal = UnitChange
+# What a payload can say. Each kind of signal has its own path to the partner: a unit change goes to the
+# webhook queue (merged per unit and field), a call event and a panic to the emergency queue
+# (relay.messages.emergency_messages; docs/emergencies.md).
+Signal = UnitChange | CallChange | Panic
+
+
+def partition(signals: Sequence[Signal]) -> tuple[list[UnitChange], list[CallChange], list[Panic]]:
+    """The unit changes, call events and panics of an adapter's output, each in its order."""
+    changes = [s for s in signals if isinstance(s, UnitChange)]
+    calls = [s for s in signals if isinstance(s, CallChange)]
+    panics = [s for s in signals if isinstance(s, Panic)]
+    return changes, calls, panics
 
 
 class Adapter(Protocol):
@@ -138,6 +148,12 @@ class SenderFacts:
     # It reports the state it holds (a CAD's unit record, a roster) rather than events (a command, a
     # form submission): saying again what it said before is not a new change.
     reports_state: bool = False
+    # Bodies of calls and panics it sends (events/), each with the examples.toml source that reads it,
+    # mapped in order on one state (a panic after the login that names its unit).
+    emergency_samples: tuple[tuple[str, str], ...] = ()
+    # The sample `relay sign` sends to a source with these options, when it is not the first of
+    # `samples` (a SnailyCAD source set for another raw webhook); None: the first.
+    sample_for: Callable[[Mapping[str, Any]], str | None] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

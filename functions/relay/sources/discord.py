@@ -31,7 +31,7 @@ class DiscordAdapter:
             fields = embed.get("fields", [])
             if not isinstance(fields, list) or not all(isinstance(f, dict) for f in fields):
                 raise InvalidPayloadError(f"embeds[{index}].fields: expected a list of {{name, value}}")
-        return self.mapping.normalise(payload, context)
+        return self.mapping.units_of(payload, context)
 
 
 KIND = AdapterKind(

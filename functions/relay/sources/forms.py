@@ -184,7 +184,7 @@ class GoogleFormsAdapter:
             raise InvalidPayloadError(
                 f"answers: no answer to the unit id question {self.id_title!r} (matched by title)"
             )
-        return self.mapping.normalise(payload, context)
+        return self.mapping.units_of(payload, context)
 
 
 TYPEFORM = AdapterKind(

@@ -10,6 +10,9 @@
     value_maps = { status = { "2" = "10-8", "0" = "10-7" } }  # the sender's words -> the MDT's
     unmapped = "keep"                      # a value missing from its map: keep | omit | error
 
+The same body may also be calls and panics (`[sources.X.options.calls]`, `[sources.X.options.panics]`:
+relay.sources.emergency_rules); a source may map only those, without `fields`.
+
 Expressions are compiled when relay.toml is loaded, so a typo is a ConfigError naming the key.
 Besides JMESPath's own functions there are `upper`, `lower`, `trim`, `plain` (trim and drop
 Markdown emphasis), `before_last(text, sep)`, `after_last(text, sep)` and
@@ -29,11 +32,12 @@ from typing import Annotated, Any
 import jmespath
 import jmespath.exceptions
 import jmespath.functions
-from pydantic import AfterValidator, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from relay.errors import InvalidPayloadError
 from relay.models import UnitChange
-from relay.sources import AdapterContext, AdapterKind, SenderFacts
+from relay.sources import AdapterContext, AdapterKind, SenderFacts, Signal
+from relay.sources.emergency_rules import CallRules, PanicRules, map_calls, map_panics, truthy
 from relay.sources.fields import FieldRules, PickKey, parse_event_time
 from relay.sources.snailycad_callsign import CallsignValueError, snailycad_callsign
 
@@ -134,11 +138,28 @@ class MappingOptions(FieldRules):
     units: Expression = "@"
     filter: Expression | None = None
     at: Expression | None = None
-    fields: dict[PickKey, Expression]
+    calls: CallRules | None = None
+    panics: PanicRules | None = None
+    fields: dict[PickKey, Expression] | None = Field(default=None, validate_default=True)
+
+    @field_validator("calls", "panics")
+    @classmethod
+    def _expressions_compile(cls, rules: CallRules | PanicRules | None) -> CallRules | PanicRules | None:
+        for expression in rules.expressions() if rules is not None else ():
+            compile_expression(expression)
+        return rules
 
     @field_validator("fields")
     @classmethod
-    def _id_is_mapped(cls, fields: dict[PickKey, str]) -> dict[PickKey, str]:
+    def _id_is_mapped(
+        cls, fields: dict[PickKey, str] | None, info: ValidationInfo
+    ) -> dict[PickKey, str] | None:
+        if fields is None:
+            if info.data.get("calls") is None and info.data.get("panics") is None:
+                raise ValueError(
+                    "nothing to map: give `fields` (with an `id`) for units, or `calls`, or `panics`"
+                )
+            return None
         if not fields.get("id", "").strip():
             raise ValueError("an expression for the unit id (`id`) is required")
         return fields
@@ -147,7 +168,7 @@ class MappingOptions(FieldRules):
 class MappingAdapter:
     def __init__(self, options: MappingOptions) -> None:
         self.options = options
-        self.fields = {key: expr for key, expr in options.fields.items() if expr.strip()}
+        self.fields = {key: expr for key, expr in (options.fields or {}).items() if expr.strip()}
 
     def items(self, payload: Any) -> list[Any]:
         found = search(self.options.units, payload, "units")
@@ -162,13 +183,25 @@ class MappingAdapter:
             )
         return found
 
-    def normalise(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
+    def normalise(self, payload: Any, context: AdapterContext) -> list[Signal]:
+        """The body's panics, calls and units, each as its rules say."""
+        options = self.options
+        signals: list[Signal] = []
+        if options.panics is not None:
+            signals += map_panics(options.panics, search, payload, context.received_at)
+        if options.calls is not None:
+            signals += map_calls(options.calls, search, payload, context.received_at)
+        if options.fields is not None:
+            signals += self.units_of(payload, context)
+        return signals
+
+    def units_of(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
         items = self.items(payload)
         options = self.options
         changes: list[UnitChange] = []
         for index, item in enumerate(items):
             where = f"units[{index}]"
-            if options.filter and not _truthy(search(options.filter, item, f"{where} filter")):
+            if options.filter and not truthy(search(options.filter, item, f"{where} filter")):
                 continue
             if len(changes) == options.max_units:
                 raise InvalidPayloadError(f"units: at most {options.max_units} units per request")
@@ -178,11 +211,6 @@ class MappingAdapter:
                 at = parse_event_time(search(options.at, item, f"{where}.at"), f"{where}.at") or at
             changes.append(options.unit(picked, at, where))
         return changes
-
-
-def _truthy(value: Any) -> bool:
-    # JMESPath's truth: false, null, "", [] and {} are false; 0 is true.
-    return not (value is None or value is False or value in ("", [], {}))
 
 
 def merged_defaults(defaults: Mapping[str, Any], data: Any) -> Any:
@@ -223,5 +251,6 @@ KIND = AdapterKind(
         docs="docs/sources/mapping.md",
         samples=("mapping_board.json",),
         example_source="board",
+        emergency_samples=(("mapping_dispatch_bot.json", "dispatch-bot"),),
     ),
 )

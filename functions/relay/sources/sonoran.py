@@ -7,8 +7,9 @@ unit's identId, so the adapter remembers identId -> unit at login in the state s
 (`cache#<source>`, `ident#<identId>`) and reads it back later. `identIds` is documented as an array
 but shown as a scalar: both are accepted. The newer form of `EVENT_UNIT_STATUS`, and
 `EVENT_UNIT_UPDATE`, carry whole units under `data.units` (Sonoran-Software/SonoranCADFiveM
-`sonorancad/core/httpd.lua`, `handleUnitUpdate`): each is read like a login. Other event types are
-ignored.
+`sonorancad/core/httpd.lua`, `handleUnitUpdate`): each is read like a login, and its `location` is
+remembered with it (a panic's address). `EVENT_911`, `EVENT_REMOVE_911` and `EVENT_UNIT_PANIC` are
+calls and panics (relay.sources.sonoran_emergencies). Other event types are ignored.
 
 The work per request is bounded before any state is read: at most `max_units` logins and `max_idents`
 identIds (each at most 64 characters, the usable-id rule) per request, else a 422. identIds nobody
@@ -18,16 +19,17 @@ remembers are logged once per request, not once each.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from relay.errors import InvalidPayloadError
-from relay.models import UnitChange, UnitField, cache_key, usable_id
+from relay.models import CallField, UnitChange, UnitField, cache_key, usable_id
 from relay.observability import logger
 from relay.ports.stores import SourceStateStore
-from relay.sources import AdapterContext, AdapterKind, SenderFacts
+from relay.sources import AdapterContext, AdapterKind, SenderFacts, Signal
 from relay.sources.fields import FieldRules, FieldText, PickKey, as_text
+from relay.sources.sonoran_emergencies import EMERGENCY_EVENTS, read_emergency
 
 # Sonoran's default status enum (0 UNAVAILABLE, 1 BUSY, 2 AVAILABLE, 3 ENROUTE, 4 ON_SCENE; its v2 API
 # adds 100 OFFLINE) in 10-codes. UNAVAILABLE is a logged-in unit not taking calls (Sonoran's own login
@@ -40,6 +42,7 @@ DEFAULT_STATUS_MAP: dict[str, FieldText] = {
     "4": "10-97",
     "100": "10-7",
 }
+DEFAULT_CALL_CONSTANTS: dict[CallField, str] = {"call_type": "911"}
 LOGIN, STATUS, LOGOUT = "EVENT_UNIT_LOGIN", "EVENT_UNIT_STATUS", "EVENT_UNIT_LOGOUT"
 UPDATE = "EVENT_UNIT_UPDATE"
 CACHE_TTL_SECONDS = 7 * 24 * 3600
@@ -62,6 +65,15 @@ class SonoranOptions(FieldRules):
     logout_status: FieldText = "10-7"
     # identIds one request may name across its events (each is one state read or write): more is a 422.
     max_idents: int = Field(default=100, ge=1, le=1000)
+    # Calls (EVENT_911): fields every call gets, the priority of one marked `isEmergency` (none: not
+    # set), and how many one request may hold.
+    call_constants: dict[CallField, Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=lambda: dict(DEFAULT_CALL_CONSTANTS)
+    )
+    emergency_priority: FieldText = None
+    max_calls: int = Field(default=100, ge=1, le=1000)
+    # EVENT_UNIT_PANIC with isPanic false (the panic cleared): the unit's status then (none: nothing).
+    panic_cleared_status: FieldText = None
 
     def statuses(self) -> set[str]:
         return super().statuses() | ({self.logout_status} if self.logout_status else set())
@@ -148,10 +160,12 @@ class SonoranAdapter:
     def __init__(self, options: SonoranOptions) -> None:
         self.options = options
 
-    def normalise(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
+    def normalise(self, payload: Any, context: AdapterContext) -> list[Signal]:
         kind = payload.get("type")
         if not isinstance(kind, str) or not kind:
             raise InvalidPayloadError("type: missing, expected a Sonoran push event type")
+        if kind in EMERGENCY_EVENTS:
+            return self._emergency(kind, payload, context)
         if kind not in (LOGIN, STATUS, LOGOUT, UPDATE):
             logger.info("sonoran event ignored", extra={"event_type": kind[:64]})
             return []
@@ -167,7 +181,7 @@ class SonoranAdapter:
             handler = {LOGIN: self._login, STATUS: self._status, LOGOUT: self._logout}[kind]
         state = context.require_state("sonoran")
         lookup = _Lookup(state, cache_key(context.source))
-        changes: list[UnitChange] = []
+        changes: list[Signal] = []
         for event in events:
             changes.extend(handler(event, lookup, context))
         context.notes.name(_label(kind, events, changes))
@@ -182,6 +196,19 @@ class SonoranAdapter:
                 },
             )
         return changes
+
+    def _emergency(self, kind: str, payload: dict[str, Any], context: AdapterContext) -> list[Signal]:
+        if "data" not in payload:
+            raise InvalidPayloadError("data: missing")
+        items = _items(payload["data"])
+        located = []
+        for index, item in enumerate(items):
+            where = f"data[{index}]" if isinstance(payload["data"], list) else "data"
+            if not isinstance(item, dict):
+                raise InvalidPayloadError(f"{where}: expected an object")
+            located.append((item, where))
+        lookup = _Lookup(context.require_state("sonoran"), cache_key(context.source))
+        return read_emergency(kind, located, self.options, context, lookup.entry, _idents)
 
     def _bounded(self, kind: str, items: list[Any]) -> list[Event]:
         """Every event with its checked identIds, counted: no state is touched for a request over the
@@ -239,7 +266,7 @@ class SonoranAdapter:
             raise InvalidPayloadError(f"{where}.unit.data: missing, expected the logged-in unit")
         change = self._unit(unit, f"{where}.unit", context)
         for ident in idents:
-            lookup.remember(ident, {"id": change.id})
+            lookup.remember(ident, _remembered(change.id, unit))
         return [change]
 
     def _whole_unit(self, event: Event, lookup: _Lookup, context: AdapterContext) -> list[UnitChange]:
@@ -250,7 +277,7 @@ class SonoranAdapter:
         if isinstance(data, dict) and data.get("unitNum") not in (None, ""):
             change = self._unit(unit, where, context)
             for ident in idents:
-                lookup.remember(ident, {"id": change.id})
+                lookup.remember(ident, _remembered(change.id, unit))
             return [change]
         if "status" not in unit:
             raise InvalidPayloadError(f"{where}: neither data.unitNum nor status, nothing to change")
@@ -281,35 +308,45 @@ class SonoranAdapter:
         return changes
 
 
-def _label(kind: str, events: list[Event], changes: list[UnitChange]) -> str:
+def _label(kind: str, events: list[Event], changes: list[Signal]) -> str:
     """`EVENT_UNIT_STATUS 17 -> A-10`: the event, the identIds it names, the units it changes."""
     idents = list(dict.fromkeys(ident for _, _, named in events for ident in named))
-    units = list(dict.fromkeys(change.id for change in changes))
+    units = list(dict.fromkeys(change.id for change in changes if isinstance(change, UnitChange)))
     named = ",".join(idents[:5]) + ("..." if len(idents) > 5 else "")
     target = ",".join(units[:5]) + ("..." if len(units) > 5 else "") if units else "no known unit"
     return f"{kind} {named or '-'} -> {target}"
 
 
+def _remembered(unit_id: str, unit: dict[str, Any]) -> dict[str, Any]:
+    """What the cache keeps of a unit: its id, and where it is when Sonoran says (a panic's address)."""
+    location = unit.get("location")
+    return {"id": unit_id} | ({"location": location[:256]} if isinstance(location, str) and location else {})
+
+
 class _Lookup:
-    """identId -> unit id in the source's cache, each identId read at most once per request."""
+    """identId -> the remembered unit in the source's cache, each identId read at most once per request."""
 
     def __init__(self, state: SourceStateStore, pk: str) -> None:
         self.state, self.pk = state, pk
-        self.read: dict[str, str | None] = {}
+        self.read: dict[str, dict[str, Any] | None] = {}
         self.unknown: list[str] = []
 
-    def unit_id(self, ident: str) -> str | None:
+    def entry(self, ident: str) -> dict[str, Any] | None:
         if ident not in self.read:
             unit = self.state.get(self.pk, ident_key(ident))
-            found = unit.get("id") if isinstance(unit, dict) else None
-            self.read[ident] = found if isinstance(found, str) else None
-            if self.read[ident] is None:
+            found = isinstance(unit, dict) and isinstance(unit.get("id"), str)
+            self.read[ident] = unit if found else None
+            if not found:
                 self.unknown.append(ident)
         return self.read[ident]
 
+    def unit_id(self, ident: str) -> str | None:
+        entry = self.entry(ident)
+        return entry["id"] if entry is not None else None
+
     def remember(self, ident: str, unit: dict[str, Any]) -> None:
         self.state.put(self.pk, ident_key(ident), unit, CACHE_TTL_SECONDS)
-        self.read[ident] = unit["id"]
+        self.read[ident] = unit
 
     def forget(self, ident: str) -> None:
         self.state.delete(self.pk, ident_key(ident))
@@ -323,6 +360,12 @@ KIND = AdapterKind(
     sender=SenderFacts(
         docs="docs/sources/sonoran.md",
         samples=("sonoran_unit_login.json", "sonoran_unit_status.json", "sonoran_unit_logout.json"),
+        emergency_samples=(
+            ("sonoran_unit_login.json", "sonoran"),
+            ("sonoran_unit_panic.json", "sonoran"),
+            ("sonoran_event_911.json", "sonoran"),
+            ("sonoran_remove_911.json", "sonoran"),
+        ),
         example_source="sonoran",
         profile_rank=3,
         reports_state=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from relay_devtools.emulators.northca.desk import MODE_CHOICES
 from relay_devtools.emulators.northca.server import NorthcaEmulator
 from relay_devtools.emulators.standalone import serve_until_stopped
 
@@ -19,7 +20,7 @@ def _link_arg(value: str) -> tuple[str, str]:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m relay_devtools.emulators.northca",
-        description="A local Northca Partner API (active units) with fault injection.",
+        description="A local Northca Partner API (active units, calls, panics) with fault injection.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4010)
@@ -31,6 +32,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=[],
         help="MDT:GUILD, the MDT is linked to the guild",
     )
+    # Northca documents no answer for these: each plausible one is a mode (desk.py).
+    for name, choices in MODE_CHOICES.items():
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            choices=choices,
+            default=choices[0],
+            help=f"the answer Northca does not document (default {choices[0]})",
+        )
     return parser.parse_args(argv)
 
 
@@ -40,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for mdt_id, guild_id in args.link:
         links.setdefault(mdt_id, []).append(guild_id)
     emulator = NorthcaEmulator(args.partner_key, links)
+    emulator.set_modes(**{name: getattr(args, name) for name in MODE_CHOICES})
     return serve_until_stopped(
         "Northca emulator", lambda: emulator.start(args.host, args.port), emulator.stop
     )

@@ -106,3 +106,13 @@ def iso_utc(moment: datetime) -> str:
         moment = moment.replace(tzinfo=UTC)
     moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def request_call_id(raw: bytes) -> frozenset[str]:
+    """The `id` of a create-call body, if it has a string one (for fault matching)."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return frozenset()
+    call_id = body.get("id") if isinstance(body, dict) else None
+    return frozenset({call_id}) if isinstance(call_id, str) else frozenset()

@@ -22,7 +22,17 @@ FAULT_KINDS: Final[tuple[FaultKind, ...]] = (
     "apply_late",
     "reject_units",
 )
-_FAULT_KEYS: Final = frozenset({"kind", "count", "unit_ids", "status", "body", "retry_after", "seconds"})
+_FAULT_KEYS: Final = frozenset(
+    {"kind", "count", "unit_ids", "status", "body", "retry_after", "seconds", "target", "call_ids", "methods"}
+)
+FaultTarget = Literal["units", "calls", "panics", "any"]
+FAULT_TARGETS: Final[tuple[FaultTarget, ...]] = ("units", "calls", "panics", "any")
+# The API routes (relay_devtools.emulators.northca.partner.ROUTES) and methods each target hits.
+_TARGET_ROUTES: Final[Mapping[str, frozenset[tuple[str, str]]]] = {
+    "units": frozenset({("units", "PUT")}),
+    "calls": frozenset({("calls", "POST"), ("call", "PATCH")}),
+    "panics": frozenset({("panic", "POST")}),
+}
 # Kinds that answer with an error envelope instead of handling the request, and their default status.
 DEFAULT_STATUS: Final[Mapping[str, int]] = {"status": 500, "throttle": 429, "reject_units": 400}
 _SLEEPING_KINDS: Final = frozenset({"latency", "timeout", "apply_late"})
@@ -33,10 +43,16 @@ class Fault:
     """One fault rule. As a dict (Python or `POST /_emulator/faults`), only `kind` is required:
 
     `{"kind": K, "count": 1, "unit_ids": ["ADAM-12"], "status": 503, "body": "msg",
-    "retry_after": "2", "seconds": 1.0}`
+    "retry_after": "2", "seconds": 1.0, "target": "units", "call_ids": ["cad-7"], "methods": ["POST"]}`
+
+    - `target`: which requests it hits: "units" (the default: upserts), "calls" (creates and PATCHes of
+      calls), "panics" (panic POSTs) or "any" (every one of those).
+    - `call_ids`: only requests about these calls match (the create's `id`, the PATCH's path); `methods`:
+      only these HTTP methods.
 
     - `count`: how many matching upserts it hits (default 1); None/null = every one, forever.
-    - `unit_ids`: only upserts whose body holds any of these unit ids match (default: every upsert).
+    - `unit_ids`: only upserts whose body holds any of these unit ids, or panics of one of these units,
+      match (default: every one).
     - `status` kind: answer `status` (default 500; 200-599 except 204/205/304) with error `body`
       (default: the status phrase) and `retry_after` if given; nothing is stored.
     - `throttle`: like `status` but 429 (default) or 503; `retry_after` is sent verbatim when given.
@@ -60,8 +76,19 @@ class Fault:
     body: str | None = None
     retry_after: str | None = None
     seconds: float = 0.0
+    target: FaultTarget = "units"
+    call_ids: frozenset[str] | None = None
+    methods: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
+        if self.target not in FAULT_TARGETS:
+            raise ValueError(
+                f"unknown fault target {self.target!r}; expected one of {', '.join(FAULT_TARGETS)}"
+            )
+        if self.call_ids is not None:
+            object.__setattr__(self, "call_ids", _as_unit_ids(self.call_ids))
+        if self.methods is not None:
+            object.__setattr__(self, "methods", frozenset(m.upper() for m in _as_unit_ids(self.methods)))
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {', '.join(FAULT_KINDS)}")
         _check_count(self.count)
@@ -85,6 +112,7 @@ class Fault:
         if not isinstance(kind, str):
             raise ValueError("a fault needs a string kind")
         unit_ids = data.get("unit_ids")
+        call_ids, methods = data.get("call_ids"), data.get("methods")
         return cls(
             kind=cast(FaultKind, kind),
             count=data.get("count", 1),
@@ -93,6 +121,9 @@ class Fault:
             body=data.get("body"),
             retry_after=data.get("retry_after"),
             seconds=data.get("seconds", 0.0),
+            target=data.get("target", "units"),
+            call_ids=None if call_ids is None else _as_unit_ids(call_ids),
+            methods=None if methods is None else _as_unit_ids(methods),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,9 +135,26 @@ class Fault:
             "body": self.body,
             "retry_after": self.retry_after,
             "seconds": self.seconds,
+            "target": self.target,
+            "call_ids": None if self.call_ids is None else sorted(self.call_ids),
+            "methods": None if self.methods is None else sorted(self.methods),
         }
 
-    def matches(self, unit_ids: frozenset[str]) -> bool:
+    def matches(
+        self,
+        unit_ids: frozenset[str],
+        route: str = "units",
+        method: str = "PUT",
+        call_ids: frozenset[str] = frozenset(),
+    ) -> bool:
+        """Whether a request (its route, method, and the units and calls it names) is one to hit."""
+        hits = [*_TARGET_ROUTES.values()] if self.target == "any" else [_TARGET_ROUTES[self.target]]
+        if not any((route, method) in routes for routes in hits):
+            return False
+        if self.methods is not None and method not in self.methods:
+            return False
+        if self.call_ids is not None and self.call_ids.isdisjoint(call_ids):
+            return False
         return self.unit_ids is None or not self.unit_ids.isdisjoint(unit_ids)
 
     def message(self) -> str:

@@ -7,7 +7,9 @@ must send the full record).
 
 - `PUT /v1/mdts/{mdtId}/units/active`: bulk upsert (auth: `x-partner-key`, `x-discord-guild`; the MDT
   must be linked to that guild; `x-discord-actor` is optional and only feeds `created_by_discord_id`);
-- `GET /v1/mdts/{mdtId}/units/active`: the stored records, sorted by id (same auth and link check).
+- `GET /v1/mdts/{mdtId}/units/active`: the stored records, sorted by id (same auth and link check);
+- `POST /v1/mdts/{mdtId}/calls`, `PATCH /v1/mdts/{mdtId}/calls/{callId}`,
+  `POST /v1/mdts/{mdtId}/units/active/{unitId}/panic`: calls and panics (desk.py), same auth and link.
 
 Checks run in the order 404/405, 401, 403, 400, and the whole body is validated before anything is
 stored, so a refused request changes nothing. Body validation (choices where the contract is silent):
@@ -42,9 +44,26 @@ from relay_devtools.emulators.northca.contract import (
     ok,
     validate_upsert_body,
 )
+from relay_devtools.emulators.northca.desk import CALL_PATH, CALLS_PATH, PANIC_PATH, Desk
 
 UNITS_PATH: Final = re.compile(r"^/v1/mdts/(?P<mdt>[^/]+)/units/active$")
 _UNITS_METHODS: Final = ("GET", "PUT")
+# Each API route: its path, and the methods it answers.
+ROUTES: Final = (
+    ("units", UNITS_PATH, _UNITS_METHODS),
+    ("calls", CALLS_PATH, ("POST",)),
+    ("call", CALL_PATH, ("PATCH",)),
+    ("panic", PANIC_PATH, ("POST",)),
+)
+
+
+def route_of(path: str) -> tuple[str, re.Match[str]] | None:
+    """The API route a path is (its name and match), or None."""
+    for name, pattern, _ in ROUTES:
+        match = pattern.match(path)
+        if match:
+            return name, match
+    return None
 
 
 class Partner:
@@ -69,6 +88,11 @@ class Partner:
             # A lone string is one guild, not a set of characters.
             self._links[mdt_id] = {guilds} if isinstance(guilds, str) else set(guilds)
         self._units: dict[str, dict[str, dict[str, Any]]] = {}
+        self.desk = Desk(clock, self._holds)
+
+    def _holds(self, mdt_id: str, unit_id: str) -> bool:
+        with self._lock:
+            return unit_id in self._units.get(mdt_id, {})
 
     # state, from Python
 
@@ -100,17 +124,30 @@ class Partner:
     # the API
 
     def answer(
-        self, method: str, match: re.Match[str] | None, headers: Mapping[str, str], body: bytes
+        self,
+        method: str,
+        match: re.Match[str] | None,
+        headers: Mapping[str, str],
+        body: bytes,
+        route: str = "units",
     ) -> Reply:
-        """The reply to a request whose path `UNITS_PATH` matched (`match`), or did not (None: 404)."""
+        """The reply to a request on the API route `route` whose path matched (`match`), or did not
+        (None: 404)."""
         if match is None:
             return error(404, MSG_NOT_FOUND)
-        if method not in _UNITS_METHODS:
-            return not_allowed(_UNITS_METHODS)
+        allowed = next(methods for name, _, methods in ROUTES if name == route)
+        if method not in allowed:
+            return not_allowed(allowed)
         mdt_id = unquote(match["mdt"])
         denied = self._check_access(mdt_id, headers)
         if denied is not None:
             return denied
+        if route == "calls":
+            return self.desk.create(mdt_id, body, headers.get("x-discord-actor") or None)
+        if route == "call":
+            return self.desk.update(mdt_id, unquote(match["call"]), body)
+        if route == "panic":
+            return self.desk.panic(mdt_id, unquote(match["unit"]), body)
         if method == "GET":
             return self._list(mdt_id)
         return self._upsert(mdt_id, headers, body)

@@ -6,9 +6,13 @@ partner itself is `partner.Partner`), with faults. Routes, all answering `{"ok":
 - `GET|DELETE /_emulator/requests`: the log of API requests (partner key redacted) / clear it;
 - `GET|POST|DELETE /_emulator/faults`: pending faults and per-kind counters / add a JSON list / clear;
 - `PATCH /_emulator/units/{mdtId}/{unitId}`: another writer's edit;
+- `GET|POST /_emulator/modes`: the answers chosen where Northca documents none (desk.py);
+- `GET /_emulator/calls/{mdtId}`, `GET /_emulator/panics/{mdtId}`: the calls and panics it holds;
+  `PATCH|DELETE /_emulator/calls/{mdtId}/{callId}`: a dispatcher's edit of a call, or its deletion;
 - `GET /_emulator/health`.
 
-Faults (see `Fault`) apply only to upserts (PUT on the units path) and are checked before anything else,
+Faults (see `Fault`) apply to upserts (PUT on the units path), or with their `target` to calls and
+panics, and are checked before anything else,
 as a proxy or overloaded partner in front of the API would be. Control routes are never logged or faulted.
 """
 
@@ -33,10 +37,12 @@ from relay_devtools.emulators.northca.contract import (
     iso_utc,
     not_allowed,
     ok,
+    request_call_id,
     request_unit_ids,
 )
+from relay_devtools.emulators.northca.desk import control_emergencies
 from relay_devtools.emulators.northca.faults import DEFAULT_STATUS, FAULT_KINDS, Fault, PendingFault
-from relay_devtools.emulators.northca.partner import UNITS_PATH, Partner
+from relay_devtools.emulators.northca.partner import Partner, route_of
 
 API_PREFIX: Final = "/v1"
 CONTROL_PREFIX: Final = "/_emulator"
@@ -89,7 +95,7 @@ class NorthcaEmulator:
         self._log: deque[dict[str, Any]] = deque(maxlen=max_logged_requests)
         self._faults: list[PendingFault] = []
         # Requests an apply_late fault holds back, to be handled later.
-        self._late: list[tuple[str, re.Match[str] | None, dict[str, str], bytes]] = []
+        self._late: list[tuple[str, re.Match[str] | None, dict[str, str], bytes, str]] = []
         self._fault_counts: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
         self._server: LoopbackServer | None = None
         # Set by stop(), so latency/timeout faults do not hold a stopping server.
@@ -186,6 +192,27 @@ class NorthcaEmulator:
     def link(self, mdt_id: str, guild_id: str) -> None:
         self._partner.link(mdt_id, guild_id)
 
+    # calls and panics, from Python (desk.Desk): what it holds, a dispatcher's edit or delete, the modes
+
+    def calls(self, mdt_id: str) -> list[dict[str, Any]]:
+        return self._partner.desk.calls(mdt_id)  # every record, two under one id in the duplicate mode
+
+    def panics(self, mdt_id: str) -> list[dict[str, Any]]:
+        return self._partner.desk.panics(mdt_id)
+
+    def edit_call(self, mdt_id: str, call_id: str, fields: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return self._partner.desk.edit_call(mdt_id, call_id, fields)
+
+    def delete_call(self, mdt_id: str, call_id: str) -> int:
+        return self._partner.desk.delete_call(mdt_id, call_id)
+
+    @property
+    def modes(self) -> dict[str, str]:
+        return self._partner.desk.modes.as_dict()
+
+    def set_modes(self, **modes: str) -> None:
+        self._partner.desk.modes.update(modes)
+
     # request handling (called from the server's threads)
 
     def _serve_request(self, request: Request) -> LoopbackReply | None:
@@ -197,8 +224,9 @@ class NorthcaEmulator:
         path = urlsplit(raw_path).path
         if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/"):
             return self._control(method, path, body)
-        match = UNITS_PATH.match(path)
-        fault = self._take_fault(body) if match and method == "PUT" else None
+        found = route_of(path)
+        route, match = found if found is not None else ("units", None)
+        fault = self._take_fault(route, method, match, body) if match else None
         entry = {
             "method": method,
             "path": raw_path,
@@ -210,7 +238,7 @@ class NorthcaEmulator:
         }
         if fault is not None and fault.kind == "apply_late":
             self._record(entry)
-            self._hold(fault, method, match, headers, body)
+            self._hold(fault, method, match, headers, body, route)
             return None
         if fault is not None and fault.kind in ("timeout", "drop"):
             # Logged before waiting: the client has given up long before the wait ends.
@@ -218,7 +246,7 @@ class NorthcaEmulator:
             if fault.kind == "timeout":
                 self._stopping.wait(fault.seconds)
             return None
-        reply = self._faulted(fault, method, match, headers, body)
+        reply = self._faulted(fault, method, match, headers, body, route)
         entry["status"] = None if reply is None else reply.status
         self._record(entry)
         return reply
@@ -230,24 +258,31 @@ class NorthcaEmulator:
         match: re.Match[str] | None,
         headers: Mapping[str, str],
         body: bytes,
+        route: str = "units",
     ) -> Reply | None:
         if fault is None:
-            return self._partner.answer(method, match, headers, body)
+            return self._partner.answer(method, match, headers, body, route)
         if fault.kind in DEFAULT_STATUS:
             extra = (("Retry-After", fault.retry_after),) if fault.retry_after is not None else ()
             return error(fault.status or 500, fault.message(), extra)
         if fault.kind == "latency":
             self._stopping.wait(fault.seconds)
-            return self._partner.answer(method, match, headers, body)
+            return self._partner.answer(method, match, headers, body, route)
         # apply_then_drop: the partner does the work, the answer is lost on the way back.
-        self._partner.answer(method, match, headers, body)
+        self._partner.answer(method, match, headers, body, route)
         return None
 
     def _hold(
-        self, fault: Fault, method: str, match: re.Match[str] | None, headers: Mapping[str, str], body: bytes
+        self,
+        fault: Fault,
+        method: str,
+        match: re.Match[str] | None,
+        headers: Mapping[str, str],
+        body: bytes,
+        route: str = "units",
     ) -> None:
         """Keep a request to handle later (apply_late): after `seconds`, or at `land_late()`."""
-        late = (method, match, dict(headers), body)
+        late = (method, match, dict(headers), body, route)
         with self._lock:
             self._late.append(late)
         if fault.seconds:
@@ -269,15 +304,15 @@ class NorthcaEmulator:
             return len(self._late)
 
     def _land(
-        self, late: tuple[str, re.Match[str] | None, dict[str, str], bytes], taken: bool = False
+        self, late: tuple[str, re.Match[str] | None, dict[str, str], bytes, str], taken: bool = False
     ) -> None:
         if not taken:
             with self._lock:
                 if late not in self._late:
                     return  # landed already
                 self._late.remove(late)
-        method, match, headers, body = late
-        reply = self._partner.answer(method, match, headers, body)
+        method, match, headers, body, route = late
+        reply = self._partner.answer(method, match, headers, body, route)
         self._record(
             {
                 "method": method,
@@ -294,11 +329,14 @@ class NorthcaEmulator:
         with self._lock:
             self._log.append(entry)
 
-    def _take_fault(self, body: bytes) -> Fault | None:
+    def _take_fault(self, route: str, method: str, match: re.Match[str], body: bytes) -> Fault | None:
         unit_ids = request_unit_ids(body)
+        if route == "panic":
+            unit_ids = frozenset({unquote(match["unit"])})
+        call_ids = frozenset({unquote(match["call"])}) if route == "call" else request_call_id(body)
         with self._lock:
             for index, pending in enumerate(self._faults):
-                if not pending.fault.matches(unit_ids):
+                if not pending.fault.matches(unit_ids, route, method, call_ids):
                     continue
                 if pending.remaining is not None:
                     pending.remaining -= 1
@@ -320,6 +358,8 @@ class NorthcaEmulator:
             return self._control_faults(method, body)
         if route.startswith("/units/"):
             return self._control_edit(method, route.removeprefix("/units/"), body)
+        if route == "/modes" or route.startswith(("/calls/", "/panics/")):
+            return control_emergencies(self, method, route, body)
         return error(404, MSG_NOT_FOUND)
 
     def _control_edit(self, method: str, rest: str, body: bytes) -> Reply:
