@@ -190,27 +190,27 @@ def _details(details: dict[str, Any]) -> list[str]:
 
 def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
     """Two reports side by side: each failure count and each latency."""
-    width = 34
-    lines = [f"{'':{width}} {'before':>18} {'after':>18}"]
+    label, column = 28, 26
+
+    def row(name: str, b: object, a: object) -> str:
+        return f"{name:{label}} {str(b)[-column:]:>{column}} {str(a)[-column:]:>{column}}"
+
+    lines = [row("", "before", "after"), row("relay", before["evening"]["relay"], after["evening"]["relay"])]
+    lines += [
+        row(name.replace("_", " "), before["failures"][name], after["failures"][name]) for name in FAILURES
+    ]
     lines.append(
-        f"{'relay':{width}} {before['evening']['relay'][-18:]:>18} {after['evening']['relay'][-18:]:>18}"
-    )
-    for name in FAILURES:
-        lines.append(
-            f"{name.replace('_', ' '):{width}} {before['failures'][name]:>18} {after['failures'][name]:>18}"
+        row(
+            "units wrongly off duty",
+            before["also"]["units_wrongly_off_duty"],
+            after["also"]["units_wrongly_off_duty"],
         )
-    lines.append(
-        f"{'units wrongly off duty':{width}} {before['also']['units_wrongly_off_duty']:>18} "
-        f"{after['also']['units_wrongly_off_duty']:>18}"
     )
     for path in PATHS:
         for key in ("p50", "p95"):
             b, a = before["latency"][path][key], after["latency"][path][key]
-            lines.append(f"{f'{path} -> MDT {key}':{width}} {_seconds(b):>18} {_seconds(a):>18}")
+            lines.append(row(f"{path} -> MDT {key}", _seconds(b), _seconds(a)))
     for key in ("5xx", "none"):
-        b, a = before["relay_answers"][key], after["relay_answers"][key]
-        lines.append(f"{'relay answers ' + key:{width}} {b:>18} {a:>18}")
-    lines.append(
-        f"{'DLQ':{width}} {before['evening'].get('dlq', '-')!s:>18} {after['evening'].get('dlq', '-')!s:>18}"
-    )
+        lines.append(row(f"relay answers {key}", before["relay_answers"][key], after["relay_answers"][key]))
+    lines.append(row("DLQ", before["evening"].get("dlq", "-"), after["evening"].get("dlq", "-")))
     return "\n".join(lines)
