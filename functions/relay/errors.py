@@ -255,8 +255,18 @@ class ErlcUnavailableError(ErlcError):
     """Unreachable, timed out, 5xx, or PRC could not reach the game server (1001/1002)."""
 
 
+class ErlcOfflineError(ErlcError):
+    """422 or code 3002: PRC says the private server is offline (no players). One such answer is no
+    news: the poller counts them (relay.erlc.sync)."""
+
+
 class ErlcNotFoundError(ErlcError):
     """404: this API version is not served (v2 -> try v1)."""
+
+
+class ErlcLookupSkippedError(ErlcError):
+    """No on-demand lookup of a server now (relay.erlc.lookup): `message` says why. A command from a
+    player the roster does not know is then held for the next poll."""
 
 
 class ErlcResponseError(ValueError):

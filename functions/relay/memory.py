@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from relay.models import SOURCE_STATE_TTL_SECONDS, parse_secret_value, utc_now
+from relay.models import SOURCE_STATE_TTL_SECONDS, bundled_value, parse_secret_value, utc_now
 
 # The in-memory replay guard sweeps expired records once it holds this many, so memory stays bounded.
 REPLAY_SWEEP_AT = 10_000
@@ -59,14 +59,19 @@ class InMemorySourceStateStore:
 
 
 class StaticSecrets:
-    """relay.ports.secrets.SecretsSource held in memory: for tests and tools. Records every fetch."""
+    """relay.ports.secrets.SecretsSource held in memory: for tests and tools. Records every fetch. With a
+    `bundle`, `values[bundle]` is the bundle's JSON text, as Secrets Manager would hold it."""
 
-    def __init__(self, values: dict[str, str | list[str]]) -> None:
+    def __init__(self, values: dict[str, str | list[str]], bundle: str | None = None) -> None:
         self.values = dict(values)
+        self.bundle = bundle
         self.fetches: list[tuple[str, bool]] = []
 
     def get(self, name: str, *, force_fetch: bool = False) -> list[str]:
         self.fetches.append((name, force_fetch))
+        if self.bundle is not None:
+            raw = self.values.get(self.bundle)
+            return bundled_value(raw, name) if isinstance(raw, str) else []
         value = self.values.get(name)
         if value is None:
             return []

@@ -162,6 +162,22 @@ def parse_secret_value(raw: str) -> list[str]:
     return [text] if text else []
 
 
+def bundled_value(raw: str, name: str) -> list[str]:
+    """One secret's rotation list out of a bundle: a JSON object of every secret by its name, each value a
+    string or a list of strings (oldest first). A bundle that is not such an object, or has no `name`,
+    gives no secret."""
+    try:
+        bundle = json.loads(raw)
+    except (json.JSONDecodeError, RecursionError):
+        return []
+    value = bundle.get(name) if isinstance(bundle, dict) else None
+    if isinstance(value, str):
+        return parse_secret_value(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [v for v in value if v]
+    return []
+
+
 def redact(text: str, *secrets: str) -> str:
     """`text` with every secret in it replaced by `***`: for anything logged from a partner's answer,
     which may echo what it was sent (a key refused in a 401 text, a token in a URL)."""

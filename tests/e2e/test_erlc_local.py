@@ -3,16 +3,20 @@ emulated MDT within two schedule periods (the roster poll runs on its schedule, 
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import urllib3
 
 from relay.northca.client import NorthcaClient
 from relay_devtools.emulators.erlc import player
 from relay_devtools.local.stack import LocalOptions, LocalStack
+from relay_devtools.webhooks.signing import sign
 from tests.support.constants import ROOT
 
 MDT = "5d0e7c1a-8b7f-4c55-9d1e-3f2a6b9c0d11"
@@ -28,6 +32,13 @@ server_key_secret = "relay/erlc/main"
 mdt_id = "{MDT}"
 guild_id = "{GUILD}"
 departments = {{ Police = "Patrol", Sheriff = "Sheriff" }}
+
+[sources.erlc]
+adapter = "erlc-events"
+mdt_id = "{MDT}"
+guild_id = "{GUILD}"
+signature = {{ scheme = "ed25519", secret = "relay/sources/erlc" }}
+options = {{ server = "main" }}
 """
 
 
@@ -104,6 +115,29 @@ def test_erlc_local_a_player_who_leaves_goes_off_duty(stack: LocalStack) -> None
     wait_for(stack, lambda found: "S-31" in found, 2 * POLL_SECONDS)
     # When the player leaves the server
     stack.erlc_emulator.remove_player(2345678901)
-    # Then within two schedule periods the unit gets the off-duty status
-    units = wait_for(stack, lambda found: found.get("S-31", {}).get("status") == "10-7", 2 * POLL_SECONDS)
+    # Then once two polls in a row missed them (within three schedule periods) the unit is off duty
+    units = wait_for(stack, lambda found: found.get("S-31", {}).get("status") == "10-7", 4 * POLL_SECONDS)
     assert units["S-31"]["status"] == "10-7"
+
+
+def test_erlc_local_a_player_who_joins_and_types_at_once_ends_at_their_status(stack: LocalStack) -> None:
+    assert stack.erlc_emulator is not None
+    # Given a player who just joined the emulated server
+    stack.erlc_emulator.add_player(player("Lindqvist_30", 3030303030, "Police", "1A-07"))
+    # When they type ;10-6 at once (the ingress looks the server up, or the poll has just found them)
+    source = stack.config.sources["erlc"]
+    now = datetime.now(UTC)
+    body = {
+        "Type": "CustomCommand",
+        "Timestamp": now.timestamp(),
+        "Data": {"Player": "Lindqvist_30:3030303030", "Command": ";10-6"},
+    }
+    key = stack.secrets.signing_keys["relay/sources/erlc"]
+    delivery = sign(source.signature, json.dumps(body).encode(), "", now=now, private_key=key)
+    answer = urllib3.PoolManager(retries=False).request(
+        "POST", f"{stack.ingress_url}/erlc", body=delivery.body, headers=delivery.headers, timeout=10
+    )
+    assert answer.status == 202, answer.data
+    # Then the MDT ends at the status they typed, not the join's 10-8
+    units = wait_for(stack, lambda found: found.get("1A-07", {}).get("status") == "10-6", 2 * POLL_SECONDS)
+    assert units["1A-07"]["status"] == "10-6"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -75,7 +76,8 @@ def test_consumer_handler_keeps_every_field_across_invocations(
     item = boto3.client("dynamodb", region_name="us-east-1").get_item(
         TableName=TABLE, Key={"pk": {"S": f"unit#{MDT}#{GUILD}"}, "sk": {"S": "ADAM-12"}}
     )["Item"]
-    assert json.loads(item["state"]["S"])["status"]["base"] | {"at": "-", "tiebreak": "-"} == {
+    stored = json.loads(zlib.decompress(item["state"]["B"]))
+    assert stored["status"]["base"] | {"at": "-", "tiebreak": "-"} == {
         "value": "10-6",
         "at": "-",
         "tiebreak": "-",

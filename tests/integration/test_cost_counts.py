@@ -11,19 +11,21 @@ import pytest
 from relay_devtools.cost.counting import KINDS, count, read_counted
 
 # Exact: what the relay does. Bytes: a log line's `cold_start` (true/false) and the like depend on what
-# ran before in the process, so a few bytes per line may differ.
+# ran before in the process, so a few bytes per line may differ. Write units: a unit's state item is
+# stored compressed, and its size moves by a few bytes with the digits of the run's clock, so one
+# UpdateItem may cross a 1 KB unit boundary in one run and not in another: one unit of slack per call.
 EXACT = (
     "invocations",
     "calls",
     "secret_fetches",
     "read_units",
-    "write_units",
     "sqs_requests",
     "log_lines",
     "metrics",
 )
 BYTES = ("log_bytes", "emf_bytes")
 BYTES_PER_LINE = 8
+ITEM_SIZE_SLACK = 0.15  # a compressed item's size moves by a tenth or so with the clock's digits
 
 
 @pytest.fixture(scope="module")
@@ -42,12 +44,18 @@ def test_cost_counts_are_what_relay_cost_uses(recounted: dict[str, Any]) -> None
                 assert now[key] == then[key], (
                     f"{step} {function} {key}: counted {now[key]}, relay cost uses {then[key]}"
                 )
+            updates = now["calls"].get("dynamodb:UpdateItem", 0)
+            assert abs(now["write_units"] - then["write_units"]) <= updates, (
+                f"{step} {function} write_units: counted {now['write_units']}, relay cost uses "
+                f"{then['write_units']}"
+            )
             for key in BYTES:
                 slack = BYTES_PER_LINE * max(1, now["log_lines"])
                 assert abs(now[key] - then[key]) <= slack, (
                     f"{step} {function} {key}: {now[key]} vs {then[key]}"
                 )
-    assert recounted["largest_item_bytes"] == committed["largest_item_bytes"]
+    largest = committed["largest_item_bytes"]
+    assert abs(recounted["largest_item_bytes"] - largest) <= ITEM_SIZE_SLACK * largest
 
 
 def test_cost_counts_cover_every_kind_and_what_each_function_does(recounted: dict[str, Any]) -> None:

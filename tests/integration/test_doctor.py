@@ -4,10 +4,10 @@ outputs, queue and DLQ), with secrets from a local file or Secrets Manager."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 from moto import mock_aws
 
@@ -19,6 +19,7 @@ from relay_devtools.emulators.northca import NorthcaEmulator
 from relay_devtools.operations.doctor import partner_checks
 from tests.support.aws import create_plain_stack
 from tests.support.constants import CAD_SECRET, GUILD, MDT, PARTNER_KEY, ROOT
+from tests.support.data import SHIPPED_BUNDLE, shipped_config_text
 
 OTHER_GUILD = "111111111111111111"
 
@@ -36,7 +37,7 @@ def northca() -> Iterator[str]:
 @pytest.fixture
 def files(tmp_path: Path) -> tuple[Path, Path]:
     config = tmp_path / "relay.toml"
-    shutil.copy(ROOT / "relay.toml", config)
+    config.write_text(shipped_config_text(bundle=False))
     secrets = tmp_path / "relay.secrets.toml"
     secrets.write_text(
         f'[secrets]\n"northca/partner-key" = "{PARTNER_KEY}"\n"relay/sources/cad" = "{CAD_SECRET}"\n'
@@ -125,3 +126,27 @@ def test_doctor_offline_runs_no_secret_or_partner_check(files: tuple[Path, Path]
     assert main(["doctor", "--config", str(config), "--offline"]) == 0
     out = capsys.readouterr().out
     assert "secret:" not in out and "partner:" not in out
+
+
+def test_doctor_all_green_with_the_shipped_bundle_and_a_local_secrets_file(
+    northca: str, files: tuple[Path, Path], capsys
+) -> None:
+    config, secrets = files
+    config.write_text(shipped_config_text(bundle=True))
+    code = main(["doctor", "--config", str(config), "--secrets", str(secrets), "--northca-url", northca])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "ok    secrets bundle: every secret is an entry of 'relay/sources/northca-relay'" in out
+
+
+def test_doctor_reads_the_bundle_from_secrets_manager(northca: str, tmp_path: Path, capsys) -> None:
+    config = tmp_path / "relay.toml"
+    config.write_text(shipped_config_text(bundle=True))
+    with mock_aws():
+        client = boto3.client("secretsmanager", region_name="eu-west-1")
+        bundle = {"northca/partner-key": PARTNER_KEY, "relay/sources/cad": CAD_SECRET}
+        client.create_secret(Name=SHIPPED_BUNDLE, SecretString=json.dumps(bundle))
+        code = main(["doctor", "--config", str(config), "--northca-url", northca, "--region", "eu-west-1"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "key accepted" in out and PARTNER_KEY not in out

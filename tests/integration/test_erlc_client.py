@@ -18,7 +18,13 @@ from relay.config.schema import ErlcServerConfig
 from relay.erlc.client import ErlcClient, client_factory
 from relay.erlc.poller import RosterPollDeps
 from relay.erlc.roster import ROSTER_SK
-from relay.errors import ErlcAuthError, ErlcError, ErlcRateLimitedError, ErlcUnavailableError
+from relay.errors import (
+    ErlcAuthError,
+    ErlcError,
+    ErlcOfflineError,
+    ErlcRateLimitedError,
+    ErlcUnavailableError,
+)
 from relay.handlers import scheduled
 from relay_devtools.emulators.erlc import ErlcEmulator, ErlcFault, player
 from tests.support.aws import create_unit_state_table, drain
@@ -118,10 +124,31 @@ def test_erlc_client_does_not_follow_redirects(erlc: tuple[ErlcEmulator, str]) -
     assert len(emulator.requests()) == 1
 
 
-def test_erlc_client_an_offline_server_has_no_players(erlc: tuple[ErlcEmulator, str]) -> None:
+@pytest.mark.parametrize(
+    "fault",
+    [
+        ErlcFault(status=422, body={"code": 3002, "message": "Server offline"}),
+        ErlcFault(status=422, body={"message": "The private server has no players in it"}),
+        ErlcFault(status=400, body={"code": 3002}),
+    ],
+)
+def test_erlc_client_an_offline_answer_is_its_own_error_not_an_empty_server(
+    erlc: tuple[ErlcEmulator, str], fault: ErlcFault
+) -> None:
+    # One "offline" answer is not everyone leaving: the poller counts them (relay.erlc.sync)
     emulator, url = erlc
-    emulator.add_faults([ErlcFault(status=422, body={"code": 3002, "message": "Server offline"})])
-    assert client(url).players().players == []
+    emulator.add_faults([fault])
+    with pytest.raises(ErlcOfflineError, match="server offline"):
+        client(url).players()
+
+
+def test_erlc_client_a_v2_answer_counting_players_but_listing_none_is_an_error(
+    erlc: tuple[ErlcEmulator, str],
+) -> None:
+    emulator, url = erlc
+    emulator.add_faults([ErlcFault(status=200, body={"Name": "RP", "CurrentPlayers": 39})])
+    with pytest.raises(ErlcError, match="none listed while CurrentPlayers is 39"):
+        client(url).players()
 
 
 def test_erlc_client_an_unreachable_api_is_unavailable() -> None:
@@ -185,13 +212,15 @@ def test_scheduled_poll_enqueues_the_roster_then_nothing_until_it_changes(
     assert (message["source"], message["mdt_id"]) == ("erlc:main", MDT)
     assert [c["id"] for c in message["changes"]] == ["1A-12", "S-31"]
     stored = scheduled_env.store.get("roster#main", ROSTER_SK)
-    assert sorted(stored) == ["1234567890", "2345678901"]
+    assert sorted(stored["players"]) == ["1234567890", "2345678901"]
     # When it fires again with nothing changed, nothing is queued
     again = scheduled.lambda_handler(event, lambda_context, deps=scheduled_env)
     assert again["servers"][0]["result"] == "unchanged"
     assert drain(aws["sqs"], aws["queue_url"]) == []
-    # When the Sheriff leaves, exactly that unit goes off duty
+    # When the Sheriff leaves, exactly that unit goes off duty, once two polls in a row miss them
     emulator.remove_player(2345678901)
+    scheduled.lambda_handler(event, lambda_context, deps=scheduled_env)
+    assert drain(aws["sqs"], aws["queue_url"]) == []
     scheduled.lambda_handler(event, lambda_context, deps=scheduled_env)
     [message] = [json.loads(m["Body"]) for m in drain(aws["sqs"], aws["queue_url"])]
     assert message["changes"] == [{"id": "S-31", "at": message["received_at"], "fields": {"status": "10-7"}}]

@@ -1,8 +1,9 @@
 """Secret rotation through the real handler: Secrets Manager in moto, read through Powertools' cache.
 
-The runbook (docs/security.md): store [old, new], wait for the cache (max_age, 300 s by default),
-switch the sender, wait again, store [new]. Here the wait is `parameters.clear_caches()`, or a
-`max_age` of 0.
+The runbook (docs/security.md): store [old, new], switch the sender, then store [new]. The container's
+copy is cached for an hour, but a signature that matches none of it is checked once more against a fresh
+copy (at most once a minute per secret): the new value is taken at once. The old one stops working once
+the cache expires (here `parameters.clear_caches()`, or a `max_age` of 0).
 """
 
 from __future__ import annotations
@@ -60,10 +61,9 @@ def test_ingress_rotation_old_and_new_both_work_during_the_grace_period(
     parameters.clear_caches()
     assert (send.status(source, old), send.status(source, new)) == (202, 401)
 
-    # When the operator stores [old, new], the cached value still rules until the cache expires
+    # When the operator stores [old, new] and the sender switches: the mismatch fetches a fresh copy
     put(stack, name, [old, new])
-    assert send.status(source, new) == 401
-    parameters.clear_caches()  # max_age has passed
+    assert send.status(source, new) == 202
     # Then both are accepted while both are configured
     assert (send.status(source, old), send.status(source, new)) == (202, 202)
 
@@ -72,7 +72,33 @@ def test_ingress_rotation_old_and_new_both_work_during_the_grace_period(
     parameters.clear_caches()
     # Then the old one is refused
     assert (send.status(source, old), send.status(source, new)) == (401, 202)
-    assert len(stack.queued()) == 4
+    assert len(stack.queued()) == 5
+
+
+def test_ingress_rotation_a_flood_of_bad_signatures_fetches_the_secret_again_once_a_minute(
+    stack: Stack,
+) -> None:
+    # Given one warm container (one set of dependencies) and a secret read through a recording client
+    deps: Any = stack.deps()
+    fetches: list[bool] = []
+    real = deps.secrets.get
+
+    def recording(name: str, *, force_fetch: bool = False) -> list[str]:
+        fetches.append(force_fetch)
+        return real(name, force_fetch=force_fetch)
+
+    deps.secrets.get = recording
+    send = Deliveries(stack)
+    put(stack, "relay/sources/github", OLD)
+    parameters.clear_caches()
+    # When a stranger sends 20 requests signed with a wrong secret within a minute
+    assert {send.status("github", "not-the-secret", deps) for _ in range(20)} == {401}
+    # Then the secret was fetched again once, not 20 times
+    assert fetches.count(True) == 1
+    # And a minute later a mismatch may fetch it again
+    stack.clock.advance(61)
+    assert send.status("github", "not-the-secret", deps) == 401
+    assert fetches.count(True) == 2
 
 
 def test_ingress_rotation_with_max_age_zero_the_new_value_applies_at_once(stack: Stack) -> None:

@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from relay_devtools.files.template import create_queue_with_dlq, create_table, load_template
 from tests.support.constants import CAD_SECRET, PARTNER_KEY, ROOT
-from tests.support.data import SECRETS
+from tests.support.data import SECRETS, SHIPPED_BUNDLE
 
 
 @functools.cache
@@ -39,6 +39,9 @@ def queue_and_secrets() -> Iterator[dict[str, Any]]:
         secrets = boto3.client("secretsmanager", region_name="us-east-1")
         secrets.create_secret(Name="relay/sources/cad", SecretString=CAD_SECRET)
         secrets.create_secret(Name="northca/partner-key", SecretString=PARTNER_KEY)
+        # The shipped relay.toml keeps both in one bundle, as `relay secrets push` writes it.
+        bundle = {"relay/sources/cad": CAD_SECRET, "northca/partner-key": PARTNER_KEY}
+        secrets.create_secret(Name=SHIPPED_BUNDLE, SecretString=json.dumps(bundle))
         yield {"sqs": sqs, "queue_url": queue_url, "dlq_url": dlq_url, "secretsmanager": secrets}
 
 

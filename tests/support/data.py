@@ -111,3 +111,19 @@ def secret_of(source: str) -> str:
 
 # Every source of scheme_config_data(), the base `cad` first.
 SCHEME_SOURCES = ["cad", *SIGNATURES]
+
+
+# relay.toml ships with every secret in one bundle ([secrets] bundle); suites about a secret per name
+# use it without that table.
+SHIPPED_BUNDLE = "relay/sources/northca-relay"
+
+
+def shipped_config_text(*, bundle: bool = True) -> str:
+    """The shipped relay.toml, with or without its [secrets] bundle."""
+    from tests.support.constants import ROOT
+
+    text = (ROOT / "relay.toml").read_text(encoding="utf-8")
+    if bundle:
+        return text
+    start = text.index("[secrets]")
+    return text[:start] + text[text.index("[ingress]") :]

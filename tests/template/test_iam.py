@@ -24,7 +24,7 @@ DYNAMODB_GRANTS: dict[str, set[tuple[str, tuple[str, ...], tuple[str, ...] | Non
     "IngressFunction": {
         ("ReplayTable", ("dynamodb:GetItem", "dynamodb:PutItem"), None),
         ("UnitStateTable", ("dynamodb:GetItem",), ("cache#*", "roster#*")),
-        ("UnitStateTable", ("dynamodb:DeleteItem", "dynamodb:PutItem"), ("cache#*",)),
+        ("UnitStateTable", ("dynamodb:DeleteItem", "dynamodb:PutItem"), ("cache#*", "roster#*")),
     },
     # Batched writes later: parallel UpdateItem needs nothing new; TransactWriteItems is authorised per
     # item as UpdateItem (plus dynamodb:ConditionCheckItem for ConditionCheck entries).
@@ -32,7 +32,7 @@ DYNAMODB_GRANTS: dict[str, set[tuple[str, tuple[str, ...], tuple[str, ...] | Non
         ("UnitStateTable", ("dynamodb:BatchGetItem", "dynamodb:UpdateItem"), ("unit#*",)),
     },
     "ScheduledFunction": {
-        ("UnitStateTable", ("dynamodb:GetItem", "dynamodb:PutItem"), ("roster#*",)),
+        ("UnitStateTable", ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"), ("roster#*",)),
     },
 }
 
@@ -136,17 +136,35 @@ def test_iam_the_ingress_may_make_every_call_of_its_stores(template: dict[str, A
     )
 
 
-def test_iam_the_poller_may_make_the_calls_its_store_methods_make(template: dict[str, Any]) -> None:
-    tree = ast.parse((RELAY / "erlc" / "poller.py").read_text(encoding="utf-8"))
-    used = {
+def _store_calls(module: str) -> set[str]:
+    """The store methods `module` calls (`deps.store.get`, `self.store.put`, `store.delete`, ...)."""
+    tree = ast.parse((RELAY / "erlc" / f"{module}.py").read_text(encoding="utf-8"))
+    return {
         node.func.attr
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
-        and isinstance(node.func.value, ast.Attribute)
-        and node.func.value.attr == "store"
+        and (
+            (isinstance(node.func.value, ast.Attribute) and node.func.value.attr == "store")
+            or (isinstance(node.func.value, ast.Name) and node.func.value.id == "store")
+        )
     }
-    assert used == {"get", "put"}
+
+
+def test_iam_the_poller_may_make_the_calls_its_store_methods_make(template: dict[str, Any]) -> None:
+    # The poll's own module, and what it shares with the ingress's lookup (relay.erlc.fetch)
+    used = _store_calls("poller") | _store_calls("fetch")
+    assert used == {"get", "put", "delete"}
     store = client_calls("DynamoSourceStateStore")
     needed = {action for method in used for action in store[method]}
     assert actions_on(template, "ScheduledFunction", "UnitStateTable") == needed
+
+
+def test_iam_the_ingress_may_read_the_erlc_server_keys_for_its_lookups(template: dict[str, Any]) -> None:
+    grants = [
+        str(statement["Resource"])
+        for statement in statements(template, "IngressFunction")
+        if "secretsmanager:GetSecretValue" in flat(statement["Action"])
+    ]
+    assert any("ErlcServerKeySecretPrefix" in grant for grant in grants), grants
+    assert any("SourceSecretsPrefix" in grant for grant in grants), grants

@@ -10,12 +10,12 @@ from __future__ import annotations
 import ast
 import json
 import re
-import tomllib
 from typing import Any
 
 import pytest
 from cfnlint.api import ManualArgs, lint, lint_file
 
+from relay.config.loader import load_config
 from tests.support.cfn import (
     TEMPLATE_PATH,
     flat,
@@ -173,10 +173,11 @@ def test_every_variable_a_function_is_given_is_one_its_code_reads(
 def test_the_partner_key_grant_names_the_secret_relay_toml_names(template: dict[str, Any]) -> None:
     """relay.toml's northca.partner_key_secret is the one source of truth; the parameter only names the
     secret the consumer's IAM grant covers, so its default must be the shipped relay.toml's value."""
-    shipped = tomllib.loads((ROOT / "relay.toml").read_text(encoding="utf-8"))["northca"][
-        "partner_key_secret"
-    ]
-    assert parameter(template, "PartnerKeySecretName")["Default"] == shipped
+    shipped = load_config(ROOT / "relay.toml")
+    # The secret that holds the partner key: the bundle, as relay.toml ships (else the key's own)
+    assert parameter(template, "PartnerKeySecretName")["Default"] == shipped.secret_id(
+        shipped.northca.partner_key_secret
+    )
     assert "relay.toml" in parameter(template, "PartnerKeySecretName")["Description"]
     # No function is told the name: the code has one place to learn it from.
     for name in FUNCTIONS:
@@ -190,7 +191,8 @@ def test_the_partner_key_grant_names_the_secret_relay_toml_names(template: dict[
         if "secretsmanager:GetSecretValue" in flat(statement["Action"])
         for resource in flat(statement["Resource"])
     ]
-    assert grants and all(f":secret:{shipped}" in grant for grant in grants), grants
+    secret = shipped.secret_id(shipped.northca.partner_key_secret)
+    assert grants and all(f":secret:{secret}" in grant for grant in grants), grants
 
 
 def test_every_log_group_has_a_retention(template: dict[str, Any]) -> None:

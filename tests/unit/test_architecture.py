@@ -32,6 +32,9 @@ PURE_PARTS = (
     "relay.sources",
     "relay.consumer",
     "relay.erlc.roster",
+    "relay.erlc.sync",
+    "relay.erlc.held",
+    "relay.erlc.newcomers",
     "relay.erlc.events",
     "relay.alerts.discord",
 )

@@ -25,7 +25,7 @@ def test_config_hints_a_misspelt_table_gets_the_top_level_keys_and_the_nearest()
     # Then the error names the allowed keys and suggests `sources`
     assert error_of(data) == (
         "relay.toml: source: Extra inputs are not permitted\n"
-        "    allowed in the top level: consumer, erlc, ingress, mdts, northca, sources, units; "
+        "    allowed in the top level: consumer, erlc, ingress, mdts, northca, secrets, sources, units; "
         "did you mean 'sources'?"
     )
 

@@ -31,7 +31,10 @@ def test_deploy_reads_samconfigs_overrides_per_environment() -> None:
     assert parameter_overrides(ROOT / "samconfig.toml", "prod")["LogRetentionDays"] == "90"
 
 
-def test_deploy_passes_the_configs_partner_key_name_with_samconfigs_overrides(community: Path) -> None:
+def test_deploy_passes_the_configs_bundle_as_every_secret_grant_with_samconfigs_overrides(
+    community: Path,
+) -> None:
+    # relay.toml as shipped keeps every secret in one bundle: every function is granted that one
     command = deploy_command(SAM, community, ROOT / "samconfig.toml", "default", guided=False)
     assert command == [
         *SAM,
@@ -39,8 +42,16 @@ def test_deploy_passes_the_configs_partner_key_name_with_samconfigs_overrides(co
         "--config-env",
         "default",
         "--parameter-overrides",
-        'Stage="dev" LogLevel="INFO" PartnerKeySecretName="community/partner"',
+        'Stage="dev" LogLevel="INFO" PartnerKeySecretName="relay/sources/northca-relay" '
+        'SourceSecretsPrefix="relay/sources/" ErlcServerKeySecretPrefix="relay/sources/"',
     ]
+
+
+def test_deploy_passes_the_configs_partner_key_name_without_a_bundle(tmp_path: Path, community: Path) -> None:
+    config = tmp_path / "apart.toml"
+    config.write_text(community.read_text().replace('bundle = "relay/sources/northca-relay"', ""))
+    command = deploy_command(SAM, config, ROOT / "samconfig.toml", "default", guided=False)
+    assert command[-1] == 'Stage="dev" LogLevel="INFO" PartnerKeySecretName="community/partner"'
 
 
 def test_deploy_guided_the_first_time(community: Path) -> None:
@@ -130,7 +141,7 @@ def test_deploy_adds_what_the_preflight_derives_without_overriding_samconfig(com
     rendered = shlex.split(command[command.index("--parameter-overrides") + 1])
     assert "RosterPollState=DISABLED" in rendered
     assert "Stage=dev" in rendered  # samconfig's value wins
-    assert "PartnerKeySecretName=community/partner" in rendered
+    assert "PartnerKeySecretName=relay/sources/northca-relay" in rendered  # the shipped bundle
 
 
 def test_deploy_dry_run_switches_the_poll_off_for_a_config_without_erlc_servers(

@@ -20,7 +20,7 @@ from relay_devtools.operations.doctor import (
 from tests.support.constants import CAD_SECRET, GUILD, MDT, ROOT
 from tests.support.data import SENDER_PUBLIC_SPKI, base_config_data
 
-NAMES = {"PartnerKeySecretName": "northca/partner-key", "SourceSecretsPrefix": "relay/sources/"}
+NAMES = {"PartnerKeySecretName": "relay/sources/northca-relay", "SourceSecretsPrefix": "relay/sources/"}
 NAMES |= {"ErlcServerKeySecretPrefix": "relay/erlc/"}
 
 
@@ -162,3 +162,20 @@ def test_doctor_a_missing_or_unusable_secret_fails_without_printing_it() -> None
         "'relay/erlc/main' (erlc.servers.main): missing from Secrets Manager",
     ]
     assert all("not-a-key" not in check.line() for check in checks)
+
+
+def test_doctor_warns_about_a_status_a_source_sets_and_an_allow_list_refuses() -> None:
+    data = base_config_data()
+    data["erlc"] = {
+        "servers": {"main": {"server_key_secret": "relay/erlc/main", "mdt_id": MDT, "guild_id": GUILD}}
+    }
+    data["sources"]["erlc"] = {
+        "adapter": "erlc-events",
+        "mdt_id": MDT,
+        "guild_id": GUILD,
+        "signature": {"scheme": "ed25519", "secret": "relay/sources/erlc"},
+        "options": {"server": "main", "allowed_statuses": ["10-6", "10-8"]},
+    }
+    checks = [c for c in offline_checks(parse_config(data), {}) if c.name == "statuses"]
+    assert checks and all(c.ok and c.warning for c in checks)
+    assert "refuses '10-7', which erlc.servers.main can set" in checks[0].detail

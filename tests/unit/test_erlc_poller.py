@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,13 @@ import pytest
 from relay.config.schema import ErlcServerConfig
 from relay.erlc.client import rate_limit_from_headers
 from relay.erlc.poller import RosterPollDeps, poll_server, poll_servers
-from relay.errors import ErlcAuthError, ErlcRateLimitedError, ErlcUnavailableError, QueueUnavailableError
+from relay.errors import (
+    ErlcAuthError,
+    ErlcOfflineError,
+    ErlcRateLimitedError,
+    ErlcUnavailableError,
+    QueueUnavailableError,
+)
 from relay.handlers import scheduled
 from relay.memory import InMemorySourceStateStore, StaticSecrets
 from relay.messages import QueueMessage
@@ -111,9 +118,12 @@ def test_poll_a_join_is_enqueued_as_the_ingress_would(world: World) -> None:
         GUILD,
         ACTOR,
     )
+    # dated two minutes back: no earlier poll says when the player joined (relay.erlc.sync)
     assert message.changes == [
         UnitChange(
-            id="1A-12", at=NOW, fields={"officer_name": "Ann", "department": "Patrol", "status": "10-8"}
+            id="1A-12",
+            at=NOW - timedelta(minutes=2),
+            fields={"officer_name": "Ann", "department": "Patrol", "status": "10-8"},
         )
     ]
 
@@ -140,8 +150,10 @@ def test_poll_team_change_callsign_change_and_leave(world: World) -> None:
     # Callsign change: the old unit goes off duty, the new one comes on
     world.api.will_list(police(callsign="2B-7", team="Sheriff"))
     world.poll(server)
-    # Leave: the unit goes off duty
+    # Leave: the unit goes off duty once two polls in a row miss the player
     world.api.will_list()
+    world.api.will_list()
+    world.poll(server)
     world.poll(server)
     assert world.changes() == [
         UnitChange(id="1A-12", at=NOW, fields={"department": "SO"}),
@@ -297,3 +309,49 @@ def test_scheduled_handler_refuses_an_unknown_task(
     with pytest.raises(scheduled.UnknownTaskError, match="not a scheduled task"):
         scheduled.lambda_handler(event, lambda_context, deps=world.deps)
     assert world.api.keys == []
+
+
+# ---------------------------------------------------------------- a player is gone when the game says so
+
+
+def test_poll_a_3002_while_39_are_in_game_sends_nobody_off_duty(world: World) -> None:
+    # Given 39 players on duty
+    cops = [police(f"1A-{n:02d}", name=f"Cop_{n}", player_id=str(n)) for n in range(1, 40)]
+    world.api.will_list(*cops)
+    world.poll()
+    world.publisher.sent.clear()
+    # When PRC answers "server offline" once (code 3002), then lists them again a minute later
+    world.api.answers.append(ErlcOfflineError("GET /v2/server?Players=true: server offline", 422, 3002))
+    outcome = world.poll()
+    world.api.will_list(*cops)
+    # Then nothing was sent at all, and the poll says why
+    assert (outcome.result, outcome.changes) == ("offline", 0)
+    assert "1 of 3 in a row" in outcome.detail
+    assert world.poll().result == "unchanged"
+    assert world.publisher.sent == []
+
+
+def test_poll_a_server_offline_three_polls_in_a_row_ends_the_night(world: World) -> None:
+    world.api.will_list(police(), police("1A-20", name="Bo", player_id="2"))
+    world.poll()
+    world.publisher.sent.clear()
+    for _ in range(3):
+        world.api.answers.append(ErlcOfflineError("server offline", 422, 3002))
+    results = [world.poll().result for _ in range(3)]
+    assert results == ["offline", "offline", "offline"]
+    assert [(c.id, c.fields) for c in world.changes()] == [
+        ("1A-12", {"status": "10-7"}),
+        ("1A-20", {"status": "10-7"}),
+    ]
+
+
+def test_poll_a_failed_answer_is_no_news_for_the_absence_count(world: World) -> None:
+    world.api.will_list(police())
+    world.poll()
+    world.publisher.sent.clear()
+    # One answer without Ann, then a failed poll, then one without her again: two polls in a row
+    world.api.will_list()
+    world.api.answers.append(ErlcUnavailableError("timeout"))
+    world.api.will_list()
+    assert [world.poll().result for _ in range(3)] == ["unchanged", "unavailable", "changed"]
+    assert world.changes() == [UnitChange(id="1A-12", at=NOW, fields={"status": "10-7"})]

@@ -1,4 +1,5 @@
-"""ER:LC players -> roster -> the changes the MDT must hear (pure: relay.erlc)."""
+"""ER:LC players -> units -> the roster as stored (pure: relay.erlc.roster). What a poll changes is
+tests/unit/test_erlc_sync.py's."""
 
 from __future__ import annotations
 
@@ -8,16 +9,17 @@ import pytest
 
 from relay.config.schema import ErlcServerConfig
 from relay.erlc.roster import (
+    StoredRoster,
     build_roster,
     dump_roster,
+    dump_stored,
     load_roster,
+    load_stored,
     parse_players,
-    roster_changes,
     split_player,
 )
 from relay.errors import ErlcResponseError
-from relay.models import UnitChange
-from tests.support.constants import GUILD, MDT, NOW
+from tests.support.constants import GUILD, MDT
 from tests.support.data import load_event
 
 SERVER = ErlcServerConfig(
@@ -84,49 +86,36 @@ def test_erlc_callsign_fallback_and_duplicate_callsigns() -> None:
     assert {p: u.unit_id for p, u in units.items()} == {"1": "RBX-1", "2": "X-1"}
 
 
-def test_erlc_roster_changes_join() -> None:
-    changes = roster_changes({}, roster(police()), SERVER, NOW)
-    assert changes == [
-        UnitChange(
-            id="1A-12", at=NOW, fields={"officer_name": "Ann", "department": "Patrol", "status": "10-8"}
-        )
-    ]
-
-
-def test_erlc_roster_changes_team_change_sends_the_department_only() -> None:
-    changes = roster_changes(roster(police()), roster(police(team="Sheriff")), SERVER, NOW)
-    assert changes == [UnitChange(id="1A-12", at=NOW, fields={"department": "Sheriff's Office"})]
-
-
-def test_erlc_roster_changes_callsign_change_is_off_duty_for_the_old_unit_and_a_new_unit() -> None:
-    changes = roster_changes(roster(police()), roster(police(callsign="2B-7")), SERVER, NOW)
-    assert changes == [
-        UnitChange(id="1A-12", at=NOW, fields={"status": "10-7"}),
-        UnitChange(
-            id="2B-7", at=NOW, fields={"officer_name": "Ann", "department": "Patrol", "status": "10-8"}
-        ),
-    ]
-
-
-@pytest.mark.parametrize("after", [(), (police(team="Civilian", callsign=None),), (police(team="Jail"),)])
-def test_erlc_roster_changes_leave_or_off_duty_team_is_the_off_duty_status(after: tuple[dict, ...]) -> None:
-    server = SERVER.model_copy(update={"off_duty_status": "OOS"})
-    changes = roster_changes(roster(police()), roster(*after), server, NOW)
-    assert changes == [UnitChange(id="1A-12", at=NOW, fields={"status": "OOS"})]
-
-
-def test_erlc_roster_changes_nothing_when_nothing_changed() -> None:
-    # Given the same players, listed in another order, with a civilian who came and went
-    before = roster(police("Ann", 1, "1A-12"), police("Bob", 2, "S-1", "Sheriff"))
-    after = roster(
-        police("Bob", 2, "S-1", "Sheriff"), police("Civ", 9, None, "Civilian"), police("Ann", 1, "1A-12")
-    )
-    assert roster_changes(before, after, SERVER, NOW) == []
-
-
 def test_erlc_roster_round_trips_through_the_store_format() -> None:
     units = roster(police(), police("Bob", 2, "S-1", "Sheriff"))
     assert load_roster(dump_roster(units)) == units
     # Unreadable stored data counts as an empty roster (every unit is announced again)
     assert load_roster("garbage") == {}
     assert load_roster({"1": {"name": "no unit id"}}) == {}
+
+
+def test_erlc_roster_stored_before_polls_were_kept_is_read() -> None:
+    # Given a roster stored by the poller before this version (a bare map of player id to unit)
+    units = roster(police())
+    old_form = {player_id: unit.model_dump(exclude={"since", "absent"}) for player_id, unit in units.items()}
+    # Then its units are read, with no poll time and no absence behind them
+    stored = load_stored(old_form)
+    assert (stored.players, stored.polled_at, stored.offline) == (units, None, 0)
+
+
+def test_erlc_roster_keeps_the_poll_time_offline_count_and_absences() -> None:
+    units = {
+        p: u.model_copy(update={"absent": 1, "since": 1795867000.5}) for p, u in roster(police()).items()
+    }
+    stored = StoredRoster(players=units, polled_at=1795867200.25, offline=2)
+    assert load_stored(dump_stored(stored)) == stored
+    # A stored value that is not a number is no poll time (its units still count)
+    assert load_stored({**dump_stored(stored), "polled_at": "yesterday", "offline": True}).polled_at is None
+
+
+def test_erlc_an_answer_that_counts_players_but_lists_none_is_not_an_empty_server() -> None:
+    # A v2 answer without its Players while CurrentPlayers says 39: not "everyone left"
+    with pytest.raises(ErlcResponseError, match="none listed while CurrentPlayers is 39"):
+        parse_players({"Name": "RP", "CurrentPlayers": 39})
+    with pytest.raises(ErlcResponseError):
+        parse_players({"Name": "RP", "CurrentPlayers": 39, "Players": []})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import zlib
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -186,7 +187,7 @@ def test_state_dynamodb_item_layout_and_ttl(dynamodb: Any) -> None:
         TableName=TABLE, Key={"pk": {"S": f"unit#{MDT}#{GUILD}"}, "sk": {"S": "ADAM-12"}}
     )["Item"]
     assert int(item["expires_at"]["N"]) == int(NOW.timestamp()) + 3 * 86400
-    assert json.loads(item["state"]["S"])["status"]["base"]["value"] == "10-8"
+    assert json.loads(zlib.decompress(item["state"]["B"]))["status"]["base"]["value"] == "10-8"
     assert item["version"] == {"N": "1"}
 
 
@@ -242,3 +243,61 @@ def test_state_dynamodb_retries_unprocessed_keys_with_backoff(dynamodb: Any) -> 
     # When read, then it asked again after a backoff and got the unit
     assert store.read_many([KEY])[KEY].version == 1
     assert sleeps == [0.1]
+
+
+# ------------------------------------------------------------------ the item's size (its write cost)
+
+
+def busy_fields() -> dict[str, FieldState]:
+    """A unit after a busy shift: every field with its baseline, six sent values and four sources heard,
+    each tie-break as long as the merge makes them (receive time, a webhook id, position, the value)."""
+    fields: dict[str, FieldState] = {}
+    for name in ("officer_name", "officer_badge", "department", "rank", "status"):
+
+        def tiebreak(i: int, name: str = name) -> str:
+            return f'2026-11-28T12:00:{i:02d}.000Z|msg_{i:032x}|{i:06d}|"value-{name}-{i}"'
+
+        sent = tuple(
+            Sent(Baseline(f"value-{name}-{i}", NOW + timedelta(seconds=i), tiebreak(i), True, "sonoran"), NOW)
+            for i in range(6)
+        )
+        heard = tuple(
+            Heard(source, f"value-{name}-{i}", NOW, tiebreak(i), NOW + timedelta(seconds=i))
+            for i, source in enumerate(["sonoran", "erlc:main", "erlc", "typeform"])
+        )
+        fields[name] = FieldState(sent[-1].base, sent, heard)
+    return fields
+
+
+def test_state_a_busy_units_item_is_stored_compressed_within_one_write_unit(dynamodb: Any) -> None:
+    # Given a unit as busy as the state keeps (every field's sent values and sources at their bounds)
+    store = DynamoUnitStateStore(TABLE, dynamodb, clock=FixedClock())
+    fields = busy_fields()
+    assert len(fields_to_json(fields).encode()) > 8_000  # what the plain JSON would cost: 8 write units
+    # When written
+    assert store.write(KEY, fields, 0) == 1
+    # Then the item (keys and attributes, as DynamoDB sizes it) fits in one 1 KB write unit
+    item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": KEY.pk}, "sk": {"S": KEY.sk}})["Item"]
+    size = sum(len(name) + len(next(iter(value.values()))) for name, value in item.items())
+    assert size <= 1024, size
+    assert store.read_many([KEY])[KEY].fields == fields
+
+
+def test_state_an_item_an_earlier_release_wrote_as_a_plain_string_still_reads(dynamodb: Any) -> None:
+    fields = {"status": FieldState(base=Baseline.written(stamped("10-8", 3, source="cad")))}
+    dynamodb.put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": KEY.pk},
+            "sk": {"S": KEY.sk},
+            "state": {"S": fields_to_json(fields)},
+            "version": {"N": "4"},
+        },
+    )
+    store = DynamoUnitStateStore(TABLE, dynamodb, clock=FixedClock())
+    state = store.read_many([KEY])[KEY]
+    assert (state.fields, state.version) == (fields, 4)
+    # And the next write (conditional on version 4) stores it compressed
+    assert store.write(KEY, fields, 4) == 5
+    item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": KEY.pk}, "sk": {"S": KEY.sk}})["Item"]
+    assert "B" in item["state"]

@@ -143,7 +143,10 @@ def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> 
     parser.add_argument("--erlc-servers", type=int, default=1, help="(default 1; --config counts them)")
     parser.add_argument("--changed-polls-per-day", type=float, default=200, help="polls that find a change")
     parser.add_argument(
-        "--secret-count", type=int, default=5, help="secrets in Secrets Manager (--config counts them)"
+        "--secret-count",
+        type=int,
+        default=1,
+        help="secrets in Secrets Manager (default 1: relay.toml's bundle; --config counts them)",
     )
     parser.add_argument("--active-hours", type=float, default=16, help="hours a day with webhooks")
     parser.add_argument("--no-alarm-email", action="store_true", help="no alarm topic (no AlarmEmail)")
@@ -151,7 +154,7 @@ def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> 
     parser.add_argument("--detailed", action="store_true", help="DetailedMonitoring=true")
     parser.add_argument("--alarm-topic-key", action="store_true", help="AlarmTopicCustomerKey=true")
     parser.add_argument(
-        "--secret-cache-minutes", type=float, help="what if the functions kept secrets this long (code: 5)"
+        "--secret-cache-minutes", type=float, help="what if the functions kept secrets this long (code: 60)"
     )
     parser.add_argument(
         "--unit-state-kb", type=float, help="what if a unit's state item were this big (counted: up to 6.4)"

@@ -24,6 +24,7 @@ from relay_devtools.operations.doctor import (
     secrets_manager_lookup,
     signature_checks,
     stack_checks,
+    status_checks,
     template_names,
 )
 from relay_devtools.operations.stack import StackError, StackInfo, describe_stack
@@ -65,13 +66,14 @@ def checks_for(args: argparse.Namespace) -> list[Check]:
             wanted = [PARTNER_KEY_PARAMETER, *PREFIX_PARAMETERS.values()]
             names |= {key: value for key, value in info.parameters.items() if key in wanted}
     checks += [*secret_name_checks(config, names, stack=info is not None), *signature_checks(config)]
-    checks += id_checks(config)
+    checks += [*id_checks(config), *status_checks(config)]
     if args.offline:
         return checks
     if given(args.secrets):
         lookup, where = file_lookup(Path(args.secrets)), str(args.secrets)
     else:
-        lookup, where = secrets_manager_lookup(boto3.client("secretsmanager", **options)), "Secrets Manager"
+        secretsmanager = boto3.client("secretsmanager", **options)
+        lookup, where = secrets_manager_lookup(secretsmanager, config.secrets.bundle), "Secrets Manager"
     checks += secret_checks(config, lookup, where)
     base_url = (args.northca_url or str(config.northca.base_url)).rstrip("/")
     key = newest_value(lookup, config.northca.partner_key_secret)

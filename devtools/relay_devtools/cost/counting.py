@@ -6,8 +6,9 @@ as Lambda would ship them to CloudWatch Logs.
 
 The config is docs/sources/examples.toml (every sender as its docs page sets it up). One run:
 
-1. a roster poll of one ER:LC server whose players come on duty (changed), then the same poll again
-   (unchanged: the usual tick), each followed by the consumer;
+1. a roster poll of one ER:LC server whose players come on duty (changed), then the same poll twice
+   (the second unchanged one is the usual tick: the first also looks for commands held for the units
+   that came on duty), each followed by the consumer;
 2. one webhook of each kind a community sends, each alone in its consumer batch (sparse traffic:
    no merging), each after a fresh start of every function (so its secrets are fetched: counted
    apart, as `secret_fetches`, since Powertools caches them for 5 minutes);
@@ -254,9 +255,12 @@ class Run:
 
     def run(self) -> dict[str, Any]:
         self.fresh_start()
-        for name in ("poll_changed", "poll_unchanged"):
-            self.steps[name] = {}
-            self.poll(self.steps[name])
+        self.steps["poll_changed"] = {}
+        self.poll(self.steps["poll_changed"])
+        # Not counted: the poll after a change also looks for commands held for the units it found.
+        self.poll({})
+        self.steps["poll_unchanged"] = {}
+        self.poll(self.steps["poll_unchanged"])
         for sequence, kind in enumerate(KINDS, start=1):
             self.fresh_start()
             self.steps[f"webhook:{kind}"] = {}

@@ -6,7 +6,7 @@ What is not counted is assumed, and named here (docs/cost.md repeats it):
 - durations: Lambda's billed milliseconds cannot be measured on this machine; ASSUMED_MS are typical of
   such functions (AWS calls of ~10-30 ms in-region, a partner call of ~100-150 ms);
 - a cold start (INIT, billed since August 2025) at most every 15 minutes of traffic per function, and
-  secrets refetched at most every 5 minutes (Powertools' cache, relay.aws.secrets) per function;
+  secrets refetched at most every hour (Powertools' cache, relay.aws.secrets) per function;
 - Lambda's own polling of the queue: AWS documents that it long-polls, not how often when idle;
 - Lambda's platform lines (start, report) and the per-event overhead of CloudWatch Logs.
 """
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from relay.aws.secrets import DEFAULT_MAX_AGE_SECONDS
 from relay_devtools.cost.prices import FREE_DASHBOARD_METRICS, PRICES
 from relay_devtools.files.cfnrender import Renderer, Stack
 from relay_devtools.files.template import load_template
@@ -28,7 +29,8 @@ HOURS = 730.0  # a month, as AWS bills it
 DAYS = HOURS / 24
 ASSUMED_MS = {"ingress": 60.0, "consumer": 300.0, "scheduled": 500.0, "init": 1200.0}
 COLD_START_EVERY_HOURS = 0.25
-SECRET_CACHE_HOURS = 5 / 60
+# How long a function keeps a secret (relay.aws.secrets): read from the code, not typed here.
+SECRET_CACHE_HOURS = DEFAULT_MAX_AGE_SECONDS / 3600
 LAMBDA_POLLERS, POLLS_PER_MINUTE = 5, 3  # 5 pollers, each a 20 s long poll, while the queue is idle
 PLATFORM_BYTES, PLATFORM_COLD_BYTES, EVENT_OVERHEAD = 600, 400, 26
 ACCESS_LOG_VALUES = {  # a typical access log line's values, to size the template's format
@@ -65,7 +67,7 @@ class Usage:
     log_retention_days: int = 30
     apply_free_tier: bool = True
     # What-ifs for changes in functions/relay (None: as the code does today, counted or named above).
-    secret_cache_minutes: float | None = None  # relay.aws.secrets caches for 5 minutes
+    secret_cache_minutes: float | None = None  # what if: else relay.aws.secrets' own cache (an hour)
     unit_state_kb: float | None = None  # the consumer writes a unit's state item twice per change
 
 

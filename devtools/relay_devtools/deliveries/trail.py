@@ -79,6 +79,8 @@ class Delivery:
     outcome: str = ""
     why: str = ""
     request_id: str = ""
+    # What the adapter called the delivery (`main: Lindqvist_30 ;10-6 -> 1A-07`), if it named it.
+    label: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -108,7 +110,7 @@ def _note(record: Mapping[str, Any]) -> str:
     """A short sentence for one of a request's other lines: its message and its telling keys."""
     details = [
         f"{key}={record[key]}"
-        for key in ("player", "status", "event_type", "ident", "error")
+        for key in ("player", "status", "event_type", "ident", "reason", "error")
         if record.get(key) not in (None, "")
     ]
     return str(record.get("message")) + (f" ({', '.join(details)})" if details else "")
@@ -167,6 +169,7 @@ class _Builder:
             units=[str(unit) for unit in record.get("units") or []],
             notes=self.pending_notes.pop(request, []),
             request_id=request,
+            label=str(record.get("label") or ""),
         )
         if delivery.answer == "accepted":
             delivery.fates = {unit: UnitFate(unit, "queued") for unit in delivery.units}
@@ -265,7 +268,9 @@ def _conclude(delivery: Delivery) -> None:
         delivery.outcome = "dead-lettered"
         delivery.why = "; ".join(sorted({letter["reason"] for letter in delivery.dead_letters}))
         return
-    if delivery.answer == "accepted" and delivery.changes == 0:
+    if delivery.answer == "accepted" and delivery.changes == 0 and not delivery.fates:
+        # (A delivery whose change was held, an ER:LC command for a player not on the roster yet,
+        # gets its fate later, from the poll that sent it in the delivery's name.)
         delivery.outcome = "skipped"
         delivery.why = "; ".join(delivery.notes) or "the payload holds no unit change"
         return
@@ -320,6 +325,8 @@ def render_lines(deliveries: Iterable[Delivery]) -> list[str]:
     for d in deliveries:
         status = str(d.status) if d.status is not None else "-"
         lines.append(f"{d.received_at}  {d.source}  {status}  {d.webhook_id or '-'}  {d.outcome}")
+        if d.label:
+            lines.append(f"    {d.label}")
         if d.why:
             lines.append(f"    {d.why}")
     return lines

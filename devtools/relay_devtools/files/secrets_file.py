@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,11 @@ class SecretsFile:
     def as_secret_string(self, name: str) -> str:
         value = self.secrets[name]
         return json.dumps(value) if isinstance(value, list) else value
+
+    def as_bundle_string(self, names: Iterable[str] | None = None) -> str:
+        """These secrets (all by default) as one bundle's value: a JSON object by name."""
+        chosen = sorted(self.secrets if names is None else names)
+        return json.dumps({name: self.secrets[name] for name in chosen}, separators=(",", ":"))
 
 
 def load_secrets_file(path: Path) -> SecretsFile:

@@ -55,7 +55,12 @@ class LocalAws:
         return aws
 
     def declare(
-        self, template: Path, queue: QueueSettings, visibility_timeout: int, secrets: SecretsFile
+        self,
+        template: Path,
+        queue: QueueSettings,
+        visibility_timeout: int,
+        secrets: SecretsFile,
+        bundle: str | None = None,
     ) -> None:
         """The queue with its DLQ, the tables and the secrets, their names in the handlers' environment."""
         self.queue_url, self.dlq_url = create_queue_with_dlq(
@@ -71,6 +76,9 @@ class LocalAws:
 
         wiring.reset()
         secretsmanager = boto3.client("secretsmanager")
+        if bundle is not None:  # relay.toml's [secrets] bundle: one secret, every value an entry of it
+            secretsmanager.create_secret(Name=bundle, SecretString=secrets.as_bundle_string())
+            return
         for name in secrets.secrets:
             secretsmanager.create_secret(Name=name, SecretString=secrets.as_secret_string(name))
 

@@ -111,6 +111,7 @@ class LocalStack:
         self._capture_logs()
         self._start_aws()
         self._start_northca()
+        self._start_erlc()
         self._start_ingress()
         self._start_consumer()
         self._start_schedules()
@@ -201,7 +202,7 @@ class LocalStack:
         aws = self._aws = LocalAws.start(o.host, o.moto_port, o.config)
         self.aws_endpoint = aws.endpoint
         visibility = o.visibility_timeout or self.queue.visibility_timeout
-        aws.declare(o.template, self.queue, visibility, self.secrets)
+        aws.declare(o.template, self.queue, visibility, self.secrets, self.config.secrets.bundle)
         self.queue_url, self.dlq_url = aws.queue_url, aws.dlq_url
 
     def _start_northca(self) -> None:
@@ -266,13 +267,12 @@ class LocalStack:
 
         self._spawn("consumer", loop)
 
-    def _start_schedules(self) -> None:
-        """The template's ScheduleV2 task: `{"task": "erlc-roster"}` every RosterPollSchedule period."""
+    def _start_erlc(self) -> None:
+        """The ER:LC API the poll and the ingress's lookups call (the emulator unless --erlc-url), named
+        in the environment before either function builds its clients."""
         servers = self.config.erlc.servers
         if not servers:
             return
-        from relay.handlers import scheduled
-
         o = self.options
         if o.erlc_url:
             self.erlc_url = o.erlc_url.rstrip("/")
@@ -285,7 +285,14 @@ class LocalStack:
                 lambda: erlc.start(o.host, o.erlc_emulator_port),
             )
         os.environ["ERLC_BASE_URL"] = self.erlc_url
-        period = o.roster_poll_seconds or self.queue.roster_poll_seconds
+
+    def _start_schedules(self) -> None:
+        """The template's ScheduleV2 task: `{"task": "erlc-roster"}` every RosterPollSchedule period."""
+        if not self.config.erlc.servers:
+            return
+        from relay.handlers import scheduled
+
+        period = self.options.roster_poll_seconds or self.queue.roster_poll_seconds
 
         def poll() -> None:
             context = LocalLambdaContext(function_name="scheduled", timeout_seconds=30)

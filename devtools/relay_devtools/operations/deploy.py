@@ -19,8 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from relay.config.loader import load_config
+from relay.config.schema import RelayConfig
 from relay_devtools.files.template import load_template
-from relay_devtools.operations.doctor import PARTNER_KEY_PARAMETER
+from relay_devtools.operations.doctor import PARTNER_KEY_PARAMETER, PREFIX_PARAMETERS
 
 BUILD_DIR = Path(".aws-sam/build")
 
@@ -49,16 +50,22 @@ def deploy_command(
     derived: Mapping[str, str] | None = None,
 ) -> list[str]:
     config = load_config(config_path)
-    # What the pre-flight derives never overrides samconfig's values.
-    overrides = (
-        dict(derived or {})
-        | parameter_overrides(samconfig, env)
-        | {PARTNER_KEY_PARAMETER: config.northca.partner_key_secret}
-    )
+    # What the pre-flight derives never overrides samconfig's values; the secrets' names are the config's.
+    overrides = dict(derived or {}) | parameter_overrides(samconfig, env) | secret_parameters(config)
     # `--parameter-overrides` replaces samconfig's whole list, so it carries samconfig's values too.
     rendered = " ".join(f'{key}="{value}"' for key, value in overrides.items())
     command = [*sam, "deploy", "--config-env", env, "--parameter-overrides", rendered]
     return [*command, "--guided"] if guided else command
+
+
+def secret_parameters(config: RelayConfig) -> dict[str, str]:
+    """The template parameters that scope the functions' secret grants, from the config: the partner
+    key's secret, and with a bundle the bundle for every function (relay.toml `[secrets] bundle`)."""
+    parameters = {PARTNER_KEY_PARAMETER: config.secret_id(config.northca.partner_key_secret)}
+    folder = config.secrets.folder()
+    if folder is not None:
+        parameters |= dict.fromkeys(PREFIX_PARAMETERS.values(), folder)
+    return parameters
 
 
 def functions_using(template: Path, code_uri: str = "functions/") -> list[str]:

@@ -13,13 +13,14 @@ Each check returns `Check`s; the command prints them. Clients and lookups are pa
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relay.config.loader import load_config
+from relay.config.loader import load_config, status_warnings
 from relay.config.schema import (
     BodyKeySignature,
     Ed25519Signature,
@@ -31,7 +32,7 @@ from relay.config.schema import (
 )
 from relay.errors import ConfigError, NorthcaAuthError, NorthcaError, NorthcaForbiddenError
 from relay.ingress.keys import decode_whsec, hmac_key, load_ed25519_public_key, plain_secret, usable_keys
-from relay.models import parse_secret_value
+from relay.models import bundled_value, parse_secret_value
 from relay.sources.registry import adapter_kind
 from relay_devtools.files.config_hints import explain
 from relay_devtools.files.secrets_file import load_secrets_file
@@ -80,6 +81,8 @@ def load(path: Path) -> tuple[RelayConfig | None, Check]:
 
 def secret_name_checks(config: RelayConfig, names: Mapping[str, str], *, stack: bool = False) -> list[Check]:
     """Every secret under the prefix the template lets its function read."""
+    if config.secrets.bundle:
+        return _bundle_name_checks(config.secrets.bundle, config.secrets.folder() or "", names, stack=stack)
     checks = []
     partner = config.northca.partner_key_secret
     expected = names.get(PARTNER_KEY_PARAMETER)
@@ -159,6 +162,11 @@ def _replay_check(name: str, adapter: str, signature: SignatureConfig, path: str
     return Check("replay key", True, detail, warning=True)
 
 
+def status_checks(config: RelayConfig) -> list[Check]:
+    """A status one source sets that another source's allow-list refuses (relay.config.loader)."""
+    return [Check("statuses", True, warning, warning=True) for warning in status_warnings(config)]
+
+
 def id_checks(config: RelayConfig) -> list[Check]:
     checks = []
     targets = [(f"sources.{n}", s.mdt_id) for n, s in config.sources.items()]
@@ -176,7 +184,8 @@ def id_checks(config: RelayConfig) -> list[Check]:
 
 
 def offline_checks(config: RelayConfig, names: Mapping[str, str]) -> list[Check]:
-    return [*secret_name_checks(config, names), *signature_checks(config), *id_checks(config)]
+    checks = [*secret_name_checks(config, names), *signature_checks(config), *id_checks(config)]
+    return checks + status_checks(config)
 
 
 # ------------------------------------------------------------------ secrets
@@ -195,6 +204,17 @@ def _decoder(signature: SignatureConfig) -> Callable[[str], object]:
     if isinstance(signature, BodyKeySignature):
         return plain_secret
     return plain_secret
+
+
+def _bundle_name_checks(bundle: str, folder: str, names: Mapping[str, str], *, stack: bool) -> list[Check]:
+    """With a bundle, every function reads that one secret: the stack must grant it to each."""
+    wanted = {PARTNER_KEY_PARAMETER: bundle} | dict.fromkeys(PREFIX_PARAMETERS.values(), folder)
+    wrong = {key: names[key] for key, value in wanted.items() if key in names and names[key] != value}
+    if stack and wrong:
+        told = ", ".join(f"{key}={value!r}" for key, value in sorted(wrong.items()))
+        detail = f"secrets.bundle = {bundle!r} but the stack grants {told}: deploy again with `make deploy`"
+        return [Check("secrets bundle", False, detail)]
+    return [Check("secrets bundle", True, f"every secret is an entry of {bundle!r} (make deploy grants it)")]
 
 
 def secret_checks(config: RelayConfig, lookup: SecretLookup, where: str) -> list[Check]:
@@ -310,13 +330,19 @@ def file_lookup(path: Path) -> SecretLookup:
     return lambda name: content.as_secret_string(name) if name in content.secrets else None
 
 
-def secrets_manager_lookup(client: Any) -> SecretLookup:
+def secrets_manager_lookup(client: Any, bundle: str | None = None) -> SecretLookup:
+    """A secret's value as Secrets Manager holds it (with a bundle: its entry, as JSON text if a list)."""
+
     def lookup(name: str) -> str | None:
         try:
-            answer = client.get_secret_value(SecretId=name)
+            answer = client.get_secret_value(SecretId=bundle or name)
         except client.exceptions.ResourceNotFoundException:
             return None
-        return str(answer.get("SecretString") or "")
+        raw = str(answer.get("SecretString") or "")
+        if bundle is None:
+            return raw
+        values = bundled_value(raw, name)
+        return None if not values else values[0] if len(values) == 1 else json.dumps(values)
 
     return lookup
 

@@ -4,6 +4,7 @@ value is ever printed. The client is passed in."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,8 @@ def is_demo(content: SecretsFile, name: str) -> bool:
 
 
 def push(config: RelayConfig, content: SecretsFile, client: Any, ask: Ask) -> list[Pushed]:
+    if config.secrets.bundle:
+        return push_bundle(config, content, client, ask, config.secrets.bundle)
     results = []
     for name in sorted(config.secret_names()):
         if name not in content.secrets:
@@ -56,3 +59,41 @@ def push(config: RelayConfig, content: SecretsFile, client: Any, ask: Ask) -> li
         else:
             results.append(Pushed(name, "kept", "the value in Secrets Manager was left as it is"))
     return results
+
+
+def push_bundle(
+    config: RelayConfig, content: SecretsFile, client: Any, ask: Ask, bundle: str
+) -> list[Pushed]:
+    """Every secret the config names as one entry of the bundle (relay.toml `[secrets] bundle`): written
+    once, whole, only when every value is there and none is relay local's demo value. Entries the bundle
+    holds that the config does not name are kept."""
+    names = sorted(config.secret_names())
+    problems = [
+        Pushed(name, "missing", "not in the secrets file")
+        if name not in content.secrets
+        else Pushed(name, "refused", "relay local's demo value: put the real one in the file")
+        for name in names
+        if name not in content.secrets or is_demo(content, name)
+    ]
+    if problems:
+        return [*problems, Pushed(bundle, "kept", "nothing written: every value must be ready first")]
+    wanted: dict[str, Any] = json.loads(content.as_bundle_string(names))
+    try:
+        current_text = client.get_secret_value(SecretId=bundle).get("SecretString") or "{}"
+    except client.exceptions.ResourceNotFoundException:
+        client.create_secret(Name=bundle, SecretString=json.dumps(wanted, separators=(",", ":")))
+        return [Pushed(bundle, "created", f"{len(names)} secrets")]
+    try:
+        current = json.loads(current_text)
+    except json.JSONDecodeError:
+        current = None
+    if not isinstance(current, dict):
+        return [Pushed(bundle, "kept", "it holds no JSON object: fix or delete it in Secrets Manager first")]
+    changed = sorted(name for name, value in wanted.items() if current.get(name) != value)
+    if not changed:
+        return [Pushed(bundle, "unchanged", f"{len(names)} secrets")]
+    replaced = [name for name in changed if name in current]
+    if replaced and not ask(f"{bundle} holds other values for {', '.join(replaced)}: overwrite them? [y/N] "):
+        return [Pushed(bundle, "kept", "the values in Secrets Manager were left as they are")]
+    client.put_secret_value(SecretId=bundle, SecretString=json.dumps(current | wanted, separators=(",", ":")))
+    return [Pushed(bundle, "updated", f"{len(changed)} of {len(names)} secrets changed")]

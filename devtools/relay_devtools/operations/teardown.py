@@ -143,10 +143,8 @@ def export_logs(logs: Any, groups: Mapping[str, str], since_ms: int, folder: Pat
 
 
 def secret_names(config: RelayConfig) -> list[str]:
-    names = {config.northca.partner_key_secret}
-    names |= {source.signature.secret for source in config.sources.values()}
-    names |= {server.server_key_secret for server in config.erlc.servers.values()}
-    return sorted(names)
+    """The Secrets Manager secrets the config's relay reads (one with a bundle), each billed monthly."""
+    return sorted(config.secret_ids())
 
 
 def existing_secrets(secretsmanager: Any, names: list[str]) -> list[str]:

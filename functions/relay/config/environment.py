@@ -37,6 +37,8 @@ class IngressEnvironment(FunctionEnvironment):
     REPLAY_TABLE: str | None = None
     # Source state (ER:LC rosters, Sonoran's identId cache) for the adapters that need it.
     STATE_TABLE: str | None = None
+    # Overrides every ER:LC server's base_url for on-demand lookups (the local ER:LC emulator).
+    ERLC_BASE_URL: str | None = None
 
 
 class ConsumerEnvironment(FunctionEnvironment):

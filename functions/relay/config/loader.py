@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from relay.config.schema import RelayConfig, SourceConfig, parse_schema, read_toml
 from relay.errors import ConfigError, describe_validation_error
 from relay.sources import Adapter, AdapterKind
+from relay.sources.fields import FieldRules
 from relay.sources.registry import KINDS, CappedAdapter, adapter_kind
 
 
@@ -50,6 +51,43 @@ def check_config(config: RelayConfig, origin: str = "relay.toml") -> RelayConfig
                 f"{origin}: sources.{name}.options.server: no [erlc.servers.{server}] in this file"
             )
     return config
+
+
+def status_warnings(config: RelayConfig) -> list[str]:
+    """A status one source of an MDT can set that another source's `allowed_statuses` refuses (Sonoran's
+    ENROUTE is 10-76; an ER:LC allow-list without it): players could not type a status the MDT shows.
+    A warning, not an error: an admin may mean it."""
+    produced: list[tuple[str, str, set[str]]] = []  # (where, MDT, statuses)
+    for name, source in config.sources.items():
+        options = validate_adapter_options(name, source.adapter, source.options, "relay.toml")
+        if isinstance(options, FieldRules):
+            produced.append((f"sources.{name}", source.mdt_id, options.statuses()))
+    for name, server in config.erlc.servers.items():
+        duty = {server.on_duty_status, server.off_duty_status}
+        produced.append((f"erlc.servers.{name}", server.mdt_id, duty))
+    warnings = []
+    for name, source in config.sources.items():
+        allowed = source.options.get("allowed_statuses")
+        if not isinstance(allowed, list):
+            continue
+        accepted = {" ".join(str(status).split()).casefold() for status in allowed}
+        for where, mdt_id, statuses in produced:
+            refused = sorted(s for s in statuses if " ".join(s.split()).casefold() not in accepted)
+            if where != f"sources.{name}" and mdt_id == source.mdt_id and refused:
+                shown = ", ".join(map(repr, refused))
+                warnings.append(
+                    f"sources.{name}.options.allowed_statuses: refuses {shown}, which {where} can set: "
+                    "a player cannot type a status the MDT may show"
+                )
+    return warnings
+
+
+def config_warnings(config: RelayConfig) -> list[tuple[str, str]]:
+    """Every warning relay.toml deserves, as (what, the warning): sources without replay protection,
+    statuses one source sets and another refuses. `relay doctor` shows them; the ingress logs them once."""
+    return [("relay.toml: source without replay protection", w) for w in config.replay_warnings()] + [
+        ("relay.toml: a status one source sets another refuses", w) for w in status_warnings(config)
+    ]
 
 
 def parse_config(data: dict[str, Any], origin: str = "relay.toml") -> RelayConfig:

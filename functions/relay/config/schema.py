@@ -210,6 +210,20 @@ class ErlcServerConfig(Strict):
     uppercase_callsigns: bool = True
     connect_timeout: float = Field(default=3.05, gt=0, le=30)
     read_timeout: float = Field(default=10.0, gt=0, le=60)
+    # A player is gone (their unit off duty) once missing from this many scheduled polls in a row; a
+    # poll that failed, or a missing poll, counts for nothing (docs/sources/erlc.md).
+    absent_polls: int = Field(default=2, ge=1, le=10)
+    # This many "server offline" answers in a row (code 3002, or a 422) end the night: every unit off duty.
+    offline_polls: int = Field(default=3, ge=1, le=30)
+    # A command from a player the roster does not know yet makes the ingress ask PRC for the players at
+    # once: at most one such lookup per server every `lookup_spacing_seconds`, never while the poll is
+    # held by a rate limit, with short timeouts (the game waits for the webhook's answer, and the
+    # ingress has 5 s in all, its other calls and a cold start's secrets included). Off: the command
+    # waits for the next poll (docs/sources/erlc.md).
+    lookup: bool = True
+    lookup_spacing_seconds: int = Field(default=5, ge=1, le=300)
+    lookup_connect_timeout: float = Field(default=0.5, gt=0, le=3)
+    lookup_read_timeout: float = Field(default=1.5, gt=0, le=3)
 
 
 class ErlcConfig(Strict):
@@ -224,6 +238,25 @@ class ErlcConfig(Strict):
         return servers
 
 
+BUNDLE_NAME = r"^[A-Za-z0-9_+=.@-]+(/[A-Za-z0-9_+=.@-]+)+$"
+
+
+class SecretsConfig(Strict):
+    """Where the secrets this file names live. Unset `bundle`: each name is a Secrets Manager secret of
+    its own ($0.40 a month each). `bundle`: one secret holding a JSON object of every secret by the name
+    this file gives it, each value a string or a list while rotating (`relay secrets push` writes it)."""
+
+    # A Secrets Manager name with a folder ("relay/sources/northca-relay"): the functions' grants cover
+    # the folder (the template's prefix parameters end with a slash).
+    bundle: str | None = Field(
+        default=None, max_length=512, pattern=r"^[A-Za-z0-9_+=.@-]+(/[A-Za-z0-9_+=.@-]+)+$"
+    )
+
+    def folder(self) -> str | None:
+        """The bundle's folder, with its slash: the prefix the template grants."""
+        return self.bundle.rpartition("/")[0] + "/" if self.bundle else None
+
+
 class RelayConfig(Strict):
     northca: NorthcaConfig
     ingress: IngressConfig = IngressConfig()
@@ -232,6 +265,7 @@ class RelayConfig(Strict):
     erlc: ErlcConfig = ErlcConfig()
     units: UnitRules = UnitRules()
     mdts: dict[str, MdtConfig] = Field(default_factory=dict)
+    secrets: SecretsConfig = SecretsConfig()
 
     @model_validator(mode="before")
     @classmethod
@@ -285,6 +319,14 @@ class RelayConfig(Strict):
             | {s.signature.secret for s in self.sources.values()}
             | {s.server_key_secret for s in self.erlc.servers.values()}
         )
+
+    def secret_id(self, name: str) -> str:
+        """The Secrets Manager secret that holds the secret this file calls `name`: the bundle, if any."""
+        return self.secrets.bundle or name
+
+    def secret_ids(self) -> set[str]:
+        """The Secrets Manager secrets the relay reads (each billed by the month)."""
+        return {self.secret_id(name) for name in self.secret_names()}
 
 
 def parse_schema(data: dict[str, Any], origin: str = "relay.toml") -> RelayConfig:

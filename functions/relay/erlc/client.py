@@ -23,6 +23,7 @@ from relay.errors import (
     ErlcAuthError,
     ErlcError,
     ErlcNotFoundError,
+    ErlcOfflineError,
     ErlcRateLimitedError,
     ErlcResponseError,
     ErlcUnavailableError,
@@ -128,8 +129,8 @@ class ErlcClient:
         if status in (401, 403) or code in AUTH_CODES:
             raise ErlcAuthError(f"GET {path}: server key refused ({message})", status, code)
         if code == OFFLINE_CODE or status == 422:
-            # "Server offline (no players)": everyone is off duty.
-            return PlayersAnswer([], version, rate_limit)
+            # "Server offline (no players)": the poller decides when it means everyone left.
+            raise ErlcOfflineError(f"GET {path}: server offline ({message})", status, code)
         if status == 404:
             raise ErlcNotFoundError(f"GET {path}: not found", status, code)
         if status >= 500 or code in (1001, 1002):
@@ -166,14 +167,19 @@ def _retry_after(body: Any, header: str | None, now: datetime) -> float | None:
     return parse_retry_after(header, now)
 
 
-def client_factory(base_url_override: str | None = None) -> Callable[[ErlcServerConfig, str], PlayersApi]:
+def client_factory(
+    base_url_override: str | None = None, *, lookup: bool = False
+) -> Callable[[ErlcServerConfig, str], PlayersApi]:
+    """Clients for the scheduled poll, or (`lookup`) for the ingress's on-demand lookups: their own,
+    shorter timeouts, as the game waits for the webhook's answer."""
+
     def make(server: ErlcServerConfig, key: str) -> PlayersApi:
         return ErlcClient(
             base_url_override or str(server.base_url),
             key,
             api_version=server.api_version,
-            connect_timeout=server.connect_timeout,
-            read_timeout=server.read_timeout,
+            connect_timeout=server.lookup_connect_timeout if lookup else server.connect_timeout,
+            read_timeout=server.lookup_read_timeout if lookup else server.read_timeout,
         )
 
     return make

@@ -17,20 +17,17 @@ player, a shape it cannot read) is acknowledged with no change, the reason and t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field, field_validator
-
-from relay.erlc.roster import ROSTER_SK, load_roster
+from relay.erlc.commands import CommandReader, ErlcEventsOptions, parse_command
+from relay.erlc.newcomers import Typed, newcomer, unit_of
 from relay.errors import InvalidPayloadError
-from relay.models import UnitChange, roster_key
+from relay.models import UnitChange
 from relay.observability import logger
 from relay.sources import AdapterContext, AdapterKind, SenderFacts
-from relay.sources.fields import FieldRules, FieldText, parse_event_time
+from relay.sources.fields import parse_event_time
 
 NESTED_KEYS = ("Data", "data", "Payload", "payload", "Event", "event")
 TYPE_KEYS = ("Type", "type", "EventType", "eventType")
@@ -67,42 +64,6 @@ LOGGED_KEYS = 20
 EMERGENCY_KEYS = ("EmergencyCall", "emergencyCall", "emergency_call", "Emergency", "emergency")
 
 
-class ErlcEventsOptions(FieldRules):
-    server: str = Field(min_length=1, description="the [erlc.servers.NAME] whose roster names the units")
-    prefix: str = Field(default=";", min_length=1, max_length=3)
-    # `;status 10-6`: these commands take the status as their argument.
-    status_commands: list[str] = Field(default_factory=lambda: ["status", "s"])
-    # `;10-8`: a command matching this is itself the status.
-    status_pattern: str = r"^10-\d{1,3}$"
-    # `;avail`: a command name that stands for a status.
-    aliases: dict[str, FieldText] = Field(default_factory=dict)
-    # When set, any other status is ignored (a player cannot type an arbitrary word onto the MDT).
-    allowed_statuses: list[str] | None = None
-
-    @field_validator("status_pattern")
-    @classmethod
-    def _pattern_compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a regular expression: {exc}") from None
-        return value
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str
-    args: tuple[str, ...]
-
-
-def parse_command(text: str, prefix: str) -> Command | None:
-    cleaned = text.strip()
-    if not cleaned.startswith(prefix):
-        return None
-    words = cleaned[len(prefix) :].split()
-    return Command(words[0], tuple(words[1:])) if words else None
-
-
 def _candidates(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     found = [payload]
     found.extend(payload[key] for key in NESTED_KEYS if isinstance(payload.get(key), Mapping))
@@ -137,6 +98,17 @@ def _player_id(value: Any, where: str) -> str:
     raise InvalidPayloadError(f"{where}: expected a player, got {type(value).__name__}")
 
 
+def _player_name(value: Any) -> str | None:
+    """The player's name where the event gives one ("Name:UserId"), for the delivery's label."""
+    if isinstance(value, Mapping):
+        found = _first([value], ("Player", "player", "Name", "name", "Username", "username"))
+        return _player_name(found[1]) if found is not None else None
+    if isinstance(value, str):
+        name = value.rpartition(":")[0] if ":" in value else value
+        return name.strip() if name.strip() and not name.strip().isdigit() else None
+    return None
+
+
 def _looks_like_emergency(candidate: Mapping[str, Any]) -> bool:
     keys = {str(key).lower().replace("_", "") for key in candidate}
     return (
@@ -149,9 +121,9 @@ def _looks_like_emergency(candidate: Mapping[str, Any]) -> bool:
 class ErlcEventsAdapter:
     def __init__(self, options: ErlcEventsOptions) -> None:
         self.options = options
-        self.status_pattern = re.compile(options.status_pattern)
-        self.status_commands = {name.lower() for name in options.status_commands}
-        self.aliases = {name.lower(): status for name, status in options.aliases.items()}
+        self.reader = CommandReader(options)
+        # The status is read (and mapped) once, by the reader; the change is built without mapping it again.
+        self.rules = options.model_copy(update={"value_maps": {}})
 
     def normalise(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
         try:
@@ -178,6 +150,7 @@ class ErlcEventsAdapter:
             ("", True) if any(_looks_like_emergency(c) for c in candidates) else None
         )
         if "emergency" in normalised_kind or (text is None and emergency is not None):
+            context.notes.name(f"{self.options.server}: emergency call (not mapped to units yet)")
             logger.info("erlc event: emergency call skipped (not mapped to units yet)")
             return []
         if text is None:
@@ -201,22 +174,17 @@ class ErlcEventsAdapter:
                 f"{', '.join(PLAYER_ID_KEYS[::2])})"
             )
         player_id = _player_id(player[1], player[0])
-        status = self.status_of(command)
+        shown = f"{self.options.server}: {_player_name(player[1]) or player_id} {raw_text.strip()}"
+        status, why = self.reader.status(command)
         if status is None:
+            context.notes.name(f"{shown} (ignored: {why})")
+            if why != "another integration's command":
+                logger.info("erlc event: command sets no status", extra={"reason": why, "player": player_id})
             return []
-        return self._change(player_id, status, self._event_time(candidates, context), context)
-
-    def status_of(self, command: Command) -> str | None:
-        name = command.name.lower()
-        if name in self.status_commands:
-            status: str | None = " ".join(command.args) or None
-        elif name in self.aliases:
-            status = self.aliases[name]
-        elif self.status_pattern.fullmatch(command.name):
-            status = command.name
-        else:
-            return None  # another integration's command
-        return status
+        changes = self._change(player_id, status, self._event_time(candidates, context), context)
+        target = changes[0].id if changes else "held"
+        context.notes.name(f"{shown} -> {target}")
+        return changes
 
     def _event_time(self, candidates: Sequence[Mapping[str, Any]], context: AdapterContext) -> datetime:
         found = _first(candidates, TIME_KEYS)
@@ -230,20 +198,11 @@ class ErlcEventsAdapter:
         return context.received_at
 
     def _change(self, player_id: str, status: str, at: datetime, context: AdapterContext) -> list[UnitChange]:
-        state = context.require_state("erlc-events")
-        roster = load_roster(state.get(roster_key(self.options.server), ROSTER_SK))
-        unit = roster.get(player_id)
+        unit = unit_of(context, self.options.server, player_id)
         if unit is None:
-            logger.info(
-                "erlc event: player is not an on-duty unit, command skipped", extra={"player": player_id}
-            )
-            return []
-        change = self.options.unit({"id": unit.unit_id, "status": status}, at, "command")
-        allowed = self.options.allowed_statuses
-        if allowed is not None and change.fields.get("status") not in allowed:
-            logger.info("erlc event: status not allowed", extra={"status": status[:32]})
-            return []
-        return [change]
+            typed = Typed(player_id, status, at)
+            return newcomer(typed, self.options.server, self.options.hold_seconds, context)
+        return [self.rules.unit({"id": unit.unit_id, "status": status}, at, "command")]
 
 
 KIND = AdapterKind(

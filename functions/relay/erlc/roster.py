@@ -1,7 +1,8 @@
-"""ER:LC players as Northca units: parsing the PRC API's player lists, the roster, and its changes.
+"""ER:LC players as Northca units: parsing the PRC API's player lists, and the roster as it is stored.
 
-Pure: no sockets, no boto3, time passed in. The poller (relay.erlc.poller) fetches and stores;
-the `erlc-events` adapter reads the stored roster to find the unit of a player who typed a command.
+Pure: no sockets, no boto3. The poller (relay.erlc.poller) fetches and stores; relay.erlc.sync says
+what a poll or a lookup changes; the `erlc-events` adapter reads the stored roster to find the unit of a
+player who typed a command.
 
 A player arrives as `{"Player": "Name:UserId", "Team": "Police", "Callsign": "1A-12", ...}` in both
 `GET /v1/server/players` (a list) and `GET /v2/server?Players=true` (`{"Players": [...]}`); the name
@@ -11,14 +12,14 @@ the server's `departments` and they have a callsign; the callsign is the unit id
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from relay.errors import ErlcResponseError
-from relay.models import MAX_UNIT_ID_LENGTH, UnitChange, UnitField
+from relay.models import MAX_UNIT_ID_LENGTH
 from relay.ports.erlc import ErlcPlayer
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 # Where the roster lives in the state store: pk `roster#<server>`, this sk.
 ROSTER_SK = "players"
+# The stored form's version (a bare map of player id to unit before).
+STORED_VERSION = 2
 
 
 def split_player(value: Any) -> tuple[str, str]:
@@ -41,7 +44,11 @@ def split_player(value: Any) -> tuple[str, str]:
 def parse_players(payload: Any) -> list[ErlcPlayer]:
     """The players of a v1 list or a v2 server object."""
     items = payload.get("Players") if isinstance(payload, dict) else payload
-    if isinstance(payload, dict) and items is None:
+    if isinstance(payload, dict) and not items:
+        counted = payload.get("CurrentPlayers")
+        if isinstance(counted, int) and not isinstance(counted, bool) and counted > 0:
+            # Not "nobody is on": an answer that cannot be trusted to say who left.
+            raise ErlcResponseError(f"Players: none listed while CurrentPlayers is {counted}")
         items = []  # v2 omits the section when nobody is on the server
     if not isinstance(items, list):
         raise ErlcResponseError(f"expected a list of players, got {type(items).__name__}")
@@ -74,9 +81,31 @@ class RosterUnit(BaseModel):
     callsign: str | None
     unit_id: str
     department: str
+    # When the unit came on duty, as the join was dated (epoch seconds): the earliest moment the player
+    # could have joined. None in rosters stored before it was kept.
+    since: float | None = None
+    # Scheduled polls in a row whose answer did not list the player (relay.erlc.sync: gone at N).
+    absent: int = Field(default=0, ge=0)
 
 
 Roster = dict[str, RosterUnit]  # by player id
+
+
+class StoredRoster(BaseModel):
+    """What the poller keeps of a server (`roster#<server>`, sk `players`): the units, and what the
+    rules of relay.erlc.sync need of the polls before."""
+
+    model_config = ConfigDict(frozen=True)
+
+    players: Roster = Field(default_factory=dict)
+    # The last poll whose answer the roster reflects (epoch seconds): a player it did not list joined
+    # after it.
+    polled_at: float | None = None
+    # "Server offline" answers in a row.
+    offline: int = Field(default=0, ge=0)
+    # The players whose units came on duty at that poll (its joins, and the lookups' finds it took in):
+    # the next poll looks for their held commands too (one held while a poll or lookup found them).
+    fresh: list[str] = Field(default_factory=list)
 
 
 def unit_id_for(player: ErlcPlayer, server: ErlcServerConfig) -> str | None:
@@ -111,35 +140,46 @@ def build_roster(players: Iterable[ErlcPlayer], server: ErlcServerConfig) -> Ros
     return roster
 
 
-def roster_changes(old: Roster, new: Roster, server: ErlcServerConfig, at: datetime) -> list[UnitChange]:
-    """What the MDT must hear so its units match `new`: nothing at all when nothing changed.
+def load_stored(value: Any) -> StoredRoster:
+    """A stored roster, in this form or the one before (a bare map of player id to unit); an entry that
+    cannot be read is left out, and anything else unreadable counts as empty (every player is then a
+    join again: the consumer takes a source saying again what it said as no change)."""
+    if not isinstance(value, Mapping):
+        return StoredRoster()
+    if value.get("v") != STORED_VERSION:
+        return StoredRoster(players=_units(value))
+    polled_at = value.get("polled_at")
+    offline = value.get("offline")
+    fresh = value.get("fresh")
+    return StoredRoster(
+        players=_units(value.get("players")),
+        polled_at=float(polled_at) if isinstance(polled_at, int | float) and _is_number(polled_at) else None,
+        offline=offline if isinstance(offline, int) and not isinstance(offline, bool) and offline > 0 else 0,
+        fresh=[str(p) for p in fresh if isinstance(p, str)] if isinstance(fresh, list) else [],
+    )
 
-    Compared by unit id: a new unit gets name, department and the on-duty status; a unit that is
-    gone (player left, went civilian or changed callsign) gets the off-duty status; a unit whose
-    name or department changed gets just those fields.
-    """
-    before = {unit.unit_id: unit for unit in old.values()}
-    after = {unit.unit_id: unit for unit in new.values()}
-    changes = []
-    for unit_id in sorted(before.keys() | after.keys()):
-        was, now = before.get(unit_id), after.get(unit_id)
-        fields: dict[UnitField, str | None] = {}
-        if now is None:
-            fields["status"] = server.off_duty_status
-        elif was is None:
-            fields = {"officer_name": now.name, "department": now.department, "status": server.on_duty_status}
-        else:
-            if was.name != now.name:
-                fields["officer_name"] = now.name
-            if was.department != now.department:
-                fields["department"] = now.department
-        if fields:
-            changes.append(UnitChange(id=unit_id, at=at, fields=fields))
-    return changes
+
+def dump_stored(stored: StoredRoster) -> dict[str, Any]:
+    return {
+        "v": STORED_VERSION,
+        "polled_at": stored.polled_at,
+        "offline": stored.offline,
+        "fresh": stored.fresh,
+        "players": {player_id: unit.model_dump() for player_id, unit in sorted(stored.players.items())},
+    }
 
 
 def load_roster(value: Any) -> Roster:
-    """A stored roster; anything unreadable counts as empty (the next diff then re-announces all)."""
+    """The units of a stored roster (either form)."""
+    return load_stored(value).players
+
+
+def dump_roster(roster: Roster) -> dict[str, Any]:
+    """A roster as the poller stores it, with no poll behind it (tools, tests, `relay map --roster`)."""
+    return dump_stored(StoredRoster(players=roster))
+
+
+def _units(value: Any) -> Roster:
     if not isinstance(value, Mapping):
         return {}
     roster: Roster = {}
@@ -151,5 +191,5 @@ def load_roster(value: Any) -> Roster:
     return roster
 
 
-def dump_roster(roster: Roster) -> dict[str, Any]:
-    return {player_id: unit.model_dump() for player_id, unit in sorted(roster.items())}
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

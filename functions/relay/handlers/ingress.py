@@ -107,6 +107,7 @@ def handle(
             "changes": accepted.changes,
             "messages": accepted.messages,
             "units": list(accepted.unit_ids[:50]),
+            **({"label": accepted.label} if accepted.label else {}),
         },
     )
     metrics.add_metric(name="WebhooksAccepted", unit=MetricUnit.Count, value=1)
@@ -156,8 +157,8 @@ def lambda_handler(
     # The request's id until the delivery's own id is known (accept_webhook makes that the correlation id).
     logger.set_correlation_id(request_id(event))
     deps = deps or wiring.ingress_deps()  # a wiring error fails the invocation, before any answer
-    for warning in deps.config_warnings():
-        logger.warning("relay.toml: source without replay protection", extra={"warning": warning})
+    for what, warning in deps.config_warnings():
+        logger.warning(what, extra={"warning": warning})
     try:
         target = route(event)
         if target is None:

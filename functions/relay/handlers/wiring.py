@@ -88,14 +88,29 @@ def ingress_deps() -> IngressDeps:
     else:
         logger.warning("REPLAY_TABLE not set: replays are only recognised within this container")
         replay = InMemoryReplayGuard()
+    secrets = PowertoolsSecrets(
+        make_client=lambda: _client("secretsmanager", ingress=True), bundle=config.secrets.bundle
+    )
+    state = (
+        DynamoSourceStateStore(env.STATE_TABLE, _client("dynamodb", ingress=True))
+        if env.STATE_TABLE
+        else None
+    )
+    lookup = None
+    if state is not None and any(s.adapter == "erlc-events" for s in config.sources.values()):
+        from relay.erlc.client import client_factory
+        from relay.erlc.lookup import OnDemandLookup
+
+        # A command from a player the roster does not know yet looks the server up at once.
+        make_client = client_factory(env.ERLC_BASE_URL, lookup=True)
+        lookup = OnDemandLookup(config.erlc.servers, state, replay, secrets, make_client)
     return IngressDeps(
         config=config,
-        secrets=PowertoolsSecrets(make_client=lambda: _client("secretsmanager", ingress=True)),
+        secrets=secrets,
         publisher=SqsPublisher(env.QUEUE_URL, _client("sqs", ingress=True)),
-        source_state=DynamoSourceStateStore(env.STATE_TABLE, _client("dynamodb", ingress=True))
-        if env.STATE_TABLE
-        else None,
+        source_state=state,
         replay=replay,
+        lookup=lookup,
     )
 
 
@@ -107,10 +122,11 @@ def partner_writer() -> PartnerWriter:
     from relay.northca.writer import PartnerWriter
 
     env = ConsumerEnvironment.model_validate(os.environ)
-    northca = env.relay_config().northca
+    config = env.relay_config()
+    northca = config.northca
     base_url = env.NORTHCA_BASE_URL or str(northca.base_url)
     return PartnerWriter(
-        secrets=PowertoolsSecrets(),
+        secrets=PowertoolsSecrets(bundle=config.secrets.bundle),
         secret_name=northca.partner_key_secret,
         make_client=lambda key: NorthcaClient(
             base_url,
@@ -177,8 +193,9 @@ def roster_poll_deps() -> RosterPollDeps:
     return RosterPollDeps(
         store=DynamoSourceStateStore(env.STATE_TABLE, _client("dynamodb")),
         publisher=SqsPublisher(env.QUEUE_URL, _client("sqs")),
-        secrets=PowertoolsSecrets(),
+        secrets=PowertoolsSecrets(bundle=env.relay_config().secrets.bundle),
         make_client=client_factory(env.ERLC_BASE_URL),
+        sources=env.relay_config().sources,
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from relay.config.loader import build_adapter
+from relay.config.loader import build_adapter, config_warnings
 from relay.config.schema import RelayConfig, SourceConfig
 from relay.errors import (
     InvalidPayloadError,
@@ -31,12 +31,12 @@ from relay.ingress.replay import replay_id, replay_key
 from relay.ingress.signatures import SignedRequest, Verified, verify_signature
 from relay.ingress.staged import StagedSourceState
 from relay.memory import InMemoryReplayGuard
-from relay.messages import Publisher, queue_messages
-from relay.models import UnitChange
+from relay.messages import Publisher, QueueMessage, queue_messages
 from relay.observability import logger
+from relay.ports.erlc import RosterLookup
 from relay.ports.secrets import SecretsSource
 from relay.ports.stores import ReplayGuard, SourceStateStore
-from relay.sources import Adapter, AdapterContext, AdapterKind
+from relay.sources import Adapter, AdapterContext, AdapterKind, DeliveryNotes
 from relay.sources.registry import normalise
 
 
@@ -63,6 +63,8 @@ class Accepted:
     replay_store_error: str | None = None
     # The units the changes are about (the delivery trail in the logs names them).
     unit_ids: tuple[str, ...] = ()
+    # The adapter's short label for the delivery (`main: Lindqvist_30 ;10-6 -> 1A-07`), if it gave one.
+    label: str | None = None
 
 
 @dataclass
@@ -74,16 +76,27 @@ class IngressDeps:
     source_state: SourceStateStore | None = None
     # Remembers queued deliveries; the handler wires the DynamoDB table, tests an in-memory one.
     replay: ReplayGuard = field(default_factory=InMemoryReplayGuard)
+    # PRC asked at once for an ER:LC server's players (erlc-events sources); None = never.
+    lookup: RosterLookup | None = None
     _adapters: dict[str, tuple[Adapter, AdapterKind]] = field(default_factory=dict)
     _warned: bool = False
+    _refetched: dict[str, datetime] = field(default_factory=dict)
 
-    def config_warnings(self) -> list[str]:
-        """relay.toml's warnings (sources without replay protection), the first time they are asked for:
-        once per cold start, where the composition root builds the dependencies once."""
+    def may_refetch(self, secret: str, now: datetime) -> bool:
+        """Whether `secret` may be fetched again now (REFETCH_AFTER_MISMATCH_SECONDS since the last)."""
+        last = self._refetched.get(secret)
+        if last is not None and (now - last).total_seconds() < REFETCH_AFTER_MISMATCH_SECONDS:
+            return False
+        self._refetched[secret] = now
+        return True
+
+    def config_warnings(self) -> list[tuple[str, str]]:
+        """relay.toml's warnings as (what, the warning), the first time they are asked for: once per
+        cold start, where the composition root builds the dependencies once."""
         if self._warned:
             return []
         self._warned = True
-        return self.config.replay_warnings()
+        return config_warnings(self.config)
 
     def adapter(self, name: str, source: SourceConfig) -> tuple[Adapter, AdapterKind]:
         if name not in self._adapters:
@@ -110,19 +123,41 @@ def _authentic_payload(body: bytes, verified: Verified, kind: AdapterKind) -> di
     return verified.open_payload(payload)
 
 
-def _verify(source: SourceConfig, request: InboundRequest, deps: IngressDeps) -> Verified:
+def _verify(
+    source: SourceConfig, request: InboundRequest, deps: IngressDeps, *, fresh: bool = False
+) -> Verified:
     signed = SignedRequest(request.body, request.headers, request.received_at, request.token)
     secret_name = source.signature.secret
     try:
-        return verify_signature(source.signature, signed, _secrets_for(secret_name, deps))
+        return verify_signature(source.signature, signed, _secrets_for(secret_name, deps, fresh=fresh))
     except UnusableSecretError as exc:
         # The log names the secret (never its value); the answer stays generic (answers.py).
         raise UnusableSecretError(f"secret {secret_name!r}: {exc.message}") from None
 
 
-def _secrets_for(name: str, deps: IngressDeps) -> list[str]:
+# A source's secret is fetched again when a signature does not match (it may have been rotated while the
+# container's copy is cached for an hour), at most this often, so a flood of bad signatures costs nothing.
+REFETCH_AFTER_MISMATCH_SECONDS = 60
+
+
+def _authenticate(
+    source: SourceConfig, request: InboundRequest, deps: IngressDeps, kind: AdapterKind
+) -> tuple[Verified, dict[str, Any] | None]:
+    """The verified request and its authentic payload. A mismatch against the cached secret is checked
+    once more against a fresh copy (a rotated secret), at most once a minute per secret."""
     try:
-        return deps.secrets.get(name)
+        verified = _verify(source, request, deps)
+        return verified, _authentic_payload(request.body, verified, kind)
+    except VerificationError as exc:
+        if exc.kind != "mismatch" or not deps.may_refetch(source.signature.secret, request.received_at):
+            raise
+    verified = _verify(source, request, deps, fresh=True)
+    return verified, _authentic_payload(request.body, verified, kind)
+
+
+def _secrets_for(name: str, deps: IngressDeps, *, fresh: bool = False) -> list[str]:
+    try:
+        return deps.secrets.get(name, force_fetch=fresh)
     except Exception as exc:  # noqa: BLE001 - any failure to read the secret: the sender should retry
         # For the log only (answers.py): the AWS error says missing, denied or down. No value is in it.
         detail = " ".join(str(exc).split())[:300]
@@ -160,6 +195,14 @@ def _identify(
     return webhook_id, replay_key(request.source, delivery) if delivery else None
 
 
+@dataclass(frozen=True)
+class _Delivered:
+    changes: int
+    messages: int
+    unit_ids: tuple[str, ...]
+    label: str | None
+
+
 def _deliver(
     request: InboundRequest,
     source: SourceConfig,
@@ -167,8 +210,8 @@ def _deliver(
     payload: dict[str, Any],
     webhook_id: str | None,
     deps: IngressDeps,
-) -> tuple[list[UnitChange], int]:
-    """Run the adapter, queue its changes (all or 503), then write its state: (changes, messages)."""
+) -> _Delivered:
+    """Run the adapter, queue its changes and those it relays (all or 503), then write its state."""
     # What the adapter changes in its source's state is written only once its messages are queued.
     state = StagedSourceState(deps.source_state) if deps.source_state is not None else None
     context = AdapterContext(
@@ -176,6 +219,8 @@ def _deliver(
         received_at=request.received_at,
         headers=request.headers,
         state=state,
+        webhook_id=webhook_id,
+        lookup=deps.lookup,
     )
     changes = normalise(adapter, payload, context)
     messages = queue_messages(
@@ -187,19 +232,44 @@ def _deliver(
         received_at=request.received_at,
         changes=changes,
     )
+    messages += _relayed_messages(context.notes, request, source, webhook_id)
     if messages:
         deps.publisher.send(messages)  # raises QueueUnavailableError (503) unless every message is queued
     if state is not None:
         # Raises SourceStateUnavailableError (503): the delivery is not remembered, so the sender's
         # retry runs the adapter again and writes the state (its messages again: the merge absorbs them).
         state.commit()
-    return changes, len(messages)
+    relayed = [change for batch in context.notes.relayed for change in batch.changes]
+    return _Delivered(
+        changes=len(changes) + len(relayed),
+        messages=len(messages),
+        unit_ids=tuple(dict.fromkeys(change.id for change in [*changes, *relayed])),
+        label=context.notes.label,
+    )
+
+
+def _relayed_messages(
+    notes: DeliveryNotes, request: InboundRequest, source: SourceConfig, webhook_id: str | None
+) -> list[QueueMessage]:
+    """The changes the adapter relays, each batch as its own source's and delivery's messages."""
+    messages: list[QueueMessage] = []
+    for batch in notes.relayed:
+        where = batch.destination
+        messages += queue_messages(
+            source=batch.source or request.source,
+            mdt_id=where.mdt_id if where else source.mdt_id,
+            guild_id=where.guild_id if where else source.guild_id,
+            actor=where.actor if where else source.actor,
+            webhook_id=batch.webhook_id or webhook_id,
+            received_at=batch.received_at or request.received_at,
+            changes=batch.changes,
+        )
+    return messages
 
 
 def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
     source, adapter, kind = _route(request, deps)
-    verified = _verify(source, request, deps)
-    payload = _authentic_payload(request.body, verified, kind)
+    verified, payload = _authenticate(source, request, deps, kind)
     webhook_id, key = _identify(request, source, verified, payload)
     if payload is None:
         return Accepted(request.source, webhook_id, 0, 0)  # authentic, but no event in it
@@ -212,7 +282,7 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
         except ReplayStoreUnavailableError as exc:
             store_error = str(exc)  # fail open: see docs/security.md, "Replay window"
 
-    changes, messages = _deliver(request, source, adapter, payload, webhook_id, deps)
+    delivered = _deliver(request, source, adapter, payload, webhook_id, deps)
 
     if key:
         try:
@@ -223,8 +293,9 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
     return Accepted(
         request.source,
         webhook_id,
-        len(changes),
-        messages,
+        delivered.changes,
+        delivered.messages,
         replay_store_error=store_error,
-        unit_ids=tuple(dict.fromkeys(change.id for change in changes)),
+        unit_ids=delivered.unit_ids,
+        label=delivered.label,
     )

@@ -1,9 +1,13 @@
-"""One ER:LC private server, as PRC's API gives it (relay.erlc.client reads PRC's wire format)."""
+"""One ER:LC private server, as PRC's API gives it (relay.erlc.client reads PRC's wire format), and
+the lookup the ingress may make of it (relay.erlc.lookup)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
+
+from relay.config.schema import ErlcServerConfig
 
 
 @dataclass(frozen=True)
@@ -41,3 +45,22 @@ class PlayersApi(Protocol):
     """One ER:LC private server's player list."""
 
     def players(self) -> PlayersAnswer: ...
+
+
+@dataclass(frozen=True)
+class ServerNow:
+    """A server's players as an on-demand lookup found them at `at`, with the server's settings (its
+    departments, statuses and MDT: what makes a player a unit)."""
+
+    settings: ErlcServerConfig
+    players: list[ErlcPlayer]
+    at: datetime
+
+
+class RosterLookup(Protocol):
+    """PRC asked now for a server's players, within the limits the scheduled poll keeps too."""
+
+    def look_up(self, server: str) -> ServerNow:
+        """Raises ErlcLookupSkippedError, saying why, when PRC may not or could not be asked now
+        (calls held after a 429, a lookup a moment ago, lookups off, no answer)."""
+        ...

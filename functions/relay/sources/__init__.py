@@ -1,9 +1,12 @@
 """Adapters turn an authentic payload into signals: the contract every sender's module keeps.
 
-An adapter is pure: it gets the parsed body and an `AdapterContext` (receive time, headers, and the
-source-state store when its kind says it needs one), and returns the `Signal`s the payload carries, or
-raises `InvalidPayloadError` saying what and where. It never opens a socket or touches boto3. Its
-state writes are staged: the ingress commits them only once the request's messages are queued.
+An adapter is pure: it gets the parsed body and an `AdapterContext` (receive time, headers, the
+delivery's id, and the ports its kind needs: the source-state store, the ER:LC roster lookup), and
+returns the `Signal`s the payload carries, or raises `InvalidPayloadError` saying what and where. It
+never opens a socket or touches boto3. Its state writes are staged: the ingress commits them only once
+the request's messages are queued. What else it has to say of the delivery goes in `context.notes`
+(`DeliveryNotes`): a short label for the delivery trail, and changes another source said (the game's
+roster, read on demand) or an earlier delivery brought (a held command), queued with the request's own.
 
 A sender is one module that defines its `AdapterKind` (how to build it, and `SenderFacts`: its docs
 page, sample bodies, how it signs, where it names a delivery) plus one line in relay.sources.registry,
@@ -13,7 +16,7 @@ adapters share. (ER:LC's event adapter lives with its roster, in relay.erlc.even
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -22,7 +25,61 @@ from pydantic import BaseModel
 
 from relay.errors import StateNotWiredError
 from relay.models import UnitChange
+from relay.ports.erlc import RosterLookup
 from relay.ports.stores import SourceStateStore
+
+# A delivery's label, at most this long once its control characters are written out.
+MAX_LABEL_LENGTH = 120
+
+
+def printable_label(text: str, limit: int = MAX_LABEL_LENGTH) -> str:
+    """`text` as one short line for a log and a page: control characters (and every other character
+    that does not print) written out as escapes, cut to `limit` with an ellipsis."""
+    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where changes go: an MDT in a guild, written in the name of `actor`."""
+
+    mdt_id: str
+    guild_id: str
+    actor: str | None = None
+
+
+@dataclass(frozen=True)
+class Relayed:
+    """Changes a delivery carries that are not its source's own news: what another source said (the
+    game's roster, read by an on-demand lookup), or what an earlier delivery of the source brought (a
+    held command). Queued with the request's changes, all or none, as `source`'s (None: the request's),
+    to `destination` (None: the request's source's), as delivery `webhook_id` received at `received_at`
+    (None: the request's)."""
+
+    changes: tuple[UnitChange, ...]
+    source: str | None = None
+    destination: Destination | None = None
+    webhook_id: str | None = None
+    received_at: datetime | None = None
+
+
+class DeliveryNotes:
+    """What an adapter tells the ingress of one delivery besides its changes. Made by the ingress for
+    each request; the adapter writes, the ingress reads once the adapter is done."""
+
+    def __init__(self) -> None:
+        self.label: str | None = None
+        self.relayed: list[Relayed] = []
+
+    def name(self, text: str) -> None:
+        """A short label for the delivery trail (`main: Lindqvist_30 ;10-6 -> 1A-07`), bounded."""
+        self.label = printable_label(text)
+
+    def relay(self, changes: Iterable[UnitChange], **where: Any) -> None:
+        """Queue `changes` with the request's, as `Relayed(**where)` says."""
+        batch = tuple(changes)
+        if batch:
+            self.relayed.append(Relayed(batch, **where))
 
 
 @dataclass(frozen=True)
@@ -32,6 +89,13 @@ class AdapterContext:
     headers: Mapping[str, str] = field(default_factory=dict)
     # The source-state store (rosters, caches), for the kinds that need it.
     state: SourceStateStore | None = None
+    # The delivery's id, when the request has one (the ingress's webhook id).
+    webhook_id: str | None = None
+    # PRC's API asked now for a server's players (erlc-events: a command from a player the stored
+    # roster does not know). None where nothing may call PRC (`relay map`, most tests).
+    lookup: RosterLookup | None = None
+    # What the adapter says of the delivery besides its changes (a label, relayed changes).
+    notes: DeliveryNotes = field(default_factory=DeliveryNotes)
 
     def require_state(self, adapter: str) -> SourceStateStore:
         if self.state is None:

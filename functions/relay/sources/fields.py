@@ -130,6 +130,14 @@ class FieldRules(BaseModel):
             location = place(key) if key in PICK_KEYS else f"{where}.{key}"
             raise InvalidPayloadError(f"{location}: {problem['msg']}") from None
 
+    def statuses(self) -> set[str]:
+        """The statuses these rules can write whatever the payload says (value_maps.status's values,
+        constants, defaults): what relay.toml's cross-check compares with another source's allow-list.
+        A sender's free text is not known in advance."""
+        found = set(self.value_maps.get("status", {}).values())
+        found |= {self.constants.get("status"), self.defaults.get("status")}
+        return {status for status in found if status}
+
     def _mapped(self, name: UnitField, text: str, location: str) -> str | object | None:
         table = self.value_maps.get(name)
         if table is None:

@@ -63,6 +63,9 @@ class SonoranOptions(FieldRules):
     # identIds one request may name across its events (each is one state read or write): more is a 422.
     max_idents: int = Field(default=100, ge=1, le=1000)
 
+    def statuses(self) -> set[str]:
+        return super().statuses() | ({self.logout_status} if self.logout_status else set())
+
     @model_validator(mode="before")
     @classmethod
     def _status_map_over_defaults(cls, data: Any) -> Any:
@@ -167,6 +170,7 @@ class SonoranAdapter:
         changes: list[UnitChange] = []
         for event in events:
             changes.extend(handler(event, lookup, context))
+        context.notes.name(_label(kind, events, changes))
         if lookup.unknown:
             # The units logged in before the relay knew them: nothing names them, so nothing can change.
             logger.warning(
@@ -275,6 +279,15 @@ class SonoranAdapter:
                 fields: dict[UnitField, str | None] = {"status": self.options.logout_status}
                 changes.append(UnitChange(id=unit_id, at=context.received_at, fields=fields))
         return changes
+
+
+def _label(kind: str, events: list[Event], changes: list[UnitChange]) -> str:
+    """`EVENT_UNIT_STATUS 17 -> A-10`: the event, the identIds it names, the units it changes."""
+    idents = list(dict.fromkeys(ident for _, _, named in events for ident in named))
+    units = list(dict.fromkeys(change.id for change in changes))
+    named = ",".join(idents[:5]) + ("..." if len(idents) > 5 else "")
+    target = ",".join(units[:5]) + ("..." if len(units) > 5 else "") if units else "no known unit"
+    return f"{kind} {named or '-'} -> {target}"
 
 
 class _Lookup:

@@ -5,11 +5,14 @@ Serves what the roster poller reads, in PRC's shapes:
 - the `server-key` header (missing -> 403 code 2000, wrong -> 403 code 2002);
 - `X-RateLimit-Bucket/Limit/Remaining/Reset` on every answer, and 429 with `retry_after` in the body
   once the bucket is empty;
-- faults queued by tests (any status and body, or a dropped connection).
+- faults queued by tests or over HTTP (any status and body, a dropped connection, PRC's "server
+  offline" answer, an empty rate-limit bucket for some seconds: faults.py).
 
 Control endpoints for `relay local` users (no key needed, loopback only):
 - `GET /_emulator/players`, `PUT /_emulator/players` (a JSON list), `POST /_emulator/players` (one player),
-  `DELETE /_emulator/players/{userId}`; `GET /_emulator/requests`.
+  `DELETE /_emulator/players/{userId}`; `GET /_emulator/requests`;
+- `GET /_emulator/faults` (pending faults, and until when the bucket is empty), `POST /_emulator/faults`
+  (a JSON list of faults), `DELETE /_emulator/faults` (clear them all, the empty bucket included).
 A player is PRC's object: `{"Player": "Name:UserId", "Team": "Police", "Callsign": "1A-12"}`.
 """
 
@@ -34,7 +37,7 @@ from relay_devtools.emulators.erlc.contract import (
     server_object,
     user_id_of,
 )
-from relay_devtools.emulators.erlc.faults import ErlcFault
+from relay_devtools.emulators.erlc.faults import ErlcFault, fault_from_dict
 from relay_devtools.emulators.loopback import LoopbackServer, Reply, Request
 
 
@@ -59,6 +62,8 @@ class ErlcEmulator:
         self._requests: list[dict[str, Any]] = []
         self._window_start = clock()
         self._used = 0
+        # A `rate_limited` fault: every request is a 429 until this instant (the clock's seconds).
+        self._empty_until: float | None = None
         self._lock = threading.Lock()
         self._server: LoopbackServer | None = None
 
@@ -85,6 +90,21 @@ class ErlcEmulator:
     def add_faults(self, faults: Iterable[ErlcFault]) -> None:
         with self._lock:
             self._faults.extend(faults)
+
+    def empty_bucket(self, seconds: float) -> None:
+        """Every API request in the next `seconds` is a 429, as when PRC's bucket is spent."""
+        with self._lock:
+            self._empty_until = self.clock() + seconds
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._empty_until = None
+
+    def pending_faults(self) -> dict[str, Any]:
+        with self._lock:
+            empty = self._empty_until if self._empty_until and self._empty_until > self.clock() else None
+            return {"pending": [fault.to_dict() for fault in self._faults], "bucket_empty_until": empty}
 
     def requests(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -115,10 +135,16 @@ class ErlcEmulator:
             )
             if self._faults:
                 fault = self._faults[0]
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.pop(0)
+                if fault.times is not None:
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.pop(0)
                 return None if fault.drop else (fault.status, dict(fault.headers), fault.body)
+            now = self.clock()
+            if self._empty_until is not None and self._empty_until > now:
+                spent = rate_headers(self.rate_limit, self.rate_limit, self._empty_until)
+                left = round(self._empty_until - now, 3)
+                return 429, spent, {**RATE_LIMITED, "retry_after": left, "bucket": RATE_BUCKET}
             key = headers.get("server-key")
             if not key:
                 return 403, {}, dict(NO_KEY)
@@ -142,6 +168,8 @@ class ErlcEmulator:
         route = urlsplit(path).path
         if route == "/_emulator/requests" and method == "GET":
             return 200, self.requests()
+        if route == "/_emulator/faults":
+            return self._control_faults(method, body)
         if route == "/_emulator/players":
             if method == "GET":
                 return 200, self.players()
@@ -162,6 +190,26 @@ class ErlcEmulator:
             self.remove_player(route.rpartition("/")[2])
             return 200, self.players()
         return 404, {"error": "Not found"}
+
+    def _control_faults(self, method: str, body: bytes) -> tuple[int, Any]:
+        if method == "POST":
+            try:
+                specs = json.loads(body or b"null")
+                if not isinstance(specs, list):
+                    raise ValueError("expected a JSON list of faults")
+                parsed = [fault_from_dict(spec) for spec in specs]
+            except (ValueError, RecursionError) as exc:
+                return 400, {"error": f"invalid faults: {exc}"}
+            for fault in parsed:
+                if isinstance(fault, ErlcFault):
+                    self.add_faults([fault])
+                else:
+                    self.empty_bucket(fault)
+        elif method == "DELETE":
+            self.clear_faults()
+        elif method != "GET":
+            return 405, dict(METHOD_NOT_ALLOWED)
+        return 200, self.pending_faults()
 
     # ------------------------------------------------------------ serving
 

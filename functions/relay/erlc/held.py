@@ -1,0 +1,99 @@
+"""Commands held for a player the roster does not know yet: pure.
+
+A player who joins between two polls and types `;10-6` at once has no unit on the stored roster. When
+the ingress cannot look them up at once (relay.erlc.events: PRC's rate limit, a lookup a moment ago,
+the API down), the command is held in the source state (`roster#<server>`, sk `held#<player id>`), with
+its event time, its delivery and an expiry; the next poll or lookup that finds the player as a unit
+sends it as its own source's change, in its own delivery's name (relay.erlc.poller, relay.erlc.newcomers).
+
+It is dated as the player typed it, or just after the unit's join when the game's clock puts it
+before (a clock a little behind the relay's, or PRC's API listing the player late): the player typed
+it once in game, so it wins over the join's on-duty status, and over the off-duty status the roster
+gave the unit when the player last left.
+
+Bounded: at most `MAX_HELD_PER_PLAYER` commands per player (the newest), each for at most the source's
+`hold_seconds` (the item's TTL too); a command whose player is not found as a unit by then is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from relay.models import UnitChange
+
+# The longest a source may hold a command (ErlcEventsOptions.hold_seconds's bound).
+MAX_HELD_SECONDS = 900
+MAX_HELD_PER_PLAYER = 5
+# A held command the game dates before its unit's join is dated this long after the join.
+AFTER_JOIN = 0.002
+
+
+def held_key(player_id: str) -> str:
+    """The sk of a player's held commands, under `roster#<server>`."""
+    return f"held#{player_id}"
+
+
+class HeldCommand(BaseModel):
+    """A status command waiting for its player's unit."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    source: str  # the erlc-events source it came through
+    webhook_id: str | None
+    received_at: float  # epoch seconds
+    at: float  # when the player typed it
+    status: str
+    expires_at: float
+
+    def change(self, unit_id: str, since: float | None) -> UnitChange:
+        """The command as its unit's change: dated as typed, and never before the unit's join."""
+        at = self.at if since is None else max(self.at, since + AFTER_JOIN)
+        return UnitChange(id=unit_id, at=_instant(at), fields={"status": self.status})
+
+    def received(self) -> datetime:
+        return _instant(self.received_at)
+
+
+def _instant(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def load_held(value: Any) -> list[HeldCommand]:
+    """A player's held commands; what cannot be read is left out."""
+    items = value.get("commands") if isinstance(value, dict) else None
+    commands = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            commands.append(HeldCommand.model_validate(item))
+        except ValidationError:
+            continue
+    return commands
+
+
+def dump_held(commands: Iterable[HeldCommand]) -> dict[str, Any]:
+    return {"commands": [command.model_dump() for command in commands]}
+
+
+def hold(held: Iterable[HeldCommand], command: HeldCommand, now: float) -> list[HeldCommand]:
+    """The player's held commands with one more: expired ones and a repeat of the same delivery
+    dropped, the newest `MAX_HELD_PER_PLAYER` kept, oldest first."""
+    kept = [
+        c
+        for c in held
+        if c.expires_at > now and (c.source, c.webhook_id) != (command.source, command.webhook_id)
+    ]
+    kept.append(command)
+    return sorted(kept, key=lambda c: (c.at, c.received_at))[-MAX_HELD_PER_PLAYER:]
+
+
+def releasable(held: Iterable[HeldCommand], now: float) -> tuple[list[HeldCommand], list[HeldCommand]]:
+    """(the commands to send now that the player's unit is found, those expired)."""
+    released: list[HeldCommand] = []
+    expired: list[HeldCommand] = []
+    for command in held:
+        (expired if command.expires_at <= now else released).append(command)
+    return released, expired
