@@ -39,6 +39,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--poll-seconds", type=int, default=int(Size.poll_seconds), help="the roster poll period"
     )
     parser.add_argument("--settle", type=float, default=330.0, help="longest wait for the MDT afterwards")
+    parser.add_argument(
+        "--no-fault-routes",
+        action="store_true",
+        help="make the ER:LC 429 and offline answer as for an emulator without fault routes (an older relay)",
+    )
     parser.add_argument("--tiny", action="store_true", help="a handful of players and commands, no faults")
     parser.add_argument("--workdir", type=Path, help="where relay local runs and logs (default: a temp dir)")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the text")
@@ -74,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 size=size,
                 seed=args.seed,
                 settle_seconds=args.settle,
+                erlc_fault_routes=not args.no_fault_routes,
                 log=log,
             )
         )

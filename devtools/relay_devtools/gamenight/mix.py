@@ -102,7 +102,7 @@ class Size:
     commands: int = 220
     cad_officers: int = 8
     edits: int = 12
-    duration: float = 240.0
+    duration: float = 300.0
     poll_seconds: float = 30.0
     civilians: float = 0.15
     present_at_start: float = 0.35

@@ -39,6 +39,8 @@ class Options:
     # How long the MDT must keep matching before the evening ends.
     quiet_seconds: float = 15.0
     window_seconds: int | None = None
+    # False: the ER:LC faults made without the emulator's fault route (as for an older emulator).
+    erlc_fault_routes: bool = True
     log: Callable[[str], None] = print
 
 
@@ -121,7 +123,7 @@ def run_evening(options: Options) -> dict[str, Any]:
     )
     try:
         client = RelayClient(relay.endpoints, relay.secrets)
-        driver = Driver(client, poll, log)
+        driver = Driver(client, poll, log, fault_routes=options.erlc_fault_routes)
         log(f"gamenight: playing {len(plan)} planned moments over {size.duration:g} s")
         records = driver.run(plan)
         log("gamenight: the evening is over; waiting for the MDT to settle")
@@ -139,6 +141,7 @@ def run_evening(options: Options) -> dict[str, Any]:
         "tree": str(options.tree),
         "seed": options.seed,
         "poll_seconds": poll,
+        "erlc_fault_routes": options.erlc_fault_routes,
         "duration": size.duration,
         "started": datetime.fromtimestamp(driver.start, UTC).isoformat(timespec="seconds"),
         "settled": settled,

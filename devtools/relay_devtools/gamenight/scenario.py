@@ -131,12 +131,14 @@ class _Planner:
         limit, offline = RATE_LIMIT_AT * self.size.duration, OFFLINE_AT * self.size.duration
         return [(limit - 5, limit + self.poll + 65), (offline - 5, offline + self.poll + 5)]
 
-    def seen(self, start: float, end: float) -> bool:
-        """Whether [start, end] holds a stretch of a poll period and 10 s outside `blind`: the relay
-        has surely polled in it."""
+    def seen(self, start: float, end: float, stretch: float | None = None) -> bool:
+        """Whether [start, end] holds a stretch (default: a poll period and 10 s) outside `blind`: the
+        relay has surely polled in it (an absence: twice, as a relay that wants two polls in a row
+        without a player before it sends them off duty)."""
+        stretch = self.poll + 10 if stretch is None else stretch
         edges = sorted({start, end, *(t for w in self.blind() for t in w if start < t < end)})
         return any(
-            b - a >= self.poll + 10 and not any(w0 < (a + b) / 2 < w1 for w0, w1 in self.blind())
+            b - a >= stretch and not any(w0 < (a + b) / 2 < w1 for w0, w1 in self.blind())
             for a, b in itertools.pairwise(edges)
         )
 
@@ -154,8 +156,8 @@ class _Planner:
             leave = self.moment(life, 0.6 * self.size.duration)
             if leave is None:
                 return None
-            back = round(leave + self.poll + 10 + self.rng.uniform(0, 30), 1)
-            while back < 0.92 * self.size.duration and not self.seen(leave, back):
+            back = round(leave + 2 * self.poll + 20 + self.rng.uniform(0, 30), 1)
+            while back < 0.92 * self.size.duration and not self.seen(leave, back, 2 * self.poll + 20):
                 back += 5
             if back < 0.92 * self.size.duration:
                 return leave, back
@@ -331,7 +333,7 @@ class _Planner:
         """A moment the model can judge: the relay has surely written the unit, nothing else touches
         it within five seconds, and no game change of it is still unseen by the relay's poll."""
         touches = self.touched.get(unit, [])
-        unseen = self.poll + 15 + (60 if self.size.erlc_outages else 0)
+        unseen = 2 * self.poll + 15 + (60 if self.size.erlc_outages else 0)
         first = min((t for t, kind in touches if kind in ("game", "cad")), default=None)
         return (
             first is not None
