@@ -156,3 +156,12 @@ def test_gamenight_percentiles_are_nearest_rank() -> None:
     values = [float(v) for v in range(1, 21)]
     assert (percentile(values, 0.5), percentile(values, 0.95)) == (10.0, 19.0)
     assert percentile([3.0], 0.95) == 3.0 and math.isnan(percentile([], 0.5))
+
+
+def test_gamenight_a_command_delivered_after_a_newer_status_is_not_judged() -> None:
+    # Given ;10-6 typed at 100 but delivered at 118, after the player's ;10-97 of 112
+    records = [join(T0, "1"), typed(T0 + 100, "1", ";10-6", sent=T0 + 118), typed(T0 + 112, "1", ";10-97")]
+    log = [put(at(20), officer("10-8")), put(at(115), officer("10-97"))]
+    _, unshown, dropped = latencies(build_model(records), history(log, []))
+    # Then the relay rightly never showed it, and it is not called dropped
+    assert dropped == [] and unshown["command"] == 0

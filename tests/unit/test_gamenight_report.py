@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from pathlib import Path
 
 from relay_devtools.files.secrets_file import load_secrets_file
@@ -13,7 +14,17 @@ from relay_devtools.gamenight import rules
 from relay_devtools.gamenight.measure import Findings, WronglyOff
 from relay_devtools.gamenight.mix import TINY, Size
 from relay_devtools.gamenight.model import build_model
-from relay_devtools.gamenight.records import CadEvent, Delivery, Edit, GameChange, Outage, PartnerFault, Typed
+from relay_devtools.gamenight.records import (
+    CadEvent,
+    Delivery,
+    Edit,
+    GameChange,
+    Outage,
+    PartnerFault,
+    Typed,
+    from_json,
+    to_json,
+)
 from relay_devtools.gamenight.relay_process import new_secrets, set_parameter_default
 from relay_devtools.gamenight.report import build, compare, render, sent_counts
 from relay_devtools.gamenight.scenario import plan_evening
@@ -171,3 +182,8 @@ def test_gamenight_secrets_file_is_one_relay_local_reads(tmp_path: Path) -> None
     loaded = load_secrets_file(tmp_path / "s.toml")
     assert loaded.newest(rules.SONORAN_SECRET) == secrets.sonoran_key
     assert loaded.signing_keys[rules.ERLC_SECRET] == secrets.erlc_private
+
+
+def test_gamenight_a_saved_evening_reads_back_as_it_was_played() -> None:
+    plan = plan_evening(TINY, 3)
+    assert from_json(json.loads(json.dumps(to_json(plan)))) == plan

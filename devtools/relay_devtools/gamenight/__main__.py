@@ -17,7 +17,7 @@ from pathlib import Path
 from relay_devtools.gamenight.mix import TINY, Size
 from relay_devtools.gamenight.relay_process import RelayStartError
 from relay_devtools.gamenight.report import compare, render
-from relay_devtools.gamenight.run import Options, run_evening
+from relay_devtools.gamenight.run import Options, remeasure, run_evening
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 
@@ -49,6 +49,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the text")
     parser.add_argument("--out", type=Path, help="also write the JSON report here")
     parser.add_argument(
+        "--remeasure", type=Path, metavar="WORKDIR", help="measure a saved evening again, with no relay"
+    )
+    parser.add_argument(
         "--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"), help="two JSON reports side by side"
     )
     return parser.parse_args(argv)
@@ -59,6 +62,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.compare:
         before, after = (json.loads(path.read_text(encoding="utf-8")) for path in args.compare)
         print(compare(before, after))
+        return 0
+    if args.remeasure:
+        report = remeasure(args.remeasure)
+        if args.out:
+            args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(json.dumps(report, indent=2) if args.json else render(report))
         return 0
     size = TINY if args.tiny else Size(
         players=args.players, commands=args.commands, cad_officers=args.cad, edits=args.edits,

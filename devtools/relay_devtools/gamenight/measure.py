@@ -3,8 +3,9 @@
 - a field difference: at the end, a unit's field on the MDT is not the model's (a unit the model
   has and the MDT lacks, or the other way round, is one difference);
 - a dropped command: a command the model kept as the player's status for at least `MIN_HOLD`
-  seconds whose status the MDT never showed on the player's unit, from its sending until `GRACE`
-  seconds after the model moved on (a command superseded sooner is not judged: a relay may merge it);
+  seconds after it was sent whose status the MDT never showed on the player's unit, from its sending
+  until `GRACE` seconds after the model moved on: lost, or so late that a newer status came first (a
+  command superseded sooner, or delivered after a newer one, is not judged: a relay may merge it);
 - a unit wrongly sent off duty: the relay wrote the off-duty status over an on-duty one while the model
   had the unit on duty for the whole `lag` before (the poll period and `GRACE`: no leave it could
   have been late for); a mass reset is `MASS_RESET_UNITS` or more of those within `BURST_SECONDS`;
@@ -126,7 +127,9 @@ def latencies(model: Model, mdt: MdtHistory) -> tuple[dict[str, list[float]], di
         if latency is not None:
             samples[expectation.path].append(latency)
             continue
-        if already or expectation.until - expectation.model_at < MIN_HOLD:
+        # Judged only when it stood long enough after the relay could know it (a command delivered
+        # after a newer status is rightly never shown).
+        if already or expectation.until - max(expectation.model_at, expectation.sent_at) < MIN_HOLD:
             continue
         unshown[expectation.path] += 1
         if expectation.path == "command" and expectation.wants:

@@ -5,6 +5,8 @@ answers. The model and the measures read only these records."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -94,6 +96,25 @@ class Outage:
 
 
 Record = GameChange | Typed | CadEvent | Edit | PartnerFault | Outage
+KINDS: dict[str, type[Record]] = {
+    kind.__name__: kind for kind in (GameChange, Typed, CadEvent, Edit, PartnerFault, Outage)
+}
+
+
+def to_json(records: Iterable[Record]) -> list[dict[str, Any]]:
+    return [{"type": type(r).__name__, **dataclasses.asdict(r)} for r in records]
+
+
+def from_json(items: Iterable[Mapping[str, Any]]) -> list[Record]:
+    """The records `to_json` wrote (a saved evening, measured again)."""
+    records: list[Record] = []
+    for item in items:
+        fields = {k: v for k, v in item.items() if k != "type"}
+        kind = KINDS[str(item["type"])]
+        if kind is Typed:
+            fields["sends"] = tuple(Delivery(**send) for send in fields.get("sends", ()))
+        records.append(kind(**fields))
+    return records
 
 
 @dataclass

@@ -3,7 +3,6 @@ settle, read what the MDT showed, measure against the model."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 import time
@@ -19,7 +18,7 @@ from relay_devtools.gamenight.mdt import by_officer, history
 from relay_devtools.gamenight.measure import differences, measure
 from relay_devtools.gamenight.mix import Size
 from relay_devtools.gamenight.model import build_model
-from relay_devtools.gamenight.records import Edit, Record
+from relay_devtools.gamenight.records import Edit, Record, from_json, to_json
 from relay_devtools.gamenight.relay_process import RelayLocal, start_relay
 from relay_devtools.gamenight.report import build
 from relay_devtools.gamenight.scenario import plan_evening
@@ -97,14 +96,29 @@ def dlq_depth(relay: RelayLocal) -> int | None:
         return None
 
 
-def _keep(
-    workdir: Path, records: list[Record], requests: list[dict[str, Any]], listed: list[dict[str, Any]]
-) -> None:
-    """What the evening did and what the partner saw, beside relay local's log, to explain a finding."""
-    done = [{"type": type(r).__name__, **dataclasses.asdict(r)} for r in records]
-    (workdir / "records.json").write_text(json.dumps(done, indent=1) + "\n", encoding="utf-8")
-    (workdir / "partner-requests.json").write_text(json.dumps(requests, indent=1) + "\n", encoding="utf-8")
-    (workdir / "mdt.json").write_text(json.dumps(listed, indent=1) + "\n", encoding="utf-8")
+def _keep(workdir: Path, saved: dict[str, Any]) -> None:
+    """What the evening did and what the partner saw, beside relay local's log: to explain a finding,
+    and to measure the evening again (`remeasure`)."""
+    for name, content in saved.items():
+        (workdir / f"{name}.json").write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
+
+
+def _measured(
+    evening: dict[str, Any], records: list[Record], requests: list[Any], listed: list[Any]
+) -> dict[str, Any]:
+    model = build_model(records)
+    mdt = history(requests, [r for r in records if isinstance(r, Edit)])
+    findings = measure(model, mdt, by_officer(listed), float(evening["poll_seconds"]))
+    return build(findings, records, evening, float(evening["start"]))
+
+
+def remeasure(workdir: Path) -> dict[str, Any]:
+    """The report of an evening played before, from what it left in its workdir, with this model."""
+
+    def read(name: str) -> Any:
+        return json.loads((workdir / f"{name}.json").read_text(encoding="utf-8"))
+
+    return _measured(read("evening"), from_json(read("records")), read("partner-requests"), read("mdt"))
 
 
 def run_evening(options: Options) -> dict[str, Any]:
@@ -132,10 +146,6 @@ def run_evening(options: Options) -> dict[str, Any]:
         fault_counts = client.partner_faults().get("counts", {})
     finally:
         relay.stop()
-    _keep(options.workdir, records, requests, listed)
-    model = build_model(records)
-    mdt = history(requests, [r for r in records if isinstance(r, Edit)])
-    findings = measure(model, mdt, by_officer(listed), poll)
     evening = {
         "relay": describe(options.tree),
         "tree": str(options.tree),
@@ -143,6 +153,7 @@ def run_evening(options: Options) -> dict[str, Any]:
         "poll_seconds": poll,
         "erlc_fault_routes": options.erlc_fault_routes,
         "duration": size.duration,
+        "start": driver.start,
         "started": datetime.fromtimestamp(driver.start, UTC).isoformat(timespec="seconds"),
         "settled": settled,
         "settle_seconds": settle_seconds,
@@ -150,4 +161,8 @@ def run_evening(options: Options) -> dict[str, Any]:
         "partner_fault_counts": {k: v for k, v in fault_counts.items() if v},
         "workdir": str(options.workdir),
     }
-    return build(findings, records, evening, driver.start)
+    _keep(
+        options.workdir,
+        {"evening": evening, "records": to_json(records), "partner-requests": requests, "mdt": listed},
+    )
+    return _measured(evening, records, requests, listed)
