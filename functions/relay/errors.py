@@ -225,6 +225,12 @@ class NorthcaUnreachableError(NorthcaConnectionError):
     maybe_applied = False
 
 
+class NorthcaUnreadableListError(NorthcaError):
+    """A 2xx list answer the relay cannot fully read (an entry that is not a unit record, an id that is
+    not text or is listed twice, a writable field missing or neither text nor null): not a read. Taken
+    for one, it would make units look new or fields look blank, and a PUT would blank them."""
+
+
 class PartnerStoppedError(Exception):
     """No more partner calls in this invocation (throttled, out of time, key refused, ...)."""
 

@@ -4,6 +4,7 @@ the keys of the state table and secret rotation lists. Pure: no I/O."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, get_args
 from unicodedata import category
@@ -60,8 +61,36 @@ Instant = Annotated[
     AfterValidator(to_utc),
     PlainSerializer(format_instant, return_type=str, when_used="json"),
 ]
-# Control (Cc), format (Cf: U+200B, U+FEFF, ...), surrogate (Cs) and unassigned (Cn) characters.
-REFUSED_ID_CATEGORIES = {"Cc": "control", "Cf": "format", "Cs": "surrogate", "Cn": "unassigned"}
+# One rule for the characters of a sender's text, ids and values alike (docs/security.md, "Limits"): no
+# control (Cc: NUL, ESC, a newline), line or paragraph separator (Zl, Zp), surrogate (Cs) or unassigned
+# (Cn: U+FFFF and the other noncharacters) character, which no dispatcher can read and some stores
+# refuse, and no bidi control, which reorders what a dispatcher reads around it. An id also refuses
+# every other format character (Cf: U+200B, U+FEFF, ...): invisible, it would make two ids look the
+# same. A value keeps them: the joiner of an emoji, a soft hyphen, a flag's tags are text.
+REFUSED_CATEGORIES = {
+    "Cc": "control",
+    "Cs": "surrogate",
+    "Cn": "unassigned",
+    # Unicode's own line breaks (U+2028, U+2029), a newline by another name.
+    "Zl": "line separator",
+    "Zp": "paragraph separator",
+}
+REFUSED_ID_CATEGORIES = {**REFUSED_CATEGORIES, "Cf": "format"}
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def refused_character(text: str, *, in_id: bool) -> str | None:
+    """Why `text` may not be a sender's id (`in_id`) or value, by the one rule above; None when it may."""
+    if text.isascii() and text.isprintable():
+        return None
+    refused = REFUSED_ID_CATEGORIES if in_id else REFUSED_CATEGORIES
+    for position, char in enumerate(text):
+        if char in BIDI_CONTROLS:
+            return f"holds bidi control character U+{ord(char):04X} at position {position}"
+        kind = refused.get(category(char))
+        if kind is not None:
+            return f"holds {kind} character U+{ord(char):04X} at position {position}"
+    return None
 
 
 def _trimmed(text: str, max_length: int) -> str:
@@ -84,11 +113,19 @@ def usable_id(text: str, max_length: int) -> str:
     characters, and no control, format, surrogate or unassigned character, which no dispatcher can
     read or type back and some stores refuse. ValueError says what is wrong."""
     value = _trimmed(text, max_length)
-    for position, char in enumerate(value):
-        kind = REFUSED_ID_CATEGORIES.get(category(char))
-        if kind is not None:
-            raise ValueError(f"holds {kind} character U+{ord(char):04X} at position {position}")
+    problem = refused_character(value, in_id=True)
+    if problem is not None:
+        raise ValueError(problem)
     return value
+
+
+def usable_value(text: str) -> str:
+    """A field value a sender gives, by the ids' rule for characters (`refused_character`): kept as it
+    is, or ValueError saying what is wrong."""
+    problem = refused_character(text, in_id=False)
+    if problem is not None:
+        raise ValueError(problem)
+    return text
 
 
 def usable_unit_id(text: str) -> str:
@@ -101,6 +138,10 @@ UnitId = Annotated[str, AfterValidator(partner_unit_id)]
 # What an adapter accepts from a sender: the partner's rule and no unreadable character.
 SenderUnitId = Annotated[str, AfterValidator(usable_unit_id)]
 FieldValue = Annotated[str, StringConstraints(max_length=MAX_FIELD_LENGTH)] | None
+# What an adapter accepts from a sender as a value: the queue's bound and the one rule for characters.
+SenderFieldValue = (
+    Annotated[str, StringConstraints(max_length=MAX_FIELD_LENGTH), AfterValidator(usable_value)] | None
+)
 
 
 class UnitChange(BaseModel):
@@ -179,9 +220,11 @@ def bundled_value(raw: str, name: str) -> list[str]:
 
 
 def redact(text: str, *secrets: str) -> str:
-    """`text` with every secret in it replaced by `***`: for anything logged from a partner's answer,
-    which may echo what it was sent (a key refused in a 401 text, a token in a URL)."""
+    """`text` with every secret in it replaced by `***`, whatever its letter case: for anything logged
+    from a partner's answer, which may echo what it was sent (a key refused in a 401 text, a token in a
+    URL), upper-cased or not. Redact first, then cut a text short: a cut through a secret leaves a piece
+    of it that no longer matches."""
     for secret in secrets:
         if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
+            text = re.sub(re.escape(secret), "***", text, flags=re.IGNORECASE)
     return text

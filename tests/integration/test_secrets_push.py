@@ -200,3 +200,32 @@ def test_secrets_push_updates_a_bundle_keeping_what_the_config_does_not_name(aws
     assert [(r.name, r.action) for r in push(config, content, aws["secretsmanager"], lambda _: False)] == [
         (SHIPPED_BUNDLE, "unchanged")
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("", "no usable secret"),
+        ("   ", "no usable secret"),
+        ("whsec_c2hvcnQ=", "shorter than 24 bytes"),
+        (["", " "], "no usable secret"),
+    ],
+    ids=["empty", "blank", "too-short-for-its-scheme", "rotation-list-of-blanks"],
+)
+def test_secrets_push_checks_every_value_before_writing_any(
+    aws, files, capsys, value: str | list[str], said: str
+) -> None:
+    # Given a good partner key (sorted first) and a source secret its scheme cannot use
+    config, secrets = files
+    write_secrets_file(secrets, SecretsFile({"northca/partner-key": PARTNER, "relay/sources/cad": value}))
+    # When it is pushed
+    code = main(
+        ["secrets", "push", "--config", str(config), "--secrets", str(secrets), "--stack", "relay-push"]
+    )
+    out = capsys.readouterr().out
+    # Then nothing at all is written, and the line names the secret and why (never a value)
+    assert code == 1
+    assert aws["secretsmanager"].list_secrets()["SecretList"] == []
+    assert "refused   relay/sources/cad" in out and said in out
+    assert "nothing written" in out
+    assert PARTNER not in out

@@ -16,14 +16,13 @@ from typing import Any
 
 from relay.config.loader import parse_config
 from relay.config.schema import RelayConfig
-from relay.consumer.policy import SourceKind, UnitPolicy
+from relay.consumer.policy import UnitPolicy
 from relay.erlc.lookup import OnDemandLookup
 from relay.erlc.poller import PollOutcome, RosterPollDeps, poll_server
 from relay.ingress.pipeline import Accepted, InboundRequest, IngressDeps, accept_webhook
 from relay.memory import InMemoryReplayGuard, InMemorySourceStateStore, StaticSecrets
 from relay.messages import QueueMessage
 from relay.ports.erlc import ErlcPlayer, PlayersAnswer
-from relay.sources.registry import adapter_kind
 from relay_devtools.webhooks.signing import sign
 from tests.support.constants import GUILD, MDT
 from tests.support.consumer import Harness, record
@@ -107,14 +106,7 @@ class Night:
         self.config = config or night_config()
         self.consumer = Harness()
         self.clock = self.consumer.clock  # the partner's clock too
-        self.consumer.policy = UnitPolicy.from_config(
-            self.config,
-            {
-                name: SourceKind(sender.profile_rank, sender.reports_state)
-                for name, source in self.config.sources.items()
-                for sender in [adapter_kind(source.adapter).sender]
-            },
-        )
+        self.consumer.policy = UnitPolicy.from_config(self.config)
         self.prc = Prc()
         self.store = InMemorySourceStateStore(clock=self.clock)
         self.claims = InMemoryReplayGuard()

@@ -210,12 +210,13 @@ def test_alarms_a_refused_erlc_key_is_watched(template: dict[str, Any]) -> None:
 
 
 def test_alarms_a_partner_refusing_the_setup_is_watched(template: dict[str, Any]) -> None:
-    """The key refused after a fresh fetch, an MDT not linked, a wrong base_url: the operator's to fix.
-    The consumer writes each as an ERROR line in capitals; the filter matches every one of them."""
+    """The key refused after a fresh fetch, an MDT not linked, a wrong base_url, a list of units the relay
+    cannot read: the operator's to fix. The consumer writes each as an ERROR line in capitals; the
+    filter matches every one of them."""
     props = metric_filter(template, "PartnerRefusesSetup")
     assert props["LogGroupName"] == {"Ref": "ConsumerLogGroup"}
     capitals = {m for m in logged("error") if m.startswith("PARTNER")}
-    assert len(capitals) == 3
+    assert len(capitals) == 4
     assert pattern_messages(props["FilterPattern"]) == capitals
 
 

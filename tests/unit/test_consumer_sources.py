@@ -309,3 +309,71 @@ def test_sources_property_owners_and_other_writers_converge_whatever_the_order(
             expected = dispatcher[name][0]
         assert h.partner.unit("U-1")[name] == expected, (name, said, dispatcher)
     assert h.partner.violations == []
+
+
+# ------------------------------------------------------------------ one voice per game
+
+
+def voiced() -> Harness:
+    h = Harness()
+    kinds = KINDS | {"erlc": SourceKind(profile_rank=0, reports_state=False, voice="erlc:main")}
+    h.policy = UnitPolicy.from_config(
+        parse_config(
+            {
+                "northca": {"partner_key_secret": "k"},
+                "erlc": {"servers": {"main": {"server_key_secret": "e", "mdt_id": MDT, "guild_id": GUILD}}},
+            }
+        ),
+        kinds,
+    )
+    return h
+
+
+def test_sources_a_players_own_10_7_is_not_held_by_the_roster_of_the_same_game() -> None:
+    h = voiced()
+    send(h, "w1", "erlc:main", "1A-81", 1, status="10-8")
+    send(h, "w2", "erlc", "1A-81", 2, status="10-7")
+    assert h.partner.unit("1A-81")["status"] == "10-7"
+
+
+def test_sources_a_player_who_typed_a_status_then_left_goes_off_duty() -> None:
+    h = voiced()
+    send(h, "w1", "erlc:main", "1A-80", 1, status="10-8")
+    send(h, "w2", "erlc", "1A-80", 2, status="10-6")
+    send(h, "w3", "erlc:main", "1A-80", 3, status="10-7")
+    assert h.partner.unit("1A-80")["status"] == "10-7"
+
+
+def test_sources_the_game_in_one_voice_still_holds_another_voices_logout() -> None:
+    h = voiced()
+    send(h, "w1", "sonoran", "1A-82", 1, status="10-8")
+    send(h, "w2", "erlc:main", "1A-82", 2, status="10-8")
+    send(h, "w3", "erlc", "1A-82", 3, status="10-6")
+    send(h, "w4", "sonoran", "1A-82", 4, status="10-7")
+    assert h.partner.unit("1A-82")["status"] == "10-6"
+
+
+def test_sources_saying_a_value_twice_in_one_batch_is_dated_when_it_was_first_said() -> None:
+    # Given, in one batch, the roster's 10-8, then a player's 10-6, then the roster's 10-8 again (a
+    # re-announcement: a lost stored roster, a rejoin within the batch)
+    h = voiced()
+    records = [
+        record("m1", message("w1", change("1A-83", 1, status="10-8"), source="erlc:main", received=1)),
+        record("m2", message("w2", change("1A-83", 2, status="10-6"), source="erlc", received=2)),
+        record("m3", message("w3", change("1A-83", 3, status="10-8"), source="erlc:main", received=3)),
+    ]
+    assert h.run(*records) == set()
+    # Then the roster's 10-8 counts from when it first said it: the player's later command stands
+    assert h.partner.unit("1A-83")["status"] == "10-6"
+    assert h.stored("1A-83").field("status").heard_from("erlc:main").at == NOW + timedelta(seconds=1)
+
+
+def test_sources_a_repeat_arriving_before_its_first_saying_in_a_batch_is_dated_the_same() -> None:
+    h = voiced()
+    records = [
+        record("m3", message("w3", change("1A-84", 3, status="10-8"), source="erlc:main", received=3)),
+        record("m2", message("w2", change("1A-84", 2, status="10-6"), source="erlc", received=2)),
+        record("m1", message("w1", change("1A-84", 1, status="10-8"), source="erlc:main", received=1)),
+    ]
+    assert h.run(*records) == set()
+    assert h.partner.unit("1A-84")["status"] == "10-6"

@@ -7,9 +7,11 @@ import json
 import logging
 from typing import Any
 
+import pytest
+
 from relay.observability import logger
 from relay_devtools.deliveries.feed import RecordBuffer, wait_for_outcome
-from relay_devtools.deliveries.trail import build_deliveries, parse_log_message, render_lines
+from relay_devtools.deliveries.trail import build_deliveries, parse_log_message, read_trail, render_lines
 
 MDT = "0c7f6a0c-2c4f-4f44-b16a-2b6b8d8fe2c2"
 
@@ -337,3 +339,60 @@ def test_deliveries_a_retried_unit_found_already_written_says_the_earlier_attemp
     ]
     fate = only(records)["fates"][0]
     assert (fate["outcome"], fate["why"]) == ("skipped", "already at the partner (an earlier attempt landed)")
+
+
+# ------------------------------------------------------------------ odd lines (issue 20, item 2)
+
+ODD_LINES: dict[str, dict[str, Any]] = {
+    "units-a-number": line(1, "webhook accepted", units=5, webhook_id="w-odd", status=202),
+    "changes-a-word": line(1, "webhook accepted", changes="many", webhook_id="w-odd", status=202),
+    "status-5000-digits": line(1, "webhook accepted", status="9" * 5000, webhook_id="w-odd"),
+    "timestamp-ms-huge": {"message": "webhook accepted", "@timestamp_ms": 1e300, "status": 202},
+    "timestamp-ms-nan": {"message": "webhook accepted", "@timestamp_ms": float("nan"), "status": 202},
+    "timestamp-ms-bool": {"message": "webhook accepted", "@timestamp_ms": True, "status": 202},
+    "outcome-webhook-ids-a-number": outcome(2, [], "A", "written", webhook_ids=7),
+    "outcome-fields-a-list": outcome(2, ["w-1"], "A", "written", fields=["status"]),
+    "outcome-written-a-string": outcome(2, ["w-1"], "A", "written", written="status"),
+    "outcome-sources-a-number": line(
+        2, "unit outcomes", units=[{"unit_id": "A", "webhook_ids": []}], sources=5
+    ),
+    "dead-letter-reason-a-list": line(3, "message dead-lettered", webhook_id="w-1", reason=["x"]),
+    "units-a-string": line(2, "unit outcomes", units="abc"),
+    "message-a-list": {"message": ["webhook accepted"], "status": 202},
+}
+
+
+def test_deliveries_the_reader_skips_and_counts_every_line_it_cannot_read() -> None:
+    # Given a good delivery among lines of every odd shape
+    good = [accepted(1, "w-1", "A"), outcome(2, ["w-1"], "A", "written", written={"status": "10-8"})]
+    records = [*good, *ODD_LINES.values()]
+    # When the trail is read
+    trail = read_trail(records)
+    # Then the good delivery is there, and every odd line is skipped or read for what it holds
+    [delivery] = [d for d in trail.deliveries if d.webhook_id == "w-1"]
+    assert delivery.outcome in ("written", "dead-lettered")
+    assert trail.unreadable > 0
+    assert render_lines(trail.deliveries)
+    # And build_deliveries gives the same deliveries
+    assert [d.webhook_id for d in build_deliveries(records)] == [d.webhook_id for d in trail.deliveries]
+
+
+@pytest.mark.parametrize("odd", ODD_LINES.values(), ids=ODD_LINES.keys())
+def test_deliveries_one_odd_line_never_crashes_the_reader_or_the_rendering(odd: dict[str, Any]) -> None:
+    trail = read_trail([accepted(1, "w-1", "A"), odd])
+    assert any(d.webhook_id == "w-1" for d in trail.deliveries)
+    render_lines(trail.deliveries)
+    json.dumps([d.as_dict() for d in trail.deliveries])
+
+
+def test_deliveries_a_senders_text_is_printed_with_its_control_characters_written_out() -> None:
+    # Given a delivery whose webhook id, source, unit and reason hold escape sequences
+    records = [
+        accepted(1, "\x1b[2Jw-1\x07", "A\x1b]0;title\x07", source="cad\u202e"),
+        line(2, "webhook refused", request="r2", status=422, error="bad \x1b[31mred\x9b2J"),
+    ]
+    # When they are rendered for the terminal
+    text = "\n".join(render_lines(build_deliveries(records)))
+    # Then no control or format character reaches it, written out instead
+    assert all(c == "\n" or c.isprintable() for c in text)
+    assert "\\x1b[2Jw-1" in text and "\\u202e" in text and "\\x9b" in text

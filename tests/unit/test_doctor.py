@@ -7,10 +7,13 @@ from typing import Any
 
 from relay.config.loader import parse_config
 from relay.config.schema import RelayConfig
+from relay.models import UNIT_FIELDS
+from relay.northca.client import NorthcaClient
 from relay_devtools.operations.doctor import (
     id_checks,
     load,
     offline_checks,
+    partner_checks,
     passed,
     secret_checks,
     secret_name_checks,
@@ -19,6 +22,7 @@ from relay_devtools.operations.doctor import (
 )
 from tests.support.constants import CAD_SECRET, GUILD, MDT, ROOT
 from tests.support.data import SENDER_PUBLIC_SPKI, base_config_data
+from tests.support.partner_http import listing
 
 NAMES = {"PartnerKeySecretName": "relay/sources/northca-relay", "SourceSecretsPrefix": "relay/sources/"}
 NAMES |= {"ErlcServerKeySecretPrefix": "relay/erlc/"}
@@ -179,3 +183,30 @@ def test_doctor_warns_about_a_status_a_source_sets_and_an_allow_list_refuses() -
     checks = [c for c in offline_checks(parse_config(data), {}) if c.name == "statuses"]
     assert checks and all(c.ok and c.warning for c in checks)
     assert "refuses '10-7', which erlc.servers.main can set" in checks[0].detail
+
+
+# ------------------------------------------------------------------ the partner's answers
+
+
+def partner_config() -> RelayConfig:
+    return parse_config(base_config_data())
+
+
+def test_doctor_a_list_of_units_the_relay_cannot_read_fails_and_says_what_the_consumer_does() -> None:
+    # Given a partner whose list answer holds a unit with a numeric id
+    pool = listing([{"id": 5, "status": "10-8"}])
+    client = NorthcaClient("http://partner.invalid/v1", "pk_live_0123456789", pool=pool)  # type: ignore[arg-type]
+    # When the doctor checks the partner
+    [check] = partner_checks(partner_config(), client, "http://partner.invalid/v1")
+    # Then the check fails, says what cannot be read and what the consumer does about it
+    assert not check.ok
+    assert "entry 0: id is not a string (int)" in check.detail
+    assert "the consumer writes nothing to this MDT" in check.detail
+
+
+def test_doctor_a_readable_list_of_units_passes_and_says_so() -> None:
+    unit = {"id": "ADAM-12", **dict.fromkeys(UNIT_FIELDS, ""), "updated_at": None}
+    client = NorthcaClient("http://partner.invalid/v1", "pk_live_0123456789", pool=listing([unit]))  # type: ignore[arg-type]
+    [check] = partner_checks(partner_config(), client, "http://partner.invalid/v1")
+    assert check.ok, check.detail
+    assert "1 units, every one readable" in check.detail

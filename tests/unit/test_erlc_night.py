@@ -4,7 +4,6 @@ little, and the roster saying again what it said (tests/support/night.py)."""
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -278,15 +277,11 @@ def test_night_a_player_the_poll_found_between_the_two_reads_of_a_lookup_gets_th
     assert night.mdt("1A-71")["status"] == "10-97"
 
 
-# ------------------------------------------------------------------ asked of the consumer (docs: the report)
-
-DUTY_RULE = (
-    "the consumer's duty rule holds one source's off-duty status while another source has the unit on "
-    "duty; the game's two sources (the roster erlc:main and the players' commands) hold each other's 10-7"
-)
+# ------------------------------------------------------------------ the game speaks with one voice about duty
+# The consumer holds one source's off-duty status while another has the unit on duty; the roster
+# (erlc:main) and the players' commands (erlc) are one voice, the game's, so neither holds the other.
 
 
-@pytest.mark.xfail(strict=True, reason=DUTY_RULE)
 def test_night_a_player_who_typed_a_status_then_left_goes_off_duty() -> None:
     night = Night()
     cop = night.prc.join("80", "1A-80", "Gus")
@@ -302,7 +297,6 @@ def test_night_a_player_who_typed_a_status_then_left_goes_off_duty() -> None:
     assert night.mdt("1A-80")["status"] == "10-7"
 
 
-@pytest.mark.xfail(strict=True, reason=DUTY_RULE)
 def test_night_a_player_who_types_10_7_in_game_goes_off_duty() -> None:
     night = Night()
     cop = night.prc.join("81", "1A-81", "Hal")

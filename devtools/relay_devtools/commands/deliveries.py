@@ -13,7 +13,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from relay_devtools.deliveries.cloudwatch import parse_since, read_records
-from relay_devtools.deliveries.trail import build_deliveries, render_lines
+from relay_devtools.deliveries.trail import read_trail, render_lines
 from relay_devtools.operations.stack import StackError, log_groups
 from relay_devtools.options import Subparsers
 
@@ -27,10 +27,21 @@ def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> 
     parser.add_argument("--stack", required=True, help="the stack's name (samconfig.toml: northca-relay)")
     parser.add_argument("--source", help="one source's deliveries only")
     parser.add_argument("--since", default="1h", help="how far back: 30m, 1h, 2d (default 1h)")
-    parser.add_argument("--limit", type=int, default=300, help="at most this many, newest first")
+    parser.add_argument("--limit", type=_count, default=300, help="at most this many, newest first")
     parser.add_argument("--region", help="the stack's region (default: the AWS configuration's)")
     parser.add_argument("--json", action="store_true", help="print JSON, as relay local's feed serves it")
     return parser
+
+
+def _count(text: str) -> int:
+    """A positive count (argparse names the flag when this raises)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive count")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,11 +63,16 @@ def run(args: argparse.Namespace) -> int:
     except (BotoCoreError, ClientError) as exc:
         print(f"relay deliveries: {args.stack}: {exc}", file=sys.stderr)
         return 1
-    deliveries = build_deliveries(records, source=args.source, limit=args.limit)
+    trail = read_trail(records, source=args.source, limit=args.limit)
+    deliveries = trail.deliveries
     if args.json:
         print(json.dumps([d.as_dict() for d in deliveries], indent=2))
     else:
         for line in render_lines(deliveries):
             print(line)
-        print(f"relay deliveries: {len(deliveries)} in the last {args.since} ({args.stack}), newest first")
+        skipped = f"; {trail.unreadable} log lines skipped (unreadable)" if trail.unreadable else ""
+        listed = f"{len(deliveries)} in the last {args.since} ({args.stack}), newest first"
+        print(f"relay deliveries: {listed}{skipped}")
+    if trail.unreadable and args.json:
+        print(f"relay deliveries: {trail.unreadable} log lines skipped (unreadable)", file=sys.stderr)
     return 0

@@ -21,7 +21,7 @@ from relay_devtools.operations.doctor import (
     secret_name_checks,
     template_names,
 )
-from relay_devtools.operations.secrets_push import Ask, push
+from relay_devtools.operations.secrets_push import Ask, push, unready
 from relay_devtools.operations.stack import StackError, describe_stack
 from relay_devtools.options import Subparsers
 
@@ -65,6 +65,13 @@ def run(args: argparse.Namespace) -> int:
     if wrong:
         for check in wrong:
             print(check.line(), file=sys.stderr)
+        return 1
+    # Every value is checked before any is written: a push stops whole, never half-way.
+    problems = unready(config, content)
+    if problems:
+        for problem in problems:
+            print(problem.line())
+        print(f"relay secrets push: nothing written: {len(problems)} secrets not ready (fix the file first)")
         return 1
     ask: Ask = (lambda _prompt: True) if args.yes else terminal_ask
     try:

@@ -46,12 +46,12 @@ def run(args: argparse.Namespace) -> int:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - local URL
             status, text = response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
-        print(exc.code, exc.read().decode())
+        print(exc.code, printable(exc.read().decode(errors="replace")))
         return 1
     except urllib.error.URLError as exc:
         print(f"relay sign: could not reach {url} ({exc.reason}); is `relay local` running?", file=sys.stderr)
         return 1
-    print(status, text, flush=True)
+    print(status, printable(text), flush=True)
     if args.wait and status == 202:
         return wait_and_print(args, text)
     return 0

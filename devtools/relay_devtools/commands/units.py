@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from relay.config.loader import load_config
-from relay_devtools.options import Subparsers, chosen_source
+from relay_devtools.options import Subparsers, chosen_source, printable
 
 
 def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         units = client.list_records(source.mdt_id, source.guild_id)
     except NorthcaError as exc:
-        print(f"relay units: {args.northca_url}: {exc}; is `relay local` running?", file=sys.stderr)
+        said = printable(f"relay units: {args.northca_url}: {exc}; is `relay local` running?")
+        print(said, file=sys.stderr)
         return 1
     print(json.dumps(units, indent=2))
     return 0

@@ -15,29 +15,58 @@ from typing import Any
 
 from relay_devtools.deliveries.trail import parse_log_message
 
+# What relay local keeps of the relay's log lines, oldest dropped first: a flood of large lines (a 60 KB
+# source name posted 4,000 times grew it to 790 MB) must not grow the process without end.
+MAX_BUFFER_BYTES = 32 * 1024 * 1024
+# A line larger than CloudWatch Logs takes (256 KB an event) is kept as its message and time only.
+MAX_RECORD_BYTES = 256 * 1024
+# What such a line keeps.
+STUB_KEYS = ("level", "message", "timestamp", "function_request_id", "correlation_id", "source", "status")
+
 
 class RecordBuffer(logging.Handler):
     """The relay logger's records as the JSON dicts Powertools writes, kept in memory (the newest
-    `capacity`): what `relay local` serves its feed from."""
+    `capacity`, at most `max_bytes` of their JSON text): what `relay local` serves its feed from."""
 
-    def __init__(self, formatter: logging.Formatter, capacity: int = 20_000) -> None:
+    def __init__(
+        self, formatter: logging.Formatter, capacity: int = 20_000, max_bytes: int = MAX_BUFFER_BYTES
+    ) -> None:
         super().__init__(level=logging.INFO)
         self.setFormatter(formatter)
-        self._records: deque[dict[str, Any]] = deque(maxlen=capacity)
+        self.capacity = capacity
+        self.max_bytes = max_bytes
+        self._records: deque[tuple[int, dict[str, Any]]] = deque()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            parsed = parse_log_message(self.format(record))
+            text = self.format(record)
+            parsed = parse_log_message(text)
         except Exception:  # noqa: BLE001 - a log line must never break the relay
             return
-        if parsed is not None:
-            with self._lock:
-                self._records.append(parsed)
+        if parsed is None:
+            return
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_RECORD_BYTES:
+            parsed = {key: str(parsed[key])[:256] for key in STUB_KEYS if key in parsed} | {
+                "omitted_bytes": size
+            }
+            size = len(json.dumps(parsed))
+        with self._lock:
+            self._records.append((size, parsed))
+            self._bytes += size
+            while self._records and (len(self._records) > self.capacity or self._bytes > self.max_bytes):
+                dropped, _ = self._records.popleft()
+                self._bytes -= dropped
 
     def records(self) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self._records)
+            return [parsed for _, parsed in self._records]
+
+    def size_bytes(self) -> int:
+        with self._lock:
+            return self._bytes
 
 
 # Outcomes the consumer may still change: the delivery is not done with.

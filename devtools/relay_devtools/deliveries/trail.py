@@ -9,16 +9,40 @@ lines that name the webhook.
 ones it reads from CloudWatch Logs (cloudwatch.py).
 
 A record is a Powertools JSON log line as a dict. Unknown lines are ignored, so the reader keeps
-working when the relay logs more.
+working when the relay logs more; a known line whose keys have shapes the relay never writes (a log
+group anyone can write to, a line cut short) is skipped and counted (`Trail.unreadable`), never a crash.
+What the lines say is the senders' text: `render_lines` writes their control characters out.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from relay_devtools.deliveries.lines import (
+    OddLineError,
+    checked_row,
+    count,
+    pairs,
+    parse_log_message,
+    record_time,
+    rows,
+    status_code,
+    texts,
+)
+from relay_devtools.options import printable
+
+__all__ = [
+    "Delivery",
+    "Trail",
+    "build_deliveries",
+    "parse_log_message",
+    "read_trail",
+    "record_time",
+    "render_lines",
+]
 
 # The ingress's answer lines (relay/handlers/ingress.py), by message.
 ACCEPTED = "webhook accepted"
@@ -88,20 +112,6 @@ class Delivery:
         return data
 
 
-def record_time(record: Mapping[str, Any]) -> datetime:
-    """A record's instant: CloudWatch's event time when given, else Powertools' own timestamp."""
-    millis = record.get("@timestamp_ms")
-    if isinstance(millis, int | float):
-        return datetime.fromtimestamp(millis / 1000, UTC)
-    text = str(record.get("timestamp") or "")
-    try:
-        # Powertools writes "2026-11-28 12:00:00,123+0000".
-        moment = datetime.fromisoformat(text.replace(",", "."))
-    except ValueError:
-        return datetime.min.replace(tzinfo=UTC)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -129,9 +139,10 @@ class _Builder:
         if message in ANSWERS:
             self._answer(record, moment, message)
         elif message == UNIT_OUTCOMES:
-            for row in record.get("units") or []:
-                if isinstance(row, Mapping):
-                    self._unit_outcome({**record, **row}, moment)
+            # Every row is read before any is applied: an odd one skips the whole line.
+            merged = [checked_row({**record, **row}) for row in rows(record.get("units"))]
+            for row in merged:
+                self._unit_outcome(row, moment)
         elif message == DEAD_LETTERED:
             delivery = self.by_webhook.get(str(record.get("webhook_id")))
             if delivery is not None:
@@ -161,12 +172,12 @@ class _Builder:
         delivery = Delivery(
             received_at=_iso(moment),
             source=str(record.get("source") or "-"),
-            status=int(status) if isinstance(status, int | str) and str(status).isdigit() else None,
+            status=status_code(status),
             webhook_id=str(webhook_id) if webhook_id else None,
             answer=ANSWERS[message],
             reason=reason,
-            changes=int(record.get("changes") or 0),
-            units=[str(unit) for unit in record.get("units") or []],
+            changes=count(record.get("changes")),
+            units=texts(record.get("units")),
             notes=self.pending_notes.pop(request, []),
             request_id=request,
             label=str(record.get("label") or ""),
@@ -181,8 +192,8 @@ class _Builder:
 
     def _unit_outcome(self, record: Mapping[str, Any], moment: datetime) -> None:
         unit = str(record.get("unit_id") or "")
-        sources = [str(s) for s in record.get("sources") or []]
-        webhook_ids = [str(w) for w in record.get("webhook_ids") or []]
+        sources = texts(record.get("sources"))
+        webhook_ids = texts(record.get("webhook_ids"))
         if webhook_ids:
             targets = [self.by_webhook.get(w) or self._unseen(w, sources, moment) for w in webhook_ids]
         else:
@@ -230,11 +241,11 @@ def _request_id(record: Mapping[str, Any]) -> str:
 
 def _apply(fate: UnitFate, record: Mapping[str, Any], moment: datetime) -> None:
     result = str(record.get("outcome") or "")
-    fields = {str(k): str(v) for k, v in (record.get("fields") or {}).items()}
+    fields = pairs(record.get("fields"))
     fate.attempts += 1
     fate.at = _iso(moment)
     fate.fields = fields
-    fate.written = {str(k): str(v) for k, v in (record.get("written") or {}).items()}
+    fate.written = pairs(record.get("written"))
     detail = str(record.get("detail") or "")
     if result == "written":
         fate.outcome, fate.why = "written", detail
@@ -290,33 +301,47 @@ def _conclude(delivery: Delivery) -> None:
     delivery.why = "; ".join(parts)
 
 
-def build_deliveries(
+@dataclass
+class Trail:
+    deliveries: list[Delivery]
+    unreadable: int = 0  # known lines skipped: a key in a shape the relay never writes, a time out of range
+
+
+# What an odd line can raise while it is read (a bug elsewhere still surfaces).
+ODD = (OddLineError, ValueError, TypeError, AttributeError, OverflowError, OSError, RecursionError)
+
+
+def read_trail(
     records: Iterable[Mapping[str, Any]], *, source: str | None = None, limit: int | None = None
-) -> list[Delivery]:
-    """Deliveries from log records (any order), newest first; `source` keeps one source's."""
-    timed = sorted(((record_time(r), i, r) for i, r in enumerate(records)), key=lambda t: (t[0], t[1]))
+) -> Trail:
+    """Deliveries from log records (any order), newest first; `source` keeps one source's. A line the
+    reader cannot read is skipped and counted."""
+    unreadable = 0
+    timed = []
+    for index, record in enumerate(records):
+        try:
+            timed.append((record_time(record), index, record))
+        except ODD:
+            unreadable += 1
+    timed.sort(key=lambda t: (t[0], t[1]))
     builder = _Builder()
     for moment, _, record in timed:
-        builder.add(record, moment)
+        try:
+            builder.add(record, moment)
+        except ODD:
+            unreadable += 1
     found = [d for d in builder.deliveries if source is None or d.source == source]
     for delivery in found:
         _conclude(delivery)
     found.reverse()
-    return found[:limit] if limit is not None else found
+    return Trail(found[:limit] if limit is not None else found, unreadable)
 
 
-def parse_log_message(text: str) -> dict[str, Any] | None:
-    """One log event's text as a record: a Powertools JSON line (or Lambda's JSON wrapper around one)."""
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict):
-        return None
-    inner = data.get("message")
-    if isinstance(inner, dict):  # Lambda's JSON log format around a structured message
-        return {**data, **inner}
-    return data
+def build_deliveries(
+    records: Iterable[Mapping[str, Any]], *, source: str | None = None, limit: int | None = None
+) -> list[Delivery]:
+    """read_trail's deliveries."""
+    return read_trail(records, source=source, limit=limit).deliveries
 
 
 def render_lines(deliveries: Iterable[Delivery]) -> list[str]:
@@ -324,9 +349,10 @@ def render_lines(deliveries: Iterable[Delivery]) -> list[str]:
     lines = []
     for d in deliveries:
         status = str(d.status) if d.status is not None else "-"
-        lines.append(f"{d.received_at}  {d.source}  {status}  {d.webhook_id or '-'}  {d.outcome}")
+        # Senders' text (a webhook id, a unit id, a reason): its control characters written out.
+        lines.append(printable(f"{d.received_at}  {d.source}  {status}  {d.webhook_id or '-'}  {d.outcome}"))
         if d.label:
-            lines.append(f"    {d.label}")
+            lines.append(printable(f"    {d.label}"))
         if d.why:
-            lines.append(f"    {d.why}")
+            lines.append(f"    {printable(d.why)}")
     return lines

@@ -26,6 +26,8 @@ _CfnLoader.add_multi_constructor("!", _any_tag)
 
 
 def load_template(path: str | Path) -> dict[str, Any]:
+    if Path(path).exists() and not Path(path).is_file():
+        raise ValueError(f"{path}: not a regular file (a pipe or a device is never a template)")
     data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
     if not isinstance(data, dict):
         raise ValueError(f"{path}: not a CloudFormation template")

@@ -13,6 +13,7 @@ that environment (endpoint, queue URLs, table names) before their first call.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import logging
 import os
@@ -91,6 +92,7 @@ class LocalStack:
     aws_endpoint: str = field(init=False, default="")
     _aws: LocalAws | None = field(init=False, default=None)
     _log_level: int | None = field(init=False, default=None)
+    _serializer: Callable[..., str] | None = field(init=False, default=None)
     # One handler invocation at a time: Powertools keeps the logger's keys and the metrics
     # per process, and Lambda never runs two invocations in one process (they would mix their lines).
     _invocation: threading.Lock = field(init=False, default_factory=threading.Lock)
@@ -151,8 +153,16 @@ class LocalStack:
 
     def _capture_logs(self) -> None:
         """The relay's log records, kept for the deliveries feed. The logger is opened to INFO (the
-        delivery trail's level) while the terminal keeps the level it was given."""
-        self.records = RecordBuffer(logger.registered_formatter)
+        delivery trail's level) while the terminal keeps the level it was given. Its lines are written
+        as ASCII JSON while relay local runs: Lambda's keep a sender's text as it is (CloudWatch shows
+        it), but a terminal would act on its C1 controls and bidi overrides (U+009B, U+202E)."""
+        formatter = logger.registered_formatter
+        self._serializer = getattr(formatter, "json_serializer", None)
+        if self._serializer is not None:
+            formatter.json_serializer = functools.partial(  # type: ignore[attr-defined]
+                json.dumps, default=str, separators=(",", ":"), ensure_ascii=True
+            )
+        self.records = RecordBuffer(formatter)
         python_logger = logging.getLogger(logger.name)
         self._log_level = python_logger.level
         if python_logger.getEffectiveLevel() > logging.INFO:
@@ -163,6 +173,9 @@ class LocalStack:
         python_logger.addHandler(self.records)
 
     def _release_logs(self) -> None:
+        if self._serializer is not None:
+            logger.registered_formatter.json_serializer = self._serializer  # type: ignore[attr-defined]
+            self._serializer = None
         python_logger = logging.getLogger(logger.name)
         if getattr(self, "records", None) is not None:
             python_logger.removeHandler(self.records)

@@ -5,7 +5,8 @@
   well formed (`make build` runs these, so a config that would fail is never built);
 - secrets: each one the config names is present and usable for its scheme (from a local file, or
   from Secrets Manager);
-- the partner: the key is accepted and every (MDT, guild) pair is linked (a read of the list);
+- the partner: the key is accepted, every (MDT, guild) pair is linked and its list of units is one the
+  consumer can read whole (relay.northca.wire.read_unit_list: the read the consumer plans on);
 - a stack: it exists, its outputs, its parameters match the config, queue and DLQ depth.
 
 Each check returns `Check`s; the command prints them. Clients and lookups are passed in.
@@ -30,13 +31,20 @@ from relay.config.schema import (
     StandardWebhooksSignature,
     timestamp_tolerance,
 )
-from relay.errors import ConfigError, NorthcaAuthError, NorthcaError, NorthcaForbiddenError
+from relay.errors import (
+    ConfigError,
+    NorthcaAuthError,
+    NorthcaError,
+    NorthcaForbiddenError,
+    NorthcaUnreadableListError,
+)
 from relay.ingress.keys import decode_whsec, hmac_key, load_ed25519_public_key, plain_secret, usable_keys
-from relay.models import bundled_value, parse_secret_value
+from relay.models import bundled_value, parse_secret_value, redact
 from relay.sources.registry import adapter_kind
 from relay_devtools.files.config_hints import explain
 from relay_devtools.files.secrets_file import load_secrets_file
 from relay_devtools.files.template import load_template
+from relay_devtools.options import printable
 
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # The template's parameters that name secrets, and what relay.toml calls them.
@@ -52,8 +60,9 @@ class Check:
     warning: bool = False  # passes, but says something the operator should know
 
     def line(self) -> str:
+        """The check as printed: a partner's or a file's text in it cannot move or recolour the terminal."""
         mark = "FAIL" if not self.ok else ("warn" if self.warning else "ok  ")
-        return f"{mark}  {self.name}: {self.detail}"
+        return printable(f"{mark}  {self.name}: {self.detail}")
 
 
 def passed(checks: list[Check]) -> bool:
@@ -219,16 +228,7 @@ def _bundle_name_checks(bundle: str, folder: str, names: Mapping[str, str], *, s
 
 def secret_checks(config: RelayConfig, lookup: SecretLookup, where: str) -> list[Check]:
     """Each secret present, and usable for what it is (values are never printed)."""
-    uses: dict[str, tuple[str, Callable[[str], object]]] = {
-        config.northca.partner_key_secret: ("partner key", plain_secret)
-    }
-    for name, source in config.sources.items():
-        uses[source.signature.secret] = (
-            f"sources.{name} ({source.signature.scheme})",
-            _decoder(source.signature),
-        )
-    for name, server in config.erlc.servers.items():
-        uses[server.server_key_secret] = (f"erlc.servers.{name}", plain_secret)
+    uses = secret_uses(config)
     checks = []
     for secret, (use, decode) in uses.items():
         try:
@@ -251,6 +251,22 @@ def secret_checks(config: RelayConfig, lookup: SecretLookup, where: str) -> list
     return checks
 
 
+def secret_uses(config: RelayConfig) -> dict[str, tuple[str, Callable[[str], object]]]:
+    """Each secret the config names: what it is for, and how a value of it is read (raises ValueError
+    when it cannot be: relay.ingress.keys.usable_keys)."""
+    uses: dict[str, tuple[str, Callable[[str], object]]] = {
+        config.northca.partner_key_secret: ("partner key", plain_secret)
+    }
+    for name, source in config.sources.items():
+        uses[source.signature.secret] = (
+            f"sources.{name} ({source.signature.scheme})",
+            _decoder(source.signature),
+        )
+    for name, server in config.erlc.servers.items():
+        uses[server.server_key_secret] = (f"erlc.servers.{name}", plain_secret)
+    return uses
+
+
 # ------------------------------------------------------------------ the partner
 
 
@@ -268,24 +284,30 @@ def partner_checks(config: RelayConfig, client: Any, base_url: str) -> list[Chec
             units = client.list_units(mdt_id, guild_id)
         except NorthcaAuthError as exc:
             checks.append(Check("partner", False, f"{base_url} refused the partner key (401 {exc})"))
-            return checks
+            break
         except NorthcaForbiddenError as exc:
             detail = f"MDT {mdt_id} is not linked to guild {guild_id} ({exc}); used by {who}"
+            checks.append(Check("partner", False, detail))
+            continue
+        except NorthcaUnreadableListError as exc:
+            detail = (
+                f"{base_url}: MDT {mdt_id}, guild {guild_id}: {exc}: the consumer writes nothing to this MDT "
+                "while its list cannot be read, and the partner-refuses-setup alarm fires (docs/consumer.md)"
+            )
             checks.append(Check("partner", False, detail))
             continue
         except NorthcaError as exc:
             checks.append(Check("partner", False, f"{base_url}: MDT {mdt_id}, guild {guild_id}: {exc}"))
             continue
+        listed = f"{len(units)} units, every one readable"
         checks.append(
-            Check(
-                "partner",
-                True,
-                f"key accepted; MDT {mdt_id} linked to guild {guild_id} ({len(units)} units; {who})",
-            )
+            Check("partner", True, f"key accepted; MDT {mdt_id} linked to guild {guild_id} ({listed}; {who})")
         )
     if not pairs:
         checks.append(Check("partner", True, "no source or ER:LC server to check", warning=True))
-    return checks
+    # The client redacts its own errors; the partner's text may still hold the key some other way.
+    key = str(getattr(client, "partner_key", ""))
+    return [Check(c.name, c.ok, redact(c.detail, key), c.warning) for c in checks]
 
 
 # ------------------------------------------------------------------ a stack

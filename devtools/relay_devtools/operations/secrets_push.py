@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from relay.config.schema import RelayConfig
+from relay.ingress.keys import usable_keys
+from relay.models import parse_secret_value
 from relay_devtools.files.secrets_file import SecretsFile
+from relay_devtools.operations.doctor import secret_uses
 
 # relay local's generated values (relay_devtools.files.secrets_file): never meant for a deployed stack.
 DEMO_PREFIXES = ("demo-",)
@@ -31,6 +34,24 @@ class Pushed:
 def is_demo(content: SecretsFile, name: str) -> bool:
     values = content.secrets[name]
     return any(str(v).startswith(DEMO_PREFIXES) for v in (values if isinstance(values, list) else [values]))
+
+
+def unready(config: RelayConfig, content: SecretsFile) -> list[Pushed]:
+    """Every secret that cannot be pushed as the file holds it: missing, relay local's demo value, or
+    not usable for what it is for (empty, blank, a key its scheme cannot read). The command writes
+    nothing while any is: one bad value used to fail half-way, after writing those sorted before it."""
+    problems = []
+    for name, (use, decode) in sorted(secret_uses(config).items()):
+        if name not in content.secrets:
+            problems.append(Pushed(name, "missing", "not in the secrets file"))
+        elif is_demo(content, name):
+            problems.append(Pushed(name, "refused", "relay local's demo value: put the real one in the file"))
+        else:
+            try:
+                usable_keys(parse_secret_value(content.as_secret_string(name)), decode, use)
+            except Exception as exc:  # noqa: BLE001 - UnusableSecretError, or a decoder's own error
+                problems.append(Pushed(name, "refused", f"not usable: {str(exc).removeprefix(f'{use}: ')}"))
+    return problems
 
 
 def push(config: RelayConfig, content: SecretsFile, client: Any, ask: Ask) -> list[Pushed]:
@@ -65,16 +86,10 @@ def push_bundle(
     config: RelayConfig, content: SecretsFile, client: Any, ask: Ask, bundle: str
 ) -> list[Pushed]:
     """Every secret the config names as one entry of the bundle (relay.toml `[secrets] bundle`): written
-    once, whole, only when every value is there and none is relay local's demo value. Entries the bundle
-    holds that the config does not name are kept."""
+    once, whole, only when every value is ready (`unready`). Entries the bundle holds that the config
+    does not name are kept."""
     names = sorted(config.secret_names())
-    problems = [
-        Pushed(name, "missing", "not in the secrets file")
-        if name not in content.secrets
-        else Pushed(name, "refused", "relay local's demo value: put the real one in the file")
-        for name in names
-        if name not in content.secrets or is_demo(content, name)
-    ]
+    problems = unready(config, content)
     if problems:
         return [*problems, Pushed(bundle, "kept", "nothing written: every value must be ready first")]
     wanted: dict[str, Any] = json.loads(content.as_bundle_string(names))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -57,14 +58,15 @@ def webhook_url(value: str) -> str:
 
 
 def redact(text: str, *urls: str) -> str:
-    """`text` without any of `urls`, nor the path of any (which holds the token)."""
+    """`text` without any of `urls`, nor the path of any (which holds the token), whatever their letter
+    case. Redact, then cut: a cut through the token would leave a piece that no longer matches."""
     for url in urls:
         if not url:
             continue
         path = urlsplit(url).path
-        text = text.replace(url, REDACTED)
+        text = re.sub(re.escape(url), REDACTED, text, flags=re.IGNORECASE)
         if path.strip("/"):
-            text = text.replace(path, "/" + REDACTED)
+            text = re.sub(re.escape(path), "/" + REDACTED, text, flags=re.IGNORECASE)
     return text
 
 
@@ -140,7 +142,7 @@ class DiscordWebhook:
         body = _json(data)
         said = body.get("message") if isinstance(body, Mapping) else None
         text = f"HTTP {status}" + (f": {said}" if isinstance(said, str) and said else "")
-        text = redact(text[:300], self._raw_url, self._url)
+        text = redact(text, self._raw_url, self._url)[:300]
         if status == 429:
             raise DiscordRateLimitedError(text, _retry_after(body, retry_after))
         if 300 <= status < 400:

@@ -9,6 +9,7 @@ loader everything uses. An error names the file, the key and what was expected, 
 from __future__ import annotations
 
 import re
+import stat
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -339,10 +340,22 @@ def parse_schema(data: dict[str, Any], origin: str = "relay.toml") -> RelayConfi
         ) from None
 
 
+# No config or secrets file comes near this: a larger one is a wrong path, not a file to read.
+MAX_TOML_BYTES = 1024 * 1024
+
+
 def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
-    """A TOML file's table; a ConfigError naming the file for anything unreadable (`what` it should be)."""
+    """A TOML file's table; a ConfigError naming the file for anything unreadable (`what` it should be).
+    Only a regular file is read: a FIFO or a device would be read forever."""
     path = Path(path)
     try:
+        status = path.stat()
+        if stat.S_ISDIR(status.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(status.st_mode):
+            raise ConfigError(f"{path}: not a regular file (a pipe or a device is never a {what})")
+        if status.st_size > MAX_TOML_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_TOML_BYTES // 1024} KiB: not a {what}")
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None

@@ -93,9 +93,13 @@ class BatchOutcome:
     clamped: int = 0  # event times in the future, clamped to the receive time
     unconfirmed: int = 0  # units a 2xx did not list: given back
     # Partner answers that point at the configuration: a key refused after a fresh fetch, an MDT not
-    # linked (403), a status the contract does not give for a bad unit (404, 405, 409 ...).
+    # linked (403), a status the contract does not give for a bad unit (404, 405, 409 ...), a list
+    # of units the relay cannot read.
     misconfigured: int = 0
     degraded: bool = False  # the partner has no list endpoint
+    # List answers the relay could not fully read: their MDT's units given back. Counted in
+    # PartnerMisconfigured too (a wrong base_url, or a partner that changed its answer: the operator's).
+    unreadable_lists: int = 0
     recheck_message_ids: set[str] = field(default_factory=set)  # given back to be looked at again later
     rechecks_scheduled: int = 0  # units a delayed recheck message will look at again
     stopped: str | None = None  # why calls stopped early in this invocation (the budget's reason)

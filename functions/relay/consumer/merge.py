@@ -57,7 +57,7 @@ class FieldStamp:
     time, or the winner being recorded): most comparisons are decided by the event time alone.
     """
 
-    __slots__ = ("_origin", "_position", "_source", "_tiebreak", "at", "value")
+    __slots__ = ("_origin", "_position", "_source", "_tiebreak", "at", "first", "value")
 
     def __init__(
         self,
@@ -77,6 +77,9 @@ class FieldStamp:
         self._origin = origin
         self._position = position
         self._source = source
+        # Where a run of the same value from the same source began in the batch (None: here): a
+        # source that reports state and says a value twice in one batch first said it then.
+        self.first: FieldStamp | None = None
 
     @property
     def source(self) -> str:
@@ -186,6 +189,13 @@ class MdtBatch:
     actor_key: tuple[datetime, str] | None = None
     clamps: list[Clamp] = field(default_factory=list)
 
+    def _note_actor(self, message: QueueMessage) -> None:
+        """The audit actor of a PUT is the one of the newest message that contributes to it."""
+        if message.actor:
+            key = (message.received_at, message.webhook_id or "")
+            if self.actor_key is None or key > self.actor_key:
+                self.actor, self.actor_key = message.actor, key
+
     def add(
         self,
         message_id: str,
@@ -193,11 +203,7 @@ class MdtBatch:
         max_event_skew: timedelta | None = None,
         canonical: Callable[[str], str] | None = None,
     ) -> None:
-        if message.actor:
-            # The audit actor of a PUT is the one of the newest message that contributes to it.
-            key = (message.received_at, message.webhook_id or "")
-            if self.actor_key is None or key > self.actor_key:
-                self.actor, self.actor_key = message.actor, key
+        self._note_actor(message)
         latest = message.received_at + max_event_skew if max_event_skew is not None else None
         source = message.source
         origin = Origin(message.received_at, message.webhook_id, source)
@@ -222,9 +228,13 @@ class MdtBatch:
                 # MergedUnit.apply, inlined: a batch merges tens of thousands of fields.
                 current = newest.get(name)
                 if current is None or at > current.at:
-                    newest[name] = FieldStamp(value, at, origin=origin, position=index)
+                    stamp = newest[name] = FieldStamp(value, at, origin=origin, position=index)
+                    if current is not None and current.value == value:
+                        stamp.first = current.first or current
                 elif at == current.at:
                     unit.apply(name, FieldStamp(value, at, origin=origin, position=index))
+                elif current.value == value and at < (current.first or current).at:
+                    current.first = FieldStamp(value, at, origin=origin, position=index)
 
 
 def merge_messages(

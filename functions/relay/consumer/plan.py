@@ -16,10 +16,13 @@ baseline for it (relay.consumer.unit_state):
 3. A cleared field is sent as "", the partner's own unset value; nothing is ever sent as null.
 
 The unit's PUT body is the partner's record with those values; no PUT is made when it equals the
-record. A unit the partner does not hold is created with only the fields a change sets, and is not
-recreated when no change of the batch is newer than what the relay knew (another writer removed it).
-When the partner has no list endpoint (`listed=False`, degraded), the body is the batch's newer
-changes plus the values the relay itself wrote, and nothing else.
+record. A unit the list does not name is not recreated when no change of the batch is newer than what
+the relay knew (another writer removed it); otherwise its body is the batch's newer changes and every
+other value the relay knows of it, its own and other writers' it saw (the list may be partial: a field
+left out is stored as "", so a bare create would blank the rest). A unit the relay knows nothing of is
+created with only the fields a change sets. When the partner has no list endpoint (`listed=False`,
+degraded), the body is the batch's newer changes plus the values the relay itself wrote, and nothing
+else.
 
 Every value a PUT writes (a field it leaves out is written as "") is recorded as sent, with the
 baseline it stands for, before the PUT (`intent`): whatever happens to the PUT, the relay recognises
@@ -197,8 +200,10 @@ def _plan_unseen(
         if name in newer:
             targets[name] = Baseline.written(newer[name])
             fields[name] = targets[name].value
-        elif not listed and base is not None and base.ours and not base.is_blank:
-            targets[name] = base  # degraded: what the relay itself wrote, sent again
+        elif base is not None and not base.is_blank and (listed or base.ours):
+            # Not listed: every value the relay knows (a partial list must not blank the unit).
+            # Degraded: only what the relay itself wrote (it sees no other writer's edits).
+            targets[name] = base
             fields[name] = base.value
         else:
             # Left out: the partner stores "" for it (a create has nothing else to say).

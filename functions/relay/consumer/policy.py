@@ -21,11 +21,14 @@ UNKNOWN = (1, False)
 
 
 class SourceKind(NamedTuple):
-    """What the consumer knows of a source: its default rank for profile fields, and whether it
-    reports state (saying a value again is not a change) or events (every command counts)."""
+    """What the consumer knows of a source: its default rank for profile fields, whether it reports
+    state (saying a value again is not a change) or events (every command counts), and the voice it
+    speaks with about duty: sources of one voice are one opinion (the game's roster and its players'
+    commands), the newest of them being what that voice says."""
 
     profile_rank: int
     reports_state: bool
+    voice: str | None = None
 
 
 def canonical_id(unit_id: str, ids: str = "case-insensitive") -> str:
@@ -47,12 +50,12 @@ class UnitPolicy:
     sources: Mapping[str, SourceKind] = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config: RelayConfig, kinds: Mapping[str, SourceKind]) -> UnitPolicy:
-        """`kinds`: each configured source's kind (from its adapter's SenderFacts), by source name."""
-        sources = dict(kinds)
+    def from_config(cls, config: RelayConfig, kinds: Mapping[str, SourceKind] | None = None) -> UnitPolicy:
+        """`kinds`: each configured source's kind by name; by default from its adapter's SenderFacts."""
+        sources = dict(kinds) if kinds is not None else source_kinds(config)
         for server in config.erlc.servers:
             # The roster poller's messages: the game's state, as the game reports it.
-            sources[f"erlc:{server}"] = SourceKind(profile_rank=0, reports_state=True)
+            sources[f"erlc:{server}"] = SourceKind(profile_rank=0, reports_state=True, voice=f"erlc:{server}")
         return cls(config.units, {m: c.units for m, c in config.mdts.items()}, sources)
 
     def rules(self, mdt_id: str) -> UnitRules:
@@ -71,6 +74,11 @@ class UnitPolicy:
             return 0
         return self.sources.get(source, SourceKind(*UNKNOWN)).profile_rank
 
+    def voice(self, source: str) -> str:
+        """Who a source speaks for about duty: its voice, else itself."""
+        kind = self.sources.get(source)
+        return kind.voice if kind is not None and kind.voice else source
+
     def reports_state(self, source: str) -> bool:
         return self.sources.get(source, SourceKind(*UNKNOWN)).reports_state
 
@@ -79,3 +87,17 @@ class UnitPolicy:
 
     def duty_memory(self, mdt_id: str) -> timedelta:
         return timedelta(hours=self.rules(mdt_id).duty_memory_hours)
+
+
+def source_kinds(config: RelayConfig) -> dict[str, SourceKind]:
+    """Each configured source's kind, from its adapter's SenderFacts (relay.sources.registry). Players'
+    commands (`erlc-events`) speak with their server's voice, the roster's (`erlc:<server>`)."""
+    from relay.sources.registry import adapter_kind
+
+    kinds = {}
+    for name, source in config.sources.items():
+        sender = adapter_kind(source.adapter).sender
+        server = source.options.get("server") if source.adapter == "erlc-events" else None
+        voice = f"erlc:{server}" if isinstance(server, str) else None
+        kinds[name] = SourceKind(sender.profile_rank, sender.reports_state, voice)
+    return kinds

@@ -44,20 +44,24 @@ def _heard_after(before: tuple[Heard, ...], stamps: Iterable[FieldStamp]) -> tup
     heard = {h.source: h for h in before}
     for stamp in stamps:
         known = heard.get(stamp.source)
+        said = stamp.first or stamp  # a run of one value in the batch was first said there
         if known is None:
-            heard[stamp.source] = Heard(stamp.source, stamp.value, stamp.at, stamp.tiebreak, stamp.at)
+            heard[stamp.source] = Heard(stamp.source, stamp.value, said.at, said.tiebreak, stamp.at)
         elif stamp.value == known.value:
             first = (stamp.at, stamp.tiebreak) if _key(stamp) < (known.at, known.tiebreak) else None
             at, tiebreak = first or (known.at, known.tiebreak)
             heard[stamp.source] = Heard(known.source, known.value, at, tiebreak, max(known.last_at, stamp.at))
         elif stamp.at > known.last_at:
-            heard[stamp.source] = Heard(stamp.source, stamp.value, stamp.at, stamp.tiebreak, stamp.at)
+            heard[stamp.source] = Heard(stamp.source, stamp.value, said.at, said.tiebreak, stamp.at)
         # else: an older change of another value, arriving late: the memory keeps the newest
     return tuple(sorted(heard.values(), key=lambda h: (h.last_at, h.source))[-MAX_HEARD:])
 
 
 def _as_first_said(stamp: FieldStamp, known: Heard | None) -> FieldStamp:
-    """A repeat of the value a source last said, dated when it first said it."""
+    """A repeat of the value a source last said (in an earlier batch, or earlier in this one), dated
+    when it first said it."""
+    if stamp.first is not None:
+        stamp = FieldStamp(stamp.value, stamp.first.at, stamp.first.tiebreak, source=stamp.source)
     if known is None or known.value != stamp.value or (known.at, known.tiebreak) >= _key(stamp):
         return stamp
     return FieldStamp(stamp.value, known.at, known.tiebreak, source=stamp.source)
@@ -73,48 +77,76 @@ def _stamp(heard: Heard) -> FieldStamp:
     return FieldStamp(heard.value, heard.at, heard.tiebreak, source=heard.source)
 
 
+Outcome = tuple[FieldStamp | None, Literal["held", "owned", "kept"] | None, str | None]
+
+
 def resolve(unit: MergedUnit, state: UnitState, policy: UnitPolicy, mdt_id: str, now: datetime) -> Resolved:
     by_field: dict[str, list[FieldStamp]] = {}
     for newest in unit.sources.values():
         for name, stamp in newest.items():
             by_field.setdefault(name, []).append(stamp)
-    changes: dict[str, FieldStamp] = {}
-    heard: dict[str, tuple[Heard, ...]] = {}
-    held: dict[str, Literal["held", "owned", "kept"]] = {}
-    why: dict[str, str] = {}
+    resolved = Resolved({}, {}, {}, {})
     for name, said in by_field.items():
         before = state.field(name).heard
-        heard[name] = _heard_after(before, said)
-        remembered = {h.source: _stamp(h) for h in before}
-        news = {stamp.source: _said_again(stamp, {h.source: h for h in before}, policy) for stamp in said}
-        # Each source's value: its news when newer than what it said before, else what it said before.
-        values = dict(remembered)
-        for source, stamp in news.items():
-            known = remembered.get(source)
-            if known is None or _key(stamp) > _key(known):
-                values[source] = stamp
-        ranked = sorted(
-            values.values(),
-            key=lambda c: (policy.rank(mdt_id, c.source, name), c.at, c.tiebreak),
-            reverse=True,
-        )
-        for candidate in ranked:
-            reason = _held_on_duty(name, candidate, heard[name], policy, mdt_id, now)
-            if reason is not None:
-                if news.get(candidate.source) is candidate:
-                    held[name], why[name] = "held", reason
-                continue
-            if news.get(candidate.source) is candidate:
-                changes[name] = candidate
-                held.pop(name, None)
-                why.pop(name, None)
-            elif name not in held and _outranked(candidate, news, values, policy, mdt_id, name):
-                held[name] = "owned"
-                why[name] = f"{name}: {candidate.source}'s value wins this field"
-            elif name not in held:
-                held[name] = "kept"
-            break
-    return Resolved(changes, heard, held, why)
+        resolved.heard[name] = _heard_after(before, said)
+        if len(said) == 1 and all(h.source == said[0].source for h in before):
+            change, outcome, reason = _alone(said[0], before, policy)
+        else:
+            change, outcome, reason = _weighed(name, said, before, resolved.heard[name], policy, mdt_id, now)
+        if change is not None:
+            resolved.changes[name] = change
+        if outcome is not None:
+            resolved.held[name] = outcome
+        if reason is not None:
+            resolved.why[name] = reason
+    return resolved
+
+
+def _alone(stamp: FieldStamp, before: tuple[Heard, ...], policy: UnitPolicy) -> Outcome:
+    """One source alone (the common case): no owner or voice to weigh, only its own memory."""
+    known = before[0] if before else None
+    candidate = _said_again(stamp, {known.source: known} if known else {}, policy)
+    if known is None or _key(candidate) > (known.at, known.tiebreak):
+        return candidate, None, None
+    return None, "kept", None
+
+
+def _weighed(
+    name: str,
+    said: list[FieldStamp],
+    before: tuple[Heard, ...],
+    heard: tuple[Heard, ...],
+    policy: UnitPolicy,
+    mdt_id: str,
+    now: datetime,
+) -> Outcome:
+    """Several sources: each one's value (its news when newer than what it said before, else what it
+    said before), ranked; the first not held on duty wins, and is a change if it is news."""
+    remembered = {h.source: _stamp(h) for h in before}
+    news = {stamp.source: _said_again(stamp, {h.source: h for h in before}, policy) for stamp in said}
+    values = dict(remembered)
+    for source, stamp in news.items():
+        known = remembered.get(source)
+        if known is None or _key(stamp) > _key(known):
+            values[source] = stamp
+    ranked = sorted(
+        values.values(), key=lambda c: (policy.rank(mdt_id, c.source, name), c.at, c.tiebreak), reverse=True
+    )
+    held: Outcome | None = None
+    for candidate in ranked:
+        reason = _held_on_duty(name, candidate, heard, policy, mdt_id, now)
+        if reason is not None:
+            if held is None and news.get(candidate.source) is candidate:
+                held = (None, "held", reason)
+            continue
+        if news.get(candidate.source) is candidate:
+            return candidate, None, None
+        if held is not None:
+            return held
+        if _outranked(candidate, news, values, policy, mdt_id, name):
+            return None, "owned", f"{name}: {candidate.source}'s value wins this field"
+        return None, "kept", None
+    return held if held is not None else (None, "kept", None)
 
 
 def _outranked(
@@ -141,12 +173,20 @@ def _held_on_duty(
     mdt_id: str,
     now: datetime,
 ) -> str | None:
-    """Why an off-duty status is not taken (another source has the unit on duty), or None."""
+    """Why an off-duty status is not taken (another voice has the unit on duty), or None. Sources of one
+    voice are one opinion, the newest of them what it says: a player's own `;10-7` is not held by the
+    roster that announced them, and the roster's 10-7 when they leave is not held by their last command."""
     if name != "status" or not policy.off_duty(mdt_id, candidate.value):
         return None
     since = now - policy.duty_memory(mdt_id)
-    for other in sorted(heard, key=lambda h: h.last_at, reverse=True):
-        on_duty = other.value is not None and not policy.off_duty(mdt_id, other.value)
-        if other.source != candidate.source and on_duty and other.last_at >= since:
-            return f"{name}: on duty per {other.source} ({other.value})"
+    mine = policy.voice(candidate.source)
+    says: dict[str, Heard] = {}
+    for entry in heard:
+        voice = policy.voice(entry.source)
+        if voice != mine and (voice not in says or entry.last_at > says[voice].last_at):
+            says[voice] = entry
+    for voice, entry in sorted(says.items(), key=lambda item: item[1].last_at, reverse=True):
+        on_duty = entry.value is not None and not policy.off_duty(mdt_id, entry.value)
+        if on_duty and entry.last_at >= since:
+            return f"{name}: on duty per {voice} ({entry.value})"
     return None

@@ -9,8 +9,9 @@ to stop calling it.
 - 413: split the request; a status the contract does not give for a bad unit (404, 405, 409, 422)
   is a configuration problem: nothing is dead-lettered for it, the units are given back and counted.
 - A 2xx is a write only for the ids its `data` lists: the others are uncertain and given back.
-- The list read: 404/405 means the partner has no list endpoint (degrade, once); any other failure
-  fails that MDT's units for this invocation.
+- The list read: 404/405 means the partner has no list endpoint (degrade, once); an answer the relay
+  cannot fully read (relay.northca.wire.read_unit_list) is not retried: it is counted, logged for the
+  alarm, and fails that MDT's units for this invocation, as any other failure of the read does.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from relay.errors import (
     NorthcaPayloadTooLargeError,
     NorthcaThrottledError,
     NorthcaUnexpectedStatusError,
+    NorthcaUnreadableListError,
     PartnerStoppedError,
 )
 from relay.observability import logger
@@ -211,6 +213,15 @@ class PartnerSession:
             raise exc  # the caller splits the request
         if isinstance(exc, NorthcaNotFoundError) and not is_put:
             raise exc  # the list endpoint is missing: the caller degrades
+        if isinstance(exc, NorthcaUnreadableListError):
+            # Read again at once, the same answer would say nothing new: the messages come back later.
+            self.outcome.unreadable_lists += 1
+            self.outcome.misconfigured += 1
+            logger.error(  # alarmed (template.yaml: PartnerRefusesSetupFilter)
+                "PARTNER'S LIST OF UNITS CANNOT BE READ: this MDT's units are given back",
+                extra={"mdt_id": group.mdt_id, "guild_id": group.guild_id, "error": exc.message},
+            )
+            raise exc
         if isinstance(exc, NorthcaNotFoundError | NorthcaUnexpectedStatusError):
             self._stop_group(group, "an answer the contract does not give for a bad unit", exc)
             raise exc

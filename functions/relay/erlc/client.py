@@ -119,7 +119,7 @@ class ErlcClient:
                 return PlayersAnswer(parse_players(body), version, rate_limit)
             except ErlcResponseError as exc:
                 raise ErlcError(f"GET {path}: {exc}", status) from None
-        message = redact(_error_message(body) or f"HTTP {status}", self.server_key)
+        message = redact(_error_message(body) or f"HTTP {status}", self.server_key)[:200]
         if status == 429:
             raise ErlcRateLimitedError(
                 f"GET {path}: rate limited ({message})",
@@ -151,8 +151,8 @@ def _error_code(body: Any) -> int | None:
 
 
 def _error_message(body: Any) -> str | None:
-    message = _text(body, "message") or _text(body, "error")
-    return message[:200] if message else None
+    # Whole: the caller redacts the server key, then cuts (a cut through the key would hide it).
+    return _text(body, "message") or _text(body, "error")
 
 
 def _retry_after(body: Any, header: str | None, now: datetime) -> float | None:

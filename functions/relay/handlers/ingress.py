@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from relay.errors import InvalidPayloadError, RelayError, VerificationError
 from relay.handlers import wiring
 from relay.ingress import answers
-from relay.ingress.pipeline import InboundRequest, IngressDeps, accept_webhook
+from relay.ingress.pipeline import InboundRequest, IngressDeps, accept_webhook, shown_source
 from relay.models import utc_now
 from relay.observability import logger, metrics
 
@@ -81,7 +81,7 @@ def request_id(event: Mapping[str, Any]) -> str | None:
 def handle(
     event: Mapping[str, Any], source: str, token: str | None, deps: IngressDeps, now: Callable[[], datetime]
 ) -> dict[str, Any]:
-    logger.append_keys(source=source)
+    logger.append_keys(source=shown_source(source))
     request = InboundRequest(
         source=source,
         headers=lower_case_headers(event),
@@ -132,14 +132,33 @@ def on_relay_error(exc: RelayError) -> dict[str, Any]:
     return answers.from_relay_error(exc)
 
 
-def on_not_found(event: Mapping[str, Any]) -> dict[str, Any]:
+# A path no route matches is logged by its first segments only.
+MAX_SHAPE_SEGMENTS = 6
+
+
+def route_shape(path: str, sources: Container[str]) -> str:
+    """A path no route matches, as its log line names it: `hooks` and a configured source's name after
+    it as they are, every other segment by its length (`/hooks/snaily/<26 characters>/`). A url-token
+    posted on a path that is not quite a route (a trailing slash) must not reach the log."""
+    segments = path.split("/")
+    shown = []
+    for index, segment in enumerate(segments[:MAX_SHAPE_SEGMENTS]):
+        named = segment == "hooks" or (index > 0 and segments[index - 1] == "hooks" and segment in sources)
+        shown.append(segment if not segment or named else f"<{len(segment)} characters>")
+    if len(segments) > MAX_SHAPE_SEGMENTS:
+        shown.append(f"<{len(segments) - MAX_SHAPE_SEGMENTS} more segments>")
+    return "/".join(shown)
+
+
+def on_not_found(event: Mapping[str, Any], sources: Container[str]) -> dict[str, Any]:
     http = mapping(mapping(event.get("requestContext")).get("http"))
+    method = str(http.get("method"))[:16]
     logger.info(
         "no such route",
         extra={
             "status": 404,
-            "method": str(http.get("method"))[:16],
-            "path": str(event.get("rawPath"))[:256],
+            "method": method if method.isascii() and method.isalpha() else "<other>",
+            "route": route_shape(str(event.get("rawPath")), sources),
         },
     )
     metrics.add_metric(name="WebhooksRejectedUnknownRoute", unit=MetricUnit.Count, value=1)
@@ -162,7 +181,7 @@ def lambda_handler(
     try:
         target = route(event)
         if target is None:
-            return on_not_found(event)
+            return on_not_found(event, deps.config.sources)
         return handle(event, *target, deps, now or utc_now)
     except RelayError as exc:
         return on_relay_error(exc)

@@ -149,8 +149,7 @@ def _consumer_deps() -> ConsumerDeps:
     from relay.aws.unit_state import DynamoUnitStateStore
     from relay.config.environment import ConsumerEnvironment
     from relay.consumer.invocation import ConsumerDeps
-    from relay.consumer.policy import SourceKind, UnitPolicy
-    from relay.sources.registry import adapter_kind
+    from relay.consumer.policy import UnitPolicy
 
     env = ConsumerEnvironment.model_validate(os.environ)
     config = env.relay_config()
@@ -168,14 +167,7 @@ def _consumer_deps() -> ConsumerDeps:
         rechecks=SqsPublisher(env.QUEUE_URL, sqs) if env.QUEUE_URL else None,
         dead_letters=SqsDeadLetters(sqs, env.DLQ_URL) if env.DLQ_URL else None,
         settings=config.consumer,
-        policy=UnitPolicy.from_config(
-            config,
-            {
-                name: SourceKind(sender.profile_rank, sender.reports_state)
-                for name, source in config.sources.items()
-                for sender in [adapter_kind(source.adapter).sender]
-            },
-        ),
+        policy=UnitPolicy.from_config(config),
         max_units_per_request=config.northca.max_units_per_request,
     )
 

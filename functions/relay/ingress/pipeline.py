@@ -164,11 +164,24 @@ def _secrets_for(name: str, deps: IngressDeps, *, fresh: bool = False) -> list[s
         raise SecretsUnavailableError(f"secret {name!r}: {type(exc).__name__}: {detail}") from None
 
 
+# The longest source name a log line or an answer repeats of a request's path (a configured name is
+# shorter: relay.config.schema.SOURCE_NAME).
+MAX_SHOWN_SOURCE = 64
+
+
+def shown_source(name: str) -> str:
+    """A source name from a request's path, as a log line or an answer may repeat it: at most
+    MAX_SHOWN_SOURCE characters (a 60 KB name posted 4,000 times must not fill the logs), control
+    characters written out."""
+    short = name if len(name) <= MAX_SHOWN_SOURCE else f"{name[:MAX_SHOWN_SOURCE]}…({len(name)} characters)"
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in short)
+
+
 def _route(request: InboundRequest, deps: IngressDeps) -> tuple[SourceConfig, Adapter, AdapterKind]:
     """The source, its adapter and kind, if the request's size and content type are ones it takes."""
     source = deps.config.sources.get(request.source)
     if source is None:
-        raise UnknownSourceError(f"Unknown source {request.source!r}")
+        raise UnknownSourceError(f"Unknown source {shown_source(request.source)!r}")
     if len(request.body) > deps.config.ingress.max_body_bytes:
         raise PayloadTooLargeError(f"Body larger than {deps.config.ingress.max_body_bytes} bytes")
     adapter, kind = deps.adapter(request.source, source)
@@ -278,7 +291,12 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
     if key:
         try:
             if deps.replay.seen(key, request.received_at):
-                return Accepted(request.source, webhook_id, 0, 0, replayed=True)
+                # Named by what matched, which is signed: an unsigned id (delivery_id_header) in a
+                # replayed request is the replayer's to choose, so neither the answer nor a line adopts it.
+                signed_name = key.removeprefix(f"{request.source}#")
+                logger.set_correlation_id(signed_name)
+                logger.append_keys(webhook_id=signed_name)
+                return Accepted(request.source, signed_name, 0, 0, replayed=True)
         except ReplayStoreUnavailableError as exc:
             store_error = str(exc)  # fail open: see docs/security.md, "Replay window"
 

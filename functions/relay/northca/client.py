@@ -28,6 +28,7 @@ from relay.errors import (
     NorthcaTimeoutError,
     NorthcaUnexpectedStatusError,
     NorthcaUnreachableError,
+    NorthcaUnreadableListError,
 )
 from relay.httpclient import json_or_none, parse_retry_after
 from relay.models import redact, utc_now
@@ -76,15 +77,16 @@ class NorthcaClient:
         return UpsertAnswer(confirmed_ids(data))
 
     def list_units(self, mdt_id: str, guild_id: str) -> dict[str, PartnerUnit]:
-        """The MDT's active units by id. An answer without a list is a failed call: taking it for "no
-        units" would make every unit look new, and a create leaves the fields it does not set blank."""
+        """The MDT's active units by id. An answer the relay cannot fully read (no list, an entry it cannot
+        interpret: relay.northca.wire.read_unit_list) is a failed call: read for "no units" or for an
+        unset field, it would make units look new or blank, and a PUT would blank them at the partner."""
         return read_unit_list(self.list_records(mdt_id, guild_id))
 
     def list_records(self, mdt_id: str, guild_id: str) -> list[Any]:
         """The list answer's `data` as the partner sent it (the operator's tools print it whole)."""
         data = self._call("GET", self._units_url(mdt_id), self._headers(guild_id, None), None)
         if not isinstance(data, list):
-            raise NorthcaServerError("GET answered without a list of units")
+            raise NorthcaUnreadableListError("the list answer cannot be read: data is not a list")
         return data
 
     def _call(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Any:
@@ -108,7 +110,7 @@ class NorthcaClient:
         envelope = json_or_none(response.data)  # a deep answer is garbage too
         error = envelope.get("error") if isinstance(envelope, dict) else None
         # The partner may echo the key in its text (a 401 that quotes what it refused): never log it.
-        message = redact(error[:500], self.partner_key) if isinstance(error, str) else f"HTTP {status}"
+        message = redact(error, self.partner_key)[:500] if isinstance(error, str) else f"HTTP {status}"
         if 200 <= status < 300:
             if isinstance(envelope, dict) and envelope.get("ok") is True:
                 return envelope.get("data")

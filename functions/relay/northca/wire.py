@@ -10,35 +10,80 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from relay.errors import NorthcaUnreadableListError
 from relay.models import UNIT_FIELDS
 from relay.ports.partner import PartnerUnit, UnitRecord
 
 
 def read_unit_list(data: Any) -> dict[str, PartnerUnit]:
-    """The units of a list answer's `data` by id (trimmed, as the partner trims ids); entries that are
-    not unit records are ignored. Read so that an odd answer never blanks a field: a value that is not
-    a string keeps its JSON text (null is the partner's unset, ""), and of two entries for one id the one
-    with the later `updated_at` counts (the first on a tie)."""
+    """The units of a list answer's `data` by id (trimmed, as the partner trims ids), or
+    NorthcaUnreadableListError when any of it cannot be read for sure.
+
+    The list endpoint is not in the contract: it is read as a list of the contract's ActiveUnit records.
+    Every entry must be an object with a text `id`, listed once, and every writable field present as
+    text or null (null is the partner's unset, ""): a partner that stores "" for an omitted field sends
+    every key. Anything else (junk, a numeric id, a missing field, a number where text goes) could only
+    be guessed at, and a wrong guess makes a unit look new or a field look blank, which a PUT then
+    blanks at the partner. Other keys are ignored; an `updated_at` that cannot be read is None (the
+    consumer then dates what it sees by the read: it never reverts another writer's value for that).
+    """
+    if not isinstance(data, list):
+        raise NorthcaUnreadableListError(f"the list answer cannot be read: data is {_kind(data)}, not a list")
     units: dict[str, PartnerUnit] = {}
-    for record in data if isinstance(data, list) else []:
-        if not isinstance(record, dict) or not isinstance(unit_id := record.get("id"), str):
-            continue
-        unit = PartnerUnit(
-            {name: _text(record.get(name)) for name in UNIT_FIELDS}, _instant(record.get("updated_at"))
-        )
-        unit_id = unit_id.strip()
-        if unit_id not in units or _later(unit.updated_at, units[unit_id].updated_at):
-            units[unit_id] = unit
+    problems: list[str] = []
+    for index, entry in enumerate(data):
+        problem = _entry_problem(index, entry)
+        if problem is None:
+            unit_id = entry["id"].strip()
+            if unit_id in units:
+                problem = f"entry {index}: id {_shown(unit_id)!r} is listed twice"
+            else:
+                fields: dict[str, str] = {name: entry[name] or "" for name in UNIT_FIELDS}
+                units[unit_id] = PartnerUnit(fields, _instant(entry.get("updated_at")))
+        if problem is not None:
+            problems.append(problem)
+    if problems:
+        named = "; ".join(problems[:MAX_PROBLEMS_NAMED])
+        left = len(problems) - MAX_PROBLEMS_NAMED
+        more = f"; and {left} more" if left > 0 else ""
+        raise NorthcaUnreadableListError(f"the list answer cannot be read: {named}{more}")
     return units
 
 
-def _text(value: Any) -> str:
-    if value is None or isinstance(value, str):
-        return value or ""
-    try:
-        return json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except ValueError:  # NaN and friends: the text Python would print
-        return str(value)
+# An unreadable list's reason names this many of its problems (a log line, a dead letter's reason).
+MAX_PROBLEMS_NAMED = 3
+MAX_ID_SHOWN = 40
+_MISSING = object()
+
+
+def _entry_problem(index: int, entry: Any) -> str | None:
+    """What makes one entry unreadable, or None."""
+    if not isinstance(entry, dict):
+        return f"entry {index} is not a unit record ({_kind(entry)})"
+    unit_id = entry.get("id", _MISSING)
+    if not isinstance(unit_id, str):
+        return f"entry {index}: id is not a string ({_kind(unit_id)})"
+    if not unit_id.strip():
+        return f"entry {index}: id is empty"
+    where = f"entry {index} ({_shown(unit_id.strip())})"
+    for name in UNIT_FIELDS:
+        if name not in entry:
+            return f"{where}: no {name}"
+        if entry[name] is not None and not isinstance(entry[name], str):
+            return f"{where}: {name} is not text ({_kind(entry[name])})"
+    return None
+
+
+def _kind(value: Any) -> str:
+    if value is _MISSING:
+        return "missing"
+    return "null" if value is None else type(value).__name__
+
+
+def _shown(text: str) -> str:
+    """A partner's id as a reason shows it: control characters written out, at most MAX_ID_SHOWN long."""
+    short = text if len(text) <= MAX_ID_SHOWN else text[:MAX_ID_SHOWN] + "…"
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in short)
 
 
 def _later(a: datetime | None, b: datetime | None) -> bool:

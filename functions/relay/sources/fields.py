@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from relay.errors import InvalidPayloadError
-from relay.models import UNIT_FIELDS, UnitChange, UnitField, to_utc, usable_unit_id
+from relay.models import UNIT_FIELDS, UnitChange, UnitField, to_utc, usable_unit_id, usable_value
 
 # What an adapter picks for one unit: its id and any of its fields.
 PickKey = Literal["id", "officer_name", "officer_badge", "department", "rank", "status"]
@@ -118,6 +118,10 @@ class FieldRules(BaseModel):
                 if name in self.defaults:
                     fields[name] = self.defaults[name]
                 continue
+            try:
+                usable_value(text)  # the sender's text; constants, defaults and maps are the operator's
+            except ValueError as exc:
+                raise InvalidPayloadError(f"{place(name)}: {exc}") from None
             mapped = self._mapped(name, text, place(name))
             if mapped is not _OMIT:
                 fields[name] = mapped  # type: ignore[assignment]

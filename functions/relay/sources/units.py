@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from relay.errors import InvalidPayloadError, describe_validation_error
-from relay.models import UNIT_FIELDS, FieldValue, Instant, SenderUnitId, UnitChange
+from relay.models import UNIT_FIELDS, Instant, SenderFieldValue, SenderUnitId, UnitChange
 from relay.sources import AdapterContext, AdapterKind, SenderFacts
 
 
@@ -25,11 +25,11 @@ class InboundUnit(BaseModel):
 
     id: SenderUnitId
     at: Instant | None = None
-    officer_name: FieldValue = None
-    officer_badge: FieldValue = None
-    department: FieldValue = None
-    rank: FieldValue = None
-    status: FieldValue = None
+    officer_name: SenderFieldValue = None
+    officer_badge: SenderFieldValue = None
+    department: SenderFieldValue = None
+    rank: SenderFieldValue = None
+    status: SenderFieldValue = None
 
 
 class UnitsBody(BaseModel):
