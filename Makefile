@@ -23,12 +23,13 @@ $(error UV_PYTHON=$(UV_PYTHON): northca-relay runs on Python $(PYTHON_VERSION) o
 endif
 
 .PHONY: help dev run test lint format typecheck template unit integration e2e soak bench build deps \
-	check-config deploy clean
+	check-config deploy clean gamenight
 
 help:
 	@echo "make run    - run the relay locally (moto + Northca emulator) with a demo config"
 	@echo "make test   - lint, types, template checks and the whole test suite"
 	@echo "make bench  - benchmarks, each next to its baseline"
+	@echo "make gamenight - a simulated game night through relay local, measured against what a dispatcher should see"
 	@echo "make build  - check \$$(CONFIG) (relay doctor --offline), sam build (arm64, no Docker), ship it"
 	@echo "make deploy - make build, then sam deploy (GUIDED=1 the first time; CONFIG=file.toml)"
 
@@ -85,6 +86,11 @@ soak: dev
 
 bench: dev
 	$(RUN) python -m relay_devtools.bench
+
+# A simulated game night (docs/gamenight.md): a few minutes against relay local, a report at the end.
+# GAMENIGHT_ARGS="--tree ../other-checkout --json --out night.json" measures another checkout the same way.
+gamenight: dev
+	$(RUN) python -m relay_devtools.gamenight $(GAMENIGHT_ARGS)
 
 # Lambda layer requirements come from the lock file (boto3 is in the Lambda runtime).
 deps: dev
