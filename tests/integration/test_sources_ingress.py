@@ -130,4 +130,4 @@ def test_erlc_emergency_call_is_queued_as_the_servers_call(config, aws, store, l
         [],
     )
     # And what it sent is kept, once queued, for the poll's first sight of the call
-    assert store.get("roster#main", "call#42-1795867185") is not None
+    assert "42-1795867185" in store.get("roster#main", "sent-calls")["calls"]

@@ -10,16 +10,17 @@ from typing import Any
 
 import pytest
 
-from relay.erlc.calls import (
+from relay.erlc.call_sync import (
     MAX_STORED_CALLS,
+    Reported,
     StoredCall,
-    digests,
     dump_calls,
     load_calls,
-    parse_calls,
-    read_call,
+    load_reported,
+    report,
     sync_calls,
 )
+from relay.erlc.calls import digests, parse_calls, read_call
 from relay.erlc.roster import dump_stored, load_stored, parse_players
 from relay.models import CLOSED
 from relay.ports.erlc import ErlcCall
@@ -213,8 +214,39 @@ def test_sync_the_webhooks_baseline_makes_a_first_sight_send_only_what_changed_s
     told = digests(
         {"description": "Help", "location": "Springfield Ave", "call_type": "Police", "units_assigned": []}
     )
-    [change] = sync({}, [call], seconds=30, earlier=lambda key: told).changes
+    reported = {f"7-{T0}": Reported(number=7, started=T0, at=T0 + 5, sent=told)}
+    [change] = sync({}, [call], seconds=30, reported=reported, last_poll=T0 - 50).changes
     assert change.fields == {"units_assigned": ["A-1"]} and change.at == NOW + timedelta(seconds=30)
+
+
+def test_sync_a_call_only_the_webhook_saw_is_followed_and_closed_once_gone() -> None:
+    # Given the webhook reported call 7 after the last poll, and the call ended before this poll
+    reported = {f"7-{T0}": Reported(number=7, started=T0, at=T0 + 5, sent={})}
+    adopted = sync({}, [], seconds=30, reported=reported, last_poll=T0 - 30)
+    assert (list(adopted.calls), adopted.changes) == ([f"7-{T0}"], [])
+    assert adopted.calls[f"7-{T0}"].absent == 1  # this answer, after the report, did not list it
+    # Then it is closed as any call missing from absent_polls lists, and not adopted again after
+    closed = sync(adopted.calls, [], seconds=90, reported=reported, last_poll=T0 + 30)
+    assert [(c.key, c.fields, c.opens) for c in closed.changes] == [(f"7-{T0}", {"status": CLOSED}, False)]
+    assert sync(closed.calls, [], seconds=150, reported=reported, last_poll=T0 + 90).calls == {}
+
+
+def test_sync_a_report_that_may_postdate_the_answer_is_not_yet_an_absence() -> None:
+    reported = {f"7-{T0}": Reported(number=7, started=T0, at=T0 + 28, sent={})}
+    assert sync({}, [], seconds=30, reported=reported, last_poll=T0 - 30).calls[f"7-{T0}"].absent == 0
+
+
+def test_reports_are_merged_bounded_and_expire() -> None:
+    first = Reported(number=7, started=T0, at=T0, sent={"description": "aaaa"})
+    item = report({}, "7-1", first, T0)
+    more = Reported(number=7, started=T0, at=T0 + 5, sent={"units_assigned": "bbbb"})
+    merged = load_reported(report(load_reported(item), "7-1", more, T0 + 5))
+    assert merged["7-1"].sent == {"description": "aaaa", "units_assigned": "bbbb"}
+    many = {f"{n}-{T0}": Reported(number=n, at=T0 + n) for n in range(MAX_STORED_CALLS + 5)}
+    kept = load_reported(report(many, "new", Reported(number=99, at=T0 + 100), T0 + 100))
+    assert len(kept) == MAX_STORED_CALLS and "new" in kept and f"0-{T0}" not in kept
+    old = load_reported(report({"old": Reported(number=1, at=T0 - 2 * 86400)}, "7-1", first, T0))
+    assert list(old) == ["7-1"]
 
 
 def test_sync_the_roster_remembers_the_newest_calls_and_says_which_it_no_longer_follows() -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from relay.consumer.calls import call_id
-from relay.erlc.calls import KEYLESS_POLLS
+from relay.erlc.call_sync import KEYLESS_POLLS
 from relay.errors import ErlcError, ErlcOfflineError, ErlcRateLimitedError, ErlcUnavailableError
-from relay.ports.erlc import ErlcPlayer
+from relay.ports.erlc import ErlcCall, ErlcPlayer
 from tests.support.logs import captured_logs, log_records
 from tests.support.night import Night
 
@@ -207,6 +209,22 @@ def test_night_the_server_shutting_down_closes_its_calls_with_its_units() -> Non
     assert (the_call(night, 7, at)["status"], night.mdt("1A-07")["status"]) == ("closed", "10-7")
 
 
+def test_night_the_end_of_the_night_closes_a_call_only_the_webhook_reported_too() -> None:
+    night = on_duty(("30", "1A-07", "Lindqvist_30"))
+    at = started(night, 1)
+    night.emergency_event(night.prc.open_call(9, at, team="Fire", caller="900"))
+    for _ in range(night.config.erlc.servers["main"].offline_polls):
+        night.prc.faults.append(ErlcOfflineError("server offline", 422, 3002))
+        night.wait(60)
+        night.poll()
+    night.consume()
+    assert the_call(night, 9, at)["status"] == "closed"
+    # Later "offline" answers close nothing again
+    night.prc.faults.append(ErlcOfflineError("server offline", 422, 3002))
+    night.wait(60)
+    assert night.poll().calls == 0
+
+
 # ------------------------------------------------------------------ hostile: who and which call
 
 
@@ -283,6 +301,25 @@ def test_night_a_call_seen_by_the_webhook_then_the_poll_is_one_call_and_keeps_th
     assert len(night.mdt_calls()) == 1
     record = the_call(night, 7, at)
     assert (record["units_assigned"], record["description"]) == (["1A-31"], "House fire, 2 trapped")
+
+
+def test_night_a_call_only_the_webhook_saw_is_closed_once_the_poll_finds_it_gone() -> None:
+    # Given a call the webhook reports, which ends before any poll lists it (found by the property test)
+    night = on_duty(("30", "1A-07", "Lindqvist_30"))
+    at = started(night, 1)
+    night.emergency_event(night.prc.open_call(9, at, team="Police", caller="900", description="Hang-up"))
+    night.prc.end_call(9, at)
+    night.consume()
+    assert the_call(night, 9, at)["status"] == "open"
+    # When the polls run: the call is followed from the webhook's report, and closed once gone
+    for _ in range(2):
+        night.wait(60)
+        night.poll()
+    night.consume()
+    assert the_call(night, 9, at)["status"] == "closed"
+    # And a report once read is not taken up again (no second close)
+    night.wait(60)
+    assert night.poll().calls == 0
 
 
 def test_night_a_webhook_saying_the_call_ended_closes_it_and_the_poll_does_not_reopen_it() -> None:
@@ -393,3 +430,111 @@ def test_night_a_panic_that_cannot_be_looked_up_waits_for_the_poll_and_is_never_
     night.poll()
     night.consume()
     assert [p["unit_id"] for p in night.northca.panics] == ["1A-33"]
+
+
+# ------------------------------------------------------------------ property: a night of calls
+
+OFFICERS = (("30", "1A-07", "Lindqvist_30"), ("31", "1A-31", "Rossi"), ("32", "1A-32", "Kim"))
+STEP = st.one_of(
+    st.tuples(st.just("open"), st.sampled_from(["Police", "Fire", "DOT"])),
+    st.tuples(st.just("respond"), st.integers(0, 5), st.sampled_from(["30", "31", "32", "555"])),
+    st.tuples(st.just("describe"), st.integers(0, 5), st.sampled_from(["Help", "Shots fired", "Smoke"])),
+    st.tuples(st.just("end"), st.integers(0, 5)),
+    st.tuples(st.just("webhook"), st.integers(0, 5)),
+    st.tuples(st.just("poll"), st.sampled_from(["ok", "ok", "offline", "unavailable", "keyless", "429"])),
+    st.tuples(st.just("consume"), st.just(0)),
+    st.tuples(st.just("restart"), st.just(0)),
+)
+
+
+def _apply(night: Night, step: tuple[Any, ...], state: dict[str, Any]) -> None:
+    """One thing that happens on the night (a fault never makes a third "say little" answer in a row:
+    those end the night or the calls on purpose, which the dedicated tests cover)."""
+    kind, arg, *rest = step
+    listed = night.prc.emergencies or []
+    if kind == "open":
+        state["number"] += 1
+        call = night.prc.open_call(state["number"], started(night, 1), team=arg, caller="900")
+        state["opened"][(call.number, call.started_at)] = call
+    elif kind in ("respond", "describe", "end", "webhook") and listed:
+        _change(night, kind, listed[arg % len(listed)], rest, state)
+    elif kind == "poll":
+        _poll(night, arg, state)
+    elif kind == "consume":
+        night.consume()
+    elif kind == "restart":  # every call ends with the session; numbering starts again
+        night.prc.emergencies = []
+        state["number"] = 0
+    night.wait(1)
+
+
+def _change(night: Night, kind: str, call: ErlcCall, rest: list[Any], state: dict[str, Any]) -> None:
+    if kind == "end":
+        night.prc.end_call(call.number, call.started_at)
+    elif kind == "webhook":
+        night.emergency_event(call)
+        state["seen"].add((call.number, call.started_at))
+    else:
+        change = (
+            {"responders": (*call.responders, rest[0])} if kind == "respond" else {"description": rest[0]}
+        )
+        kept = {k: v for k, v in vars(call).items() if k not in ("number", "started_at")}
+        night.prc.open_call(call.number, call.started_at, **(kept | change))
+
+
+def _poll(night: Night, wanted: str, state: dict[str, Any]) -> None:
+    fault = wanted if state["quiet"] < 2 else "ok"
+    state["quiet"] = state["quiet"] + 1 if fault in ("offline", "keyless") else 0
+    if fault == "offline":
+        night.prc.faults.append(ErlcOfflineError("server offline", 422, 3002))
+    elif fault == "unavailable":
+        night.prc.faults.append(ErlcUnavailableError("timeout"))
+    elif fault == "429":
+        night.prc.faults.append(ErlcRateLimitedError("rate limited", retry_after=30, bucket="global"))
+    game = night.prc.emergencies
+    if fault == "keyless":
+        night.prc.emergencies = None
+    night.wait(31)
+    if night.poll().result in ("changed", "unchanged") and fault != "keyless":
+        state["seen"] |= {(c.number, c.started_at) for c in game or []}
+    night.prc.emergencies = game
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(STEP, min_size=1, max_size=25))
+def test_night_property_every_game_call_is_one_northca_call_holding_what_the_game_last_said(
+    steps: list[tuple[Any, ...]],
+) -> None:
+    night = on_duty(*OFFICERS)
+    state: dict[str, Any] = {"number": 0, "opened": {}, "quiet": 0, "seen": set()}
+    for step in steps:
+        _apply(night, step, state)
+    # Once the game has been read cleanly twice and everything is delivered
+    for _ in range(2):
+        night.wait(61)
+        night.poll()
+        night.consume()
+    state["seen"] |= {(c.number, c.started_at) for c in night.prc.emergencies or []}
+    units = {"30": "1A-07", "31": "1A-31", "32": "1A-32"}
+    open_now = {(c.number, c.started_at): c for c in night.prc.emergencies or []}
+    for number, at in state["opened"]:
+        records = night.northca.stored_calls(
+            night.config.erlc.servers["main"].mdt_id, call_id("erlc:main", f"{number}-{at}")
+        )
+        # Then each call the relay saw (a poll listed it, or the webhook sent it) is one Northca call;
+        # one that began and ended between two reads never reached it
+        assert len(records) == ((number, at) in state["seen"]), (number, at, records)
+        if not records:
+            continue
+        [record] = records
+        if (number, at) in open_now:
+            # open, with what the game says now (a responder on no roster left out)
+            now = open_now[(number, at)]
+            assert record["status"] == "open"
+            assert record["description"] == (now.description or "")
+            assert record["units_assigned"] == list(
+                dict.fromkeys(units[p] for p in now.responders if p in units)
+            )
+        else:
+            assert record["status"] == "closed", (number, at)
+    assert len(night.mdt_calls()) == len(state["seen"])

@@ -203,13 +203,10 @@ def test_erlc_events_an_emergency_call_is_the_servers_call_relayed_as_the_roster
         created_by="998877665",
     )
     assert context.notes.label == "main: emergency call 42 (Police) -> call 42-1795867185"
-    # And what it sent is kept for the poll's first sight of the call
-    assert set(store.get("roster#main", "call#42-1795867185")["sent"]) == {
-        "call_type",
-        "description",
-        "location",
-        "units_assigned",
-    }
+    # And what it sent is kept for the poll (its first sight of the call, or the call's close)
+    reported = store.get("roster#main", "sent-calls")["calls"]["42-1795867185"]
+    assert set(reported["sent"]) == {"call_type", "description", "location", "units_assigned"}
+    assert (reported["number"], reported["started"], reported["at"]) == (42, 1795867185, NOW.timestamp())
 
 
 def test_erlc_events_a_call_without_started_at_is_matched_to_the_call_the_poll_knows(

@@ -1,5 +1,5 @@
-"""ER:LC's emergency calls as Northca calls: read from PRC's answer, compared with what the MDT was told
-before, and turned into call events. Pure: no sockets, no boto3.
+"""ER:LC's emergency calls as PRC gives them, and as Northca call fields. Pure: no sockets, no boto3.
+relay.erlc.call_sync says what a poll changes of them.
 
 PRC documents no schema for a call; the wrappers read `Team, Caller, Players, Position, StartedAt,
 CallNumber, Description, PositionDescriptor` (Fortune1243/erlc-api `src/erlc_api/models.py`,
@@ -15,16 +15,6 @@ same in the poll and in an event webhook, so both paths name one call (the sourc
 in both: relay.erlc.events relays the webhook's calls under it). A call without StartedAt is keyed by
 its number and the moment the relay first saw it (kept with the roster, so every later poll finds the
 same key).
-
-**What a poll sends** (`sync_calls`): a call it has not seen is a create (every field, dated when
-the call started, or newer than what a webhook already sent of it); then only the fields whose value
-changed, dated at the poll. The roster keeps, per call, a short digest of each field's value as the
-MDT was told (not the values: the item is written every poll that changes something, docs/cost.md).
-A call missing from `absent_polls` polls in a row that carried the list is closed (an event that may
-not create, so a call never seen open is never created closed); a poll that failed, answered
-"offline" or came back without `EmergencyCalls` is no news, until `KEYLESS_POLLS` answers in a row
-come back without the list (PRC may leave an empty list out, as it leaves out an empty player list):
-then every call is closed.
 """
 
 from __future__ import annotations
@@ -32,19 +22,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from relay.models import (
-    CLOSED,
     MAX_CALL_TEXT_LENGTH,
     MAX_CALL_UNITS,
     MAX_FIELD_LENGTH,
-    CallChange,
     CallField,
     refused_character,
 )
@@ -53,10 +37,6 @@ from relay.ports.erlc import ErlcCall
 CALLS_KEYS = ("EmergencyCalls", "emergencyCalls", "emergency_calls")
 # Calls read from one answer, at most (a server has at most 40 players).
 MAX_LISTED_CALLS = 100
-# Calls the roster remembers per server, at most: the newest are kept, the oldest forgotten (logged).
-MAX_STORED_CALLS = 30
-# Answers in a row without the calls list (but with players) that close every call.
-KEYLESS_POLLS = 3
 DIGEST_LENGTH = 8
 # Epoch values above this are milliseconds.
 EPOCH_MILLIS_THRESHOLD = 1e11
@@ -237,130 +217,3 @@ def digest(value: Any) -> str:
 
 def digests(fields: Mapping[CallField, Any]) -> dict[str, str]:
     return {name: digest(value) for name, value in sorted(fields.items())}
-
-
-# ------------------------------------------------------------------ what the roster keeps
-
-
-class StoredCall(BaseModel):
-    """An open call as the MDT was told about it (in the roster, `calls`, by call key)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    number: int
-    started: int | None = None
-    seen: float  # when the relay first saw it (epoch seconds)
-    absent: int = Field(default=0, ge=0)  # polls in a row that listed calls but not this one
-    sent: dict[str, str] = Field(default_factory=dict)  # field -> digest of the value sent
-
-    def order(self) -> float:
-        return float(self.started) if self.started is not None else self.seen
-
-
-def load_calls(value: Any) -> dict[str, StoredCall]:
-    if not isinstance(value, Mapping):
-        return {}
-    calls = {}
-    for key, entry in value.items():
-        try:
-            calls[str(key)] = StoredCall.model_validate(entry)
-        except ValidationError:
-            continue
-    return calls
-
-
-def dump_calls(calls: Mapping[str, StoredCall]) -> dict[str, Any]:
-    return {key: call.model_dump(exclude_defaults=True) for key, call in sorted(calls.items())}
-
-
-# ------------------------------------------------------------------ a poll's calls
-
-
-@dataclass(frozen=True)
-class CallsSync:
-    """What a poll changes of the calls: the calls to keep, the answers in a row without a list, the
-    call events to send, and what the poller logs (responders left out; calls beyond MAX_STORED_CALLS,
-    the oldest, no longer followed)."""
-
-    calls: dict[str, StoredCall]
-    keyless: int
-    changes: list[CallChange] = field(default_factory=list)
-    unknown_responders: list[str] = field(default_factory=list)
-    forgotten: list[str] = field(default_factory=list)
-
-
-def close_calls(keys: Iterable[str], now: datetime) -> list[CallChange]:
-    """A close of each call: it may not create one (a call never created stays uncreated)."""
-    return [CallChange(key=key, at=now, fields={"status": CLOSED}, opens=False) for key in sorted(keys)]
-
-
-def _instant(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
-
-
-def sync_calls(
-    stored: Mapping[str, StoredCall],
-    keyless: int,
-    listed: Sequence[ErlcCall] | None,
-    *,
-    units: Mapping[str, str],
-    names: Mapping[str, str],
-    absent_polls: int,
-    now: datetime,
-    earlier: Callable[[str], Mapping[str, str] | None] = lambda key: None,
-) -> CallsSync:
-    """The calls after a poll whose answer listed `listed` (None: the answer had no list). `earlier`
-    gives, for a call the roster does not know, the digests another path (the event webhook) already
-    sent of it, or None."""
-    if listed is None:
-        if not stored:
-            return CallsSync({}, keyless)  # nothing to close: nothing counted (nothing written)
-        if keyless + 1 < KEYLESS_POLLS:
-            return CallsSync(dict(stored), keyless + 1)
-        return CallsSync({}, 0, close_calls(stored, now))
-    at_now = now.timestamp()
-    by_number = {call.number: key for key, call in stored.items() if call.started is None}
-    kept: dict[str, StoredCall] = {}
-    events: dict[str, CallChange] = {}
-    unknown: list[str] = []
-    for call in listed:
-        key = (
-            call_key(call.number, call.started_at, at_now)
-            if call.started_at is not None
-            else by_number.get(call.number, call_key(call.number, None, at_now))
-        )
-        if key in kept:
-            continue  # listed twice in one answer
-        fields, missing = call_fields(call, units)
-        unknown += missing
-        sent = digests(fields)
-        was = stored.get(key)
-        baseline = was.sent if was is not None else earlier(key)
-        if baseline is None:  # nobody told the MDT of it: everything, as the game had it from the start
-            changed = dict(fields)
-            at = _instant(call.started_at) if call.started_at is not None else now
-        else:
-            changed = {name: value for name, value in fields.items() if baseline.get(name) != sent[name]}
-            at = now
-        if changed or was is None:
-            creator = caller_text(call, names) if was is None else None
-            events[key] = CallChange(key=key, at=min(at, now), fields=changed, opens=True, created_by=creator)
-        seen = was.seen if was is not None else float(int(at_now))
-        kept[key] = StoredCall(
-            number=call.number, started=call.started_at, seen=seen, sent={**(baseline or {}), **sent}
-        )
-    closed = []
-    for key, was in stored.items():
-        if key in kept:
-            continue
-        if was.absent + 1 >= absent_polls:
-            closed.append(key)
-        else:
-            kept[key] = was.model_copy(update={"absent": was.absent + 1})
-    forgotten = []
-    if len(kept) > MAX_STORED_CALLS:
-        newest = sorted(kept, key=lambda k: (kept[k].order(), k), reverse=True)[:MAX_STORED_CALLS]
-        forgotten = sorted(k for k in kept if k not in newest)
-        kept = {k: kept[k] for k in newest}
-    changes = [events[k] for k in sorted(events) if k in kept] + close_calls(closed, now)
-    return CallsSync(kept, 0, changes, list(dict.fromkeys(unknown)), forgotten)

@@ -5,8 +5,9 @@
   `erlc:<server>` (the event relays it under the roster's voice), so a call seen by both paths is one
   Northca call whichever saw it first. Its fields are read as the poll reads them; its responders are
   mapped through the stored roster (and the lookups' finds). What it sent is kept beside the roster
-  (`roster#<server>`, sk `call#<key>`, a day) so that the poll, meeting the call for the first time,
-  sends only what changed since (and dates it at the poll). An event whose type says the call ended
+  (`roster#<server>`, sk `sent-calls`: relay.erlc.call_sync.Reported) so that the poll, meeting the call
+  for the first time, sends only what changed since (dated at the poll), and closes a call it never
+  lists (one that began and ended between two polls) once it is gone. An event whose type says the call ended
   (`...Ended`, `...Closed`, `...Removed`: assumed names, PRC publishes none) closes it. An event without
   a CallNumber names no call: acknowledged and logged (the poll brings the call within a minute); one
   without StartedAt is matched by its number to a call the poll knows, else left to the poll.
@@ -22,16 +23,16 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from relay.erlc.calls import (
+from relay.erlc.call_sync import (
+    REPORTED_SK,
+    REPORTED_TTL_SECONDS,
+    Reported,
     StoredCall,
-    call_fields,
-    call_key,
-    caller_text,
     close_calls,
-    digests,
-    read_call,
-    source_of,
+    load_reported,
+    report,
 )
+from relay.erlc.calls import call_fields, call_key, caller_text, digests, read_call, source_of
 from relay.erlc.roster import ROSTER_SK, load_stored
 from relay.erlc.sync import SEEN_SK, known_units, load_seen
 from relay.models import CallChange, Panic, roster_key
@@ -41,21 +42,6 @@ from relay.sources import AdapterContext
 EMERGENCY_KEYS = ("EmergencyCall", "emergencyCall", "emergency_call", "Emergency", "emergency")
 # Words in an event's type that say the call is over (assumed: PRC publishes no event names).
 ENDED_WORDS = ("ended", "closed", "removed", "cancelled", "canceled", "deleted", "resolved")
-# What the event path sent of a call, kept for the poll's first sight of it.
-CALL_ITEM_TTL_SECONDS = 24 * 3600
-
-
-def call_item_key(key: str) -> str:
-    """The sk, under `roster#<server>`, of what the event webhook sent of call `key`."""
-    return f"call#{key}"
-
-
-def sent_by_events(value: Any) -> dict[str, str] | None:
-    """The digests the event path sent of a call (the poll's `earlier`), or None."""
-    sent = value.get("sent") if isinstance(value, Mapping) else None
-    if not isinstance(sent, Mapping):
-        return None
-    return {str(name): str(digest) for name, digest in sent.items() if isinstance(digest, str)}
 
 
 def looks_like_emergency(candidate: Mapping[str, Any]) -> bool:
@@ -120,8 +106,12 @@ def emergency_call_event(
     creator = caller_text(call, {pid: unit.name for pid, unit in units.items()})
     change = CallChange(key=key, at=at, fields=fields, opens=True, created_by=creator)
     context.notes.relay([change], source=source)
-    earlier = sent_by_events(state.get(pk, call_item_key(key))) or {}
-    state.put(pk, call_item_key(key), {"sent": {**earlier, **digests(fields)}}, CALL_ITEM_TTL_SECONDS)
+    now = context.received_at.timestamp()
+    entry = Reported(number=call.number, started=call.started_at, at=now, sent=digests(fields))
+    # A read, then a write: two webhooks of two calls at the same instant may lose one report, which
+    # matters only if the poll never lists that call either (a call of seconds): accepted.
+    reports = report(load_reported(state.get(pk, REPORTED_SK)), key, entry, now)
+    state.put(pk, REPORTED_SK, reports, REPORTED_TTL_SECONDS)
     team = f" ({call.team})" if call.team else ""
     return f"{server}: emergency call {call.number}{team} -> call {key}"
 

@@ -1,6 +1,6 @@
 """The scheduled ER:LC roster poll: fetch each server's players and emergency calls (one request),
 compare them with what the MDT was told (relay.erlc.sync: joins, renames, who is gone and when;
-relay.erlc.calls: new calls, what changed, calls gone), send the commands held for players it finds
+relay.erlc.call_sync: new calls, what changed, calls gone), send the commands held for players it finds
 (relay.erlc.held), enqueue it all as the ingress would (`source = "erlc:<server>"`; a held command as
 its own source's; calls and panics first, on the emergency queue), then store the roster.
 
@@ -18,8 +18,16 @@ from datetime import datetime
 from typing import Any, Literal
 
 from relay.config.schema import ErlcServerConfig, SourceConfig
-from relay.erlc.calls import KEYLESS_POLLS, CallsSync, close_calls, source_of, sync_calls
-from relay.erlc.emergency_events import call_item_key, sent_by_events
+from relay.erlc.call_sync import (
+    KEYLESS_POLLS,
+    REPORTED_SK,
+    CallsSync,
+    close_calls,
+    load_reported,
+    sync_calls,
+    unread_reports,
+)
+from relay.erlc.calls import source_of
 from relay.erlc.fetch import DEFAULT_HOLD_SECONDS, MakeClient, fetch_players, held_until, hold, hold_after
 from relay.erlc.held import HeldCommand, held_key, load_held, releasable
 from relay.erlc.roster import ROSTER_SK, StoredRoster, dump_stored, load_stored
@@ -116,18 +124,15 @@ def poll_server(name: str, server: ErlcServerConfig, deps: RosterPollDeps) -> Po
     if isinstance(answer, _Offline):
         sync = offline_sync(stored, seen, server, now)
         held: dict[str, list[HeldCommand]] = {}
-        # One "offline" answer is no news for the calls either; the end of the night closes them all.
-        ended = not sync.roster.players and sync.roster.offline >= server.offline_polls and bool(sync.changes)
-        calls = (
-            CallsSync({}, 0, close_calls(stored.calls, now))
-            if ended
-            else CallsSync(stored.calls, stored.keyless)
-        )
+        calls, read_until = _offline_calls(name, server, stored, sync, deps, now)
     else:
         sync = poll_sync(stored, seen, answer.players, server, now)
         held = _held_for_fresh_units(name, stored, sync.roster, deps)
         calls = _calls(name, server, stored, sync, answer, deps, now)
-    roster = sync.roster.model_copy(update={"calls": calls.calls, "keyless": calls.keyless})
+        read_until = sync.roster.polled_at
+    roster = sync.roster.model_copy(
+        update={"calls": calls.calls, "keyless": calls.keyless, "polled_at": read_until}
+    )
     urgent, messages, changes = _messages(name, server, sync, held, deps, now)
     urgent = _call_messages(name, server, calls, now) + urgent
     if urgent:
@@ -145,6 +150,20 @@ def poll_server(name: str, server: ErlcServerConfig, deps: RosterPollDeps) -> Po
         return PollOutcome(name, "offline", changes, detail, len(calls.changes))
     result: PollResult = "changed" if changes or calls.changes else "unchanged"
     return PollOutcome(name, result, changes, calls=len(calls.changes))
+
+
+def _offline_calls(
+    name: str, server: ErlcServerConfig, stored: StoredRoster, sync: Sync, deps: RosterPollDeps, now: datetime
+) -> tuple[CallsSync, float | None]:
+    """One "offline" answer is no news for the calls either; `offline_polls` in a row end the night and
+    close them all, those only the webhook reported since the last poll too (which then count as read)."""
+    if sync.roster.offline < server.offline_polls:
+        return CallsSync(stored.calls, stored.keyless), sync.roster.polled_at
+    reported = load_reported(deps.store.get(roster_key(name), REPORTED_SK))
+    unread = unread_reports(stored.calls, reported, stored.polled_at)
+    if not stored.calls and not unread:
+        return CallsSync({}, 0), sync.roster.polled_at
+    return CallsSync({}, 0, close_calls([*stored.calls, *unread], now)), now.timestamp()
 
 
 def _calls(
@@ -174,7 +193,8 @@ def _calls(
         names={player.player_id: player.name for player in answer.players},
         absent_polls=server.absent_polls,
         now=now,
-        earlier=lambda key: sent_by_events(deps.store.get(roster_key(name), call_item_key(key))),
+        reported=load_reported(deps.store.get(roster_key(name), REPORTED_SK)),
+        last_poll=stored.polled_at,
     )
     if synced.unknown_responders:
         logger.info(

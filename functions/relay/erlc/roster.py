@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from relay.erlc.calls import StoredCall, clean_text, dump_calls, load_calls
+from relay.erlc.call_sync import StoredCall, dump_calls, load_calls
+from relay.erlc.calls import clean_text
 from relay.errors import ErlcResponseError
 from relay.models import MAX_FIELD_LENGTH, MAX_UNIT_ID_LENGTH
 from relay.ports.erlc import ErlcPlayer
