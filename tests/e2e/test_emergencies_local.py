@@ -1,6 +1,7 @@
 """Issue 18's acceptance, as a user runs it: `relay local` with a Sonoran source, then `relay sign` of a
 login, a panic and a 911 call (and its removal): the emulated MDT holds the panic and the call (`relay
-calls`), and the deliveries page says what became of each."""
+calls`), and the deliveries page says what became of each. The same for ER:LC's Event Webhook: its
+emergency-call sample becomes the server's call."""
 
 from __future__ import annotations
 
@@ -19,22 +20,36 @@ adapter = "sonoran"
 mdt_id = "{MDT}"
 guild_id = "{GUILD}"
 signature = {{ scheme = "body-key", secret = "relay/sources/sonoran" }}
+
+[erlc.servers.main]
+server_key_secret = "relay/erlc/main"
+mdt_id = "{MDT}"
+guild_id = "{GUILD}"
+
+[sources.erlc]
+adapter = "erlc-events"
+mdt_id = "{MDT}"
+guild_id = "{GUILD}"
+signature = {{ scheme = "ed25519", secret = "relay/sources/erlc" }}
+options = {{ server = "main" }}
 """
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
-    local = start_relay_local(tmp_path_factory.mktemp("emergencies"), more_config=SONORAN)
+    local = start_relay_local(
+        tmp_path_factory.mktemp("emergencies"), "--erlc-emulator-port", "0", more_config=SONORAN
+    )
     try:
         yield local
     finally:
         local.stop()
 
 
-def sign(stack: LocalProcess, *args: str) -> str:
+def sign(stack: LocalProcess, *args: str, source: str = "sonoran") -> str:
     common = ["--config", str(stack.config), "--secrets", str(stack.secrets)]
     sent = relay_cli(
-        *common, "sign", "sonoran", *args, "--send", "--wait", "--url", stack.base, cwd=stack.workdir
+        *common, "sign", source, *args, "--send", "--wait", "--url", stack.base, cwd=stack.workdir
     )
     assert sent.returncode == 0, sent.stdout + sent.stderr
     return sent.stdout
@@ -73,6 +88,19 @@ def test_a_sonoran_panic_and_a_911_call_reach_the_emulated_mdt_and_the_page(stac
     feed = json.loads(get(f"{stack.base}/_relay/deliveries?source=sonoran")[2])["deliveries"]
     names = {fate["unit_id"]: fate["outcome"] for d in feed for fate in d["fates"]}
     assert names["panic A-10"] == "written" and names["call 1234"] == "written"
+
+
+def test_an_erlc_emergency_call_signed_as_prc_becomes_the_servers_call(stack: LocalProcess) -> None:
+    # When the Event Webhook's emergency-call sample is signed and sent (call 42 of server main)
+    sent = sign(stack, "--file", str(EVENTS / "erlc_event_emergency_call.json"), source="erlc")
+    # Then it is created as the server's call, under the roster's voice (the poll names the same one)
+    assert "call 42-1795867185: written (created Northca call erlc:main-42-1795867185)" in sent, sent
+    [record] = [c for c in held(stack)["calls"] if c["id"] == "erlc:main-42-1795867185"]
+    assert (record["status"], record["location"], record["call_type"]) == (
+        "open",
+        "Springfield Bank",
+        "Police",
+    )
 
 
 def test_relay_calls_without_a_stack_says_what_to_do(tmp_path: Path) -> None:

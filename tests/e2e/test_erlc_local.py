@@ -141,3 +141,91 @@ def test_erlc_local_a_player_who_joins_and_types_at_once_ends_at_their_status(st
     # Then the MDT ends at the status they typed, not the join's 10-8
     units = wait_for(stack, lambda found: found.get("1A-07", {}).get("status") == "10-6", 2 * POLL_SECONDS)
     assert units["1A-07"]["status"] == "10-6"
+
+
+# ------------------------------------------------------------------ emergencies (issue 18, ER:LC)
+
+
+def northca_held(stack: LocalStack, what: str) -> list[dict[str, Any]]:
+    """The calls or panics the emulated MDT holds (the Northca emulator's control route)."""
+    answer = urllib3.PoolManager(retries=False).request(
+        "GET", f"{stack.northca_url.removesuffix('/v1')}/_emulator/{what}/{MDT}", timeout=10
+    )
+    assert answer.status == 200, answer.data
+    found: list[dict[str, Any]] = json.loads(answer.data)["data"]
+    return found
+
+
+def wait_until(check: Any, seconds: float) -> Any:
+    deadline = time.monotonic() + seconds
+    found = check()
+    while not found and time.monotonic() < deadline:
+        time.sleep(0.2)
+        found = check()
+    return found
+
+
+def erlc_control(stack: LocalStack, method: str, path: str, body: Any = None) -> Any:
+    """What a `relay local` user does with curl: the emulated server's calls, over HTTP."""
+    data = None if body is None else json.dumps(body).encode()
+    answer = urllib3.PoolManager(retries=False).request(
+        method, f"{stack.erlc_url}/_emulator/{path}", body=data, timeout=10
+    )
+    assert answer.status == 200, answer.data
+    return json.loads(answer.data)
+
+
+def test_erlc_local_a_panic_command_reaches_the_emulated_mdts_panics(stack: LocalStack) -> None:
+    assert stack.erlc_emulator is not None
+    # Given an officer on the emulated server
+    stack.erlc_emulator.add_player(player("Kim_32", 3232323232, "Police", "1A-32"))
+    # When they type ;panic (the Event Webhook, signed as PRC signs it)
+    source = stack.config.sources["erlc"]
+    now = datetime.now(UTC)
+    body = {
+        "Type": "CustomCommand",
+        "Timestamp": now.timestamp(),
+        "Data": {"Player": "Kim_32:3232323232", "Command": ";panic"},
+    }
+    key = stack.secrets.signing_keys["relay/sources/erlc"]
+    delivery = sign(source.signature, json.dumps(body).encode(), "", now=now, private_key=key)
+    answer = urllib3.PoolManager(retries=False).request(
+        "POST", f"{stack.ingress_url}/erlc", body=delivery.body, headers=delivery.headers, timeout=10
+    )
+    assert answer.status == 202, answer.data
+    # Then the emulated MDT holds the unit's panic
+    panics = wait_until(
+        lambda: [p for p in northca_held(stack, "panics") if p["unit_id"] == "1A-32"], 2 * POLL_SECONDS
+    )
+    assert len(panics) == 1, northca_held(stack, "panics")
+
+
+def test_erlc_local_an_emergency_call_becomes_a_northca_call_and_closes_when_it_ends(
+    stack: LocalStack,
+) -> None:
+    # Given a civilian who dials 911 on the emulated server, and an officer who answers
+    opened = erlc_control(
+        stack,
+        "POST",
+        "calls",
+        {"Team": "Police", "Caller": 5656565656, "Description": "Shots fired", "PositionDescriptor": "Bank"},
+    )
+    call_id = f"erlc:main-{opened['CallNumber']}-{opened['StartedAt']}"
+
+    def the_call() -> dict[str, Any] | None:
+        return next((c for c in northca_held(stack, "calls") if c["id"] == call_id), None)
+
+    # Then the roster poll makes it a Northca call
+    created = wait_until(the_call, 3 * POLL_SECONDS)
+    assert created is not None, northca_held(stack, "calls")
+    assert (created["status"], created["description"], created["location"], created["call_type"]) == (
+        "open",
+        "Shots fired",
+        "Bank",
+        "Police",
+    )
+    # When the call ends in game, it is closed (once two polls in a row did not list it)
+    erlc_control(stack, "DELETE", f"calls/{opened['CallNumber']}")
+    closed = wait_until(lambda: (c := the_call()) is not None and c["status"] == "closed", 5 * POLL_SECONDS)
+    assert closed, the_call()
+    assert [c["id"] for c in northca_held(stack, "calls")].count(call_id) == 1

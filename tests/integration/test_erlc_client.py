@@ -58,21 +58,56 @@ def test_erlc_client_reads_v2_players_and_the_rate_limit_headers(erlc: tuple[Erl
         34,
     )
     [request] = emulator.requests()
-    assert (request["path"], request["key_sent"]) == ("/v2/server?Players=true", True)
+    assert (request["path"], request["key_sent"]) == ("/v2/server?Players=true&EmergencyCalls=true", True)
+    assert answer.calls == []  # asked in the same request: none open
 
 
 def test_erlc_client_falls_back_to_v1_when_v2_is_not_served(erlc: tuple[ErlcEmulator, str]) -> None:
     emulator, url = erlc
     emulator.v2_enabled = False
     answer = client(url).players()
-    assert (answer.version, len(answer.players)) == ("v1", 5)
-    assert [r["path"] for r in emulator.requests()] == ["/v2/server?Players=true", "/v1/server/players"]
+    assert (answer.version, len(answer.players), answer.calls) == ("v1", 5, None)  # v1 has no calls
+    assert [r["path"] for r in emulator.requests()] == [
+        "/v2/server?Players=true&EmergencyCalls=true",
+        "/v1/server/players",
+    ]
 
 
 def test_erlc_client_v1_when_configured(erlc: tuple[ErlcEmulator, str]) -> None:
     emulator, url = erlc
     assert client(url, api_version="v1").players().version == "v1"
     assert [r["path"] for r in emulator.requests()] == ["/v1/server/players"]
+
+
+def test_erlc_client_reads_the_emergency_calls_in_the_same_request(erlc: tuple[ErlcEmulator, str]) -> None:
+    emulator, url = erlc
+    emulator.calls.open(
+        {"Team": "Fire", "Caller": 3456789012, "Description": "Smoke", "StartedAt": 1795867185}
+    )
+    emulator.calls.open({"CallNumber": "junk", "Players": "oops"})  # a shape nobody documents
+    answer = client(url).players()
+    [call] = [c for c in answer.calls or [] if c.team == "Fire"]
+    assert (call.number, call.started_at, call.caller, call.description) == (
+        1,
+        1795867185,
+        "3456789012",
+        "Smoke",
+    )
+    assert len(answer.players) == 5 and len(emulator.requests()) == 1
+
+
+@pytest.mark.parametrize("how", ["omitted", "no_calls"])
+def test_erlc_client_an_answer_without_the_calls_list_is_no_news(
+    erlc: tuple[ErlcEmulator, str], how: str
+) -> None:
+    emulator, url = erlc
+    if how == "omitted":
+        emulator.calls.empty_calls = "omitted"  # PRC may leave an empty list out
+    else:
+        emulator.calls.open({"Team": "Police"})
+        emulator.add_faults([ErlcFault(kind="no_calls")])
+    answer = client(url).players()
+    assert (answer.calls, len(answer.players)) == (None, 5)
 
 
 def test_erlc_client_429_carries_retry_after(erlc: tuple[ErlcEmulator, str]) -> None:

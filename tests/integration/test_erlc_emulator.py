@@ -157,3 +157,52 @@ def test_erlc_emulator_player_routes_are_unchanged_by_the_fault_routes(
     assert status == 200 and [p["Player"] for p in players] == ["Ann:101", "Bo:202"]
     status, players, _ = call("DELETE", f"{url}/_emulator/players/101", key=None)
     assert [p["Player"] for p in players] == ["Bo:202"]
+
+
+# ---------------------------------------------------------------- emergency calls
+
+
+def test_erlc_emulator_calls_are_opened_answered_ended_and_renumbered_after_a_restart(
+    served: tuple[ErlcEmulator, str, Clock],
+) -> None:
+    _, url, clock = served
+    v2 = f"{url}/v2/server?Players=true&EmergencyCalls=true"
+    # Given no call open: the list is there, empty; and absent when not asked for
+    assert call("GET", v2)[1]["EmergencyCalls"] == []
+    assert "EmergencyCalls" not in call("GET", f"{url}/v2/server?Players=true")[1]
+    # When a civilian dials 911, and Ann answers
+    status, opened, _ = call(
+        "POST", f"{url}/_emulator/calls", {"Team": "Police", "Caller": 900, "Description": "Help"}
+    )
+    assert (status, opened["CallNumber"], opened["StartedAt"]) == (200, 1, int(clock.now))
+    call("PATCH", f"{url}/_emulator/calls/1", {"Players": [101]})
+    [listed] = call("GET", v2)[1]["EmergencyCalls"]
+    assert listed == {
+        "Team": "Police",
+        "Caller": 900,
+        "Players": [101],
+        "Position": [0.0, 0.0],
+        "StartedAt": int(clock.now),
+        "CallNumber": 1,
+        "Description": "Help",
+        "PositionDescriptor": "",
+    }
+    # Then the next call is number 2; a restart ends them all and numbers from 1 again
+    assert call("POST", f"{url}/_emulator/calls", {"Team": "Fire"})[1]["CallNumber"] == 2
+    assert call("DELETE", f"{url}/_emulator/calls/2")[0] == 200
+    assert call("DELETE", f"{url}/_emulator/calls/2")[0] == 404
+    call("POST", f"{url}/_emulator/calls/restart")
+    assert call("GET", v2)[1]["EmergencyCalls"] == []
+    assert call("POST", f"{url}/_emulator/calls", {"Team": "DOT"})[1]["CallNumber"] == 1
+
+
+def test_erlc_emulator_modes_and_faults_for_the_calls_list(served: tuple[ErlcEmulator, str, Clock]) -> None:
+    _, url, _ = served
+    v2 = f"{url}/v2/server?Players=true&EmergencyCalls=true"
+    assert call("POST", f"{url}/_emulator/modes", {"empty_calls": "omitted"})[0] == 200
+    assert "EmergencyCalls" not in call("GET", v2)[1]
+    assert call("POST", f"{url}/_emulator/modes", {"empty_calls": "sometimes"})[0] == 400
+    call("POST", f"{url}/_emulator/calls", {"Team": "Police"})
+    call("POST", f"{url}/_emulator/faults", [{"kind": "no_calls", "count": 1}])
+    assert "EmergencyCalls" not in call("GET", v2)[1]
+    assert len(call("GET", v2)[1]["EmergencyCalls"]) == 1

@@ -117,9 +117,17 @@ def test_erlc_command_through_the_ingress_uses_the_stored_roster(config, aws, st
     assert queued(aws) == [("1A-12", {"status": "10-6"})]
 
 
-def test_erlc_emergency_call_is_accepted_with_no_change(config, aws, store, lambda_context) -> None:
+def test_erlc_emergency_call_is_queued_as_the_servers_call(config, aws, store, lambda_context) -> None:
     status, body = post(
         "erlc", load_event("erlc_event_emergency_call.json"), config, aws, store, lambda_context
     )
     assert (status, body["data"]["changes"]) == (202, 0)
-    assert queued(aws) == []
+    # The call travels as the roster's voice (the poll names the same call), no unit change with it
+    [message] = [QueueMessage.model_validate_json(m["Body"]) for m in drain(aws["sqs"], aws["queue_url"])]
+    assert (message.source, [c.key for c in message.calls], message.changes) == (
+        "erlc:main",
+        ["42-1795867185"],
+        [],
+    )
+    # And what it sent is kept, once queued, for the poll's first sight of the call
+    assert "42-1795867185" in store.get("roster#main", "sent-calls")["calls"]

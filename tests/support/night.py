@@ -1,11 +1,12 @@
-"""The ER:LC side of a game night in memory, end to end with the consumer's rules: the game's players,
-PRC's API (answers and faults queued by a test), the scheduled poll, the ingress taking signed `;`
-commands (its on-demand lookup included), and the consumer (tests/support/consumer.py's Harness, with
-the policy relay.toml makes) writing to a partner a dispatcher edits. One clock for all of them.
+"""The ER:LC side of a game night in memory, end to end with the consumer's rules: the game's players
+and emergency calls, PRC's API (answers and faults queued by a test), the scheduled poll, the ingress
+taking signed `;` commands and emergency-call events (its on-demand lookup included), and the consumer
+(tests/support/emergencies.py's EmergencyHarness, with the policy relay.toml makes) writing units,
+calls and panics to a Northca a dispatcher edits. One clock for all of them.
 
-`night.command(...)` posts a command as PRC would; `night.poll()` runs the schedule's tick;
-`night.consume()` hands everything queued to the consumer; `night.mdt(unit)` is what the dispatcher
-sees.
+`night.command(...)` posts a command as PRC would, `night.emergency_event(...)` an emergency call;
+`night.poll()` runs the schedule's tick; `night.consume()` hands everything queued to the consumer;
+`night.mdt(unit)` and `night.northca` are what the dispatcher sees.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from relay.erlc.poller import PollOutcome, RosterPollDeps, poll_server
 from relay.ingress.pipeline import Accepted, InboundRequest, IngressDeps, accept_webhook
 from relay.memory import InMemoryReplayGuard, InMemorySourceStateStore, StaticSecrets
 from relay.messages import QueueMessage
-from relay.ports.erlc import ErlcPlayer, PlayersAnswer
+from relay.ports.erlc import ErlcCall, ErlcPlayer, PlayersAnswer
 from relay_devtools.webhooks.signing import sign
 from tests.support.constants import GUILD, MDT
-from tests.support.consumer import Harness, record
+from tests.support.consumer import record
 from tests.support.data import SENDER_PRIVATE_HEX, SENDER_PUBLIC_SPKI
+from tests.support.emergencies import EmergencyHarness, MemoryNorthca
 
 SERVER_KEY = "erlc-server-key-for-tests"
 
@@ -74,6 +76,9 @@ class Prc:
         # Answers queued by a test, before the game's own: an error PRC's client raises, or an answer.
         self.faults: list[Exception | PlayersAnswer] = []
         self.calls = 0
+        # The server's emergency calls, as v2's `EmergencyCalls` lists them (None: the answer leaves the
+        # list out).
+        self.emergencies: list[ErlcCall] | None = []
 
     def answer(self) -> PlayersAnswer:
         self.calls += 1
@@ -82,7 +87,22 @@ class Prc:
             if isinstance(queued, PlayersAnswer):
                 return queued
             raise queued
-        return PlayersAnswer(list(self.players), "v2")
+        listed = None if self.emergencies is None else list(self.emergencies)
+        return PlayersAnswer(list(self.players), "v2", calls=listed)
+
+    def open_call(self, number: int, started_at: int | None, **fields: Any) -> ErlcCall:
+        """A player dials 911 (or a responder answers: the call listed again with other fields)."""
+        call = ErlcCall(number=number, started_at=started_at, **fields)
+        self.end_call(number, started_at)
+        assert self.emergencies is not None
+        self.emergencies.append(call)
+        return call
+
+    def end_call(self, number: int, started_at: int | None) -> None:
+        if self.emergencies is not None:
+            self.emergencies = [
+                c for c in self.emergencies if (c.number, c.started_at) != (number, started_at)
+            ]
 
     def join(self, player_id: str, callsign: str, name: str, team: str = "Police") -> ErlcPlayer:
         player = ErlcPlayer(name=name, player_id=player_id, team=team, callsign=callsign)
@@ -104,7 +124,7 @@ class _Client:
 class Night:
     def __init__(self, config: RelayConfig | None = None) -> None:
         self.config = config or night_config()
-        self.consumer = Harness()
+        self.consumer = EmergencyHarness()
         self.clock = self.consumer.clock  # the partner's clock too
         self.consumer.policy = UnitPolicy.from_config(self.config)
         self.prc = Prc()
@@ -167,6 +187,21 @@ class Night:
         }
         return self.post("erlc", body)
 
+    def emergency_event(self, call: ErlcCall, kind: str = "EmergencyCall", **extra: Any) -> Accepted:
+        """PRC's Event Webhook for an emergency call (its shape is unconfirmed: the wrapper's fields)."""
+        data: dict[str, Any] = {
+            "Team": call.team,
+            "Caller": int(call.caller) if call.caller else None,
+            "Players": [int(p) for p in call.responders],
+            "Position": list(call.position),
+            "StartedAt": call.started_at,
+            "CallNumber": call.number,
+            "Description": call.description,
+            "PositionDescriptor": call.position_descriptor,
+        }
+        body = {"Type": kind, "Timestamp": self.clock().timestamp(), "Data": data | extra}
+        return self.post("erlc", body)
+
     def post(self, source: str, body: dict[str, Any]) -> Accepted:
         self._requests += 1
         raw = json.dumps(body).encode()
@@ -195,6 +230,14 @@ class Night:
             records.append(record(f"m{self._messages}", message))
         self.queued = []
         return self.consumer.run(*records) if records else set()
+
+    @property
+    def northca(self) -> MemoryNorthca:
+        return self.consumer.northca
+
+    def mdt_calls(self) -> list[dict[str, Any]]:
+        """Every call the MDT holds (a second one under one id would show here)."""
+        return [c for c in self.northca.calls if c["mdt"] == MDT]
 
     def mdt(self, unit_id: str) -> dict[str, Any]:
         return self.consumer.partner.unit(unit_id)

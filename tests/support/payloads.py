@@ -148,7 +148,8 @@ def map_body(
         source = source.model_copy(update={"options": {**source.options, **options}})
     adapter, _ = build_adapter(source_name, source)
     context = AdapterContext(source=source_name, received_at=NOW, headers={}, state=store)
-    return normalise(adapter, parse_json_object(body), context)
+    signals = normalise(adapter, parse_json_object(body), context)
+    return [*signals, *context.notes.signals()]  # and what it relays (an ER:LC call is the server's)
 
 
 def load_roster(config: RelayConfig, folder: Folder, store: SourceStateStore) -> None:

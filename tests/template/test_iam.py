@@ -182,3 +182,28 @@ def test_iam_the_ingress_may_read_the_erlc_server_keys_for_its_lookups(template:
     ]
     assert any("ErlcServerKeySecretPrefix" in grant for grant in grants), grants
     assert any("SourceSecretsPrefix" in grant for grant in grants), grants
+
+
+# ------------------------------------------------------------------ the queues each function sends to
+
+# function -> the queues it may send to (SAM's SQSSendMessagePolicy), and nothing else of SQS's sends.
+SQS_SENDS: dict[str, set[str]] = {
+    "IngressFunction": {"WebhookQueue", "EmergencyQueue"},
+    # Its rechecks (the webhook queue) and its dead letters, with their reasons.
+    "ConsumerFunction": {"WebhookQueue", "WebhookDLQ"},
+    # The roster poll's unit changes, and its emergency calls (and released panics) on their own queue.
+    "ScheduledFunction": {"WebhookQueue", "EmergencyQueue"},
+}
+
+
+def sqs_send_targets(template: dict[str, Any], owner: str) -> set[str]:
+    targets = set()
+    for policy in template["Resources"][owner]["Properties"].get("Policies", []):
+        if isinstance(policy, dict) and "SQSSendMessagePolicy" in policy:
+            targets.add(getatt_target(policy["SQSSendMessagePolicy"]["QueueName"]))
+    return targets
+
+
+@pytest.mark.parametrize("owner", sorted(SQS_SENDS))
+def test_iam_each_function_sends_to_exactly_its_queues(template: dict[str, Any], owner: str) -> None:
+    assert sqs_send_targets(template, owner) == SQS_SENDS[owner]

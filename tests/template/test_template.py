@@ -37,7 +37,7 @@ FUNCTIONS = ("IngressFunction", "ConsumerFunction", "ScheduledFunction", "Notifi
 EXPECTED_ENV = {
     "IngressFunction": {"QUEUE_URL", "REPLAY_TABLE"},
     "ConsumerFunction": {"QUEUE_URL", "DLQ_URL", "STATE_TABLE"},
-    "ScheduledFunction": {"QUEUE_URL", "STATE_TABLE"},
+    "ScheduledFunction": {"QUEUE_URL", "EMERGENCY_QUEUE_URL", "STATE_TABLE"},
     "NotifierFunction": {"DISCORD_WEBHOOK_SECRET"},
 }
 # The settings model (relay.config.environment) that reads each function's environment.

@@ -166,6 +166,25 @@ def test_config_warns_about_the_rosters_own_statuses_too() -> None:
     ]
 
 
+def test_config_an_erlc_events_source_sending_to_another_mdt_than_its_server_is_refused() -> None:
+    # Its commands name the roster's units and its emergency calls are the server's: one MDT for both
+    data = config().model_dump(mode="json", exclude_none=True)
+    data["sources"]["erlc"]["guild_id"] = "999999999999999999"
+    with pytest.raises(
+        ConfigError, match=r"sources.erlc: mdt_id and guild_id must be those of \[erlc.servers.main\]"
+    ):
+        parse_config(data)
+
+
+def test_commands_panic_commands_any_case_and_zeros_and_never_a_status() -> None:
+    reader = CommandReader(ErlcEventsOptions(server="main"))
+    for text in (";panic", ";PANIC help", ";10-33", ";10-033"):
+        command = parse_command(text, ";")
+        assert command is not None and reader.is_panic(command), text
+    command = parse_command(";10-32", ";")
+    assert command is not None and not reader.is_panic(command)
+
+
 def test_config_an_erlc_map_with_keys_differing_in_case_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="differ only in case"):
         config(aliases={"busy": "10-6", "Busy": "10-6"})

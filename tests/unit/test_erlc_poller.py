@@ -297,7 +297,7 @@ def test_scheduled_handler_polls_every_server_and_reports(
     answer = scheduled.lambda_handler({"task": "erlc-roster"}, lambda_context, deps=world.deps)
     assert answer == {
         "task": "erlc-roster",
-        "servers": [{"server": "main", "result": "changed", "changes": 1, "detail": ""}],
+        "servers": [{"server": "main", "result": "changed", "changes": 1, "detail": "", "calls": 0}],
     }
     json.dumps(answer)  # the invocation result must be JSON
 

@@ -96,7 +96,7 @@ def test_each_payload_becomes_exactly_its_units(folder: Folder, payload: Payload
 def test_each_payload_not_acted_on_yet_is_acknowledged_with_no_unit_change(
     folder: Folder, payload: Payload
 ) -> None:
-    # Given an emergency (an ER:LC 911 call, for now) the relay does not act on yet
+    # Given an event the relay cannot act on (an ER:LC 911 call that names no call number)
     # When it is mapped / Then it is no error (a 2xx to the sender) and changes no unit
     assert map_payload(CONFIG, folder, payload) == []
 

@@ -16,6 +16,7 @@ from relay.memory import InMemorySourceStateStore
 from relay.models import CallChange, Panic, UnitChange
 from relay.sources import AdapterContext, Signal
 from relay.sources.registry import KINDS, adapter_kind
+from relay_devtools.webhooks.dry_run import load_roster_file
 from tests.support.clocks import FixedClock
 from tests.support.constants import EVENTS, NOW
 from tests.support.data import base_config_data, load_event
@@ -273,6 +274,8 @@ def test_mapping_emergency_rules_are_checked_when_relay_toml_loads(
 def test_each_emergency_sample_becomes_calls_or_panics_with_its_example_source(kind: str) -> None:
     config = examples_config()
     store = InMemorySourceStateStore(FixedClock())
+    for server, roster in adapter_kind(kind).sender.sample_rosters.items():  # ER:LC's panic names a unit
+        load_roster_file(config, store, f"{server}={EVENTS / roster}")
     for sample, source in adapter_kind(kind).sender.emergency_samples:
         assert config.sources[source].adapter == kind
         body = (EVENTS / sample).read_bytes()

@@ -1,4 +1,5 @@
-"""The `erlc-events` preset: `;` commands become status changes for the player's unit on the roster."""
+"""The `erlc-events` preset: `;` commands become status changes for the player's unit on the roster, a
+`;panic` its panic, an emergency call the server's call (relayed as the roster's voice, `erlc:main`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 from relay.config.schema import ErlcServerConfig
 from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, parse_players
 from relay.memory import InMemorySourceStateStore
-from relay.models import UnitChange
-from relay.sources import AdapterContext
+from relay.models import CallChange, Panic, UnitChange
+from relay.sources import AdapterContext, Signal
 from relay.sources.registry import adapter_kind
 from tests.support.clocks import FixedClock
 from tests.support.constants import GUILD, MDT, NOW
@@ -37,10 +38,11 @@ def run(
     payload: Any,
     options: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
-) -> list[UnitChange]:
+    context: AdapterContext | None = None,
+) -> list[Signal]:
     kind = adapter_kind("erlc-events")
     adapter = kind.build(kind.options_model.model_validate({"server": "main", **(options or {})}))
-    context = AdapterContext(source="erlc", received_at=NOW, headers=headers or {}, state=store)
+    context = context or AdapterContext(source="erlc", received_at=NOW, headers=headers or {}, state=store)
     return adapter.normalise(payload, context)
 
 
@@ -110,7 +112,6 @@ def test_erlc_events_top_level_fields_and_header_time(store: InMemorySourceState
         command(";ban Someone"),  # another integration's command
         command(";status"),  # no status given
         command("hello there"),  # not a command
-        load_event("erlc_event_emergency_call.json"),  # logged and skipped for now
         {"Type": "PlayerJoined", "Data": {"Player": BUBBLETON}},  # a type this adapter does not handle
         {},  # what a validation probe may send
     ],
@@ -174,3 +175,75 @@ def test_erlc_events_the_text_under_chat_message_is_read(store: InMemorySourceSt
     payload = {"Type": "ChatMessage", "Timestamp": 1795867190, "Data": {"Player": BUBBLETON, key: ";10-97"}}
     # Then it is the player's status
     assert run(store, payload) == [UnitChange(id="1A-12", at=TYPED_AT, fields={"status": "10-97"})]
+
+
+# ------------------------------------------------------------------ emergencies
+
+
+def test_erlc_events_an_emergency_call_is_the_servers_call_relayed_as_the_roster(
+    store: InMemorySourceStateStore,
+) -> None:
+    # Given the sample emergency-call event (call 42, started 1795867185)
+    context = AdapterContext(source="erlc", received_at=NOW, state=store)
+    # When it is normalised: nothing of the request's own, the call relayed under the roster's voice
+    assert run(store, load_event("erlc_event_emergency_call.json"), context=context) == []
+    [relayed] = context.notes.relayed
+    assert relayed.source == "erlc:main" and relayed.destination is None
+    [call] = relayed.calls
+    assert call == CallChange(
+        key="42-1795867185",
+        at=TYPED_AT,
+        fields={
+            "description": "Shots fired near the bank",
+            "location": "Springfield Bank",
+            "call_type": "Police",
+            "units_assigned": [],
+        },
+        opens=True,
+        created_by="998877665",
+    )
+    assert context.notes.label == "main: emergency call 42 (Police) -> call 42-1795867185"
+    # And what it sent is kept for the poll (its first sight of the call, or the call's close)
+    reported = store.get("roster#main", "sent-calls")["calls"]["42-1795867185"]
+    assert set(reported["sent"]) == {"call_type", "description", "location", "units_assigned"}
+    assert (reported["number"], reported["started"], reported["at"]) == (42, 1795867185, NOW.timestamp())
+
+
+def test_erlc_events_a_call_without_started_at_is_matched_to_the_call_the_poll_knows(
+    store: InMemorySourceStateStore,
+) -> None:
+    roster = store.get("roster#main", ROSTER_SK)
+    store.put(
+        "roster#main", ROSTER_SK, roster | {"calls": {"42-1795867000": {"number": 42, "seen": 1795867000}}}
+    )
+    event = {
+        "Type": "EmergencyCall",
+        "Data": {"Team": "Fire", "CallNumber": 42, "Players": ["B_Bubbleton:1234567890"]},
+    }
+    context = AdapterContext(source="erlc", received_at=NOW, state=store)
+    run(store, event, context=context)
+    [call] = context.notes.relayed[0].calls
+    assert (call.key, call.fields["units_assigned"]) == ("42-1795867000", ["1A-12"])
+
+
+def test_erlc_events_a_call_without_started_at_the_poll_does_not_know_is_left_to_it(
+    store: InMemorySourceStateStore,
+) -> None:
+    context = AdapterContext(source="erlc", received_at=NOW, state=store)
+    run(
+        store,
+        {"Type": "EmergencyCall", "Data": {"Team": "Fire", "CallNumber": 43, "Caller": 1}},
+        context=context,
+    )
+    assert context.notes.relayed == []
+    assert context.notes.label == "main: emergency call 43 (no StartedAt: the poll brings it)"
+
+
+def test_erlc_events_panic_is_the_units_panic_keyed_by_the_press(store: InMemorySourceStateStore) -> None:
+    [panic] = run(store, command(";panic"))
+    assert panic == Panic(unit="1A-12", at=TYPED_AT, key="1234567890@1795867190", address=None)
+    # A panic command can be renamed, or turned off (then ;10-33 is a status again)
+    assert run(store, command(";sos"), options={"panic_commands": ["sos"]})[0] == panic
+    assert run(store, command(";10-33"), options={"panic_commands": []}) == [
+        UnitChange(id="1A-12", at=TYPED_AT, fields={"status": "10-33"})
+    ]

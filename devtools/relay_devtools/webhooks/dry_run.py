@@ -21,6 +21,7 @@ from relay.config.schema import RelayConfig, SourceConfig
 from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, parse_players
 from relay.errors import ErlcResponseError
 from relay.ingress.body import parse_json_object
+from relay.ingress.pipeline import relayed_messages
 from relay.memory import InMemorySourceStateStore
 from relay.messages import QueueMessage, emergency_messages, queue_messages
 from relay.models import roster_key
@@ -43,7 +44,8 @@ def map_payload(
     received_at: datetime | None = None,
 ) -> list[QueueMessage]:
     """The queue messages the ingress would send for this body (none when it maps to no change): its
-    calls and panics (for the emergency queue) first, then its unit changes.
+    calls and panics (for the emergency queue) first, then its unit changes; each with what the adapter
+    relays as another source's.
 
         Raises the same RelayError the ingress would answer with (e.g. InvalidPayloadError -> 422).
     """
@@ -66,8 +68,13 @@ def map_payload(
         "webhook_id": None,
         "received_at": received_at,
     }
-    return emergency_messages(**envelope, calls=calls, panics=panics) + queue_messages(
-        **envelope, changes=changes
+    # What the adapter relays as another source's (an ER:LC emergency call is the server's, `erlc:<server>`).
+    relayed_urgent, relayed = relayed_messages(context.notes, source_name, source, None, received_at)
+    return (
+        emergency_messages(**envelope, calls=calls, panics=panics)
+        + relayed_urgent
+        + queue_messages(**envelope, changes=changes)
+        + relayed
     )
 
 

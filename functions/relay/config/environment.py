@@ -61,6 +61,8 @@ class ConsumerEnvironment(FunctionEnvironment):
 
 class ScheduledEnvironment(FunctionEnvironment):
     QUEUE_URL: str = Field(min_length=1)
+    # The servers' emergency calls and released panics (no batching window); unset: QUEUE_URL.
+    EMERGENCY_QUEUE_URL: str | None = None
     STATE_TABLE: str = Field(min_length=1)
     # Overrides every ER:LC server's base_url (the local ER:LC emulator).
     ERLC_BASE_URL: str | None = None

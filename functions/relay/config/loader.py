@@ -50,6 +50,14 @@ def check_config(config: RelayConfig, origin: str = "relay.toml") -> RelayConfig
             raise ConfigError(
                 f"{origin}: sources.{name}.options.server: no [erlc.servers.{server}] in this file"
             )
+        settings = config.erlc.servers.get(server) if isinstance(server, str) else None
+        if settings is not None and (settings.mdt_id, settings.guild_id) != (source.mdt_id, source.guild_id):
+            # Its commands name the units the roster put in the server's MDT, and its emergency calls
+            # are the server's calls, which the poll opens and closes there (docs/sources/erlc.md).
+            raise ConfigError(
+                f"{origin}: sources.{name}: mdt_id and guild_id must be those of [erlc.servers.{server}] "
+                f"({settings.mdt_id}, {settings.guild_id}): the game's units and calls live in one MDT"
+            )
     return config
 
 

@@ -1,6 +1,10 @@
 """PRC's ER:LC API client: urllib3, explicit timeouts, no redirects (they would carry the server key
 elsewhere), no hidden retries. One call, one typed outcome.
 
+v2 is asked for the players and the emergency calls in one request (`/v2/server?Players=true&
+EmergencyCalls=true`); the calls are read defensively (relay.erlc.calls), so a call PRC shapes
+oddly never costs the answer its players. v1 has no emergency calls.
+
 Rate limits: PRC says to follow its headers, never hard-coded numbers. Every answer's `X-RateLimit-*`
 headers are read (`RateLimit`); a 429 carries `retry_after` in the body or `Retry-After` in the
 header. The poller decides what to do with them.
@@ -18,6 +22,7 @@ from urllib3.exceptions import HTTPError
 
 from relay import USER_AGENT
 from relay.config.schema import ErlcServerConfig
+from relay.erlc.calls import parse_calls
 from relay.erlc.roster import parse_players
 from relay.errors import (
     ErlcAuthError,
@@ -38,6 +43,8 @@ AUTH_CODES = {2000, 2001, 2002, 2003, 2004}
 OFFLINE_CODE = 3002
 # Epoch values above this are milliseconds.
 EPOCH_MILLIS_THRESHOLD = 1e11
+# One request for both parts the relay reads (PRC's flags per part of the server object).
+V2_SERVER = "/v2/server?Players=true&EmergencyCalls=true"
 
 
 def rate_limit_from_headers(headers: Mapping[str, str]) -> RateLimit | None:
@@ -92,7 +99,7 @@ class ErlcClient:
     def players(self) -> PlayersAnswer:
         if self.api_version == "v2":
             try:
-                return self._players("/v2/server?Players=true", "v2")
+                return self._players(V2_SERVER, "v2")
             except ErlcNotFoundError:
                 logger.info("ER:LC v2 not served here, falling back to v1")
         return self._players("/v1/server/players", "v1")
@@ -116,9 +123,15 @@ class ErlcClient:
         code = _error_code(body)
         if status == 200:
             try:
-                return PlayersAnswer(parse_players(body), version, rate_limit)
+                players = parse_players(body)
             except ErlcResponseError as exc:
                 raise ErlcError(f"GET {path}: {exc}", status) from None
+            calls, unreadable = parse_calls(body) if version == "v2" else (None, 0)
+            if unreadable:
+                logger.warning(
+                    "ER:LC emergency calls without a call number skipped", extra={"count": unreadable}
+                )
+            return PlayersAnswer(players, version, rate_limit, calls)
         message = redact(_error_message(body) or f"HTTP {status}", self.server_key)[:200]
         if status == 429:
             raise ErlcRateLimitedError(

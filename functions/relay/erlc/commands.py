@@ -10,6 +10,8 @@
   names a status wins, so a multi-word key still matches (`;status out of service` with a map key
   `out of service`); an argument that names no known status is taken whole, as before (free text,
   unless `unmapped` or `allowed_statuses` says no). `;10-6 at scene` and `;avail now` are read alike.
+- A panic command (`panic_commands`: `;panic` and `;10-33` by default, any case, `;10-033` too) is
+  a panic, not a status: it is read before the status pattern would take `;10-33` as a status.
 - A command that is neither a status command, an alias nor the status pattern is another
   integration's (`;ban`, `;h`): ignored.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
@@ -44,6 +47,10 @@ class ErlcEventsOptions(FieldRules):
     # A command from a player the roster does not know yet waits this long for the player's unit
     # (relay.erlc.newcomers): the next poll, or a lookup, that finds it sends the command.
     hold_seconds: int = Field(default=300, ge=10, le=MAX_HELD_SECONDS)
+    # `;panic`, `;10-33`: the typing player's unit panics (a 10-33 on the MDT). [] turns it off.
+    panic_commands: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+        default_factory=lambda: ["panic", "10-33"], max_length=10
+    )
 
     @field_validator("status_pattern")
     @classmethod
@@ -100,6 +107,7 @@ class CommandReader:
         self.options = options
         self.pattern = re.compile(options.status_pattern)
         self.status_commands = {_fold(name) for name in options.status_commands}
+        self.panic_commands = {self._zeros(_fold(name)) for name in options.panic_commands}
         self.aliases = {_fold(name): status for name, status in options.aliases.items()}
         self.mapped = {_fold(key): status for key, status in options.value_maps.get("status", {}).items()}
         self.has_map = "status" in options.value_maps
@@ -122,6 +130,10 @@ class CommandReader:
         if self.allowed is not None and folded in self.allowed:
             return self.allowed[folded]
         return None
+
+    def is_panic(self, command: Command) -> bool:
+        """Whether the command is a panic (`;panic`, `;PANIC now`, `;10-33`, `;10-033`)."""
+        return self._zeros(_fold(command.name)) in self.panic_commands
 
     def status(self, command: Command) -> tuple[str | None, str]:
         name = _fold(command.name)

@@ -2,8 +2,9 @@
 
 The game posts in-game chat messages that start with `;` and emergency calls. A
 command such as `;10-8` or `;status 10-6` becomes a status change for the unit of the player who
-typed it, found in the roster the ER:LC poller keeps (`roster#<server>`). Emergency calls are
-logged and skipped for now.
+typed it, found in the roster the ER:LC poller keeps (`roster#<server>`); `;panic` (or `;10-33`) that
+unit's panic; an emergency call the server's call, the one the poll reads too
+(relay.erlc.emergency_events).
 
 The payload schema is UNCONFIRMED, so it is decoded defensively, like PRC's community Python wrapper
 (Fortune1243/erlc-api `src/erlc_api/webhooks.py`) does: the event may sit at the top level or under
@@ -22,11 +23,18 @@ from datetime import datetime
 from typing import Any
 
 from relay.erlc.commands import CommandReader, ErlcEventsOptions, parse_command
+from relay.erlc.emergency_events import (
+    EMERGENCY_KEYS,
+    emergency_call_event,
+    known_unit_panic,
+    looks_like_emergency,
+    press_key,
+)
 from relay.erlc.newcomers import Typed, newcomer, unit_of
 from relay.errors import InvalidPayloadError
-from relay.models import UnitChange
+from relay.models import Panic, UnitChange
 from relay.observability import logger
-from relay.sources import AdapterContext, AdapterKind, SenderFacts
+from relay.sources import AdapterContext, AdapterKind, SenderFacts, Signal
 from relay.sources.fields import parse_event_time
 
 NESTED_KEYS = ("Data", "data", "Payload", "payload", "Event", "event")
@@ -61,7 +69,6 @@ PLAYER_OBJECT_ID_KEYS = (*PLAYER_ID_KEYS, "Id", "id")
 TIME_KEYS = ("Timestamp", "timestamp", "Time", "time", "CreatedAt", "createdAt")
 # Body keys named in the log line of an event not acted on.
 LOGGED_KEYS = 20
-EMERGENCY_KEYS = ("EmergencyCall", "emergencyCall", "emergency_call", "Emergency", "emergency")
 
 
 def _candidates(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -109,15 +116,6 @@ def _player_name(value: Any) -> str | None:
     return None
 
 
-def _looks_like_emergency(candidate: Mapping[str, Any]) -> bool:
-    keys = {str(key).lower().replace("_", "") for key in candidate}
-    return (
-        "team" in keys
-        and bool(keys & {"caller", "players"})
-        and bool(keys & {"position", "startedat", "callnumber"})
-    )
-
-
 class ErlcEventsAdapter:
     def __init__(self, options: ErlcEventsOptions) -> None:
         self.options = options
@@ -125,7 +123,7 @@ class ErlcEventsAdapter:
         # The status is read (and mapped) once, by the reader; the change is built without mapping it again.
         self.rules = options.model_copy(update={"value_maps": {}})
 
-    def normalise(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
+    def normalise(self, payload: Any, context: AdapterContext) -> list[Signal]:
         try:
             return self._read(payload, context)
         except InvalidPayloadError as exc:
@@ -137,7 +135,7 @@ class ErlcEventsAdapter:
             )
             return []
 
-    def _read(self, payload: Any, context: AdapterContext) -> list[UnitChange]:
+    def _read(self, payload: Any, context: AdapterContext) -> list[Signal]:
         if not payload:
             logger.info("erlc event: empty body accepted (validation probe?)")
             return []
@@ -147,11 +145,12 @@ class ErlcEventsAdapter:
         normalised_kind = (kind or "").lower().replace("_", "").replace("-", "").replace(" ", "")
         text = _first(candidates, TEXT_KEYS)
         emergency = _first(candidates, EMERGENCY_KEYS) or (
-            ("", True) if any(_looks_like_emergency(c) for c in candidates) else None
+            ("", True) if any(looks_like_emergency(c) for c in candidates) else None
         )
         if "emergency" in normalised_kind or (text is None and emergency is not None):
-            context.notes.name(f"{self.options.server}: emergency call (not mapped to units yet)")
-            logger.info("erlc event: emergency call skipped (not mapped to units yet)")
+            at = self._event_time(candidates, context)
+            label = emergency_call_event(candidates, normalised_kind, self.options.server, at, context)
+            context.notes.name(label)
             return []
         if text is None:
             if kind is not None:
@@ -175,16 +174,44 @@ class ErlcEventsAdapter:
             )
         player_id = _player_id(player[1], player[0])
         shown = f"{self.options.server}: {_player_name(player[1]) or player_id} {raw_text.strip()}"
+        if self.reader.is_panic(command):
+            return self._panic(player_id, shown, self._event_time(candidates, context), context)
         status, why = self.reader.status(command)
         if status is None:
             context.notes.name(f"{shown} (ignored: {why})")
             if why != "another integration's command":
                 logger.info("erlc event: command sets no status", extra={"reason": why, "player": player_id})
             return []
-        changes = self._change(player_id, status, self._event_time(candidates, context), context)
-        target = changes[0].id if changes else "held"
-        context.notes.name(f"{shown} -> {target}")
-        return changes
+        at = self._event_time(candidates, context)
+        unit = unit_of(context, self.options.server, player_id)
+        if unit is not None:
+            context.notes.name(f"{shown} -> {unit.unit_id}")
+            return [self.rules.unit({"id": unit.unit_id, "status": status}, at, "command")]
+        found = newcomer(
+            Typed(player_id, status, at), self.options.server, self.options.hold_seconds, context
+        )
+        target = next((s.id for s in found.signals if isinstance(s, UnitChange)), None)
+        context.notes.name(f"{shown} -> {target or found.why or 'held'}")
+        return found.signals
+
+    def _panic(self, player_id: str, shown: str, at: datetime, context: AdapterContext) -> list[Signal]:
+        """The player's unit's panic, if the roster holds it; else looked up, held or refused."""
+        key = press_key(player_id, at)
+        unit = unit_of(context, self.options.server, player_id)
+        if unit is not None:
+            context.notes.name(f"{shown} -> PANIC {unit.unit_id}")
+            return [known_unit_panic(unit.unit_id, at, key)]
+        typed = Typed(player_id, "", at, panic=key)
+        found = newcomer(typed, self.options.server, self.options.hold_seconds, context)
+        panicked = next((s.unit for s in found.signals if isinstance(s, Panic)), None)
+        if panicked is not None:
+            context.notes.name(f"{shown} -> PANIC {panicked}")
+        elif found.why.startswith("not an on-duty unit"):
+            context.notes.name(f"{shown} (refused: {found.why})")
+            logger.warning("erlc event: panic refused", extra={"player": player_id, "reason": found.why})
+        else:
+            context.notes.name(f"{shown} -> {found.why}")
+        return found.signals
 
     def _event_time(self, candidates: Sequence[Mapping[str, Any]], context: AdapterContext) -> datetime:
         found = _first(candidates, TIME_KEYS)
@@ -197,13 +224,6 @@ class ErlcEventsAdapter:
             return parse_event_time(stamp.strip(), "X-Signature-Timestamp") or context.received_at
         return context.received_at
 
-    def _change(self, player_id: str, status: str, at: datetime, context: AdapterContext) -> list[UnitChange]:
-        unit = unit_of(context, self.options.server, player_id)
-        if unit is None:
-            typed = Typed(player_id, status, at)
-            return newcomer(typed, self.options.server, self.options.hold_seconds, context)
-        return [self.rules.unit({"id": unit.unit_id, "status": status}, at, "command")]
-
 
 KIND = AdapterKind(
     options_model=ErlcEventsOptions,
@@ -213,6 +233,8 @@ KIND = AdapterKind(
     sender=SenderFacts(
         docs="docs/sources/erlc.md",
         samples=("erlc_event_command.json",),
+        # `relay sign erlc --file events/...`: the server's 911 call, and a `;panic` of unit 1A-12.
+        emergency_samples=(("erlc_event_emergency_call.json", "erlc"), ("erlc_event_panic.json", "erlc")),
         example_source="erlc",
         profile_rank=0,
         signature={"scheme": "ed25519"},

@@ -11,8 +11,12 @@ before (a clock a little behind the relay's, or PRC's API listing the player lat
 it once in game, so it wins over the join's on-duty status, and over the off-duty status the roster
 gave the unit when the player last left.
 
+A `;panic` is held the same way (`panic`: the press's key), and sent as the unit's panic when the
+player's unit is found; a player's panics are kept before their status commands when the bound bites.
+
 Bounded: at most `MAX_HELD_PER_PLAYER` commands per player (the newest), each for at most the source's
-`hold_seconds` (the item's TTL too); a command whose player is not found as a unit by then is dropped.
+`hold_seconds` (the item's TTL too); a command whose player is not found as a unit by then is dropped
+(a panic is logged as not delivered when it is held: relay.erlc.newcomers).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from relay.models import UnitChange
+from relay.models import Panic, UnitChange
 
 # The longest a source may hold a command (ErlcEventsOptions.hold_seconds's bound).
 MAX_HELD_SECONDS = 900
@@ -38,7 +42,7 @@ def held_key(player_id: str) -> str:
 
 
 class HeldCommand(BaseModel):
-    """A status command waiting for its player's unit."""
+    """A status command (or a panic) waiting for its player's unit."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -46,13 +50,21 @@ class HeldCommand(BaseModel):
     webhook_id: str | None
     received_at: float  # epoch seconds
     at: float  # when the player typed it
-    status: str
+    status: str = ""
     expires_at: float
+    # A `;panic`: the press's key (relay.erlc.events); None for a status command.
+    panic: str | None = None
 
     def change(self, unit_id: str, since: float | None) -> UnitChange:
         """The command as its unit's change: dated as typed, and never before the unit's join."""
         at = self.at if since is None else max(self.at, since + AFTER_JOIN)
         return UnitChange(id=unit_id, at=_instant(at), fields={"status": self.status})
+
+    def signal(self, unit_id: str, since: float | None, address: str | None = None) -> UnitChange | Panic:
+        """What the command sends once its unit is known: the unit's panic, or its status change."""
+        if self.panic is not None:
+            return Panic(unit=unit_id, at=_instant(self.at), key=self.panic, address=address)
+        return self.change(unit_id, since)
 
     def received(self) -> datetime:
         return _instant(self.received_at)
@@ -87,7 +99,9 @@ def hold(held: Iterable[HeldCommand], command: HeldCommand, now: float) -> list[
         if c.expires_at > now and (c.source, c.webhook_id) != (command.source, command.webhook_id)
     ]
     kept.append(command)
-    return sorted(kept, key=lambda c: (c.at, c.received_at))[-MAX_HELD_PER_PLAYER:]
+    # Panics sort last, so the bound drops status commands first; the order they are sent in does not
+    # matter (each is dated as typed).
+    return sorted(kept, key=lambda c: (c.panic is not None, c.at, c.received_at))[-MAX_HELD_PER_PLAYER:]
 
 
 def releasable(held: Iterable[HeldCommand], now: float) -> tuple[list[HeldCommand], list[HeldCommand]]:

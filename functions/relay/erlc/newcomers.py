@@ -12,6 +12,11 @@ written only once it is (the ingress's staged state).
 When PRC may not be asked (or does not answer), the command stays held: the next poll, or the next
 lookup, that finds the player as a unit sends it. A player PRC lists but who is not a unit (a
 civilian) has their held commands dropped; one PRC does not list yet keeps them until they expire.
+
+A `;panic` takes the same path (`Typed.panic`, the press's key). Found, it is the unit's panic, with the
+player's location from the lookup's answer as its address. Held, it waits for the next poll (up to a
+minute, the schedule's period) and is logged as EMERGENCY NOT DELIVERED at once, so the alarm says a
+panic is waiting; a civilian's is refused.
 """
 
 from __future__ import annotations
@@ -23,9 +28,9 @@ from relay.erlc.held import HeldCommand, dump_held, held_key, hold, load_held, r
 from relay.erlc.roster import ROSTER_SK, RosterUnit, build_roster, load_stored
 from relay.erlc.sync import SEEN_SK, dump_seen, join_changes, known_units, load_seen, lookup_sync
 from relay.errors import ErlcLookupSkippedError
-from relay.models import UnitChange, roster_key
+from relay.models import roster_key
 from relay.observability import logger
-from relay.sources import AdapterContext, Destination
+from relay.sources import AdapterContext, Destination, Signal
 
 # The lookups' finds outlive any poll schedule (a later poll supersedes them anyway).
 SEEN_TTL_SECONDS = 24 * 3600
@@ -33,11 +38,21 @@ SEEN_TTL_SECONDS = 24 * 3600
 
 @dataclass(frozen=True)
 class Typed:
-    """A status command as the player typed it."""
+    """A status command (or a panic: `panic` is the press's key) as the player typed it."""
 
     player_id: str
     status: str
     at: datetime
+    panic: str | None = None
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a newcomer's command brings now: its signals, and why none when it brings none (held, or
+    the player is not a unit)."""
+
+    signals: list[Signal]
+    why: str = ""
 
 
 def unit_of(context: AdapterContext, server: str, player_id: str) -> RosterUnit | None:
@@ -50,8 +65,8 @@ def unit_of(context: AdapterContext, server: str, player_id: str) -> RosterUnit 
     return known_units(stored, load_seen(state.get(roster_key(server), SEEN_SK))).get(player_id)
 
 
-def newcomer(typed: Typed, server: str, hold_seconds: int, context: AdapterContext) -> list[UnitChange]:
-    """The changes a command from a player the roster does not know brings now (none while it is held)."""
+def newcomer(typed: Typed, server: str, hold_seconds: int, context: AdapterContext) -> Found:
+    """What a command from a player the roster does not know brings now (nothing while it is held)."""
     state = context.require_state("erlc-events")
     pk, item = roster_key(server), held_key(typed.player_id)
     now = context.received_at.timestamp()
@@ -62,14 +77,15 @@ def newcomer(typed: Typed, server: str, hold_seconds: int, context: AdapterConte
         at=typed.at.timestamp(),
         status=typed.status,
         expires_at=now + hold_seconds,
+        panic=typed.panic,
     )
     state.put(pk, item, dump_held(hold(load_held(state.get(pk, item)), command, now)), hold_seconds + 60)
     if context.lookup is None:
-        return _held(typed, "no lookup here")
+        return _held(typed, "no lookup here", context, hold_seconds)
     try:
         found = context.lookup.look_up(server)
     except ErlcLookupSkippedError as exc:
-        return _held(typed, exc.message)
+        return _held(typed, exc.message, context, hold_seconds)
 
     stored = load_stored(state.get(pk, ROSTER_SK))
     seen = load_seen(state.get(pk, SEEN_SK))
@@ -84,16 +100,18 @@ def newcomer(typed: Typed, server: str, hold_seconds: int, context: AdapterConte
         destination=Destination(settings.mdt_id, settings.guild_id, settings.actor),
     )
     unit = known or next((u for u in joins if u.player_id == typed.player_id), None)
+    listed = {p.player_id: p for p in found.players}
     if unit is None:
-        listed = {p.player_id for p in found.players}
-        if typed.player_id in listed and typed.player_id not in build_roster(found.players, settings):
+        player = listed.get(typed.player_id)
+        if player is not None and typed.player_id not in build_roster(found.players, settings):
             state.delete(pk, item)
+            why = f"not an on-duty unit (team {player.team or 'none'})"
             logger.info(
                 "erlc event: player is not an on-duty unit, command skipped",
-                extra={"player": typed.player_id},
+                extra={"player": typed.player_id, "team": player.team[:32], "panic": typed.panic is not None},
             )
-            return []
-        return _held(typed, "the lookup did not find the player's unit yet")
+            return Found([], why)
+        return _held(typed, "the lookup did not find the player's unit yet", context, hold_seconds)
 
     released, _ = releasable(load_held(state.get(pk, item)), now)
     others = [c for c in released if c.source != context.source]
@@ -101,25 +119,42 @@ def newcomer(typed: Typed, server: str, hold_seconds: int, context: AdapterConte
         state.put(pk, item, dump_held(others), hold_seconds + 60)  # another source's: the next poll's
     else:
         state.delete(pk, item)
-    own: list[UnitChange] = []
+    address = listed[typed.player_id].location if typed.player_id in listed else None
+    own: list[Signal] = []
     for held in released:
         if held.source != context.source:
             continue
-        change = held.change(unit.unit_id, unit.since)
+        signal = held.signal(unit.unit_id, unit.since, address)
         if held == command:
-            own.append(change)
+            own.append(signal)
         else:  # an earlier delivery's, held before: sent in its own name
-            context.notes.relay([change], webhook_id=held.webhook_id, received_at=held.received())
+            context.notes.relay([signal], webhook_id=held.webhook_id, received_at=held.received())
     logger.info(
         "erlc event: player looked up",
         extra={"player": typed.player_id, "unit": unit.unit_id, "joins": len(joins)},
     )
-    return own
+    return Found(own)
 
 
-def _held(typed: Typed, reason: str) -> list[UnitChange]:
+def _held(typed: Typed, reason: str, context: AdapterContext, hold_seconds: int) -> Found:
+    if typed.panic is not None:
+        # Not on the MDT yet: the alarm's line, so a panic that waits is never a silent one.
+        logger.error(
+            "EMERGENCY NOT DELIVERED",
+            extra={
+                "kind": "panic",
+                "source": context.source,
+                "key": typed.player_id,
+                "outcome": "held",
+                "detail": (
+                    f"player {typed.player_id} is not on the roster yet ({reason[:120]}): the panic is sent "
+                    f"when the next poll finds their unit, or dropped after {hold_seconds} s"
+                ),
+            },
+        )
+        return Found([], "held: waits for the next poll")
     logger.info(
         "erlc event: player not on the roster yet, command held",
         extra={"player": typed.player_id, "status": typed.status[:32], "reason": reason[:200]},
     )
-    return []
+    return Found([], "held")

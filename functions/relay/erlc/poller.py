@@ -1,7 +1,8 @@
-"""The scheduled ER:LC roster poll: fetch each server's players, compare them with what the MDT was told
-(relay.erlc.sync: joins, renames, who is gone and when), send the commands held for players it finds
+"""The scheduled ER:LC roster poll: fetch each server's players and emergency calls (one request),
+compare them with what the MDT was told (relay.erlc.sync: joins, renames, who is gone and when;
+relay.erlc.call_sync: new calls, what changed, calls gone), send the commands held for players it finds
 (relay.erlc.held), enqueue it all as the ingress would (`source = "erlc:<server>"`; a held command as
-its own source's), then store the roster.
+its own source's; calls and panics first, on the emergency queue), then store the roster.
 
 The client (relay.erlc.client) and the stores come in as ports; the rules are pure (relay.erlc.sync).
 When a rate-limit bucket is empty, or a 429 names `retry_after` (body) or `Retry-After` (header), the
@@ -14,9 +15,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from relay.config.schema import ErlcServerConfig, SourceConfig
+from relay.erlc.call_sync import (
+    KEYLESS_POLLS,
+    REPORTED_SK,
+    CallsSync,
+    close_calls,
+    load_reported,
+    sync_calls,
+    unread_reports,
+)
+from relay.erlc.calls import source_of
 from relay.erlc.fetch import DEFAULT_HOLD_SECONDS, MakeClient, fetch_players, held_until, hold, hold_after
 from relay.erlc.held import HeldCommand, held_key, load_held, releasable
 from relay.erlc.roster import ROSTER_SK, StoredRoster, dump_stored, load_stored
@@ -30,8 +41,8 @@ from relay.errors import (
     QueueUnavailableError,
     SourceStateUnavailableError,
 )
-from relay.messages import Publisher, QueueMessage, queue_messages
-from relay.models import roster_key, utc_now
+from relay.messages import Publisher, QueueMessage, emergency_messages, queue_messages
+from relay.models import Panic, UnitChange, roster_key, utc_now
 from relay.observability import logger
 from relay.ports.erlc import PlayersAnswer
 from relay.ports.secrets import SecretsSource
@@ -51,6 +62,11 @@ class PollOutcome:
     result: PollResult
     changes: int = 0
     detail: str = ""
+    calls: int = 0  # call events queued (new calls, changes, closes)
+
+
+# Servers whose answers came from API v1 (no emergency calls), told once per container.
+_V1_TOLD: set[str] = set()
 
 
 @dataclass
@@ -62,6 +78,8 @@ class RosterPollDeps:
     clock: Callable[[], datetime] = utc_now
     # relay.toml's sources: where a held command's source sends its changes (MDT, guild, actor).
     sources: Mapping[str, SourceConfig] = field(default_factory=dict)
+    # The emergency queue (calls, held panics: no batching window); None: `publisher`.
+    emergencies: Publisher | None = None
 
 
 class _Offline:
@@ -106,21 +124,113 @@ def poll_server(name: str, server: ErlcServerConfig, deps: RosterPollDeps) -> Po
     if isinstance(answer, _Offline):
         sync = offline_sync(stored, seen, server, now)
         held: dict[str, list[HeldCommand]] = {}
+        calls, read_until = _offline_calls(name, server, stored, sync, deps, now)
     else:
         sync = poll_sync(stored, seen, answer.players, server, now)
         held = _held_for_fresh_units(name, stored, sync.roster, deps)
-    messages, changes = _messages(name, server, sync, held, deps, now)
+        calls = _calls(name, server, stored, sync, answer, deps, now)
+        read_until = sync.roster.polled_at
+    roster = sync.roster.model_copy(
+        update={"calls": calls.calls, "keyless": calls.keyless, "polled_at": read_until}
+    )
+    urgent, messages, changes = _messages(name, server, sync, held, deps, now)
+    urgent = _call_messages(name, server, calls, now) + urgent
+    if urgent:
+        # Calls and panics first, on their own queue: they must not wait for the units' window.
+        (deps.emergencies or deps.publisher).send(urgent)
     if messages:
         # Enqueue first: if this fails nothing is stored, and the next poll sends the changes again.
         deps.publisher.send(messages)
     for player_id in held:
         deps.store.delete(roster_key(name), held_key(player_id))
-    if sync.roster != stored:
-        deps.store.put(roster_key(name), ROSTER_SK, dump_stored(sync.roster))
+    if roster != stored:
+        deps.store.put(roster_key(name), ROSTER_SK, dump_stored(roster))
     if isinstance(answer, _Offline):
         detail = f"{answer.detail} ({sync.roster.offline} of {server.offline_polls} in a row)"
-        return PollOutcome(name, "offline", changes, detail)
-    return PollOutcome(name, "changed" if changes else "unchanged", changes)
+        return PollOutcome(name, "offline", changes, detail, len(calls.changes))
+    result: PollResult = "changed" if changes or calls.changes else "unchanged"
+    return PollOutcome(name, result, changes, calls=len(calls.changes))
+
+
+def _offline_calls(
+    name: str, server: ErlcServerConfig, stored: StoredRoster, sync: Sync, deps: RosterPollDeps, now: datetime
+) -> tuple[CallsSync, float | None]:
+    """One "offline" answer is no news for the calls either; `offline_polls` in a row end the night and
+    close them all, those only the webhook reported since the last poll too (which then count as read)."""
+    if sync.roster.offline < server.offline_polls:
+        return CallsSync(stored.calls, stored.keyless), sync.roster.polled_at
+    reported = load_reported(deps.store.get(roster_key(name), REPORTED_SK))
+    unread = unread_reports(stored.calls, reported, stored.polled_at)
+    if not stored.calls and not unread:
+        return CallsSync({}, 0), sync.roster.polled_at
+    return CallsSync({}, 0, close_calls([*stored.calls, *unread], now)), now.timestamp()
+
+
+def _calls(
+    name: str,
+    server: ErlcServerConfig,
+    stored: StoredRoster,
+    sync: Sync,
+    answer: PlayersAnswer,
+    deps: RosterPollDeps,
+    now: datetime,
+) -> CallsSync:
+    """The calls after this answer: v1 has none (no news, said once per container); a v2 answer without
+    the list is counted (relay.erlc.calls)."""
+    if answer.version != "v2":
+        if name not in _V1_TOLD:
+            _V1_TOLD.add(name)
+            logger.info(
+                "ER:LC API v1 has no emergency calls: this server's calls are not read",
+                extra={"server": name},
+            )
+        return CallsSync(stored.calls, stored.keyless)
+    synced = sync_calls(
+        stored.calls,
+        stored.keyless,
+        answer.calls,
+        units={player_id: unit.unit_id for player_id, unit in sync.roster.players.items()},
+        names={player.player_id: player.name for player in answer.players},
+        absent_polls=server.absent_polls,
+        now=now,
+        reported=load_reported(deps.store.get(roster_key(name), REPORTED_SK)),
+        last_poll=stored.polled_at,
+    )
+    if synced.unknown_responders:
+        logger.info(
+            "erlc call responders not on the roster, left out",
+            extra={"server": name, "players": synced.unknown_responders[:10]},
+        )
+    if synced.forgotten:
+        logger.warning(
+            "erlc calls beyond the roster's bound no longer followed (the oldest)",
+            extra={"server": name, "calls": synced.forgotten[:10]},
+        )
+    if answer.calls is None and synced.changes:
+        logger.warning(
+            "erlc poll: answers without EmergencyCalls in a row: every call closed",
+            extra={"server": name, "answers": KEYLESS_POLLS, "closed": len(synced.changes)},
+        )
+    elif answer.calls is None and synced.keyless:
+        logger.info(
+            "erlc poll: the answer has no EmergencyCalls list: no news of the calls",
+            extra={"server": name, "in_a_row": synced.keyless},
+        )
+    return synced
+
+
+def _call_messages(
+    name: str, server: ErlcServerConfig, calls: CallsSync, now: datetime
+) -> list[QueueMessage]:
+    return emergency_messages(
+        source=source_of(name),
+        mdt_id=server.mdt_id,
+        guild_id=server.guild_id,
+        actor=server.actor,
+        webhook_id=f"erlc-roster:{name}:{int(now.timestamp())}",
+        received_at=now,
+        calls=calls.changes,
+    )
 
 
 def _held_for_fresh_units(
@@ -146,19 +256,26 @@ def _messages(
     held: Mapping[str, list[HeldCommand]],
     deps: RosterPollDeps,
     now: datetime,
-) -> tuple[list[QueueMessage], int]:
-    """The roster's changes as `erlc:<server>`'s, and each released command as its own delivery's."""
+) -> tuple[list[QueueMessage], list[QueueMessage], int]:
+    """The roster's changes as `erlc:<server>`'s, and each released command as its own delivery's: (the
+    panics, for the emergency queue; the unit changes; how many changes and panics)."""
     released: dict[str, list[HeldCommand]] = {}
     for player_id, commands in held.items():
         released[player_id], expired = releasable(commands, now.timestamp())
         if expired:
-            logger.info(
+            log = logger.warning if any(c.panic is not None for c in expired) else logger.info
+            log(
                 "erlc held commands expired",
-                extra={"server": name, "player": player_id, "expired": len(expired)},
+                extra={
+                    "server": name,
+                    "player": player_id,
+                    "expired": len(expired),
+                    "panics": sum(c.panic is not None for c in expired),
+                },
             )
     changes = sorted(sync.changes + join_changes(sync.joins, server), key=lambda c: c.id)
     messages = queue_messages(
-        source=f"erlc:{name}",
+        source=source_of(name),
         mdt_id=server.mdt_id,
         guild_id=server.guild_id,
         actor=server.actor,
@@ -166,6 +283,7 @@ def _messages(
         received_at=now,
         changes=changes,
     )
+    urgent: list[QueueMessage] = []
     count = len(changes)
     for player_id, commands in released.items():
         unit = sync.roster.players[player_id]
@@ -176,17 +294,22 @@ def _messages(
                     "erlc held command of a source no longer configured", extra={"source": command.source}
                 )
                 continue
-            messages += queue_messages(
-                source=command.source,
-                mdt_id=source.mdt_id,
-                guild_id=source.guild_id,
-                actor=source.actor,
-                webhook_id=command.webhook_id,
-                received_at=command.received(),
-                changes=[command.change(unit.unit_id, unit.since)],
-            )
+            signal = command.signal(unit.unit_id, unit.since)
+            envelope: dict[str, Any] = {
+                "source": command.source,
+                "mdt_id": source.mdt_id,
+                "guild_id": source.guild_id,
+                "actor": source.actor,
+                "webhook_id": command.webhook_id,
+                "received_at": command.received(),
+            }
+            if isinstance(signal, Panic):
+                logger.info("erlc held panic sent", extra={"server": name, "unit": unit.unit_id})
+                urgent += emergency_messages(**envelope, panics=[signal])
+            elif isinstance(signal, UnitChange):
+                messages += queue_messages(**envelope, changes=[signal])
             count += 1
-    return messages, count
+    return urgent, messages, count
 
 
 def poll_servers(servers: Mapping[str, ErlcServerConfig], deps: RosterPollDeps) -> list[PollOutcome]:
@@ -205,6 +328,7 @@ def poll_servers(servers: Mapping[str, ErlcServerConfig], deps: RosterPollDeps) 
                 "server": name,
                 "result": outcome.result,
                 "changes": outcome.changes,
+                "calls": outcome.calls,
                 "detail": outcome.detail,
             },
         )

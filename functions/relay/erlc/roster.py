@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from relay.erlc.call_sync import StoredCall, dump_calls, load_calls
+from relay.erlc.calls import clean_text
 from relay.errors import ErlcResponseError
-from relay.models import MAX_UNIT_ID_LENGTH
+from relay.models import MAX_FIELD_LENGTH, MAX_UNIT_ID_LENGTH
 from relay.ports.erlc import ErlcPlayer
 
 if TYPE_CHECKING:
@@ -65,9 +67,24 @@ def parse_players(payload: Any) -> list[ErlcPlayer]:
                 player_id=player_id,
                 team=team.strip() if isinstance(team, str) else "",
                 callsign=callsign.strip() if isinstance(callsign, str) and callsign.strip() else None,
+                location=location_text(item.get("Location")),
             )
         )
     return players
+
+
+def location_text(value: Any) -> str | None:
+    """v2's `Location` as an address a dispatcher reads (`12 Main St, postal 214`); None without a
+    street or postal code (map coordinates alone say little to a dispatcher)."""
+    if not isinstance(value, Mapping):
+        return None
+    parts = [value.get(key) for key in ("BuildingNumber", "StreetName")]
+    street = " ".join(str(p).strip() for p in parts if isinstance(p, str | int) and str(p).strip())
+    postal = value.get("PostalCode")
+    postal_text = (
+        f"postal {str(postal).strip()}" if isinstance(postal, str | int) and str(postal).strip() else ""
+    )
+    return clean_text(", ".join(p for p in (street, postal_text) if p), MAX_FIELD_LENGTH)
 
 
 class RosterUnit(BaseModel):
@@ -106,6 +123,10 @@ class StoredRoster(BaseModel):
     # The players whose units came on duty at that poll (its joins, and the lookups' finds it took in):
     # the next poll looks for their held commands too (one held while a poll or lookup found them).
     fresh: list[str] = Field(default_factory=list)
+    # The open emergency calls the MDT was told about, by call key (relay.erlc.calls), and the answers
+    # in a row that came back without the calls list.
+    calls: dict[str, StoredCall] = Field(default_factory=dict)
+    keyless: int = Field(default=0, ge=0)
 
 
 def unit_id_for(player: ErlcPlayer, server: ErlcServerConfig) -> str | None:
@@ -149,24 +170,32 @@ def load_stored(value: Any) -> StoredRoster:
     if value.get("v") != STORED_VERSION:
         return StoredRoster(players=_units(value))
     polled_at = value.get("polled_at")
-    offline = value.get("offline")
-    fresh = value.get("fresh")
     return StoredRoster(
         players=_units(value.get("players")),
         polled_at=float(polled_at) if isinstance(polled_at, int | float) and _is_number(polled_at) else None,
-        offline=offline if isinstance(offline, int) and not isinstance(offline, bool) and offline > 0 else 0,
-        fresh=[str(p) for p in fresh if isinstance(p, str)] if isinstance(fresh, list) else [],
+        offline=_count(value.get("offline")),
+        fresh=[str(p) for p in fresh if isinstance(p, str)]
+        if isinstance(fresh := value.get("fresh"), list)
+        else [],
+        calls=load_calls(value.get("calls")),
+        keyless=_count(value.get("keyless")),
     )
 
 
 def dump_stored(stored: StoredRoster) -> dict[str, Any]:
-    return {
+    dumped = {
         "v": STORED_VERSION,
         "polled_at": stored.polled_at,
         "offline": stored.offline,
         "fresh": stored.fresh,
         "players": {player_id: unit.model_dump() for player_id, unit in sorted(stored.players.items())},
     }
+    # Left out when empty: a server without calls stores what it stored before.
+    if stored.calls:
+        dumped["calls"] = dump_calls(stored.calls)
+    if stored.keyless:
+        dumped["keyless"] = stored.keyless
+    return dumped
 
 
 def load_roster(value: Any) -> Roster:
@@ -189,6 +218,10 @@ def _units(value: Any) -> Roster:
         except ValidationError:
             continue
     return roster
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _is_number(value: Any) -> bool:

@@ -209,9 +209,11 @@ def roster_poll_deps() -> RosterPollDeps:
     from relay.erlc.poller import RosterPollDeps
 
     env = ScheduledEnvironment.model_validate(os.environ)
+    sqs = _client("sqs")
     return RosterPollDeps(
         store=DynamoSourceStateStore(env.STATE_TABLE, _client("dynamodb")),
-        publisher=SqsPublisher(env.QUEUE_URL, _client("sqs")),
+        publisher=SqsPublisher(env.QUEUE_URL, sqs),
+        emergencies=SqsPublisher(env.EMERGENCY_QUEUE_URL, sqs) if env.EMERGENCY_QUEUE_URL else None,
         secrets=PowertoolsSecrets(bundle=env.relay_config().secrets.bundle),
         make_client=client_factory(env.ERLC_BASE_URL),
         sources=env.relay_config().sources,

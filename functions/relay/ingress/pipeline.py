@@ -259,9 +259,11 @@ def _deliver(
         "webhook_id": webhook_id,
         "received_at": request.received_at,
     }
-    urgent = emergency_messages(**envelope, calls=calls, panics=panics)
-    messages = queue_messages(**envelope, changes=changes)
-    messages += _relayed_messages(context.notes, request, source, webhook_id)
+    relayed_urgent, relayed = relayed_messages(
+        context.notes, request.source, source, webhook_id, request.received_at
+    )
+    urgent = emergency_messages(**envelope, calls=calls, panics=panics) + relayed_urgent
+    messages = queue_messages(**envelope, changes=changes) + relayed
     # Calls and panics first: they are what must not wait. Each send raises QueueUnavailableError (503)
     # unless every message is queued; the sender's retry then queues them again, which the consumer
     # absorbs (one call per sender call, one panic per press within its window).
@@ -273,34 +275,40 @@ def _deliver(
         # Raises SourceStateUnavailableError (503): the delivery is not remembered, so the sender's
         # retry runs the adapter again and writes the state (its messages again: the merge absorbs them).
         state.commit()
-    relayed = [change for batch in context.notes.relayed for change in batch.changes]
+    notes = context.notes.relayed
+    relayed_changes = [change for batch in notes for change in batch.changes]
+    all_calls = [*calls, *(call for batch in notes for call in batch.calls)]
+    all_panics = [*panics, *(panic for batch in notes for panic in batch.panics)]
     return _Delivered(
-        changes=len(changes) + len(relayed),
+        changes=len(changes) + len(relayed_changes),
         messages=len(urgent) + len(messages),
-        unit_ids=tuple(dict.fromkeys(change.id for change in [*changes, *relayed])),
+        unit_ids=tuple(dict.fromkeys(change.id for change in [*changes, *relayed_changes])),
         label=context.notes.label,
-        call_keys=tuple(dict.fromkeys(call.key for call in calls)),
-        panic_units=tuple(dict.fromkeys(panic.unit for panic in panics)),
+        call_keys=tuple(dict.fromkeys(call.key for call in all_calls)),
+        panic_units=tuple(dict.fromkeys(panic.unit for panic in all_panics)),
     )
 
 
-def _relayed_messages(
-    notes: DeliveryNotes, request: InboundRequest, source: SourceConfig, webhook_id: str | None
-) -> list[QueueMessage]:
-    """The changes the adapter relays, each batch as its own source's and delivery's messages."""
+def relayed_messages(
+    notes: DeliveryNotes, name: str, source: SourceConfig, webhook_id: str | None, received_at: datetime
+) -> tuple[list[QueueMessage], list[QueueMessage]]:
+    """The signals the adapter relays, each batch as its own source's and delivery's messages: (those
+    for the emergency queue, the unit changes)."""
+    urgent: list[QueueMessage] = []
     messages: list[QueueMessage] = []
     for batch in notes.relayed:
         where = batch.destination
-        messages += queue_messages(
-            source=batch.source or request.source,
-            mdt_id=where.mdt_id if where else source.mdt_id,
-            guild_id=where.guild_id if where else source.guild_id,
-            actor=where.actor if where else source.actor,
-            webhook_id=batch.webhook_id or webhook_id,
-            received_at=batch.received_at or request.received_at,
-            changes=batch.changes,
-        )
-    return messages
+        envelope: dict[str, Any] = {
+            "source": batch.source or name,
+            "mdt_id": where.mdt_id if where else source.mdt_id,
+            "guild_id": where.guild_id if where else source.guild_id,
+            "actor": where.actor if where else source.actor,
+            "webhook_id": batch.webhook_id or webhook_id,
+            "received_at": batch.received_at or received_at,
+        }
+        urgent += emergency_messages(**envelope, calls=batch.calls, panics=batch.panics)
+        messages += queue_messages(**envelope, changes=batch.changes)
+    return urgent, messages
 
 
 def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:

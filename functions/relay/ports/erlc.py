@@ -1,5 +1,6 @@
-"""One ER:LC private server, as PRC's API gives it (relay.erlc.client reads PRC's wire format), and
-the lookup the ingress may make of it (relay.erlc.lookup)."""
+"""One ER:LC private server, as PRC's API gives it (relay.erlc.client reads PRC's wire format: players
+in relay.erlc.roster, emergency calls in relay.erlc.calls), and the lookup the ingress may make of it
+(relay.erlc.lookup)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,24 @@ class ErlcPlayer:
     player_id: str
     team: str
     callsign: str | None = None
+    # Where the player is, as text (v2's `Location`: building number, street, postal code), when given.
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class ErlcCall:
+    """One of a server's emergency calls (v2 `EmergencyCalls`), as far as it could be read: every field
+    but `number` may be missing (PRC documents no schema; the wrappers read these)."""
+
+    number: int
+    started_at: int | None = None  # epoch seconds
+    team: str | None = None
+    caller: str | None = None  # the caller's user id
+    caller_name: str | None = None  # where the call gives one ("Name:UserId")
+    responders: tuple[str, ...] = ()  # user ids (`Players`; empty: nobody yet)
+    position: tuple[float, ...] = ()
+    description: str | None = None
+    position_descriptor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +58,9 @@ class PlayersAnswer:
     players: list[ErlcPlayer]
     version: str
     rate_limit: RateLimit | None = None
+    # The server's emergency calls; None when the answer did not carry the list (v1 has none; a v2
+    # answer without `EmergencyCalls` says nothing of them, which is not "no calls").
+    calls: list[ErlcCall] | None = None
 
 
 class PlayersApi(Protocol):

@@ -50,21 +50,23 @@ class Destination:
 
 @dataclass(frozen=True)
 class Relayed:
-    """Changes a delivery carries that are not its source's own news: what another source said (the
-    game's roster, read by an on-demand lookup), or what an earlier delivery of the source brought (a
-    held command). Queued with the request's changes, all or none, as `source`'s (None: the request's),
-    to `destination` (None: the request's source's), as delivery `webhook_id` received at `received_at`
-    (None: the request's)."""
+    """Signals a delivery carries that are not its source's own news: what another source said (the
+    game's roster, read by an on-demand lookup; a server's emergency call, which is the game's whichever
+    path saw it), or what an earlier delivery of the source brought (a held command). Queued with the
+    request's signals, all or none, as `source`'s (None: the request's), to `destination` (None: the
+    request's source's), as delivery `webhook_id` received at `received_at` (None: the request's)."""
 
-    changes: tuple[UnitChange, ...]
+    changes: tuple[UnitChange, ...] = ()
     source: str | None = None
     destination: Destination | None = None
     webhook_id: str | None = None
     received_at: datetime | None = None
+    calls: tuple[CallChange, ...] = ()
+    panics: tuple[Panic, ...] = ()
 
 
 class DeliveryNotes:
-    """What an adapter tells the ingress of one delivery besides its changes. Made by the ingress for
+    """What an adapter tells the ingress of one delivery besides its signals. Made by the ingress for
     each request; the adapter writes, the ingress reads once the adapter is done."""
 
     def __init__(self) -> None:
@@ -75,11 +77,18 @@ class DeliveryNotes:
         """A short label for the delivery trail (`main: Lindqvist_30 ;10-6 -> 1A-07`), bounded."""
         self.label = printable_label(text)
 
-    def relay(self, changes: Iterable[UnitChange], **where: Any) -> None:
-        """Queue `changes` with the request's, as `Relayed(**where)` says."""
-        batch = tuple(changes)
-        if batch:
-            self.relayed.append(Relayed(batch, **where))
+    def relay(self, signals: Iterable[Signal], **where: Any) -> None:
+        """Queue `signals` with the request's, as `Relayed(**where)` says."""
+        changes, calls, panics = partition(list(signals))
+        if changes or calls or panics:
+            self.relayed.append(Relayed(tuple(changes), calls=tuple(calls), panics=tuple(panics), **where))
+
+    def signals(self) -> list[Signal]:
+        """Every relayed signal, in order (`relay map` shows them beside the request's own)."""
+        found: list[Signal] = []
+        for batch in self.relayed:
+            found += [*batch.panics, *batch.calls, *batch.changes]
+        return found
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""`python -m relay_devtools.emulators.erlc`: the ER:LC emulator on a port of your choice (players are
-changed at runtime through `/_emulator/players`, as under `relay local`)."""
+"""`python -m relay_devtools.emulators.erlc`: the ER:LC emulator on a port of your choice (players and
+emergency calls are changed at runtime through `/_emulator/players` and `/_emulator/calls`, as under
+`relay local`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from relay_devtools.emulators.erlc.calls import EMPTY_CALLS
 from relay_devtools.emulators.erlc.contract import player
 from relay_devtools.emulators.erlc.server import ErlcEmulator
 from relay_devtools.emulators.standalone import serve_until_stopped
@@ -37,12 +39,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="NAME:USERID[:TEAM[:CALLSIGN]], a player on the server at start (repeatable)",
     )
     parser.add_argument("--v1-only", action="store_true", help="serve no /v2/server (PRC's older API)")
+    parser.add_argument(
+        "--empty-calls",
+        choices=EMPTY_CALLS,
+        default="list",
+        help="with no emergency call open: send EmergencyCalls as [] (list) or leave it out (omitted)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    emulator = ErlcEmulator(args.server_key, args.player, v2_enabled=not args.v1_only)
+    emulator = ErlcEmulator(
+        args.server_key, args.player, v2_enabled=not args.v1_only, empty_calls=args.empty_calls
+    )
     return serve_until_stopped("ER:LC emulator", lambda: emulator.start(args.host, args.port), emulator.stop)
 
 

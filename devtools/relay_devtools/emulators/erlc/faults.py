@@ -9,7 +9,9 @@ As a JSON object, only `kind` is required:
   what PRC documents for its command route ("The private server has no players in it");
 - `{"kind": "rate_limited", "seconds": 30}`: the rate-limit bucket is empty for `seconds`: every API
   request until then is a 429 with `retry_after` (the seconds left) and the `X-RateLimit-*` headers
-  saying so, as PRC answers one.
+  saying so, as PRC answers one;
+- `{"kind": "no_calls", "count": 1}`: a normal answer without the `EmergencyCalls` section, asked for
+  or not (an answer the relay must take as no news of the calls).
 
 `count` is how many API requests a fault answers (default 1); null answers every request until the
 faults are cleared (`DELETE /_emulator/faults`): an outage, or a server that stays offline.
@@ -23,7 +25,7 @@ from typing import Any, Final
 
 OFFLINE_STATUS: Final = 422
 OFFLINE_BODY: Final = {"code": 3002, "message": "Server offline (no players)"}
-FAULT_KINDS: Final = ("status", "drop", "offline", "rate_limited")
+FAULT_KINDS: Final = ("status", "drop", "offline", "rate_limited", "no_calls")
 _KEYS: Final = frozenset({"kind", "count", "status", "body", "headers", "seconds"})
 
 

@@ -1,7 +1,9 @@
 """A small ER:LC API on loopback: a private server whose players a test (or a person) changes at runtime.
 
 Serves what the roster poller reads, in PRC's shapes:
-- `GET /v2/server?Players=true` -> the server object with `Players`; `GET /v1/server/players` -> the list;
+- `GET /v2/server?Players=true&EmergencyCalls=true` -> the server object with `Players` and the
+  emergency calls (calls.py: an empty list sent, or left out in the `omitted` mode);
+  `GET /v1/server/players` -> the list (v1 has no calls);
 - the `server-key` header (missing -> 403 code 2000, wrong -> 403 code 2002);
 - `X-RateLimit-Bucket/Limit/Remaining/Reset` on every answer, and 429 with `retry_after` in the body
   once the bucket is empty;
@@ -12,7 +14,9 @@ Control endpoints for `relay local` users (no key needed, loopback only):
 - `GET /_emulator/players`, `PUT /_emulator/players` (a JSON list), `POST /_emulator/players` (one player),
   `DELETE /_emulator/players/{userId}`; `GET /_emulator/requests`;
 - `GET /_emulator/faults` (pending faults, and until when the bucket is empty), `POST /_emulator/faults`
-  (a JSON list of faults), `DELETE /_emulator/faults` (clear them all, the empty bucket included).
+  (a JSON list of faults), `DELETE /_emulator/faults` (clear them all, the empty bucket included);
+- `/_emulator/calls` (calls.py: open, change, end, restart the numbering); `POST /_emulator/modes`
+  (`{"empty_calls": "list" | "omitted"}`).
 A player is PRC's object: `{"Player": "Name:UserId", "Team": "Police", "Callsign": "1A-12"}`.
 """
 
@@ -25,6 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from relay_devtools.emulators.erlc.calls import EMPTY_CALLS, CallBoard, EmptyCalls
 from relay_devtools.emulators.erlc.contract import (
     METHOD_NOT_ALLOWED,
     NO_KEY,
@@ -50,6 +55,7 @@ class ErlcEmulator:
         rate_limit: int = 35,
         rate_window_seconds: float = 60.0,
         v2_enabled: bool = True,
+        empty_calls: EmptyCalls = "list",
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.server_keys = set(server_keys)
@@ -58,6 +64,7 @@ class ErlcEmulator:
         self.v2_enabled = v2_enabled
         self.clock = clock
         self._players = [dict(p) for p in players]
+        self.calls = CallBoard(clock, empty_calls)
         self._faults: list[ErlcFault] = []
         self._requests: list[dict[str, Any]] = []
         self._window_start = clock()
@@ -129,6 +136,7 @@ class ErlcEmulator:
     ) -> tuple[int, dict[str, str], Any] | None:
         """(status, headers, JSON body), or None to drop the connection."""
         url = urlsplit(path)
+        without_calls = False
         with self._lock:
             self._requests.append(
                 {"method": method, "path": path, "key_sent": "server-key" in headers, "at": self.clock()}
@@ -139,7 +147,9 @@ class ErlcEmulator:
                     fault.times -= 1
                     if fault.times <= 0:
                         self._faults.pop(0)
-                return None if fault.drop else (fault.status, dict(fault.headers), fault.body)
+                without_calls = fault.kind == "no_calls"
+                if not without_calls:
+                    return None if fault.drop else (fault.status, dict(fault.headers), fault.body)
             now = self.clock()
             if self._empty_until is not None and self._empty_until > now:
                 spent = rate_headers(self.rate_limit, self.rate_limit, self._empty_until)
@@ -156,11 +166,25 @@ class ErlcEmulator:
             players = [dict(p) for p in self._players]
         if method != "GET":
             return 405, rate, dict(METHOD_NOT_ALLOWED)
-        if url.path == "/v1/server/players":
+        return self._read(url.path, url.query, players, rate, with_calls=not without_calls)
+
+    def _read(
+        self,
+        route: str,
+        query_text: str,
+        players: list[dict[str, Any]],
+        rate: dict[str, str],
+        *,
+        with_calls: bool,
+    ) -> tuple[int, dict[str, str], Any]:
+        if route == "/v1/server/players":
             return 200, rate, players
-        if url.path == "/v2/server" and self.v2_enabled:
-            wants_players = parse_qs(url.query).get("Players", ["false"])[0].lower() == "true"
+        if route == "/v2/server" and self.v2_enabled:
+            query = parse_qs(query_text)
+            wants_players = query.get("Players", ["false"])[0].lower() == "true"
             server = server_object(players, with_players=wants_players)
+            if query.get("EmergencyCalls", ["false"])[0].lower() == "true" and with_calls:
+                server |= self.calls.section()
             return 200, rate, server
         return 404, rate, dict(NOT_FOUND)
 
@@ -170,26 +194,43 @@ class ErlcEmulator:
             return 200, self.requests()
         if route == "/_emulator/faults":
             return self._control_faults(method, body)
+        if route == "/_emulator/calls" or route.startswith("/_emulator/calls/"):
+            return self.calls.control(method, route, body)
+        if route == "/_emulator/modes" and method == "POST":
+            return self._control_modes(body)
         if route == "/_emulator/players":
-            if method == "GET":
-                return 200, self.players()
-            try:
-                data = json.loads(body or b"null")
-            except json.JSONDecodeError:
-                return 400, {"error": "body is not JSON"}
-            if method == "PUT" and isinstance(data, list) and all(is_player(p) for p in data):
-                self.set_players(data)
-                return 200, self.players()
-            if method == "POST" and is_player(data):
-                self.add_player(data)
-                return 200, self.players()
-            return 400, {
-                "error": 'expected {"Player": "Name:UserId", "Team": ..., "Callsign": ...} (a list for PUT)'
-            }
+            return self._control_players(method, body)
         if route.startswith("/_emulator/players/") and method == "DELETE":
             self.remove_player(route.rpartition("/")[2])
             return 200, self.players()
         return 404, {"error": "Not found"}
+
+    def _control_modes(self, body: bytes) -> tuple[int, Any]:
+        try:
+            modes = json.loads(body or b"null")
+        except json.JSONDecodeError:
+            modes = None
+        if not isinstance(modes, dict) or modes.get("empty_calls") not in EMPTY_CALLS:
+            return 400, {"error": f'expected {{"empty_calls": one of {", ".join(EMPTY_CALLS)}}}'}
+        self.calls.empty_calls = modes["empty_calls"]
+        return 200, {"empty_calls": self.calls.empty_calls}
+
+    def _control_players(self, method: str, body: bytes) -> tuple[int, Any]:
+        if method == "GET":
+            return 200, self.players()
+        try:
+            data = json.loads(body or b"null")
+        except json.JSONDecodeError:
+            return 400, {"error": "body is not JSON"}
+        if method == "PUT" and isinstance(data, list) and all(is_player(p) for p in data):
+            self.set_players(data)
+            return 200, self.players()
+        if method == "POST" and is_player(data):
+            self.add_player(data)
+            return 200, self.players()
+        return 400, {
+            "error": 'expected {"Player": "Name:UserId", "Team": ..., "Callsign": ...} (a list for PUT)'
+        }
 
     def _control_faults(self, method: str, body: bytes) -> tuple[int, Any]:
         if method == "POST":
