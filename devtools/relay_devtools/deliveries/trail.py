@@ -147,7 +147,9 @@ class _Builder:
             delivery = self.by_webhook.get(str(record.get("webhook_id")))
             if delivery is not None:
                 reason = str(record.get("reason") or "")
-                delivery.dead_letters.append({"message_id": str(record.get("message_id")), "reason": reason})
+                delivery.dead_letters.append(
+                    {"message_id": str(record.get("message_id")), "reason": reason, "at": _iso(moment)}
+                )
         elif message == CLAMPED:
             delivery = self.by_webhook.get(str(record.get("webhook_id")))
             unit = str(record.get("unit_id") or "")
@@ -275,9 +277,11 @@ def _conclude(delivery: Delivery) -> None:
         delivery.outcome = delivery.answer
         delivery.why = delivery.reason or ("already queued" if delivery.answer == "replayed" else "")
         return
-    if delivery.dead_letters:
+    letters = "; ".join(sorted({letter["reason"] for letter in delivery.dead_letters}))
+    last_letter = max((letter.get("at", "") for letter in delivery.dead_letters), default="")
+    if delivery.dead_letters and not any(fate.at > last_letter for fate in delivery.fates.values()):
         delivery.outcome = "dead-lettered"
-        delivery.why = "; ".join(sorted({letter["reason"] for letter in delivery.dead_letters}))
+        delivery.why = letters
         return
     if delivery.answer == "accepted" and delivery.changes == 0 and not delivery.fates:
         # (A delivery whose change was held, an ER:LC command for a player not on the roster yet,
@@ -298,6 +302,8 @@ def _conclude(delivery: Delivery) -> None:
         if fate.notes:
             text += " [" + "; ".join(fate.notes) + "]"
         parts.append(text)
+    if delivery.dead_letters:  # redriven since: the latest outcome leads, the dead letter is history
+        parts.append(f"earlier dead-lettered ({letters}), then redriven")
     delivery.why = "; ".join(parts)
 
 
