@@ -26,7 +26,7 @@ endif
 	check-config deploy clean
 
 help:
-	@echo "make run    - run the relay locally (moto + Northca emulator) with a demo config"
+	@echo "make run    - run the relay locally (moto + Northca emulator) with a demo config (ARGS=\"--port 3100\")"
 	@echo "make test   - lint, types, template checks and the whole test suite"
 	@echo "make bench  - benchmarks, each next to its baseline"
 	@echo "make build  - check \$$(CONFIG) (relay doctor --offline), sam build (arm64, no Docker), ship it"
@@ -47,8 +47,9 @@ $(CURDIR)/.tools/bin/uv:
 
 dev: .venv/.synced
 
+# ARGS go to relay local as they are: make run ARGS="--port 3100 --emulator-port 4110" (`relay local --help`).
 run: dev
-	$(RUN) relay local --config relay.toml --secrets relay.secrets.toml
+	$(RUN) relay local --config $(CONFIG) --secrets relay.secrets.toml $(ARGS)
 
 lint: dev
 	$(RUN) ruff format --check .

@@ -12,8 +12,10 @@ import urllib.request
 from pathlib import Path
 
 from relay.config.loader import load_config
-from relay_devtools.options import DEFAULTS, Subparsers, chosen_source, printable
+from relay_devtools.options import DEFAULTS, Subparsers, beside_local, chosen_source, printable
 from relay_devtools.webhooks.samples import default_body
+
+LOCAL_URL = "http://127.0.0.1:3000"
 
 
 def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -23,7 +25,9 @@ def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> 
     signer.add_argument("source")
     signer.add_argument("--body", help="JSON body (default: a sample the source's adapter reads)")
     signer.add_argument("--file", help="read the body from this file")
-    signer.add_argument("--url", default="http://127.0.0.1:3000", help="the relay's base URL")
+    signer.add_argument(
+        "--url", help=f"the relay's base URL (default: the relay local running here, else {LOCAL_URL})"
+    )
     signer.add_argument("--send", action="store_true", help="send it instead of printing a curl line")
     signer.add_argument(
         "--wait", action="store_true", help="with --send: wait for the consumer and print what became of it"
@@ -33,6 +37,9 @@ def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> 
 
 
 def run(args: argparse.Namespace) -> int:
+    local = beside_local(args)
+    if not args.url:
+        args.url = str(local["ingress"]).removesuffix("/hooks") if local else LOCAL_URL
     url, headers, body = _signed(args)
     if not args.send:
         parts = ["curl", "-sS", "-X", "POST", url]
@@ -47,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
             status, text = response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         print(exc.code, printable(exc.read().decode(errors="replace")))
+        if exc.code == 401:
+            print(f"relay sign: {_why_rejected(args)}", file=sys.stderr)
         return 1
     except urllib.error.URLError as exc:
         print(f"relay sign: could not reach {url} ({exc.reason}); is `relay local` running?", file=sys.stderr)
@@ -84,11 +93,41 @@ def _signed(args: argparse.Namespace) -> tuple[str, dict[str, str], bytes]:
         if origin.startswith("events/"):
             # Samples carry fixed event times: sent after a newer change they are skipped (the feed says so).
             print(f"relay sign: body from {origin} (its event time is fixed)", file=sys.stderr)
-    delivery = sign(source.signature, body, secrets.newest(name), private_key=secrets.signing_keys.get(name))
+    try:
+        delivery = sign(
+            source.signature, body, secrets.newest(name), private_key=secrets.signing_keys.get(name)
+        )
+    except ValueError as exc:  # a value the scheme cannot use (decode_whsec's words): name the secret
+        raise SystemExit(
+            f"relay sign: secret {name!r} in {args.secrets} cannot sign for {args.source} "
+            f"({source.signature.scheme}): {exc}"
+        ) from None
     url = f"{args.url.rstrip('/')}/hooks/{args.source}" + (
         f"/{delivery.path_token}" if delivery.path_token else ""
     )
     return url, delivery.headers, delivery.body
+
+
+def _why_rejected(args: argparse.Namespace) -> str:
+    """Why the relay refused the signature: relay local's feed says (the ingress logs the reason and
+    answers only `Unauthorized`); a deployed stack's log says it to `relay deliveries`."""
+    from relay_devtools.deliveries.feed import fetch_feed
+
+    try:
+        feed = fetch_feed(f"{args.url.rstrip('/')}/_relay/deliveries?source={args.source}")
+    except (OSError, ValueError):
+        feed = []
+    rejected = next((d for d in feed if d.get("answer") == "rejected"), None)
+    if rejected is None:
+        return (
+            f"the relay refused the signature; the reason is in its log (relay deliveries --stack NAME "
+            f"--source {args.source})"
+        )
+    return (
+        f"the relay refused the signature: {printable(rejected.get('why') or rejected.get('reason'))}. "
+        f"relay sign signed with {args.secrets}'s value of {args.source}'s secret; the stack checks its own "
+        "copy (relay local: the secrets file it was started with, read again whenever it is saved)"
+    )
 
 
 def wait_and_print(args: argparse.Namespace, answer: str) -> int:
@@ -112,4 +151,10 @@ def wait_and_print(args: argparse.Namespace, answer: str) -> int:
     for part in str(found.get("why") or "").split("; "):
         if part:
             print(f"  {printable(part)}")
+    if found.get("outcome") == "retrying":
+        print(
+            "relay sign: the consumer gave it back and tries again after its retry delay (then the DLQ); "
+            f"the page follows it: {feed.removesuffix('/deliveries?source=' + args.source)}",
+            file=sys.stderr,
+        )
     return 0 if found.get("outcome") in ("written", "skipped") else 1

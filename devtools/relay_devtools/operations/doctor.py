@@ -42,7 +42,7 @@ from relay.ingress.keys import decode_whsec, hmac_key, load_ed25519_public_key, 
 from relay.models import bundled_value, parse_secret_value, redact
 from relay.sources.registry import adapter_kind
 from relay_devtools.files.config_hints import explain
-from relay_devtools.files.secrets_file import load_secrets_file
+from relay_devtools.files.secrets_file import load_secrets_file, looks_like_a_value
 from relay_devtools.files.template import load_template
 from relay_devtools.options import printable
 
@@ -62,7 +62,8 @@ class Check:
     def line(self) -> str:
         """The check as printed: a partner's or a file's text in it cannot move or recolour the terminal."""
         mark = "FAIL" if not self.ok else ("warn" if self.warning else "ok  ")
-        return printable(f"{mark}  {self.name}: {self.detail}")
+        # A hint on its own line stays one (config_hints.explain), every other control character written out.
+        return "\n".join(printable(part) for part in f"{mark}  {self.name}: {self.detail}".split("\n"))
 
 
 def passed(checks: list[Check]) -> bool:
@@ -117,6 +118,8 @@ def secret_name_checks(config: RelayConfig, names: Mapping[str, str], *, stack: 
     ]
     for where, secret, kind in wanted:
         prefix = names.get(PREFIX_PARAMETERS[kind], "")
+        if looks_like_a_value(secret):
+            continue  # a value, not a name: the value check says what to do (setup_checks)
         if secret.startswith(prefix) and secret != prefix:
             checks.append(Check("secret name", True, f"{where} = {secret!r} is under {prefix!r}"))
         else:
@@ -323,13 +326,18 @@ def queue_depth(sqs: Any, url: str) -> tuple[int, int]:
 
 
 def stack_checks(outputs: Mapping[str, str], status: str, name: str, sqs: Any) -> list[Check]:
-    from relay_devtools.operations.redrive import list_dead_letters
-
     healthy = status.endswith("_COMPLETE") and "ROLLBACK" not in status and "DELETE" not in status
     checks = [Check("stack", healthy, f"{name}: {status}")]
     shown = ", ".join(f"{key}={value}" for key, value in sorted(outputs.items()) if key in ("WebhookUrl",))
     checks.append(Check("stack outputs", bool(outputs), shown or f"{len(outputs)} outputs"))
-    queue, dlq = outputs.get("WebhookQueueUrl"), outputs.get("WebhookDlqUrl")
+    return checks + queue_checks(outputs.get("WebhookQueueUrl"), outputs.get("WebhookDlqUrl"), sqs)
+
+
+def queue_checks(queue: str | None, dlq: str | None, sqs: Any) -> list[Check]:
+    """The queue's messages waiting and in flight; the DLQ empty, or its depth with its first reasons."""
+    from relay_devtools.operations.redrive import list_dead_letters
+
+    checks = []
     if queue:
         visible, in_flight = queue_depth(sqs, queue)
         checks.append(Check("queue", True, f"{visible} waiting, {in_flight} in flight"))
