@@ -186,6 +186,17 @@ def test_deliveries_wait_for_outcome_returns_a_delivery_the_consumer_gave_back_w
     assert clock.now == 0.5
 
 
+def test_deliveries_relay_tomls_cold_start_warnings_are_no_deliverys_notes() -> None:
+    # Given the first request after a cold start, which logs relay.toml's warnings before its answer
+    warning = line(
+        0.5, "relay.toml: source without replay protection", request="in-1", warning="sources.x: ..."
+    )
+    warning["level"] = "WARNING"
+    records = [warning, accepted(1, "msg_1", "ADAM-12")]
+    # Then the delivery is not given them (issue 21: four of them hung on an unrelated delivery)
+    assert only(records)["notes"] == []
+
+
 def test_deliveries_a_401_carries_the_log_only_reason() -> None:
     rejected = line(
         1, "webhook rejected", source="cad", status=401, kind="mismatch", reason="no signature matched"

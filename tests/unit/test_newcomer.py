@@ -395,3 +395,37 @@ def test_relay_locals_event_takes_cookies_out_of_the_headers_and_reads_the_query
     # and without either, neither key (API Gateway leaves them out)
     plain = api_gateway_v2_event("POST", "/hooks/cad", "", [], b"{}", "203.0.113.9")
     assert "cookies" not in plain and "queryStringParameters" not in plain
+
+
+# ------------------------------------------------------------------ 14. warnings acknowledged, named, once
+
+
+def test_the_docs_own_configs_warn_of_nothing_they_acknowledge() -> None:
+    import tomllib
+
+    from relay.config.loader import parse_config
+    from tests.support.examples import uncommented_relay_toml
+    from tests.support.payloads import examples_config
+
+    # The shipped examples of senders that offer no replay protection (Sonoran, SnailyCAD, Discord-format)
+    # say so with replay_protection = "none"; only the board, a sender of one's own that could sign a
+    # timestamp, is still warned about
+    for config in (examples_config(), parse_config(tomllib.loads(uncommented_relay_toml()))):
+        assert [w.split(":")[0] for w in config.replay_warnings()] == ["sources.board"]
+
+
+def test_doctor_shows_an_acknowledged_source_as_ok_and_says_how_to_acknowledge_one() -> None:
+    from relay.config.loader import parse_config
+    from relay_devtools.operations.doctor import signature_checks
+
+    data = base_config_data()
+    token = {"scheme": "url-token", "secret": "relay/sources/snailycad"}
+    data["sources"]["snailycad"] = data["sources"]["cad"] | {"adapter": "snailycad", "signature": token}
+    [warned] = [c for c in signature_checks(parse_config(data)) if c.name == "replay key" and c.warning]
+    assert warned.detail.endswith('replays are not recognised (replay_protection = "none" acknowledges it)')
+    data["sources"]["snailycad"]["replay_protection"] = "none"
+    checks = [c for c in signature_checks(parse_config(data)) if c.name == "replay key"]
+    assert not any(c.warning for c in checks)
+    assert 'sources.snailycad: no replay protection (replay_protection = "none")' in [
+        c.detail for c in checks
+    ]

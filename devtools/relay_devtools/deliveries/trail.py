@@ -58,6 +58,12 @@ DEAD_LETTERED = "message dead-lettered"
 CLAMPED = "event time in the future clamped to the receive time"
 # Lines every invocation writes that say nothing about one delivery.
 NOT_NOTES = {"replay store unavailable", "roster poll"}
+# relay.toml's warnings, logged once per cold start in whichever request comes first: about the config,
+# not that delivery (relay.config.loader.config_warnings).
+NOT_NOTES |= {
+    "relay.toml: source without replay protection",
+    "relay.toml: a status one source sets another refuses",
+}
 # The scheduled ER:LC roster poll names its changes `erlc-roster:SERVER:TIME` (relay/erlc/poller.py).
 ROSTER_ID_PREFIX = "erlc-roster:"
 

@@ -30,7 +30,9 @@ ANSWERS = {
 SHOWN = frozenset({*ANSWERS, "unit outcomes", "message dead-lettered"})
 # Lines every tick or invocation writes that tell a person nothing new.
 QUIET = {"roster poll": ("ok", "unchanged")}
-DETAIL_KEYS = ("source", "player", "status", "event_type", "reason", "error", "detail", "server", "result")
+DETAIL_KEYS = (
+    *("source", "player", "status", "event_type", "reason", "error", "detail", "server", "result", "warning"),
+)
 
 
 def _clock(record: Mapping[str, Any]) -> str:

@@ -156,13 +156,16 @@ def signature_checks(config: RelayConfig) -> list[Check]:
             )
         else:
             checks.append(Check("signature", True, f"sources.{name}: {source.signature.scheme}"))
-        checks.append(_replay_check(name, source.adapter, source.signature, source.delivery_id_path))
+        none = source.replay_protection == "none"
+        checks.append(_replay_check(name, source.adapter, source.signature, source.delivery_id_path, none))
     return checks
 
 
-def _replay_check(name: str, adapter: str, signature: SignatureConfig, path: str | None) -> Check:
+def _replay_check(name: str, adapter: str, signature: SignatureConfig, path: str | None, none: bool) -> Check:
     if timestamp_tolerance(signature) or path or getattr(signature, "delivery_id_header", None):
         return Check("replay key", True, f"sources.{name}: replays are recognised")
+    if none:
+        return Check("replay key", True, f'sources.{name}: no replay protection (replay_protection = "none")')
     # A sender that signs no timestamp but puts an id in every body: without it as the replay key, a
     # captured delivery can be replayed forever (docs/security.md, "Replay window").
     sender = adapter_kind(adapter).sender
@@ -170,7 +173,10 @@ def _replay_check(name: str, adapter: str, signature: SignatureConfig, path: str
         field, required = sender.delivery_id_path, sender.delivery_id_required
         detail = f"sources.{name}: no replay key; set delivery_id_path = {field!r} (docs/security.md)"
         return Check("replay key", not required, detail, warning=not required)
-    detail = f"sources.{name}: the sender signs no timestamp and sends no id: replays are not recognised"
+    detail = (
+        f"sources.{name}: the sender signs no timestamp and sends no id: replays are not recognised "
+        '(replay_protection = "none" acknowledges it)'
+    )
     return Check("replay key", True, detail, warning=True)
 
 
