@@ -429,3 +429,33 @@ def test_doctor_shows_an_acknowledged_source_as_ok_and_says_how_to_acknowledge_o
     assert 'sources.snailycad: no replay protection (replay_protection = "none")' in [
         c.detail for c in checks
     ]
+
+
+# ------------------------------------------------------------------ 7. samples as new events
+
+
+def test_a_sample_is_stamped_as_a_new_event_of_its_sender() -> None:
+    from datetime import UTC, datetime
+
+    from relay_devtools.webhooks.samples import stamped
+
+    now = datetime(2027, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    typeform = json.loads(stamped((EVENTS / "typeform_response.json").read_bytes(), now, "event_id"))
+    assert typeform["form_response"]["submitted_at"] == "2027-01-02T03:04:05.678Z"
+    assert typeform["event_id"].startswith("relay-sign-")
+    erlc = json.loads(stamped((EVENTS / "erlc_event_command.json").read_bytes(), now))
+    assert erlc["Timestamp"] == int(now.timestamp())
+    board = json.loads(stamped((EVENTS / "mapping_board.json").read_bytes(), now))
+    assert [unit["updated_at"] for unit in board["data"]["units"]] == [
+        "2027-01-02T03:04:05.678Z",
+        int(now.timestamp()),
+        "2027-01-02T03:04:05.678Z",
+    ]
+    snailycad = json.loads(stamped((EVENTS / "snailycad_unit_status.json").read_bytes(), now))
+    assert snailycad["updatedAt"] == "2027-01-02T03:04:05.678Z"
+    # and nothing else of the body changes
+    plain = json.loads((EVENTS / "typeform_response.json").read_bytes())
+    plain["form_response"]["submitted_at"] = typeform["form_response"]["submitted_at"]
+    plain["form_response"]["landed_at"] = typeform["form_response"]["landed_at"]
+    plain["event_id"] = typeform["event_id"]
+    assert plain == typeform
