@@ -301,9 +301,9 @@ def test_sign_board_sends_the_documented_sample(tmp_path: Path, capsys: pytest.C
     )
     secrets = tmp_path / "relay.secrets.toml"
     secrets.write_text('[secrets]\n"northca/partner-key" = "k"\n"relay/sources/board" = "board-secret"\n')
-    assert main(["--config", str(config), "--secrets", str(secrets), "sign", "board"]) == 0
+    assert main(["--config", str(config), "--secrets", str(secrets), "sign", "board", "--keep-times"]) == 0
     captured = capsys.readouterr()
-    assert "body from events/mapping_board.json" in captured.err
+    assert "body from events/mapping_board.json (its event times as the file has them)" in captured.err
     assert json.loads((EVENTS / "mapping_board.json").read_text()) == json.loads(
         captured.out.split("--data-binary ", 1)[1].strip().strip("'")
     )
@@ -459,3 +459,41 @@ def test_a_sample_is_stamped_as_a_new_event_of_its_sender() -> None:
     plain["form_response"]["landed_at"] = typeform["form_response"]["landed_at"]
     plain["event_id"] = typeform["event_id"]
     assert plain == typeform
+
+
+# ------------------------------------------------------------------ 10. secrets push, the pages' way
+
+
+def test_secrets_push_before_the_first_deploy_checks_what_make_deploy_will_grant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the README's prod.secrets.toml and no stack yet (the pages push before the first deploy)
+    secrets = tmp_path / "prod.secrets.toml"
+    secrets.write_text(
+        f'[secrets]\n"northca/partner-key" = "real-partner-key"\n"relay/sources/cad" = "{CAD_SECRET}"\n'
+    )
+    with mock_aws():
+        push = ["secrets", "push", "--secrets", str(secrets), "--stack", "northca-relay", "--yes"]
+        code = main(["--config", str(ROOT / "relay.toml"), *push])
+        bundle = boto3.client("secretsmanager").get_secret_value(SecretId="relay/sources/northca-relay")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "northca-relay is not deployed yet: checked against what make deploy grants" in out
+    assert json.loads(bundle["SecretString"])["relay/sources/cad"] == CAD_SECRET
+
+
+def test_no_source_page_says_aws_secretsmanager_any_more() -> None:
+    pages = [*(ROOT / "docs" / "sources").glob("*.md"), ROOT / "README.md"]
+    assert [p.name for p in pages if "aws secretsmanager create-secret" in p.read_text()] == []
+    assert all(
+        "relay secrets push" in p.read_text()
+        for p in (ROOT / "docs" / "sources").glob("*.md")
+        if "## In your secrets file" in p.read_text()
+    )
+
+
+def test_poll_every_takes_positive_seconds_only(capsys: pytest.CaptureFixture[str]) -> None:
+    for wrong in ("0", "-5", "soon"):
+        with pytest.raises(SystemExit):
+            main(["local", "--poll-every", wrong])
+        assert "--poll-every" in capsys.readouterr().err

@@ -41,6 +41,13 @@ def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> 
     local.add_argument("--erlc-emulator-port", type=int, default=4020, help="the emulated ER:LC API's port")
     local.add_argument("--erlc-url", default=None, help="a real ER:LC API instead of the emulator")
     local.add_argument(
+        "--poll-every",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="poll the ER:LC servers this often (default: the template's RosterPollSchedule, a minute)",
+    )
+    local.add_argument(
         "--log-format",
         choices=("lines", "json"),
         default="lines",
@@ -53,6 +60,17 @@ def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> 
         help="where the running stack's endpoints are written for the other commands ('' for nowhere)",
     )
     return local
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds (argparse names the flag when this raises)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive number of seconds")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
             northca_url=args.northca_url,
             erlc_emulator_port=args.erlc_emulator_port,
             erlc_url=args.erlc_url,
+            roster_poll_seconds=args.poll_every,
             state_file=Path(args.state_file) if args.state_file else None,
         )
     )

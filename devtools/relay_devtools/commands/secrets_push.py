@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from relay.config.loader import load_config
+from relay.config.schema import RelayConfig
 from relay_devtools.files.secrets_file import load_secrets_file
 from relay_devtools.files.template import DEFAULT_TEMPLATE, template_path
 from relay_devtools.local.state import local_client_options
+from relay_devtools.operations.deploy import secret_parameters
 from relay_devtools.operations.doctor import (
     PARTNER_KEY_PARAMETER,
     PREFIX_PARAMETERS,
@@ -60,32 +63,40 @@ def terminal_ask(prompt: str) -> bool:
     return input(prompt).strip().lower() in ("y", "yes")
 
 
+def _where(
+    args: argparse.Namespace, config: RelayConfig, local: dict[str, Any] | None
+) -> tuple[dict[str, str], dict[str, str], str]:
+    """The secret names the target grants, the client options that reach it, and what to call it;
+    SystemExit saying why when it cannot be reached."""
+    names = template_names(template_path(args.template))
+    if args.local:
+        if local is None:
+            raise SystemExit("relay secrets push: no relay local runs in this folder (start it: make run)")
+        return names, local_client_options(local), "the relay local running here"
+    options: dict[str, str] = {"region_name": args.region} if args.region else {}
+    try:
+        cloudformation = boto3.client("cloudformation", **options)  # type: ignore[call-overload]
+        info = describe_stack(cloudformation, args.stack)
+    except StackError as exc:
+        if not exc.missing:
+            raise SystemExit(f"relay secrets push: {exc}") from None
+        # Before the first deploy: the names make deploy will grant, from the config (the secrets are then
+        # in place when the stack's functions first run).
+        print(
+            f"relay secrets push: {args.stack} is not deployed yet: checked against what make deploy grants"
+        )
+        return names | secret_parameters(config), options, args.stack
+    except (BotoCoreError, ClientError) as exc:
+        raise SystemExit(f"relay secrets push: {args.stack}: {aws_problem(exc)}") from None
+    wanted = [PARTNER_KEY_PARAMETER, *PREFIX_PARAMETERS.values()]
+    return names | {k: v for k, v in info.parameters.items() if k in wanted}, options, args.stack
+
+
 def run(args: argparse.Namespace) -> int:
     local = beside_local(args) if args.local else None  # its config, unless --config names another
     config = load_config(args.config)
     content = load_secrets_file(Path(args.secrets))
-    options: dict[str, str] = {"region_name": args.region} if args.region else {}
-    names = template_names(template_path(args.template))
-    if args.local:
-        if local is None:
-            print(
-                "relay secrets push: no relay local runs in this folder (start it: make run)", file=sys.stderr
-            )
-            return 1
-        options, target = local_client_options(local), "the relay local running here"
-    else:
-        try:
-            cloudformation = boto3.client("cloudformation", **options)  # type: ignore[call-overload]
-            info = describe_stack(cloudformation, args.stack)
-        except StackError as exc:
-            print(f"relay secrets push: {exc}", file=sys.stderr)
-            return 1
-        except (BotoCoreError, ClientError) as exc:
-            print(f"relay secrets push: {args.stack}: {aws_problem(exc)}", file=sys.stderr)
-            return 1
-        wanted = [PARTNER_KEY_PARAMETER, *PREFIX_PARAMETERS.values()]
-        names |= {key: value for key, value in info.parameters.items() if key in wanted}
-        target = args.stack
+    names, options, target = _where(args, config, local)
     # A secret the stack's functions may not read is worth nothing there: stop before writing any.
     wrong = [check for check in secret_name_checks(config, names, stack=not args.local) if not check.ok]
     if wrong:
