@@ -30,7 +30,7 @@ help:
 	@echo "make test   - lint, types, template checks and the whole test suite"
 	@echo "make bench  - benchmarks, each next to its baseline"
 	@echo "make build  - check \$$(CONFIG) (relay doctor --offline), sam build (arm64, no Docker), ship it"
-	@echo "make deploy - make build, then sam deploy (GUIDED=1 the first time; CONFIG=file.toml)"
+	@echo "make deploy - credentials and checks first, then make build and sam deploy (GUIDED=1 the first time)"
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools
@@ -100,9 +100,12 @@ build: deps check-config
 	@echo "(sam's 'requirements.txt file not found' is expected: the functions' dependencies are in the layer, layers/deps/)"
 	$(RUN) relay ship-config --config $(CONFIG)
 
-# SAM through uv as for build; PartnerKeySecretName comes from $(CONFIG) (relay deploy --dry-run shows it).
-deploy: build
-	$(RUN) relay deploy --config $(CONFIG) --sam "$(SAM)" $(if $(GUIDED),--guided) $(DEPLOY_ARGS)
+# relay deploy checks the credentials, asks GUIDED=1's questions and runs the pre-flight before it runs
+# the build, then sam deploy (SAM through uv as for build; PartnerKeySecretName from $(CONFIG): relay
+# deploy --dry-run shows it). DEPLOY_ARGS="--alarm-email me@example.org" and the like go to relay deploy.
+# (`make`, not $(MAKE): a line naming $(MAKE) runs even under make -n.)
+deploy: dev
+	$(RUN) relay deploy --config $(CONFIG) --sam "$(SAM)" --build "make --no-print-directory build CONFIG=$(CONFIG)" $(if $(GUIDED),--guided) $(DEPLOY_ARGS)
 
 clean:
 	rm -rf .venv .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

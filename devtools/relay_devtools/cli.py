@@ -23,6 +23,7 @@ from relay_devtools.commands import (
     sign,
     teardown,
     units,
+    urls,
 )
 from relay_devtools.commands import map as map_command  # `map` alone would hide the builtin
 from relay_devtools.files.config_hints import explain
@@ -38,6 +39,7 @@ COMMANDS: tuple[Command, ...] = (
     redrive,
     deliveries,
     doctor,
+    urls,
     secrets_push,
     deploy,
     ship_config,

@@ -181,6 +181,15 @@ def test_sign_signs_for_the_running_stack_with_its_files_and_port(
     assert "http://127.0.0.1:3100/hooks/cad" in capsys.readouterr().out
 
 
+def test_urls_lists_the_running_stacks_webhook_urls(
+    running_local: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["urls"]) == 0
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:3100/hooks/cad" in out
+    assert "relay urls: 1 sources of" in out and "at the relay local running here" in out
+
+
 def test_a_state_file_left_by_a_dead_stack_is_ignored(running_local: dict[str, str]) -> None:
     # Given the file of a relay local killed outright (its process gone, the file left)
     finished = subprocess.Popen(["true"])

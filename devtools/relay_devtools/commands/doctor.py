@@ -64,7 +64,10 @@ def checks_for(args: argparse.Namespace) -> list[Check]:
     when AWS cannot be reached); then (unless --offline) the secrets, the partner and the stack. With
     no --stack, a `relay local` running in this folder is what is checked (its secrets file, its
     Northca, its queues), as `relay redrive` finds it."""
-    local = None if args.stack or args.offline else beside_local(args)
+    # The local stack is what is checked only when nothing names another setup (a secrets file of the
+    # real values, a partner URL, a stack).
+    elsewhere = args.stack or args.offline or args.northca_url or given(args.secrets)
+    local = None if elsewhere else beside_local(args)
     config, loaded = load(Path(args.config))
     checks = [loaded]
     if config is None:
@@ -77,7 +80,7 @@ def checks_for(args: argparse.Namespace) -> list[Check]:
         names |= {key: value for key, value in info.parameters.items() if key in wanted}
     checks += [*secret_name_checks(config, names, stack=info is not None), *signature_checks(config)]
     checks += [*id_checks(config), *status_checks(config), *secret_value_checks(config)]
-    secrets_file = Path(args.secrets) if given(args.secrets) or local else None
+    secrets_file = Path(args.secrets) if given(args.secrets) or local is not None else None
     checks += secrets_file_checks(Path(args.config).resolve().parent, secrets_file)
     if args.offline:
         return checks

@@ -28,7 +28,7 @@ from relay_devtools.operations.doctor import (
     secret_name_checks,
     template_names,
 )
-from relay_devtools.operations.secrets_push import Ask, push, unready
+from relay_devtools.operations.secrets_push import Ask, discord_webhook_problem, push, push_one, unready
 from relay_devtools.operations.stack import StackError, describe_stack
 from relay_devtools.options import Subparsers, aws_problem, beside_local
 
@@ -47,6 +47,11 @@ def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> 
         "--local", action="store_true", help="rehearse it: push to the relay local running in this folder"
     )
     parser.add_argument("--yes", action="store_true", help="overwrite different values without asking")
+    parser.add_argument(
+        "--discord-webhook-secret",
+        metavar="NAME",
+        help="also push NAME, the Discord webhook URL the alarms post to (a secret of its own)",
+    )
     parser.add_argument(
         "--template",
         default=DEFAULT_TEMPLATE,
@@ -105,6 +110,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     # Every value is checked before any is written: a push stops whole, never half-way.
     problems = unready(config, content)
+    discord = args.discord_webhook_secret
+    if discord and (problem := discord_webhook_problem(content, discord)) is not None:
+        problems.append(problem)
     if problems:
         for problem in problems:
             print(problem.line())
@@ -112,7 +120,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     ask: Ask = (lambda _prompt: True) if args.yes else terminal_ask
     try:
-        results = push(config, content, boto3.client("secretsmanager", **options), ask)  # type: ignore[call-overload]
+        client = boto3.client("secretsmanager", **options)  # type: ignore[call-overload]
+        results = push(config, content, client, ask)
+        if discord:
+            results.append(push_one(discord, content, client, ask))
     except (BotoCoreError, ClientError) as exc:
         print(f"relay secrets push: {aws_problem(exc)}", file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ from typing import Any
 from relay.config.schema import RelayConfig
 from relay_devtools.files.secrets_file import looks_like_a_value
 from relay_devtools.operations.doctor import Check
+from relay_devtools.options import aws_problem
 
 # What a secrets file is called: relay.secrets.toml, prod.secrets.toml, community.secrets.toml, ...
 SECRETS_FILE = re.compile(r"(^|[./_-])secrets?\.toml$")
@@ -100,4 +101,49 @@ def local_summary(state: dict[str, Any]) -> str:
     return (
         f"checking the relay local running here (pid {state.get('pid')}): its secrets "
         f"{state.get('secrets')}, its Northca {state.get('northca')}, its queues"
+    )
+
+
+def deployed_secrets_checks(config: RelayConfig, client: Any, stack: str) -> list[Check]:
+    """Before a deploy: every secret the config names is in Secrets Manager (the bundle's entries, or
+    a secret each), usable for its scheme and not relay local's demo value. Else the stack would deploy
+    and fail at its first webhook; the check says how to push them."""
+    from relay_devtools.operations.doctor import secret_checks, secrets_manager_lookup
+    from relay_devtools.operations.secrets_push import DEMO_PREFIXES
+
+    lookup = secrets_manager_lookup(client, config.secrets.bundle)
+
+    def no_demo(name: str) -> str | None:
+        raw = lookup(name)
+        if raw is not None and DEMO_PREFIXES[0] in raw[: len(DEMO_PREFIXES[0]) + 2]:
+            raise ValueError("relay local's demo value")
+        return raw
+
+    checks = secret_checks(config, no_demo, "Secrets Manager")
+    failed = [check for check in checks if not check.ok]
+    if not failed:
+        return [Check("secrets", True, f"the {len(checks)} secrets the config names are in Secrets Manager")]
+    fix = (
+        f"put them in your secrets file and push them first: relay secrets push --secrets prod.secrets.toml "
+        f"--stack {stack} (docs/operations.md, Secrets)"
+    )
+    return [
+        Check("secrets", False, f"{check.detail}; {fix}" if i == 0 else check.detail)
+        for i, check in enumerate(failed)
+    ]
+
+
+def credentials_check(session: Any) -> Check:
+    """Who the AWS configuration signs in as (sts:GetCallerIdentity needs no permission): asked first,
+    so that no credentials stops a deploy before the build and before any question."""
+    if not session.region_name:
+        return Check("credentials", False, "no AWS region: set AWS_REGION (or AWS_PROFILE with a region)")
+    try:
+        identity = session.client("sts").get_caller_identity()
+    except Exception as exc:  # noqa: BLE001 - no credentials, expired ones, no network: each its one line
+        return Check("credentials", False, aws_problem(exc))
+    return Check(
+        "credentials",
+        True,
+        f"account {identity.get('Account')} as {identity.get('Arn')}, region {session.region_name}",
     )

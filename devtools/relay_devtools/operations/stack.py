@@ -42,6 +42,13 @@ def describe_stack(cloudformation: Any, name: str) -> StackInfo:
     )
 
 
+def webhook_base(outputs: dict[str, str]) -> str | None:
+    """The base URL a source's path goes after (`<base>/hooks/<source>`): the custom domain's when the
+    stack has one, else the API's own."""
+    url = outputs.get("CustomWebhookUrl") or outputs.get("WebhookUrl")
+    return url.rstrip("/").removesuffix("/hooks") if url else None
+
+
 def log_groups(cloudformation: Any, name: str) -> dict[str, str]:
     """Each function's log group: the stack's own resources, else the names template.yaml gives them."""
     groups = {function: f"/aws/lambda/{name}-{function}" for function in LOG_GROUPS}
