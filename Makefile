@@ -29,7 +29,7 @@ help:
 	@echo "make run    - run the relay locally (moto + Northca emulator) with a demo config (ARGS=\"--port 3100\")"
 	@echo "make test   - lint, types, template checks and the whole test suite"
 	@echo "make bench  - benchmarks, each next to its baseline"
-	@echo "make build  - check \$$(CONFIG) (relay doctor --offline), sam build (arm64, no Docker), ship it"
+	@echo "make build  - check \$$(CONFIG) (relay doctor --offline), sam build (arm64, no Docker), ship it with bytecode"
 	@echo "make deploy - credentials and checks first, then make build and sam deploy (GUIDED=1 the first time)"
 
 $(CURDIR)/.tools/bin/uv:
@@ -97,8 +97,10 @@ check-config: dev
 
 build: deps check-config
 	$(SAM) build --parallel
-	@echo "(sam's 'requirements.txt file not found' is expected: the functions' dependencies are in the layer, layers/deps/)"
+	@echo "(sam's 'requirements.txt file not found' is expected: the functions' dependencies are in the layer, layers/deps/;"
+	@echo " its 'Deploy: sam deploy --guided' hint is not the way here: make deploy GUIDED=1 asks the relay's questions)"
 	$(RUN) relay ship-config --config $(CONFIG)
+	$(RUN) relay bytecode
 
 # relay deploy checks the credentials, asks GUIDED=1's questions and runs the pre-flight before it runs
 # the build, then sam deploy (SAM through uv as for build; PartnerKeySecretName from $(CONFIG): relay

@@ -11,6 +11,7 @@ from relay import __version__
 from relay.errors import ConfigError
 from relay_devtools.commands import (
     Command,
+    bytecode,
     cost,
     deliveries,
     deploy,
@@ -43,6 +44,7 @@ COMMANDS: tuple[Command, ...] = (
     secrets_push,
     deploy,
     ship_config,
+    bytecode,
     preflight,
     teardown,
     cost,
