@@ -197,6 +197,28 @@ def test_deliveries_relay_tomls_cold_start_warnings_are_no_deliverys_notes() -> 
     assert only(records)["notes"] == []
 
 
+def test_deliveries_a_unit_the_sender_spelt_otherwise_gets_the_consumers_outcome() -> None:
+    # Found trying it as a new user: Typeform's sample names "adam-12", the consumer writes "ADAM-12"
+    # (ids compare case-insensitively); the delivery stayed "queued" and relay sign --wait timed out
+    records = [
+        accepted(1, "msg_1", "adam-12", source="typeform"),
+        outcome(
+            4,
+            ["msg_1"],
+            "ADAM-12",
+            "unchanged",
+            detail="the partner already holds it; officer_name: cad's value wins this field",
+            fields={"status": "not written", "officer_name": "owned"},
+        ),
+    ]
+    delivery = only(records)
+    assert delivery["outcome"] == "skipped"
+    [fate] = delivery["fates"]
+    assert fate["unit_id"] == "ADAM-12"
+    # and the skip says which source wins which field
+    assert fate["why"] == "the partner already holds it; officer_name: cad's value wins this field"
+
+
 def test_deliveries_a_401_carries_the_log_only_reason() -> None:
     rejected = line(
         1, "webhook rejected", source="cad", status=401, kind="mismatch", reason="no signature matched"

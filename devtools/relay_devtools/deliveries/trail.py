@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from relay.consumer.policy import canonical_id
 from relay_devtools.deliveries.lines import (
     OddLineError,
     checked_row,
@@ -104,7 +105,7 @@ class Delivery:
     changes: int = 0
     units: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # the request's other lines (why a change was skipped)
-    fates: dict[str, UnitFate] = field(default_factory=dict)
+    fates: dict[str, UnitFate] = field(default_factory=dict)  # by the id as the consumer compares it
     dead_letters: list[dict[str, str]] = field(default_factory=list)
     outcome: str = ""
     why: str = ""
@@ -160,7 +161,7 @@ class _Builder:
             delivery = self.by_webhook.get(str(record.get("webhook_id")))
             unit = str(record.get("unit_id") or "")
             if delivery is not None:
-                fate = delivery.fates.setdefault(unit, UnitFate(unit, "queued"))
+                fate = delivery.fates.setdefault(canonical_id(unit), UnitFate(unit, "queued"))
                 if CLAMPED not in fate.notes:
                     fate.notes.append(CLAMPED)
         elif message and message not in NOT_NOTES and record.get("level") in ("INFO", "WARNING"):
@@ -191,7 +192,7 @@ class _Builder:
             label=str(record.get("label") or ""),
         )
         if delivery.answer == "accepted":
-            delivery.fates = {unit: UnitFate(unit, "queued") for unit in delivery.units}
+            delivery.fates = {canonical_id(unit): UnitFate(unit, "queued") for unit in delivery.units}
             if delivery.webhook_id:
                 self.by_webhook[delivery.webhook_id] = delivery
         self.deliveries.append(delivery)
@@ -207,9 +208,11 @@ class _Builder:
         else:
             targets = self._without_id(unit, sources, moment, _request_id(record))
         for delivery in targets:
-            fate = delivery.fates.setdefault(unit, UnitFate(unit, "queued"))
-            if unit not in delivery.units:
-                delivery.units.append(unit)
+            # Keyed as the consumer compares ids: the webhook's `adam-12` is the partner's `ADAM-12`.
+            fate = delivery.fates.setdefault(canonical_id(unit), UnitFate(unit, "queued"))
+            fate.unit_id = unit
+            spelt = [u for u in delivery.units if canonical_id(u) != canonical_id(unit)]
+            delivery.units = [*spelt, unit] if len(spelt) == len(delivery.units) else delivery.units
             _apply(fate, record, moment)
 
     def _unseen(self, webhook_id: str, sources: list[str], moment: datetime) -> Delivery:
@@ -258,7 +261,7 @@ def _apply(fate: UnitFate, record: Mapping[str, Any], moment: datetime) -> None:
     if result == "written":
         fate.outcome, fate.why = "written", detail
     elif result == "superseded":
-        fate.outcome, fate.why = "skipped", SKIPPED_WHY["superseded"]
+        fate.outcome, fate.why = "skipped", _with_reasons(SKIPPED_WHY["superseded"], detail)
     elif result == "unchanged":
         # "kept": the change is not newer than the unit's baseline. After an attempt that may have
         # written it, the baseline is most likely this very change; otherwise it is an older one.
@@ -268,13 +271,20 @@ def _apply(fate: UnitFate, record: Mapping[str, Any], moment: datetime) -> None:
             why = SKIPPED_WHY["landed"]
         else:
             why = SKIPPED_WHY["kept"]
-        fate.outcome, fate.why = "skipped", why
+        fate.outcome, fate.why = "skipped", _with_reasons(why, detail)
     elif result == "refused":
         fate.outcome, fate.why = "refused", f"refused by the partner: {detail}"
     else:  # given back: the message comes back and is tried again
         fate.outcome, fate.why = "retrying", detail or result
     if record.get("recheck"):
         fate.why += (", " if fate.why else "") + "checked again after the late-write window"
+
+
+def _with_reasons(why: str, detail: str) -> str:
+    """The skip's sentence, then the consumer's reasons after its own first one (which field another
+    source wins: `officer_name: cad's value wins this field`)."""
+    reasons = [part for part in detail.split("; ")[1:] if part]
+    return "; ".join([why, *reasons])
 
 
 def _conclude(delivery: Delivery) -> None:
