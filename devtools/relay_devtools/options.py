@@ -108,13 +108,13 @@ def aws_hint(exc: BaseException) -> str | None:
         return "no AWS region: set AWS_REGION (or AWS_PROFILE with a region, or pass --region)"
     if kind in ("NoCredentialsError", "PartialCredentialsError"):
         return (
-            "no AWS credentials: set AWS_PROFILE, or sign in (aws sso login), or set AWS_ACCESS_KEY_ID "
-            "and AWS_SECRET_ACCESS_KEY"
+            "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (an IAM user's access key), "
+            "or AWS_PROFILE naming a profile of ~/.aws/config"
         )
     if kind == "EndpointConnectionError":
         return f"cannot reach {getattr(exc, 'kwargs', {}).get('endpoint_url', 'AWS')}"
     if kind in ("ExpiredTokenException", "ExpiredToken") or "ExpiredToken" in str(exc):
-        return "your AWS session has expired: sign in again (aws sso login)"
+        return "your AWS session has expired: sign in again (a new session for AWS_PROFILE, or new keys)"
     return None
 
 

@@ -16,7 +16,7 @@ from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoR
 
 from relay_devtools.local.state import DEFAULT_STATE_FILE, read_local_state
 from relay_devtools.operations.redrive import RedriveError, list_dead_letters, redrive
-from relay_devtools.options import Subparsers, printable, region_of_url
+from relay_devtools.options import Subparsers, aws_hint, printable, region_of_url
 
 
 def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -91,9 +91,7 @@ def run(args: argparse.Namespace) -> int:
     except NoRegionError:
         print("relay redrive: no AWS region: set AWS_REGION, or give the DLQ's URL", file=sys.stderr)
     except NoCredentialsError:
-        print(
-            "relay redrive: no AWS credentials: set AWS_PROFILE or sign in (aws sso login)", file=sys.stderr
-        )
+        print(f"relay redrive: {aws_hint(NoCredentialsError())}", file=sys.stderr)
     except EndpointConnectionError as exc:
         hint = f"; is `relay local` still running? ({args.local_state} says so)" if found.local else ""
         print(f"relay redrive: cannot reach {exc.kwargs.get('endpoint_url')}{hint}", file=sys.stderr)

@@ -152,7 +152,7 @@ def stack_check(name: str, region: str | None, status: str | None) -> Check:
 
 def region_check(region: str | None, pinned: str | None) -> Check:
     if not region:
-        return Check("region", False, "no AWS region: set AWS_REGION (or AWS_PROFILE, or `aws configure`)")
+        return Check("region", False, "no AWS region: set AWS_REGION (or AWS_PROFILE with a region)")
     if pinned and pinned != region:
         return Check(
             "region",
