@@ -147,6 +147,27 @@ def test_redrive_list_takes_the_region_from_the_dlq_url(
     assert "1 messages in the DLQ" in out
 
 
+# ------------------------------------------------------------------ 9. doctor: the offline checks always run
+
+
+def test_doctor_with_a_stack_and_no_credentials_still_runs_the_offline_checks(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    code = main(["doctor", "--config", str(ROOT / "relay.toml"), "--stack", "northca-relay"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL  stack: northca-relay: no AWS credentials" in out
+    for check in ("ok    config:", "ok    signature: sources.cad", "ok    replay key:", "ok    ids:"):
+        assert check in out
+    # and Secrets Manager is not asked once per secret without credentials
+    assert out.count("no AWS credentials") == 2
+
+
 # ------------------------------------------------------------------ 11. the running stack is found
 
 
