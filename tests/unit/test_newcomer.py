@@ -158,6 +158,7 @@ def test_doctor_with_a_stack_and_no_credentials_still_runs_the_offline_checks(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # one an earlier test made holds credentials
     code = main(["doctor", "--config", str(ROOT / "relay.toml"), "--stack", "northca-relay"])
     out = capsys.readouterr().out
     assert code == 1
