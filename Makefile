@@ -26,12 +26,12 @@ endif
 	check-config deploy clean gamenight
 
 help:
-	@echo "make run    - run the relay locally (moto + Northca emulator) with a demo config"
+	@echo "make run    - run the relay locally (moto + Northca emulator) with a demo config (ARGS=\"--port 3100\")"
 	@echo "make test   - lint, types, template checks and the whole test suite"
 	@echo "make bench  - benchmarks, each next to its baseline"
 	@echo "make gamenight - a simulated game night through relay local, measured against what a dispatcher should see"
-	@echo "make build  - check \$$(CONFIG) (relay doctor --offline), sam build (arm64, no Docker), ship it"
-	@echo "make deploy - make build, then sam deploy (GUIDED=1 the first time; CONFIG=file.toml)"
+	@echo "make build  - check \$$(CONFIG) (relay doctor --offline), sam build (arm64, no Docker), ship it with bytecode"
+	@echo "make deploy - credentials and checks first, then make build and sam deploy (GUIDED=1 the first time)"
 
 $(CURDIR)/.tools/bin/uv:
 	python3 -m venv .tools
@@ -48,8 +48,9 @@ $(CURDIR)/.tools/bin/uv:
 
 dev: .venv/.synced
 
+# ARGS go to relay local as they are: make run ARGS="--port 3100 --emulator-port 4110" (`relay local --help`).
 run: dev
-	$(RUN) relay local --config relay.toml --secrets relay.secrets.toml
+	$(RUN) relay local --config $(CONFIG) --secrets relay.secrets.toml $(ARGS)
 
 lint: dev
 	$(RUN) ruff format --check .
@@ -102,12 +103,17 @@ check-config: dev
 
 build: deps check-config
 	$(SAM) build --parallel
-	@echo "(sam's 'requirements.txt file not found' is expected: the functions' dependencies are in the layer, layers/deps/)"
+	@echo "(sam's 'requirements.txt file not found' is expected: the functions' dependencies are in the layer, layers/deps/;"
+	@echo " its 'Deploy: sam deploy --guided' hint is not the way here: make deploy GUIDED=1 asks the relay's questions)"
 	$(RUN) relay ship-config --config $(CONFIG)
+	$(RUN) relay bytecode
 
-# SAM through uv as for build; PartnerKeySecretName comes from $(CONFIG) (relay deploy --dry-run shows it).
-deploy: build
-	$(RUN) relay deploy --config $(CONFIG) --sam "$(SAM)" $(if $(GUIDED),--guided) $(DEPLOY_ARGS)
+# relay deploy checks the credentials, asks GUIDED=1's questions and runs the pre-flight before it runs
+# the build, then sam deploy (SAM through uv as for build; PartnerKeySecretName from $(CONFIG): relay
+# deploy --dry-run shows it). DEPLOY_ARGS="--alarm-email me@example.org" and the like go to relay deploy.
+# (`make`, not $(MAKE): a line naming $(MAKE) runs even under make -n.)
+deploy: dev
+	$(RUN) relay deploy --config $(CONFIG) --sam "$(SAM)" --build "make --no-print-directory build CONFIG=$(CONFIG)" $(if $(GUIDED),--guided) $(DEPLOY_ARGS)
 
 clean:
 	rm -rf .venv .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

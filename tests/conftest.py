@@ -58,6 +58,15 @@ def lambda_context() -> LocalLambdaContext:
 
 
 @pytest.fixture(autouse=True)
+def _no_relay_local_here(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The in-process commands find no `relay local` in the checkout (a developer's `make run` there
+    must not answer the suite's `relay sign` or `relay doctor`); a test that wants one points here."""
+    from relay_devtools.local import state
+
+    monkeypatch.setattr(state, "DEFAULT_STATE_FILE", tmp_path_factory.getbasetemp() / "no-relay-local.json")
+
+
+@pytest.fixture(autouse=True)
 def _clear_caches() -> Iterator[None]:
     parameters.clear_caches()
     yield

@@ -11,6 +11,7 @@ from relay import __version__
 from relay.errors import ConfigError
 from relay_devtools.commands import (
     Command,
+    bytecode,
     calls,
     cost,
     deliveries,
@@ -24,11 +25,12 @@ from relay_devtools.commands import (
     sign,
     teardown,
     units,
+    urls,
 )
 from relay_devtools.commands import map as map_command  # `map` alone would hide the builtin
 from relay_devtools.files.config_hints import explain
 from relay_devtools.files.secrets_file import SecretsFileError
-from relay_devtools.options import DEFAULTS, Default, common_options
+from relay_devtools.options import DEFAULTS, Default, aws_hint, common_options, honour_aws_region
 
 # Every subcommand, in the order `relay --help` lists them: one module each (relay_devtools.commands).
 COMMANDS: tuple[Command, ...] = (
@@ -40,9 +42,11 @@ COMMANDS: tuple[Command, ...] = (
     redrive,
     deliveries,
     doctor,
+    urls,
     secrets_push,
     deploy,
     ship_config,
+    bytecode,
     preflight,
     teardown,
     cost,
@@ -61,6 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    added_region = honour_aws_region()
+    try:
+        return _run(args)
+    finally:
+        if added_region:  # the process's environment as it was (tests call main in-process)
+            os.environ.pop("AWS_DEFAULT_REGION", None)
+
+
+def _run(args: argparse.Namespace) -> int:
     name = f"relay {args.command}"
     try:
         return int(args.run(args))
@@ -86,18 +99,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"{name}: {aws_hint(exc) or f'{type(exc).__name__}: {exc}'}", file=sys.stderr)
         return 1
-
-
-def aws_hint(exc: Exception) -> str | None:
-    """What to do about the AWS errors an operator meets (no region, no credentials, no endpoint)."""
-    kind = type(exc).__name__
-    if kind == "NoRegionError":
-        return "no AWS region: set AWS_REGION (or AWS_PROFILE)"
-    if kind in ("NoCredentialsError", "PartialCredentialsError"):
-        return "no AWS credentials: set AWS_PROFILE or sign in (aws sso login)"
-    if kind == "EndpointConnectionError":
-        return f"cannot reach {getattr(exc, 'kwargs', {}).get('endpoint_url', 'AWS')}"
-    return None
 
 
 if __name__ == "__main__":

@@ -1071,7 +1071,7 @@ def test_main_serves_standalone_until_terminated(pool: urllib3.PoolManager) -> N
             "PUT",
             f"{url}/mdts/{MDT}/units/active",
             body=json.dumps({"units": [ADAM]}).encode(),
-            headers={"x-partner-key": "K", "x-discord-guild": GUILD},
+            headers={"x-partner-key": "K", "x-discord-guild": GUILD, "content-type": "application/json"},
         )
         # Then it answers, and SIGTERM stops it cleanly
         assert response.status == 200
@@ -1119,11 +1119,9 @@ def schema_named(name: str) -> dict[str, Any]:
 
 
 def merge_all_of(schema: dict[str, Any]) -> dict[str, Any]:
-    """allOf merged with later parts winning per property.
-
-    The spec's upsert 200 is allOf[OkEnvelope (data: object), {data: array of ActiveUnit}]: read
-    strictly that can never validate, so the more specific later `data` is taken as the intent.
-    """
+    """allOf merged with later parts winning per property (the upsert's 200 is OkEnvelope, whose `data`
+    is any payload, and `data` as an array of ActiveUnit; tests/integration/test_contract_openapi.py
+    checks the same with a JSON Schema 2020-12 validator)."""
     merged: dict[str, Any] = {"properties": {}, "required": []}
     for part in map(resolve, schema["allOf"]):
         part = merge_all_of(part) if "allOf" in part else part
@@ -1144,15 +1142,19 @@ TYPES: dict[str, Callable[[Any], bool]] = {
 
 
 def schema_errors(schema: Any, value: Any, where: str = "$") -> list[str]:
-    """A structural check of the OpenAPI subset the spec uses: type, nullable, const, required,
-    properties, additionalProperties: false, items, allOf, $ref and format: date-time."""
+    """A structural check of the OpenAPI subset the spec uses: type (a null among 3.1's types), const,
+    required, properties, additionalProperties: false, items, allOf, $ref and format: date-time."""
     schema = resolve(schema)
     if "allOf" in schema:
         return schema_errors(merge_all_of(schema), value, where)
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else types  # OpenAPI 3.1: ["string", "null"]
     if value is None:
-        return [] if schema.get("nullable") or "type" not in schema else [f"{where}: null not allowed"]
-    if "type" in schema and not TYPES[schema["type"]](value):
-        return [f"{where}: {value!r} is not {schema['type']}"]
+        return [] if types is None or "null" in types else [f"{where}: null not allowed"]
+    if types is not None and not any(t != "null" and TYPES[t](value) for t in types):
+        return [
+            f"{where}: {value!r} is not {schema['type'] if isinstance(schema['type'], str) else types[0]}"
+        ]
     errors = []
     if "const" in schema and value != schema["const"]:
         errors.append(f"{where}: {value!r} != const {schema['const']!r}")
@@ -1408,8 +1410,9 @@ def test_emulator_apply_late_lands_after_the_puts_sent_after_it(api: Api, emulat
     assert [e["fault"] for e in emulator.requests()][-1] == "landed_late"
 
 
-def test_emulator_read_as_openapi_3_1_refuses_a_null(pool: urllib3.PoolManager) -> None:
-    # The contract says `openapi: 3.1.0` but marks fields `nullable: true`, which 3.1 does not know
+def test_emulator_refusing_nulls_is_a_mode_the_relay_never_meets(pool: urllib3.PoolManager) -> None:
+    # The contract allows a null field (it once said 3.0's `nullable` in a 3.1 file, which 3.1 ignores):
+    # a partner that refuses one is a mode, and the relay never sends null
     with NorthcaEmulator([PARTNER_KEY], {MDT: [GUILD]}, refuse_nulls=True) as strict:
         api = Api(strict, pool)
         assert api.upsert([{"id": "ADAM-12", "status": None}]).json == {

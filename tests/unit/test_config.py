@@ -104,12 +104,20 @@ def test_config_warns_about_sources_a_replay_is_not_caught_for(config_data) -> N
     # When relay.toml is loaded / Then each source without protection gets one warning, and only those
     assert parse_config(config_data).replay_warnings() == [
         "sources.hmac-bare: hmac-sha256 signs no timestamp and no delivery_id_path is set: "
-        "a captured delivery sent again is queued again (docs/security.md, Replay window)",
+        "a captured delivery sent again is queued again (docs/security.md, Replay window); "
+        'replay_protection = "none" acknowledges it',
         "sources.hmac-header-id: hmac-sha256 signs no timestamp and no delivery_id_path is set "
         "(its X-D header is not signed): a captured delivery sent again is queued again "
-        "(docs/security.md, Replay window)",
+        '(docs/security.md, Replay window); replay_protection = "none" acknowledges it',
         "sources.token: url-token signs no timestamp and no delivery_id_path is set: "
-        "a captured delivery sent again is queued again (docs/security.md, Replay window)",
+        "a captured delivery sent again is queued again (docs/security.md, Replay window); "
+        'replay_protection = "none" acknowledges it',
+    ]
+    # And a source whose operator acknowledged it is not warned about again
+    config_data["sources"]["token"]["replay_protection"] = "none"
+    assert [w.split(":")[0] for w in parse_config(config_data).replay_warnings()] == [
+        "sources.hmac-bare",
+        "sources.hmac-header-id",
     ]
 
 

@@ -36,8 +36,8 @@ def test_config_hints_a_misspelt_key_in_a_source() -> None:
     data["sources"]["cad"]["adaptor"] = data["sources"]["cad"].pop("adapter")
     text = error_of(data)
     assert (
-        "allowed in sources.cad: actor, adapter, delivery_id_path, guild_id, mdt_id, options, signature"
-        in text
+        "allowed in sources.cad: actor, adapter, delivery_id_path, guild_id, mdt_id, options, "
+        "replay_protection, signature" in text
     )
     assert "did you mean 'sources.cad.adapter'?" in text
 

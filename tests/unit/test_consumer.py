@@ -29,7 +29,7 @@ from relay.memory import StaticSecrets
 from relay.models import UNIT_FIELDS
 from relay.northca.writer import PartnerWriter
 from relay.ports.partner import PartnerUnit, UpsertAnswer
-from tests.support.constants import MDT, NOW, OTHER_MDT
+from tests.support.constants import GUILD, MDT, NOW, OTHER_MDT
 from tests.support.consumer import (
     CONSUMER_START,
     FULL,
@@ -41,6 +41,7 @@ from tests.support.consumer import (
     message,
     record,
 )
+from tests.support.logs import captured_logs, log_records
 
 # ------------------------------------------------------------------ deliver changes, not snapshots
 
@@ -660,10 +661,20 @@ def test_consumer_403_fails_that_mdt_only() -> None:
         record("m1", message("w1", change("A", 1, status="10-8"))),
         record("m2", message("w2", change("B", 1, status="10-8"), mdt=OTHER_MDT)),
     ]
-    assert h.run(*records) == {"m1"}
+    with captured_logs() as buffer:
+        assert h.run(*records) == {"m1"}
     assert calls == [MDT, OTHER_MDT]
     assert h.partner.unit("B", OTHER_MDT)["status"] == "10-8"
     assert h.outcome.counts(2)["PartnerMisconfigured"] == 1  # the alarm's metric
+    # And the unit given back says why, in the partner's words and with what to do (issue 21: the
+    # delivery page and `relay sign --wait` showed only "not written this time")
+    [line] = [r for r in log_records(buffer) if r["message"] == "unit outcomes"]
+    given_back = {u["unit_id"]: u for u in line["units"]}["A"]
+    assert given_back["outcome"] == "given back"
+    assert given_back["detail"] == (
+        f"the partner refuses MDT {MDT} for guild {GUILD} (403 MDT not linked to this guild): link the MDT "
+        "to that guild in Northca, or correct guild_id in relay.toml"
+    )
 
 
 def test_consumer_state_store_outage_gives_back_the_whole_batch_and_sends_nothing() -> None:

@@ -130,7 +130,9 @@ def test_deliveries_a_unit_the_partner_refused_is_refused_then_dead_lettered_wit
     delivery = only(records)
     assert delivery["fates"][0]["why"] == "refused by the partner: status: too long"
     assert (delivery["outcome"], delivery["why"]) == ("dead-lettered", "status: too long")
-    assert delivery["dead_letters"] == [{"message_id": "m-1", "reason": "status: too long"}]
+    assert delivery["dead_letters"] == [
+        {"message_id": "m-1", "reason": "status: too long", "at": "2026-11-28T12:00:04.099Z"}
+    ]
 
 
 def test_deliveries_a_unit_given_back_is_retrying_until_a_later_invocation_writes_it() -> None:
@@ -142,6 +144,79 @@ def test_deliveries_a_unit_given_back_is_retrying_until_a_later_invocation_write
     records.append(outcome(9, ["msg_1"], "ADAM-12", "written", written={"status": "10-8"}))
     delivery = only(records)
     assert (delivery["outcome"], delivery["fates"][0]["attempts"]) == ("written", 2)
+
+
+def test_deliveries_a_redriven_delivery_leads_with_its_latest_outcome() -> None:
+    # Given a delivery whose unit the partner refused, dead-lettered, then redriven once fixed and written
+    records = [
+        accepted(1, "msg_1", "ADAM-12"),
+        outcome(4, ["msg_1"], "ADAM-12", "refused", detail="status: too long"),
+        line(
+            4.1, "message dead-lettered", request="c", message_id="m-1", webhook_id="msg_1", reason="too long"
+        ),
+        outcome(30, ["msg_1"], "ADAM-12", "written", written={"status": "10-8"}),
+    ]
+    delivery = only(records)
+    # Then it is written, and the dead letter is history after it (issue 21: it led, above "written")
+    assert delivery["outcome"] == "written"
+    assert (
+        delivery["why"] == "ADAM-12: written status='10-8'; earlier dead-lettered (too long), then redriven"
+    )
+    # while one not redriven stays dead-lettered
+    assert only(records[:3])["outcome"] == "dead-lettered"
+
+
+def test_deliveries_wait_for_outcome_returns_a_delivery_the_consumer_gave_back_with_its_reason() -> None:
+    # Given a feed where the consumer tried the delivery and gave it back (an MDT not linked)
+    tried = {
+        "source": "cad",
+        "answer": "accepted",
+        "webhook_id": "msg_1",
+        "outcome": "retrying",
+        "fates": [{"unit_id": "A", "outcome": "retrying", "attempts": 1, "why": "the partner refuses"}],
+    }
+    queued = tried | {"outcome": "queued", "fates": [{"unit_id": "A", "outcome": "queued", "attempts": 0}]}
+    answers = iter([[queued], [tried]])
+    clock = FakeClock()
+    found = wait_for_outcome(
+        lambda: next(answers), "msg_1", "cad", timeout=30, clock=clock, sleep=clock.sleep
+    )
+    # Then the wait ends there, with the reason, instead of "no outcome after 30 s"
+    assert found is tried
+    assert clock.now == 0.5
+
+
+def test_deliveries_relay_tomls_cold_start_warnings_are_no_deliverys_notes() -> None:
+    # Given the first request after a cold start, which logs relay.toml's warnings before its answer
+    warning = line(
+        0.5, "relay.toml: source without replay protection", request="in-1", warning="sources.x: ..."
+    )
+    warning["level"] = "WARNING"
+    records = [warning, accepted(1, "msg_1", "ADAM-12")]
+    # Then the delivery is not given them (issue 21: four of them hung on an unrelated delivery)
+    assert only(records)["notes"] == []
+
+
+def test_deliveries_a_unit_the_sender_spelt_otherwise_gets_the_consumers_outcome() -> None:
+    # Found trying it as a new user: Typeform's sample names "adam-12", the consumer writes "ADAM-12"
+    # (ids compare case-insensitively); the delivery stayed "queued" and relay sign --wait timed out
+    records = [
+        accepted(1, "msg_1", "adam-12", source="typeform"),
+        outcome(
+            4,
+            ["msg_1"],
+            "ADAM-12",
+            "unchanged",
+            detail="the partner already holds it; officer_name: cad's value wins this field",
+            fields={"status": "not written", "officer_name": "owned"},
+        ),
+    ]
+    delivery = only(records)
+    assert delivery["outcome"] == "skipped"
+    [fate] = delivery["fates"]
+    assert fate["unit_id"] == "ADAM-12"
+    # and the skip says which source wins which field
+    assert fate["why"] == "the partner already holds it; officer_name: cad's value wins this field"
 
 
 def test_deliveries_a_401_carries_the_log_only_reason() -> None:

@@ -54,7 +54,7 @@ def test_deploy_passes_the_configs_partner_key_name_without_a_bundle(tmp_path: P
     assert command[-1] == 'Stage="dev" LogLevel="INFO" PartnerKeySecretName="community/partner"'
 
 
-def test_deploy_guided_the_first_time(community: Path) -> None:
+def test_deploy_sams_own_guided_flow_on_request(community: Path) -> None:
     assert deploy_command(SAM, community, ROOT / "samconfig.toml", "prod", guided=True)[-1] == "--guided"
 
 
@@ -110,20 +110,25 @@ def make_dry_run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine")
-def test_deploy_make_deploy_checks_builds_ships_and_deploys_the_chosen_config() -> None:
+def test_deploy_make_deploy_checks_first_then_builds_ships_and_deploys_the_chosen_config() -> None:
+    # make deploy is relay deploy, which checks the credentials, asks, runs the pre-flight, then the build
     result = make_dry_run("deploy", "CONFIG=community.toml", "GUIDED=1")
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    [line] = [line for line in result.stdout.splitlines() if "relay deploy --config community.toml" in line]
+    deploy = shlex.split(line)
+    assert deploy[deploy.index("--sam") + 1].endswith("tool run --from aws-sam-cli==1.170.0 sam")
+    assert deploy[deploy.index("--build") + 1] == "make --no-print-directory build CONFIG=community.toml"
+    assert deploy[-1] == "--guided"
+    # and the build it runs checks the config, builds, then ships it
+    build = make_dry_run("build", "CONFIG=community.toml")
+    assert build.returncode == 0, build.stderr
+    lines = build.stdout.splitlines()
     steps = [
         next(i for i, line in enumerate(lines) if "relay doctor --config community.toml --offline" in line),
         next(i for i, line in enumerate(lines) if "tool run --from aws-sam-cli==1.170.0 sam build" in line),
         next(i for i, line in enumerate(lines) if "relay ship-config --config community.toml" in line),
-        next(i for i, line in enumerate(lines) if "relay deploy --config community.toml" in line),
     ]
     assert steps == sorted(steps)
-    deploy = shlex.split(lines[steps[-1]])
-    assert deploy[deploy.index("--sam") + 1].endswith("tool run --from aws-sam-cli==1.170.0 sam")
-    assert deploy[-1] == "--guided"
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine")

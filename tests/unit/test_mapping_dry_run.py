@@ -164,7 +164,8 @@ def test_map_warns_about_a_source_without_replay_protection(config_file: Path, c
     assert json.loads(out)["messages"]
     assert err == (
         "relay map: warning: sources.sonoran: body-key signs no timestamp and no delivery_id_path is set: "
-        "a captured delivery sent again is queued again (docs/security.md, Replay window)\n"
+        "a captured delivery sent again is queued again (docs/security.md, Replay window); "
+        'replay_protection = "none" acknowledges it\n'
     )
 
 

@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from relay_devtools.deliveries.cloudwatch import parse_since, read_records
 from relay_devtools.deliveries.trail import read_trail, render_lines
 from relay_devtools.operations.stack import StackError, log_groups
-from relay_devtools.options import Subparsers
+from relay_devtools.options import Subparsers, aws_problem
 
 
 def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"relay deliveries: {exc}", file=sys.stderr)
         return 1
     except (BotoCoreError, ClientError) as exc:
-        print(f"relay deliveries: {args.stack}: {exc}", file=sys.stderr)
+        print(f"relay deliveries: {args.stack}: {aws_problem(exc)}", file=sys.stderr)
         return 1
     trail = read_trail(records, source=args.source, limit=args.limit)
     deliveries = trail.deliveries

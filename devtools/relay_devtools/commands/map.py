@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from relay_devtools.webhooks.dry_run import (
     load_roster_file,
     map_payload,
     parse_headers,
+    roster_hint,
     source_config,
 )
 
@@ -43,6 +45,20 @@ def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> 
 
 
 def run(args: argparse.Namespace) -> int:
+    from relay.observability import logger
+    from relay_devtools.local.terminal import TerminalLines
+
+    # The adapter's log lines (why a change was skipped or held) as sentences on stderr, not JSON.
+    notes = TerminalLines.instead_of_json(
+        logging.getLogger(logger.name), logger.registered_formatter, sys.stderr
+    )
+    try:
+        return _run(args)
+    finally:
+        notes.remove()
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         warning = replay_warning(args.source, source_config(config, args.source))
@@ -51,6 +67,9 @@ def run(args: argparse.Namespace) -> int:
         store = InMemorySourceStateStore()
         for spec in args.roster:
             load_roster_file(config, store, spec)
+        hint = roster_hint(config, args.source, args.roster)
+        if hint:
+            print(f"relay map: {hint}", file=sys.stderr)
         headers = parse_headers(args.header)
         try:
             received_at = datetime.fromisoformat(args.received_at) if args.received_at else None

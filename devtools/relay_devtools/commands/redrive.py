@@ -16,7 +16,7 @@ from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoR
 
 from relay_devtools.local.state import DEFAULT_STATE_FILE, read_local_state
 from relay_devtools.operations.redrive import RedriveError, list_dead_letters, redrive
-from relay_devtools.options import Subparsers, printable
+from relay_devtools.options import Subparsers, aws_hint, printable, region_of_url
 
 
 def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -60,6 +60,9 @@ def target(args: argparse.Namespace) -> Target | None:
     queue_url = args.queue_url or os.environ.get("QUEUE_URL")
     if dlq_url:
         options = {"endpoint_url": args.endpoint_url} if args.endpoint_url else {}
+        region = region_of_url(dlq_url)
+        if region:  # the queue can be reached in its own region only, whatever the configuration says
+            options["region_name"] = region
         return Target(dlq_url, queue_url, options)
     state = read_local_state(Path(args.local_state))
     if state is None:
@@ -86,11 +89,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         return redrive_or_list(args, sqs, found)
     except NoRegionError:
-        print("relay redrive: no AWS region: set AWS_REGION or AWS_PROFILE", file=sys.stderr)
+        print("relay redrive: no AWS region: set AWS_REGION, or give the DLQ's URL", file=sys.stderr)
     except NoCredentialsError:
-        print(
-            "relay redrive: no AWS credentials: set AWS_PROFILE or sign in (aws sso login)", file=sys.stderr
-        )
+        print(f"relay redrive: {aws_hint(NoCredentialsError())}", file=sys.stderr)
     except EndpointConnectionError as exc:
         hint = f"; is `relay local` still running? ({args.local_state} says so)" if found.local else ""
         print(f"relay redrive: cannot reach {exc.kwargs.get('endpoint_url')}{hint}", file=sys.stderr)

@@ -80,6 +80,14 @@ def fetch_feed(url: str) -> list[dict[str, Any]]:
     return list(data.get("deliveries") or [])
 
 
+def _tried(delivery: dict[str, Any]) -> bool:
+    """Given back by the consumer at least once: its reason is known, its next try is a while off."""
+    fates = delivery.get("fates") or []
+    return delivery.get("outcome") == "retrying" and any(
+        isinstance(f, dict) and f.get("outcome") == "retrying" and f.get("attempts") for f in fates
+    )
+
+
 def wait_for_outcome(
     fetch: Callable[[], list[dict[str, Any]]],
     webhook_id: str | None,
@@ -91,7 +99,8 @@ def wait_for_outcome(
     every: float = 0.5,
 ) -> dict[str, Any] | None:
     """The delivery (by webhook id; without one, the source's newest) once its outcome is settled, or
-    None when it is not within `timeout` seconds."""
+    once the consumer has tried it and given it back (`retrying`, with the reason: an MDT the partner
+    refuses for this guild would otherwise only time out), or None when neither within `timeout`."""
     deadline = clock() + timeout
     while True:
         try:
@@ -102,7 +111,7 @@ def wait_for_outcome(
             if delivery.get("source") != source or delivery.get("answer") != "accepted":
                 continue
             if webhook_id is None or delivery.get("webhook_id") == webhook_id:
-                if delivery.get("outcome") not in UNSETTLED:
+                if delivery.get("outcome") not in UNSETTLED or _tried(delivery):
                     return delivery
                 break
         if clock() >= deadline:

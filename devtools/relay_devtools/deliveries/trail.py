@@ -17,16 +17,17 @@ What the lines say is the senders' text: `render_lines` writes their control cha
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from relay.consumer.policy import canonical_id
 from relay_devtools.deliveries.emergencies import accepted_names, checked_emergency, fate_of
+from relay_devtools.deliveries.fates import Delivery, UnitFate, apply, conclude, iso
 from relay_devtools.deliveries.lines import (
     OddLineError,
     checked_row,
     count,
-    pairs,
     parse_log_message,
     record_time,
     rows,
@@ -60,63 +61,14 @@ DEAD_LETTERED = "message dead-lettered"
 CLAMPED = "event time in the future clamped to the receive time"
 # Lines every invocation writes that say nothing about one delivery.
 NOT_NOTES = {"replay store unavailable", "roster poll"}
+# relay.toml's warnings, logged once per cold start in whichever request comes first: about the config,
+# not that delivery (relay.config.loader.config_warnings).
+NOT_NOTES |= {
+    "relay.toml: source without replay protection",
+    "relay.toml: a status one source sets another refuses",
+}
 # The scheduled ER:LC roster poll names its changes `erlc-roster:SERVER:TIME` (relay/erlc/poller.py).
 ROSTER_ID_PREFIX = "erlc-roster:"
-
-# What a delivery came to, worst first: the overall outcome is the first one any of its units has.
-OUTCOME_ORDER = ("dead-lettered", "refused", "retrying", "queued", "written", "skipped")
-SKIPPED_WHY = {
-    "superseded": "another writer's newer value is at the partner",
-    "kept": "not newer than what the unit holds (an older event time, or the same change again)",
-    "landed": "already at the partner (an earlier attempt landed)",
-    "unchanged": "the partner already holds it",
-}
-
-
-@dataclass
-class UnitFate:
-    """What became of one unit of a delivery downstream, as the consumer's latest line says."""
-
-    unit_id: str
-    outcome: str  # queued | written | skipped | refused | retrying | dead-lettered
-    why: str = ""
-    fields: dict[str, str] = field(default_factory=dict)
-    written: dict[str, str] = field(default_factory=dict)  # the values the PUT changed
-    at: str = ""
-    attempts: int = 0
-    notes: list[str] = field(default_factory=list)
-    kind: str = "unit"  # unit | call | panic
-
-
-@dataclass
-class Delivery:
-    received_at: str
-    source: str
-    status: int | None  # the HTTP status answered; None for changes no webhook brought (roster polls)
-    webhook_id: str | None
-    # accepted | replayed | refused | rejected | not queued; polled (a roster poll's changes) or unseen
-    # (changes whose ingress line was not among those read)
-    answer: str
-    reason: str = ""  # why it was refused (the log-only reason of a 401 included)
-    changes: int = 0
-    units: list[str] = field(default_factory=list)  # and `call KEY` / `panic UNIT` for calls and panics
-    notes: list[str] = field(default_factory=list)  # the request's other lines (why a change was skipped)
-    fates: dict[str, UnitFate] = field(default_factory=dict)
-    dead_letters: list[dict[str, str]] = field(default_factory=list)
-    outcome: str = ""
-    why: str = ""
-    request_id: str = ""
-    # What the adapter called the delivery (`main: Lindqvist_30 ;10-6 -> 1A-07`), if it named it.
-    label: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["fates"] = [asdict(fate) for fate in self.fates.values()]
-        return data
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _note(record: Mapping[str, Any]) -> str:
@@ -144,7 +96,7 @@ class _Builder:
         elif message in (UNIT_OUTCOMES, EMERGENCY_OUTCOMES):
             self._outcomes(record, moment, message)
         elif message in (DEAD_LETTERED, CLAMPED):
-            self._webhook_line(record, message)
+            self._webhook_line(record, message, moment)
         elif (
             message
             and message not in NOT_NOTES
@@ -167,17 +119,19 @@ class _Builder:
         for emergency in emergencies:
             self._emergency_outcome(emergency, moment)
 
-    def _webhook_line(self, record: Mapping[str, Any], message: str) -> None:
+    def _webhook_line(self, record: Mapping[str, Any], message: str, moment: datetime) -> None:
         """A consumer line about one webhook's message: dead-lettered, or an event time clamped."""
         delivery = self.by_webhook.get(str(record.get("webhook_id")))
         if delivery is None:
             return
         if message == DEAD_LETTERED:
             reason = str(record.get("reason") or "")
-            delivery.dead_letters.append({"message_id": str(record.get("message_id")), "reason": reason})
+            delivery.dead_letters.append(
+                {"message_id": str(record.get("message_id")), "reason": reason, "at": iso(moment)}
+            )
             return
         unit = str(record.get("unit_id") or "")
-        fate = delivery.fates.setdefault(unit, UnitFate(unit, "queued"))
+        fate = delivery.fates.setdefault(canonical_id(unit), UnitFate(unit, "queued"))
         if CLAMPED not in fate.notes:
             fate.notes.append(CLAMPED)
 
@@ -189,23 +143,26 @@ class _Builder:
         else:
             reason = str(record.get("error") or "")
         request = _request_id(record)
+        unit_ids, emergencies = texts(record.get("units")), accepted_names(record)
         delivery = Delivery(
-            received_at=_iso(moment),
+            received_at=iso(moment),
             source=str(record.get("source") or "-"),
             status=status_code(status),
             webhook_id=str(webhook_id) if webhook_id else None,
             answer=ANSWERS[message],
             reason=reason,
             changes=count(record.get("changes")),
-            units=texts(record.get("units")) + accepted_names(record),
+            units=unit_ids + emergencies,
             notes=self.pending_notes.pop(request, []),
             request_id=request,
             label=str(record.get("label") or ""),
         )
         if delivery.answer == "accepted":
-            delivery.fates = {
-                unit: UnitFate(unit, "queued", kind=unit.split(" ", 1)[0] if " " in unit else "unit")
-                for unit in delivery.units
+            # Units keyed as the consumer compares ids (the webhook's `adam-12` is the partner's
+            # `ADAM-12`); calls and panics by their names (`call KEY`, `panic UNIT`).
+            delivery.fates = {canonical_id(unit): UnitFate(unit, "queued") for unit in unit_ids}
+            delivery.fates |= {
+                name: UnitFate(name, "queued", kind=name.split(" ", 1)[0]) for name in emergencies
             }
             if delivery.webhook_id:
                 self.by_webhook[delivery.webhook_id] = delivery
@@ -222,10 +179,12 @@ class _Builder:
         else:
             targets = self._without_id(unit, sources, moment, _request_id(record))
         for delivery in targets:
-            fate = delivery.fates.setdefault(unit, UnitFate(unit, "queued"))
-            if unit not in delivery.units:
-                delivery.units.append(unit)
-            _apply(fate, record, moment)
+            # Keyed as the consumer compares ids: the webhook's `adam-12` is the partner's `ADAM-12`.
+            fate = delivery.fates.setdefault(canonical_id(unit), UnitFate(unit, "queued"))
+            fate.unit_id = unit
+            spelt = [u for u in delivery.units if canonical_id(u) != canonical_id(unit)]
+            delivery.units = [*spelt, unit] if len(spelt) == len(delivery.units) else delivery.units
+            apply(fate, record, moment)
 
     def _emergency_outcome(self, row: Mapping[str, Any], moment: datetime) -> None:
         name, outcome, why, written = fate_of(row)
@@ -236,13 +195,13 @@ class _Builder:
             if name not in delivery.units:
                 delivery.units.append(name)
             fate.attempts += 1
-            fate.at, fate.outcome, fate.why, fate.written = _iso(moment), outcome, why, written
+            fate.at, fate.outcome, fate.why, fate.written = iso(moment), outcome, why, written
 
     def _unseen(self, webhook_id: str, sources: list[str], moment: datetime) -> Delivery:
         """Changes whose ingress line was not read: a roster poll's (it has no ingress), or a webhook
         answered before the lines read begin."""
         answer = "polled" if webhook_id.startswith(ROSTER_ID_PREFIX) else "unseen"
-        delivery = Delivery(_iso(moment), ",".join(sources) or "-", None, webhook_id, answer)
+        delivery = Delivery(iso(moment), ",".join(sources) or "-", None, webhook_id, answer)
         self.by_webhook[webhook_id] = delivery
         self.deliveries.append(delivery)
         return delivery
@@ -261,9 +220,9 @@ class _Builder:
                 return [delivery]
         found = []
         for source in sources:
-            key = (source, request or _iso(moment))
+            key = (source, request or iso(moment))
             if key not in self.polls:
-                self.polls[key] = Delivery(_iso(moment), source, None, None, "polled")
+                self.polls[key] = Delivery(iso(moment), source, None, None, "polled")
                 self.deliveries.append(self.polls[key])
             found.append(self.polls[key])
         return found
@@ -271,70 +230,6 @@ class _Builder:
 
 def _request_id(record: Mapping[str, Any]) -> str:
     return str(record.get("function_request_id") or record.get("correlation_id") or "")
-
-
-def _apply(fate: UnitFate, record: Mapping[str, Any], moment: datetime) -> None:
-    result = str(record.get("outcome") or "")
-    fields = pairs(record.get("fields"))
-    fate.attempts += 1
-    fate.at = _iso(moment)
-    fate.fields = fields
-    fate.written = pairs(record.get("written"))
-    detail = str(record.get("detail") or "")
-    if result == "written":
-        fate.outcome, fate.why = "written", detail
-    elif result == "superseded":
-        fate.outcome, fate.why = "skipped", SKIPPED_WHY["superseded"]
-    elif result == "unchanged":
-        # "kept": the change is not newer than the unit's baseline. After an attempt that may have
-        # written it, the baseline is most likely this very change; otherwise it is an older one.
-        if "kept" not in fields.values():
-            why = SKIPPED_WHY["unchanged"]
-        elif fate.attempts > 1 and fate.outcome == "retrying":
-            why = SKIPPED_WHY["landed"]
-        else:
-            why = SKIPPED_WHY["kept"]
-        fate.outcome, fate.why = "skipped", why
-    elif result == "refused":
-        fate.outcome, fate.why = "refused", f"refused by the partner: {detail}"
-    else:  # given back: the message comes back and is tried again
-        fate.outcome, fate.why = "retrying", detail or result
-    if record.get("recheck"):
-        fate.why += (", " if fate.why else "") + "checked again after the late-write window"
-
-
-def _conclude(delivery: Delivery) -> None:
-    """The delivery's overall outcome and a sentence saying why."""
-    if delivery.answer not in ("accepted", "polled", "unseen"):
-        delivery.outcome = delivery.answer
-        delivery.why = delivery.reason or ("already queued" if delivery.answer == "replayed" else "")
-        return
-    if delivery.dead_letters:
-        delivery.outcome = "dead-lettered"
-        delivery.why = "; ".join(sorted({letter["reason"] for letter in delivery.dead_letters}))
-        return
-    if delivery.answer == "accepted" and delivery.changes == 0 and not delivery.fates:
-        # (A delivery whose change was held, an ER:LC command for a player not on the roster yet,
-        # gets its fate later, from the poll that sent it in the delivery's name.)
-        delivery.outcome = "skipped"
-        delivery.why = "; ".join(delivery.notes) or "the payload holds no unit change, call or panic"
-        return
-    fates = list(delivery.fates.values())
-    outcomes = {fate.outcome for fate in fates}
-    delivery.outcome = next((o for o in OUTCOME_ORDER if o in outcomes), "queued")
-    parts = []
-    for fate in fates:
-        text = f"{fate.unit_id}: {fate.outcome}"
-        if fate.outcome == "written" and fate.kind != "unit":
-            text += f" ({fate.why})"
-        elif fate.outcome == "written" and fate.written:
-            text += " " + ", ".join(f"{k}={v!r}" for k, v in sorted(fate.written.items()))
-        if fate.why and fate.outcome != "written":
-            text += f" ({fate.why})"
-        if fate.notes:
-            text += " [" + "; ".join(fate.notes) + "]"
-        parts.append(text)
-    delivery.why = "; ".join(parts)
 
 
 @dataclass
@@ -368,7 +263,7 @@ def read_trail(
             unreadable += 1
     found = [d for d in builder.deliveries if source is None or d.source == source]
     for delivery in found:
-        _conclude(delivery)
+        conclude(delivery)
     found.reverse()
     return Trail(found[:limit] if limit is not None else found, unreadable)
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import difflib
 import re
+import tomllib
 import types
 import typing
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from relay.config.schema import RelayConfig
+from relay.sources.registry import KINDS, adapter_kind
 
 _PROBLEM = re.compile(r"^(?P<origin>.+?): (?P<location>[^\s:]+): (?P<message>.+)$")
 _CHOICE = re.compile(r"expected one of (?P<choices>.+), got '(?P<given>[^']*)'")
@@ -70,6 +73,27 @@ def allowed_keys(path: list[str], root: type[BaseModel] = RelayConfig) -> list[s
     return None
 
 
+def _adapter_of(origin: str, source: str) -> str | None:
+    """The adapter relay.toml (`origin`, the file the error names) gives a source, if it can be read."""
+    try:
+        data = tomllib.loads(Path(origin).read_text(encoding="utf-8"))
+        adapter = data["sources"][source]["adapter"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return adapter if isinstance(adapter, str) else None
+
+
+def allowed_keys_at(origin: str, path: list[str]) -> list[str] | None:
+    """The keys allowed at `path`; inside a source's options, its adapter's (`options` is free-form in
+    the schema: each adapter kind checks its own)."""
+    if len(path) >= 3 and path[0] == "sources" and path[2] == "options":
+        adapter = _adapter_of(origin, path[1])
+        if adapter not in KINDS:
+            return None
+        return allowed_keys(path[3:], adapter_kind(adapter).options_model)
+    return allowed_keys(path)
+
+
 def nearest(word: str, choices: list[str]) -> str | None:
     found = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return found[0] if found else None
@@ -80,7 +104,7 @@ def hint_for(problem: str) -> str | None:
     match = _PROBLEM.match(problem.strip())
     if match is None:
         return None
-    location, message = match["location"], match["message"]
+    origin, location, message = match["origin"], match["location"], match["message"]
     choice = _CHOICE.search(message)
     if choice:
         options = re.findall(r"'([^']*)'", choice["choices"])
@@ -90,7 +114,7 @@ def hint_for(problem: str) -> str | None:
         return None
     path = location.split(".")
     parent, key = path[:-1], path[-1]
-    keys = allowed_keys(parent)
+    keys = allowed_keys_at(origin, parent)
     if keys is None:
         return None
     # pydantic names a signature's scheme in the location; the file has no such table.

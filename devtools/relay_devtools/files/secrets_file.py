@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import subprocess
 from collections.abc import Iterable
@@ -21,6 +22,19 @@ from pathlib import Path
 from relay.config.schema import RelayConfig, read_toml
 from relay.errors import ConfigError
 from relay_devtools.webhooks.signing import new_secret
+
+# A name a person gives is words (`relay/sources/typeform`, `board-token-2024`); a value a generator
+# gives has a long run of letters and digits mixed (hex, base64, a Typeform `tf_...` token), or a known
+# prefix (a Standard Webhooks `whsec_`, a Discord webhook URL, a PEM key).
+_VALUE_PREFIXES = ("whsec_", "-----BEGIN", "https://", "http://")
+_RUN = re.compile(r"[A-Za-z0-9+=]{16,}")
+
+
+def looks_like_a_value(text: str) -> bool:
+    """A secret's value rather than a name (relay doctor says where the value goes instead)."""
+    if text.startswith(_VALUE_PREFIXES):
+        return True
+    return any(any(c.isalpha() for c in run) and any(c.isdigit() for c in run) for run in _RUN.findall(text))
 
 
 class SecretsFileError(ValueError):

@@ -24,6 +24,19 @@ def _any_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> Any:
 
 _CfnLoader.add_multi_constructor("!", _any_tag)
 
+DEFAULT_TEMPLATE = "template.yaml"
+# The checkout's template: what `--template`'s default means when the command runs in another folder
+# (`relay doctor --config /abs/community.toml` from the community's own folder).
+CHECKOUT_TEMPLATE = Path(__file__).resolve().parents[3] / DEFAULT_TEMPLATE
+
+
+def template_path(given: str | Path = DEFAULT_TEMPLATE) -> Path:
+    """The template a `--template` flag names; its default, when this folder has none, the checkout's."""
+    path = Path(given)
+    if str(given) == DEFAULT_TEMPLATE and not path.exists() and CHECKOUT_TEMPLATE.is_file():
+        return CHECKOUT_TEMPLATE
+    return path
+
 
 def load_template(path: str | Path) -> dict[str, Any]:
     if Path(path).exists() and not Path(path).is_file():

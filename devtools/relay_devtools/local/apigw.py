@@ -6,6 +6,7 @@ import base64
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
 
@@ -13,10 +14,16 @@ TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded")
 def api_gateway_v2_event(
     method: str, raw_path: str, query: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
 ) -> dict[str, Any]:
-    """The event API Gateway's HTTP API (payload 2.0) would build: lower-case names, repeats comma-joined."""
+    """The event API Gateway's HTTP API (payload 2.0) would build: lower-case names, repeats comma-joined;
+    the cookies out of the headers into `cookies`, and `queryStringParameters` when there is a query
+    (docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html)."""
     joined: dict[str, str] = {}
+    cookies: list[str] = []
     for name, value in headers:
         key = name.lower()
+        if key == "cookie":
+            cookies += [part.strip() for part in value.split(";") if part.strip()]
+            continue
         joined[key] = f"{joined[key]},{value}" if key in joined else value
     parts = raw_path.strip("/").split("/")
     route, parameters = "$default", {}
@@ -30,7 +37,7 @@ def api_gateway_v2_event(
     except UnicodeDecodeError:
         text = None
     now = datetime.now(UTC)
-    return {
+    event: dict[str, Any] = {
         "version": "2.0",
         "routeKey": f"{method} {route}" if route != "$default" else route,
         "rawPath": raw_path,
@@ -58,3 +65,13 @@ def api_gateway_v2_event(
         "body": text if text is not None else base64.b64encode(body).decode(),
         "isBase64Encoded": text is None,
     }
+    if cookies:
+        event["cookies"] = cookies
+    parameters_in_query: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        parameters_in_query[key] = (
+            f"{parameters_in_query[key]},{value}" if key in parameters_in_query else value
+        )
+    if parameters_in_query:
+        event["queryStringParameters"] = parameters_in_query
+    return event

@@ -97,12 +97,7 @@ class LocalAws:
         from relay.handlers import wiring
 
         wiring.reset()
-        secretsmanager = boto3.client("secretsmanager")
-        if bundle is not None:  # relay.toml's [secrets] bundle: one secret, every value an entry of it
-            secretsmanager.create_secret(Name=bundle, SecretString=secrets.as_bundle_string())
-            return
-        for name in secrets.secrets:
-            secretsmanager.create_secret(Name=name, SecretString=secrets.as_secret_string(name))
+        put_secrets(secrets, bundle)
 
     @staticmethod
     def _create_tables(template_path: Path) -> None:
@@ -122,3 +117,19 @@ class LocalAws:
         with contextlib.suppress(OSError):
             urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - moto on loopback
         self.server.stop()
+
+
+def put_secrets(secrets: SecretsFile, bundle: str | None = None) -> None:
+    """The file's secrets in moto's Secrets Manager, created or given their new value: as one bundle
+    (relay.toml's [secrets] bundle, every value an entry of it), or a secret per name."""
+    secretsmanager = boto3.client("secretsmanager")
+    values = (
+        {bundle: secrets.as_bundle_string()}
+        if bundle is not None
+        else {name: secrets.as_secret_string(name) for name in secrets.secrets}
+    )
+    for name, value in values.items():
+        try:
+            secretsmanager.put_secret_value(SecretId=name, SecretString=value)
+        except secretsmanager.exceptions.ResourceNotFoundException:
+            secretsmanager.create_secret(Name=name, SecretString=value)

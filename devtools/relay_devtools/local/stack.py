@@ -38,7 +38,7 @@ from relay_devtools.emulators.loopback import LoopbackServer
 from relay_devtools.emulators.northca import NorthcaEmulator
 from relay_devtools.files.secrets_file import SecretsFile, SecretsPlan, plan_secrets_file, write_secrets_file
 from relay_devtools.files.template import QueueSettings, queue_settings
-from relay_devtools.local.aws import REGION, LocalAws
+from relay_devtools.local.aws import REGION, LocalAws, put_secrets
 from relay_devtools.local.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.local.ingress import feed_pages, make_ingress_server
 from relay_devtools.local.lambda_context import LocalLambdaContext
@@ -138,6 +138,9 @@ class LocalStack:
             if port == 0:
                 continue
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                # As the servers bind (http.server's allow_reuse_address): a port whose last connections
+                # are in TIME-WAIT, after a restart within a minute, is free; one with a listener is not.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     probe.bind((self.options.host, port))
                 except OSError as exc:
@@ -206,9 +209,17 @@ class LocalStack:
             "queue_url": self.queue_url,
             "emergency_queue_url": self.emergency_queue_url,
             "dlq_url": self.dlq_url,
-            "config": str(self.options.config),
-            "secrets": str(self.options.secrets),
+            "config": str(self.options.config.resolve()),
+            "secrets": str(self.options.secrets.resolve()),
         }
+
+    @property
+    def invocation_lock(self) -> threading.Lock:
+        """Held while a handler runs: what replaces the config or secrets takes it first."""
+        return self._invocation
+
+    def put_secrets(self, secrets: SecretsFile, bundle: str | None) -> None:
+        put_secrets(secrets, bundle)
 
     @property
     def feed_url(self) -> str:

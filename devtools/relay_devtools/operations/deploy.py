@@ -4,10 +4,11 @@
   relay.toml (functions/relay.toml links to the repository's relay.toml; `CONFIG=community.toml` ships
   another).
 - `deploy_command` (`relay deploy --config FILE`): `sam deploy` with samconfig.toml's parameter
-  overrides plus PartnerKeySecretName read from FILE, so the IAM grant always names the secret the
-  code reads (relay.toml's northca.partner_key_secret is the one source of truth). The pre-flight
-  (relay_devtools.operations.preflight) runs first and adds what it derives (RosterPollState,
-  StateTableDeletionProtection); --dry-run derives from the config alone and reads no AWS.
+  overrides, the ones given on the command line, plus PartnerKeySecretName read from FILE, so the IAM
+  grant always names the secret the code reads (relay.toml's northca.partner_key_secret is the one
+  source of truth). The pre-flight (relay_devtools.operations.preflight) runs first and adds what it
+  derives (RosterPollState, StateTableDeletionProtection); --dry-run derives from the config alone and
+  reads no AWS.
 """
 
 from __future__ import annotations
@@ -48,10 +49,13 @@ def deploy_command(
     *,
     guided: bool,
     derived: Mapping[str, str] | None = None,
+    given: Mapping[str, str] | None = None,
 ) -> list[str]:
     config = load_config(config_path)
-    # What the pre-flight derives never overrides samconfig's values; the secrets' names are the config's.
-    overrides = dict(derived or {}) | parameter_overrides(samconfig, env) | secret_parameters(config)
+    # What the pre-flight derives never overrides samconfig's values, nor what the command line gives
+    # (--alarm-email, --parameter); the secrets' names are always the config's.
+    overrides = dict(derived or {}) | parameter_overrides(samconfig, env) | dict(given or {})
+    overrides |= secret_parameters(config)
     # `--parameter-overrides` replaces samconfig's whole list, so it carries samconfig's values too.
     rendered = " ".join(f'{key}="{value}"' for key, value in overrides.items())
     command = [*sam, "deploy", "--config-env", env, "--parameter-overrides", rendered]

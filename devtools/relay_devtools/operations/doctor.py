@@ -39,7 +39,7 @@ from relay.ingress.keys import decode_whsec, hmac_key, load_ed25519_public_key, 
 from relay.models import bundled_value, parse_secret_value
 from relay.sources.registry import adapter_kind
 from relay_devtools.files.config_hints import explain
-from relay_devtools.files.secrets_file import load_secrets_file
+from relay_devtools.files.secrets_file import load_secrets_file, looks_like_a_value
 from relay_devtools.files.template import load_template
 from relay_devtools.options import printable
 
@@ -59,7 +59,8 @@ class Check:
     def line(self) -> str:
         """The check as printed: a partner's or a file's text in it cannot move or recolour the terminal."""
         mark = "FAIL" if not self.ok else ("warn" if self.warning else "ok  ")
-        return printable(f"{mark}  {self.name}: {self.detail}")
+        # A hint on its own line stays one (config_hints.explain), every other control character written out.
+        return "\n".join(printable(part) for part in f"{mark}  {self.name}: {self.detail}".split("\n"))
 
 
 def passed(checks: list[Check]) -> bool:
@@ -114,6 +115,8 @@ def secret_name_checks(config: RelayConfig, names: Mapping[str, str], *, stack: 
     ]
     for where, secret, kind in wanted:
         prefix = names.get(PREFIX_PARAMETERS[kind], "")
+        if looks_like_a_value(secret):
+            continue  # a value, not a name: the value check says what to do (setup_checks)
         if secret.startswith(prefix) and secret != prefix:
             checks.append(Check("secret name", True, f"{where} = {secret!r} is under {prefix!r}"))
         else:
@@ -150,13 +153,16 @@ def signature_checks(config: RelayConfig) -> list[Check]:
             )
         else:
             checks.append(Check("signature", True, f"sources.{name}: {source.signature.scheme}"))
-        checks.append(_replay_check(name, source.adapter, source.signature, source.delivery_id_path))
+        none = source.replay_protection == "none"
+        checks.append(_replay_check(name, source.adapter, source.signature, source.delivery_id_path, none))
     return checks
 
 
-def _replay_check(name: str, adapter: str, signature: SignatureConfig, path: str | None) -> Check:
+def _replay_check(name: str, adapter: str, signature: SignatureConfig, path: str | None, none: bool) -> Check:
     if timestamp_tolerance(signature) or path or getattr(signature, "delivery_id_header", None):
         return Check("replay key", True, f"sources.{name}: replays are recognised")
+    if none:
+        return Check("replay key", True, f'sources.{name}: no replay protection (replay_protection = "none")')
     # A sender that signs no timestamp but puts an id in every body: without it as the replay key, a
     # captured delivery can be replayed forever (docs/security.md, "Replay window").
     sender = adapter_kind(adapter).sender
@@ -164,7 +170,10 @@ def _replay_check(name: str, adapter: str, signature: SignatureConfig, path: str
         field, required = sender.delivery_id_path, sender.delivery_id_required
         detail = f"sources.{name}: no replay key; set delivery_id_path = {field!r} (docs/security.md)"
         return Check("replay key", not required, detail, warning=not required)
-    detail = f"sources.{name}: the sender signs no timestamp and sends no id: replays are not recognised"
+    detail = (
+        f"sources.{name}: the sender signs no timestamp and sends no id: replays are not recognised "
+        '(replay_protection = "none" acknowledges it)'
+    )
     return Check("replay key", True, detail, warning=True)
 
 
@@ -279,17 +288,29 @@ def queue_depth(sqs: Any, url: str) -> tuple[int, int]:
 def stack_checks(
     outputs: Mapping[str, str], status: str, name: str, sqs: Any, emergencies: Mapping[str, str] | None = None
 ) -> list[Check]:
-    from relay_devtools.operations.redrive import list_dead_letters
-
     healthy = status.endswith("_COMPLETE") and "ROLLBACK" not in status and "DELETE" not in status
     checks = [Check("stack", healthy, f"{name}: {status}")]
     shown = ", ".join(f"{key}={value}" for key, value in sorted(outputs.items()) if key in ("WebhookUrl",))
     checks.append(Check("stack outputs", bool(outputs), shown or f"{len(outputs)} outputs"))
-    queue, dlq = outputs.get("WebhookQueueUrl"), outputs.get("WebhookDlqUrl")
+    queues = (outputs.get("WebhookQueueUrl"), outputs.get("WebhookDlqUrl"), outputs.get("EmergencyQueueUrl"))
+    return checks + queue_checks(*queues, sqs, emergencies)
+
+
+def queue_checks(
+    queue: str | None,
+    dlq: str | None,
+    urgent: str | None,
+    sqs: Any,
+    emergencies: Mapping[str, str] | None = None,
+) -> list[Check]:
+    """The queue's messages waiting and in flight, the emergency queue's (or why its absence matters to
+    the sources that send calls or panics); the DLQ empty, or its depth with its first reasons."""
+    from relay_devtools.operations.redrive import list_dead_letters
+
+    checks = []
     if queue:
         visible, in_flight = queue_depth(sqs, queue)
         checks.append(Check("queue", True, f"{visible} waiting, {in_flight} in flight"))
-    urgent = outputs.get("EmergencyQueueUrl")
     if urgent:
         visible, in_flight = queue_depth(sqs, urgent)
         checks.append(Check("emergency queue", True, f"{visible} waiting, {in_flight} in flight"))

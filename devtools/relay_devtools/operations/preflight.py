@@ -152,7 +152,7 @@ def stack_check(name: str, region: str | None, status: str | None) -> Check:
 
 def region_check(region: str | None, pinned: str | None) -> Check:
     if not region:
-        return Check("region", False, "no AWS region: set AWS_REGION (or AWS_PROFILE, or `aws configure`)")
+        return Check("region", False, "no AWS region: set AWS_REGION (or AWS_PROFILE with a region)")
     if pinned and pinned != region:
         return Check(
             "region",
@@ -345,13 +345,23 @@ def run_preflight(
     session = boto3.session.Session(region_name=region)
     resolved = session.region_name
     choices = [int(v) for v in load_template(template)["Parameters"][RESERVATION_PARAMETER]["AllowedValues"]]
+    secrets: list[Check] = []
     if resolved:
         if clients is None:
-            clients = {service: session.client(service) for service in ("cloudformation", "lambda", "acm")}
+            clients = {
+                "cloudformation": session.client("cloudformation"),
+                "lambda": session.client("lambda"),
+                "acm": session.client("acm"),
+                "secretsmanager": session.client("secretsmanager"),
+            }
         situation = read_situation(clients, resolved, name, parameters.get("CertificateArn", ""))
+        if "secretsmanager" in clients:
+            from relay_devtools.operations.setup_checks import deployed_secrets_checks
+
+            secrets = deployed_secrets_checks(config, clients["secretsmanager"], name)
     else:  # nothing to read without a region: the region check says so
         situation = Situation(None, name, None, None)
-    return evaluate(
+    result = evaluate(
         situation,
         config,
         parameters,
@@ -359,6 +369,7 @@ def run_preflight(
         pinned_region=samconfig_value(samconfig, env, "region"),
         allow_second_stack=allow_second_stack,
     )
+    return Preflight([*result.checks, *secrets], result.derived)
 
 
 def print_preflight(result: Preflight, out: Any = None) -> None:

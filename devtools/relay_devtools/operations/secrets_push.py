@@ -19,6 +19,12 @@ from relay_devtools.operations.doctor import secret_uses
 DEMO_PREFIXES = ("demo-",)
 
 Ask = Callable[[str], bool]
+DISCORD_WEBHOOK_PREFIXES = (
+    "https://discord.com/api/webhooks/",
+    "https://discordapp.com/api/webhooks/",
+    "https://canary.discord.com/api/webhooks/",
+    "https://ptb.discord.com/api/webhooks/",
+)
 
 
 @dataclass(frozen=True)
@@ -57,29 +63,39 @@ def unready(config: RelayConfig, content: SecretsFile) -> list[Pushed]:
 def push(config: RelayConfig, content: SecretsFile, client: Any, ask: Ask) -> list[Pushed]:
     if config.secrets.bundle:
         return push_bundle(config, content, client, ask, config.secrets.bundle)
-    results = []
-    for name in sorted(config.secret_names()):
-        if name not in content.secrets:
-            results.append(Pushed(name, "missing", "not in the secrets file"))
-            continue
-        if is_demo(content, name):
-            results.append(Pushed(name, "refused", "relay local's demo value: put the real one in the file"))
-            continue
-        value = content.as_secret_string(name)
-        try:
-            current = client.get_secret_value(SecretId=name).get("SecretString")
-        except client.exceptions.ResourceNotFoundException:
-            client.create_secret(Name=name, SecretString=value)
-            results.append(Pushed(name, "created"))
-            continue
-        if current == value:
-            results.append(Pushed(name, "unchanged"))
-        elif ask(f"{name} exists in Secrets Manager with another value: overwrite it? [y/N] "):
-            client.put_secret_value(SecretId=name, SecretString=value)
-            results.append(Pushed(name, "updated"))
-        else:
-            results.append(Pushed(name, "kept", "the value in Secrets Manager was left as it is"))
-    return results
+    return [push_one(name, content, client, ask) for name in sorted(config.secret_names())]
+
+
+def push_one(name: str, content: SecretsFile, client: Any, ask: Ask) -> Pushed:
+    """One secret of its own, from the file: created, updated (if `ask` says so) or left."""
+    if name not in content.secrets:
+        return Pushed(name, "missing", "not in the secrets file")
+    if is_demo(content, name):
+        return Pushed(name, "refused", "relay local's demo value: put the real one in the file")
+    value = content.as_secret_string(name)
+    try:
+        current = client.get_secret_value(SecretId=name).get("SecretString")
+    except client.exceptions.ResourceNotFoundException:
+        client.create_secret(Name=name, SecretString=value)
+        return Pushed(name, "created")
+    if current == value:
+        return Pushed(name, "unchanged")
+    if ask(f"{name} exists in Secrets Manager with another value: overwrite it? [y/N] "):
+        client.put_secret_value(SecretId=name, SecretString=value)
+        return Pushed(name, "updated")
+    return Pushed(name, "kept", "the value in Secrets Manager was left as it is")
+
+
+def discord_webhook_problem(content: SecretsFile, name: str) -> Pushed | None:
+    """The alarms' Discord webhook secret (the template's DiscordWebhookSecretName, read by the notifier
+    alone, so a secret of its own, never in the bundle): in the file, and a Discord webhook URL."""
+    if name not in content.secrets:
+        return Pushed(name, "missing", "not in the secrets file")
+    values = content.secrets[name]
+    for value in values if isinstance(values, list) else [values]:
+        if not str(value).startswith(DISCORD_WEBHOOK_PREFIXES):
+            return Pushed(name, "refused", "not a Discord webhook URL (https://discord.com/api/webhooks/...)")
+    return None
 
 
 def push_bundle(

@@ -13,7 +13,11 @@ LOG_GROUPS = {"ingress": "IngressLogGroup", "consumer": "ConsumerLogGroup", "sch
 
 
 class StackError(Exception):
-    """The stack cannot be read as asked (it does not exist, no access)."""
+    """The stack cannot be read as asked (it does not exist, no access); `missing`: it does not exist."""
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,13 @@ def describe_stack(cloudformation: Any, name: str) -> StackInfo:
     )
 
 
+def webhook_base(outputs: dict[str, str]) -> str | None:
+    """The base URL a source's path goes after (`<base>/hooks/<source>`): the custom domain's when the
+    stack has one, else the API's own."""
+    url = outputs.get("CustomWebhookUrl") or outputs.get("WebhookUrl")
+    return url.rstrip("/").removesuffix("/hooks") if url else None
+
+
 def log_groups(cloudformation: Any, name: str) -> dict[str, str]:
     """Each function's log group: the stack's own resources, else the names template.yaml gives them."""
     groups = {function: f"/aws/lambda/{name}-{function}" for function in LOG_GROUPS}
@@ -55,4 +66,5 @@ def log_groups(cloudformation: Any, name: str) -> dict[str, str]:
 
 def _stack_error(name: str, exc: ClientError) -> StackError:
     """The stack does not exist, or may not be read: said in AWS's words."""
-    return StackError(f"stack {name!r}: {exc.response.get('Error', {}).get('Message') or exc}")
+    message = str(exc.response.get("Error", {}).get("Message") or exc)
+    return StackError(f"stack {name!r}: {message}", missing="does not exist" in message)

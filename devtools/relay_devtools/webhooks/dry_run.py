@@ -109,3 +109,17 @@ def parse_headers(values: Sequence[str]) -> dict[str, str]:
             raise MapError(f"--header {value!r}: expected 'Name: value'")
         headers[name.strip().lower()] = text.strip()
     return headers
+
+
+def roster_hint(config: RelayConfig, source_name: str, rosters: Sequence[str]) -> str | None:
+    """An ER:LC events source with no --roster: the dry run has no player list, so every command is
+    held for a player the roster has not seen. Says which flag gives it one."""
+    source = config.sources.get(source_name)
+    if source is None or source.adapter != "erlc-events" or rosters:
+        return None
+    server = str(source.options.get("server") or next(iter(config.erlc.servers), "main"))
+    return (
+        f"{source_name} finds each player in the roster of ER:LC server {server!r}, and a dry run has none: "
+        f"every command is held. Give it one: --roster {server}=events/erlc_v2_server.json (a player list "
+        "as PRC's API answers it)"
+    )

@@ -153,6 +153,9 @@ class SourceConfig(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     # A JMESPath into the body naming a delivery id, for senders that put it there.
     delivery_id_path: str | None = None
+    # "none": the operator acknowledges that the sender signs no timestamp and names no delivery (SnailyCAD,
+    # Sonoran, Discord-format senders), so a captured delivery sent again is queued again; no warning.
+    replay_protection: Literal["none"] | None = None
 
     @field_validator("delivery_id_path")
     @classmethod
@@ -172,6 +175,8 @@ def replay_warning(name: str, source: SourceConfig) -> str | None:
     signature = source.signature
     if timestamp_tolerance(signature) or source.delivery_id_path is not None:
         return None
+    if source.replay_protection == "none":  # acknowledged in relay.toml
+        return None
     unsigned = (
         f" (its {signature.delivery_id_header} header is not signed)"
         if isinstance(signature, HmacSha256Signature) and signature.delivery_id_header
@@ -179,7 +184,8 @@ def replay_warning(name: str, source: SourceConfig) -> str | None:
     )
     return (
         f"sources.{name}: {signature.scheme} signs no timestamp and no delivery_id_path is set{unsigned}: "
-        "a captured delivery sent again is queued again (docs/security.md, Replay window)"
+        "a captured delivery sent again is queued again (docs/security.md, Replay window); "
+        'replay_protection = "none" acknowledges it'
     )
 
 

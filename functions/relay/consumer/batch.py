@@ -69,9 +69,12 @@ class UnitBatch:
         self.display: dict[UnitKey, str] = {}
         self.held: dict[UnitKey, dict[str, str]] = {}
         self.written: set[UnitKey] = set()
+        # Why the partner session stopped writing to an (MDT, guild): the detail of its units' outcomes.
+        self.stopped_groups: dict[tuple[str, str], str] = {}
         self.window = timedelta(seconds=deps.settings.late_write_window_seconds)
 
     def run(self, session: PartnerSession) -> None:
+        self.stopped_groups = session.forbidden
         for group in self.groups.values():
             for clamp in group.clamps:
                 self.outcome.clamped += 1
@@ -254,7 +257,8 @@ class UnitBatch:
                 if key in self.refused:
                     result, detail = "refused", self.refused[key]
                 elif key in self.failed:
-                    result, detail = "given back", self.budget.stopped or "not written this time"
+                    stopped = self.stopped_groups.get((key.mdt_id, key.guild_id))
+                    result, detail = "given back", stopped or self.budget.stopped or "not written this time"
                 elif "superseded" in fields.values():
                     result, detail = "superseded", "another writer's value at the partner is newer"
                 else:

@@ -41,6 +41,11 @@ from relay.ports.partner import PartnerUnit, UnitRecord
 T = TypeVar("T")
 
 
+def _said(exc: NorthcaError) -> str:
+    """The partner's answer in a few words: its status and its own message."""
+    return " ".join(part for part in (str(exc.status or ""), exc.message) if part)
+
+
 def chunks[U](items: Sequence[U], size: int) -> list[list[U]]:
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
@@ -70,7 +75,9 @@ class PartnerSession:
         self.settings = run.deps.settings
         self.outcome = run.outcome
         self.budget = run.budget
-        self.forbidden: set[GroupKey] = set()
+        # The (MDT, guild) pairs this invocation stopped writing to, each with why in the operator's words:
+        # the unit outcomes carry it to the delivery page, `relay sign --wait` and `relay deliveries`.
+        self.forbidden: dict[GroupKey, str] = {}
 
     # ------------------------------------------------------------------ the two calls
 
@@ -138,7 +145,7 @@ class PartnerSession:
             self.outcome.throttle_delay = min(wanted, self.settings.max_visibility_delay_seconds)
 
     def _stop_group(self, group: MdtBatch, reason: str, exc: NorthcaError) -> None:
-        self.forbidden.add((group.mdt_id, group.guild_id))
+        self.forbidden[(group.mdt_id, group.guild_id)] = f"{reason}: the partner answered {_said(exc)}"
         self.outcome.misconfigured += 1
         logger.error(
             "PARTNER ANSWER POINTS AT A CONFIGURATION PROBLEM: this MDT's units are given back",
@@ -206,7 +213,10 @@ class PartnerSession:
                 "PARTNER REFUSES THIS MDT/GUILD after a fresh key fetch",
                 extra={"mdt_id": group.mdt_id, "guild_id": group.guild_id, "error": exc.message},
             )
-            self.forbidden.add((group.mdt_id, group.guild_id))
+            self.forbidden[(group.mdt_id, group.guild_id)] = (
+                f"the partner refuses MDT {group.mdt_id} for guild {group.guild_id} ({_said(exc)}): link the "
+                "MDT to that guild in Northca, or correct guild_id in relay.toml"
+            )
             self.outcome.misconfigured += 1
             raise exc
         if isinstance(exc, NorthcaInvalidRequestError | NorthcaPayloadTooLargeError):

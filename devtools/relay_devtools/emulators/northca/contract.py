@@ -46,6 +46,12 @@ class InvalidBody(ValueError):
     """The upsert body breaks a rule; the message is the partner's verbatim 400 error."""
 
 
+def is_json_media_type(content_type: str) -> bool:
+    """`application/json` (any parameters, any case), or a `+json` type: what the contract's upsert takes."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 

@@ -31,6 +31,7 @@ from typing import Any, Final, cast
 from urllib.parse import unquote
 
 from relay_devtools.emulators.northca.contract import (
+    MSG_EXPECTED_UNITS,
     MSG_NOT_FOUND,
     MSG_NOT_LINKED,
     MSG_UNAUTHORIZED,
@@ -38,6 +39,7 @@ from relay_devtools.emulators.northca.contract import (
     InvalidBody,
     Reply,
     error,
+    is_json_media_type,
     iso_utc,
     mdt_code,
     not_allowed,
@@ -170,6 +172,10 @@ class Partner:
         return ok(records)
 
     def _upsert(self, mdt_id: str, headers: Mapping[str, str], body: bytes) -> Reply:
+        if not is_json_media_type(headers.get("content-type", "")):
+            # The contract's body is application/json only. ASSUMED: the partner's JSON body parser leaves
+            # another type unread, so the units are missing (its own 400), never taken as JSON anyway.
+            return error(400, MSG_EXPECTED_UNITS)
         try:
             units = validate_upsert_body(body, nulls=not self.refuse_nulls)
         except InvalidBody as exc:
