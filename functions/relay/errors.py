@@ -148,6 +148,14 @@ class ReplayStoreUnavailableError(Exception):
     """The replay store could not be read or written. The ingress decides what that means."""
 
 
+class ArchiveUnavailableError(Exception):
+    """The archive could not be written or read. The ingress answers all the same (fail open, counted)."""
+
+
+class PacingUnavailableError(Exception):
+    """The shared token bucket of partner calls could not be read or written (the pacer decides)."""
+
+
 # ------------------------------------------------------------------------------ the Northca Partner API
 
 

@@ -30,6 +30,10 @@ def create_replay_table(client: Any, name: str = "relay-replay") -> None:
     create_table(client, _template(), "ReplayTable", name)
 
 
+def create_archive_table(client: Any, name: str = "relay-archive") -> None:
+    create_table(client, _template(), "ArchiveTable", name)
+
+
 @contextmanager
 def queue_and_secrets() -> Iterator[dict[str, Any]]:
     """A queue with its DLQ and the base config's secrets, in a moto context of their own."""

@@ -25,6 +25,7 @@ DYNAMODB_GRANTS: dict[str, set[tuple[str, tuple[str, ...], tuple[str, ...] | Non
         ("ReplayTable", ("dynamodb:GetItem", "dynamodb:PutItem"), None),
         ("UnitStateTable", ("dynamodb:GetItem",), ("cache#*", "roster#*")),
         ("UnitStateTable", ("dynamodb:DeleteItem", "dynamodb:PutItem"), ("cache#*", "roster#*")),
+        ("ArchiveTable", ("dynamodb:BatchWriteItem",), None),
     },
     # Batched writes later: parallel UpdateItem needs nothing new; TransactWriteItems is authorised per
     # item as UpdateItem (plus dynamodb:ConditionCheckItem for ConditionCheck entries).
@@ -133,6 +134,11 @@ def test_iam_the_ingress_may_make_every_call_of_its_stores(template: dict[str, A
     assert actions_on(template, "IngressFunction", "ReplayTable") == _all(client_calls("DynamoReplayGuard"))
     assert actions_on(template, "IngressFunction", "UnitStateTable") == _all(
         client_calls("DynamoSourceStateStore")
+    )
+    # The archive: the ingress only keeps (the operator's commands read it with their own credentials).
+    assert (
+        actions_on(template, "IngressFunction", "ArchiveTable")
+        == client_calls("DynamoArchive", "archive")["keep"]
     )
 
 

@@ -19,7 +19,7 @@ from relay_devtools.local.moto_tuning import speed_up_routing, speed_up_sqs
 
 REGION = "us-east-1"
 # Env var each table's name goes to, by the table's logical id in template.yaml.
-TABLE_ENV = {"UnitStateTable": "STATE_TABLE", "ReplayTable": "REPLAY_TABLE"}
+TABLE_ENV = {"UnitStateTable": "STATE_TABLE", "ReplayTable": "REPLAY_TABLE", "ArchiveTable": "ARCHIVE_TABLE"}
 
 
 @dataclass

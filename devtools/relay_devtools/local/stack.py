@@ -202,6 +202,9 @@ class LocalStack:
             "region": REGION,
             "queue_url": self.queue_url,
             "dlq_url": self.dlq_url,
+            # relay inspect, replay and resync read these (their tables, as the handlers name them).
+            "state_table": os.environ.get("STATE_TABLE"),
+            "archive_table": os.environ.get("ARCHIVE_TABLE"),
             "config": str(self.options.config),
             "secrets": str(self.options.secrets),
         }

@@ -18,6 +18,7 @@ import jmespath
 import jmespath.exceptions
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
+from relay.config.durations import Duration
 from relay.errors import ConfigError, describe_validation_error
 
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -34,6 +35,12 @@ class NorthcaConfig(Strict):
     read_timeout: float = Field(default=10.0, gt=0, le=60)
     # The partner documents no bulk limit; keep each PUT small enough to be quick and cheap to retry.
     max_units_per_request: int = Field(default=100, ge=1, le=1000)
+    # Every partner call (reads, writes, and any other) takes a token of one bucket shared by every
+    # consumer invocation (relay.northca.pacing): this many a second on average, `burst` at once; 0: no
+    # cap. `throttle_alarm_after` 429/503 answers within 5 minutes page (docs/consumer.md, "Pacing").
+    max_requests_per_second: float = Field(default=5.0, ge=0, le=1000)
+    burst: int = Field(default=10, ge=1, le=1000)
+    throttle_alarm_after: int = Field(default=10, ge=1, le=100_000)
 
 
 class IngressConfig(Strict):
@@ -135,6 +142,11 @@ class SourceConfig(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     # A JMESPath into the body naming a delivery id, for senders that put it there.
     delivery_id_path: str | None = None
+    # Keep each delivery's body (its secrets removed) in the archive, and a refused one's too, so `relay
+    # inspect` shows it and `relay replay` can take it once the key is fixed (docs/operations.md).
+    archive_body: bool = False
+    # Alarm when the source has sent nothing for this long ("2h"; docs/alarms.md).
+    expect_every: Duration = None
 
     @field_validator("delivery_id_path")
     @classmethod
@@ -225,6 +237,8 @@ class ErlcServerConfig(Strict):
     lookup_spacing_seconds: int = Field(default=5, ge=1, le=300)
     lookup_connect_timeout: float = Field(default=0.5, gt=0, le=3)
     lookup_read_timeout: float = Field(default=1.5, gt=0, le=3)
+    # Alarm when no poll of the server has succeeded for this long ("offline" answers succeed); "off".
+    expect_every: Duration = 600
 
 
 class ErlcConfig(Strict):
@@ -258,8 +272,16 @@ class SecretsConfig(Strict):
         return self.bundle.rpartition("/")[0] + "/" if self.bundle else None
 
 
+class ArchiveConfig(Strict):
+    """What the ingress keeps of each accepted webhook, for `relay inspect` and `relay replay`."""
+
+    # Kept this many days (DynamoDB TTL); 0: nothing is kept.
+    days: int = Field(default=7, ge=0, le=365)
+
+
 class RelayConfig(Strict):
     northca: NorthcaConfig
+    archive: ArchiveConfig = ArchiveConfig()
     ingress: IngressConfig = IngressConfig()
     consumer: ConsumerConfig = ConsumerConfig()
     sources: dict[str, SourceConfig] = Field(default_factory=dict)

@@ -95,6 +95,10 @@ def handle(
         # Fail open: the delivery is queued; a replay in this window may be queued twice (idempotent merge).
         logger.warning("replay store unavailable", extra={"error": accepted.replay_store_error})
         metrics.add_metric(name="ReplayStoreUnavailable", unit=MetricUnit.Count, value=1)
+    if accepted.archive_error:
+        # Fail open too: answered and queued, only `relay inspect`/`relay replay` will not find it. Counted
+        # from this line (template.yaml: ReplayProtectionLostFilter), not as a metric of its own.
+        logger.warning("archive not written", extra={"error": accepted.archive_error})
     data = {"source": source, "webhook_id": accepted.webhook_id, "changes": accepted.changes}
     if accepted.replayed:
         logger.info("webhook replayed: already queued", extra={"status": 200})

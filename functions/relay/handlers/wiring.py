@@ -42,6 +42,13 @@ INGRESS_CALLS: dict[str, Any] = {
     "read_timeout": 1,
     "retries": {"mode": "standard", "max_attempts": 2},
 }
+# The archive is kept after the webhook is queued, best effort: one attempt, well inside the 5 s (a
+# record not kept is logged and counted; the webhook is answered all the same).
+ARCHIVE_CALLS: dict[str, Any] = {
+    "connect_timeout": 0.3,
+    "read_timeout": 0.5,
+    "retries": {"mode": "standard", "max_attempts": 1},
+}
 
 
 def io_workers() -> int:
@@ -55,14 +62,16 @@ def io_workers() -> int:
 
 
 @functools.cache
-def client(service: str, endpoint_url: str | None, pool: int = 10, ingress: bool = False) -> Any:
+def client(
+    service: str, endpoint_url: str | None, pool: int = 10, ingress: bool = False, best_effort: bool = False
+) -> Any:
     """One boto3 client per service, cold start, endpoint, connection pool size and call bounds."""
-    calls = INGRESS_CALLS if ingress else WORKER_CALLS
+    calls = ARCHIVE_CALLS if best_effort else INGRESS_CALLS if ingress else WORKER_CALLS
     return boto3.client(service, config=Config(**calls, max_pool_connections=pool))  # type: ignore[call-overload]
 
 
-def _client(service: str, pool: int = 10, *, ingress: bool = False) -> Any:
-    return client(service, os.environ.get("AWS_ENDPOINT_URL"), pool, ingress)
+def _client(service: str, pool: int = 10, *, ingress: bool = False, best_effort: bool = False) -> Any:
+    return client(service, os.environ.get("AWS_ENDPOINT_URL"), pool, ingress, best_effort)
 
 
 @functools.cache
@@ -96,6 +105,11 @@ def ingress_deps() -> IngressDeps:
         if env.STATE_TABLE
         else None
     )
+    archive = None
+    if env.ARCHIVE_TABLE and config.archive.days > 0:
+        from relay.aws.archive import DynamoArchive
+
+        archive = DynamoArchive(env.ARCHIVE_TABLE, _client("dynamodb", best_effort=True))
     lookup = None
     if state is not None and any(s.adapter == "erlc-events" for s in config.sources.values()):
         from relay.erlc.client import client_factory
@@ -111,6 +125,7 @@ def ingress_deps() -> IngressDeps:
         source_state=state,
         replay=replay,
         lookup=lookup,
+        archive=archive,
     )
 
 

@@ -26,6 +26,7 @@ from relay.errors import (
     UnusableSecretError,
     VerificationError,
 )
+from relay.ingress import archive
 from relay.ingress.body import body_delivery_id, media_type, parse_json_object
 from relay.ingress.replay import replay_id, replay_key
 from relay.ingress.signatures import SignedRequest, Verified, verify_signature
@@ -33,6 +34,7 @@ from relay.ingress.staged import StagedSourceState
 from relay.memory import InMemoryReplayGuard
 from relay.messages import Publisher, QueueMessage, queue_messages
 from relay.observability import logger
+from relay.ports.archive import ArchiveWriter
 from relay.ports.erlc import RosterLookup
 from relay.ports.secrets import SecretsSource
 from relay.ports.stores import ReplayGuard, SourceStateStore
@@ -65,6 +67,8 @@ class Accepted:
     unit_ids: tuple[str, ...] = ()
     # The adapter's short label for the delivery (`main: Lindqvist_30 ;10-6 -> 1A-07`), if it gave one.
     label: str | None = None
+    # Why the archive did not keep the delivery (fail open: it was answered all the same).
+    archive_error: str | None = None
 
 
 @dataclass
@@ -78,6 +82,8 @@ class IngressDeps:
     replay: ReplayGuard = field(default_factory=InMemoryReplayGuard)
     # PRC asked at once for an ER:LC server's players (erlc-events sources); None = never.
     lookup: RosterLookup | None = None
+    # Where accepted deliveries are kept for `relay inspect` and `relay replay`; None = nowhere.
+    archive: ArchiveWriter | None = None
     _adapters: dict[str, tuple[Adapter, AdapterKind]] = field(default_factory=dict)
     _warned: bool = False
     _refetched: dict[str, datetime] = field(default_factory=dict)
@@ -214,6 +220,7 @@ class _Delivered:
     messages: int
     unit_ids: tuple[str, ...]
     label: str | None
+    bodies: tuple[str, ...] = ()  # the messages as queued (the archive keeps them)
 
 
 def _deliver(
@@ -258,6 +265,7 @@ def _deliver(
         messages=len(messages),
         unit_ids=tuple(dict.fromkeys(change.id for change in [*changes, *relayed])),
         label=context.notes.label,
+        bodies=tuple(message.body() for message in messages),
     )
 
 
@@ -282,7 +290,22 @@ def _relayed_messages(
 
 def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
     source, adapter, kind = _route(request, deps)
-    verified, payload = _authenticate(source, request, deps, kind)
+    try:
+        verified, payload = _authenticate(source, request, deps, kind)
+    except VerificationError as exc:
+        # A source that keeps bodies keeps a refused one too: `relay replay` takes it once the key is fixed.
+        record = archive.refused(
+            name=request.source,
+            source=source,
+            received_at=request.received_at,
+            body=request.body,
+            headers=request.headers,
+            token=request.token,
+            request_id=request.request_id,
+            error=exc,
+        )
+        archive.keep_or_log(deps.archive, record, deps.config.archive.days)
+        raise
     webhook_id, key = _identify(request, source, verified, payload)
     if payload is None:
         return Accepted(request.source, webhook_id, 0, 0)  # authentic, but no event in it
@@ -308,6 +331,7 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
                 logger.info("a concurrent copy of this delivery was also queued (the merge is idempotent)")
         except ReplayStoreUnavailableError as exc:
             store_error = store_error or str(exc)
+    archive_error = _archive(request, source, webhook_id, delivered, deps)
     return Accepted(
         request.source,
         webhook_id,
@@ -316,4 +340,35 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
         replay_store_error=store_error,
         unit_ids=delivered.unit_ids,
         label=delivered.label,
+        archive_error=archive_error,
     )
+
+
+def _archive(
+    request: InboundRequest,
+    source: SourceConfig,
+    webhook_id: str | None,
+    delivered: _Delivered,
+    deps: IngressDeps,
+) -> str | None:
+    """Keep the accepted delivery (relay.ingress.archive); why it was not kept, or None."""
+    if deps.archive is None or deps.config.archive.days <= 0:
+        return None
+    try:
+        # Cached since the signature check: redacting with them costs no call.
+        secrets = deps.secrets.get(source.signature.secret) if source.archive_body else []
+    except Exception as exc:  # noqa: BLE001 - a body that cannot be redacted is not kept
+        return f"secret unreadable, body not redacted: {type(exc).__name__}"
+    record = archive.accepted(
+        name=request.source,
+        source=source,
+        received_at=request.received_at,
+        body=request.body,
+        headers=request.headers,
+        webhook_id=webhook_id,
+        request_id=request.request_id,
+        messages=delivered.bodies,
+        label=delivered.label,
+        secrets=secrets,
+    )
+    return archive.keep(deps.archive, record, deps.config.archive.days)
