@@ -208,6 +208,14 @@ class NorthcaThrottledError(NorthcaError):
         self.retry_after = retry_after
 
 
+class NorthcaPacedError(NorthcaThrottledError):
+    """No token of the partner's shared rate within what the invocation can wait: nothing was sent; come
+    back after `retry_after` seconds (relay.northca.pacing)."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"paced: the next partner call is {retry_after:.1f}s away", 429, retry_after)
+
+
 class NorthcaServerError(NorthcaError):
     """5xx other than 503, or an answer that is not the partner's envelope."""
 

@@ -1,5 +1,5 @@
 """The in-memory twins of the ingress's and the sources' ports (replay guard, source state, secrets,
-the archive).
+the archive) and of the partner's shared pacing.
 
 Same contracts as the AWS adapters (relay.aws), held in dicts: for tests, the bench, `relay map` and a
 stack without tables. The contract tests (tests/unit/test_state.py) run the same cases over both. The
@@ -10,6 +10,7 @@ these, never loads the consumer.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -102,3 +103,32 @@ class InMemoryArchive:
 
     def find(self, webhook_id: str) -> list[ArchivedDelivery]:
         return sorted((d for d in self._live() if d.webhook_id == webhook_id), key=lambda d: d.received_at)
+
+
+class InMemorySlotStore:
+    """relay.ports.pacing.SlotStore under a lock: tests, the bench, tools. The contract tests run the same
+    cases over it and the DynamoDB store (relay.aws.pacing)."""
+
+    def __init__(self) -> None:
+        self.tat: float | None = None
+        self.throttles: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def reserve(self, now: float, interval: float, tolerance: float, max_wait: float) -> float:
+        with self._lock:
+            tat = self.tat if self.tat is not None and self.tat > now else now
+            wait = max(0.0, tat - tolerance - now)
+            if wait <= max_wait:
+                self.tat = tat + interval
+            return wait
+
+    def hold_until(self, until: float) -> None:
+        with self._lock:
+            if self.tat is None or self.tat < until:
+                self.tat = until
+
+    def count_throttle(self, now: float, window_seconds: int) -> int:
+        with self._lock:
+            window = int(now // window_seconds)
+            self.throttles[window] = self.throttles.get(window, 0) + 1
+            return self.throttles[window]

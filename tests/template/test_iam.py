@@ -31,6 +31,7 @@ DYNAMODB_GRANTS: dict[str, set[tuple[str, tuple[str, ...], tuple[str, ...] | Non
     # item as UpdateItem (plus dynamodb:ConditionCheckItem for ConditionCheck entries).
     "ConsumerFunction": {
         ("UnitStateTable", ("dynamodb:BatchGetItem", "dynamodb:UpdateItem"), ("unit#*",)),
+        ("UnitStateTable", ("dynamodb:GetItem", "dynamodb:UpdateItem"), ("pace#*",)),
     },
     "ScheduledFunction": {
         ("UnitStateTable", ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"), ("roster#*",)),
@@ -80,9 +81,10 @@ def test_iam_no_function_gets_a_dynamodb_policy_template(template: dict[str, Any
 def test_iam_the_shared_table_is_reached_only_through_key_prefixes_the_code_uses(
     template: dict[str, Any],
 ) -> None:
-    from relay.models import UNIT_PREFIX, cache_key, roster_key
+    from relay.models import PACE_KEY, UNIT_PREFIX, cache_key, roster_key, seen_key
 
-    prefixes = {UNIT_PREFIX + "*", roster_key("") + "*", cache_key("") + "*"}
+    prefixes = {UNIT_PREFIX + "*", roster_key("") + "*", cache_key("") + "*", seen_key("") + "*"}
+    prefixes |= {PACE_KEY.partition("#")[0] + "#*"}
     for owner in function_names(template):
         for table, actions, keys in dynamodb_grants(template, owner):
             # Scan and Query are never granted: ForAllValues holds for a request with no key at all.
@@ -127,7 +129,9 @@ def _all(calls: dict[str, set[str]]) -> set[str]:
 def test_iam_the_consumer_may_make_every_call_of_the_unit_state_store(template: dict[str, Any]) -> None:
     calls = _all(client_calls("DynamoUnitStateStore", "unit_state"))
     assert calls == {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"}
-    assert actions_on(template, "ConsumerFunction", "UnitStateTable") == calls
+    pacing = _all(client_calls("DynamoSlotStore", "pacing"))
+    assert pacing == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert actions_on(template, "ConsumerFunction", "UnitStateTable") == calls | pacing
 
 
 def test_iam_the_ingress_may_make_every_call_of_its_stores(template: dict[str, Any]) -> None:

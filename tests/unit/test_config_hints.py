@@ -36,8 +36,7 @@ def test_config_hints_a_misspelt_key_in_a_source() -> None:
     text = error_of(data)
     assert (
         "allowed in sources.cad: actor, adapter, archive_body, delivery_id_path, expect_every, guild_id, "
-        "mdt_id, options, signature"
-        in text
+        "mdt_id, options, signature" in text
     )
     assert "did you mean 'sources.cad.adapter'?" in text
 

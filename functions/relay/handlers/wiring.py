@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from relay.consumer.invocation import ConsumerDeps
     from relay.erlc.poller import RosterPollDeps
     from relay.ingress.pipeline import IngressDeps
+    from relay.northca.pacing import PartnerPacer
     from relay.northca.writer import PartnerWriter
 
 # Each function imports only its own parts, inside its builder: the ingress never loads the
@@ -130,6 +131,22 @@ def ingress_deps() -> IngressDeps:
 
 
 @functools.cache
+def partner_pacer() -> PartnerPacer | None:
+    """The partner's rate shared by every consumer invocation, on the state table (None: no cap, or no
+    table). Its calls are best effort: a store that fails paces nothing (relay.northca.pacing)."""
+    from relay.aws.pacing import DynamoSlotStore
+    from relay.config.environment import ConsumerEnvironment
+    from relay.northca.pacing import PartnerPacer
+
+    env = ConsumerEnvironment.model_validate(os.environ)
+    northca = env.relay_config().northca
+    if northca.max_requests_per_second <= 0 or not env.STATE_TABLE:
+        return None
+    store = DynamoSlotStore(env.STATE_TABLE, _client("dynamodb", best_effort=True))
+    return PartnerPacer(store, northca.max_requests_per_second, northca.burst, northca.throttle_alarm_after)
+
+
+@functools.cache
 def partner_writer() -> PartnerWriter:
     from relay.aws.secrets import PowertoolsSecrets
     from relay.config.environment import ConsumerEnvironment
@@ -140,6 +157,7 @@ def partner_writer() -> PartnerWriter:
     config = env.relay_config()
     northca = config.northca
     base_url = env.NORTHCA_BASE_URL or str(northca.base_url)
+    pacer = partner_pacer()
     return PartnerWriter(
         secrets=PowertoolsSecrets(bundle=config.secrets.bundle),
         secret_name=northca.partner_key_secret,
@@ -148,6 +166,7 @@ def partner_writer() -> PartnerWriter:
             key,
             connect_timeout=northca.connect_timeout,
             read_timeout=northca.read_timeout,
+            pace=pacer,
         ),
     )
 
@@ -184,6 +203,7 @@ def _consumer_deps() -> ConsumerDeps:
         settings=config.consumer,
         policy=UnitPolicy.from_config(config),
         max_units_per_request=config.northca.max_units_per_request,
+        pacer=partner_pacer(),
     )
 
 
@@ -229,6 +249,14 @@ def reset() -> None:
     """Forget every cached dependency and config (tests, and a local stack restarted in-process)."""
     from relay.config.environment import relay_config
 
-    cached_parts = (client, ingress_deps, partner_writer, _consumer_deps, roster_poll_deps, notifier_deps)
+    cached_parts = (
+        client,
+        ingress_deps,
+        partner_pacer,
+        partner_writer,
+        _consumer_deps,
+        roster_poll_deps,
+        notifier_deps,
+    )
     for cached in (*cached_parts, relay_config):
         cached.cache_clear()

@@ -33,6 +33,7 @@ from relay.errors import (
 from relay.httpclient import json_or_none, parse_retry_after
 from relay.models import redact, utc_now
 from relay.northca.wire import confirmed_ids, read_unit_list, upsert_body
+from relay.ports.pacing import Pacing
 from relay.ports.partner import PartnerUnit, UnitRecord, UpsertAnswer
 
 
@@ -46,8 +47,11 @@ class NorthcaClient:
         read_timeout: float = 10.0,
         pool: urllib3.PoolManager | None = None,
         clock: Callable[[], datetime] = utc_now,
+        pace: Pacing | None = None,
     ) -> None:
         self.clock = clock
+        # Every request waits for its slot of the partner's shared rate first (relay.northca.pacing).
+        self.pace = pace
         self.base_url = base_url.rstrip("/")
         self.partner_key = partner_key
         self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
@@ -90,6 +94,8 @@ class NorthcaClient:
         return data
 
     def _call(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Any:
+        if self.pace is not None:
+            self.pace.before_call()  # raises NorthcaPacedError (nothing sent) when the slot is too far
         try:
             response = self.pool.request(
                 method, url, body=body, headers=headers, timeout=self.timeout, retries=False, redirect=False
@@ -117,6 +123,8 @@ class NorthcaClient:
             raise NorthcaServerError(f"HTTP {status} without the ok envelope", status)
         if status in (429, 503):
             retry_after = parse_retry_after(response.headers.get("retry-after"), self.clock())
+            if self.pace is not None:
+                self.pace.after_throttle(retry_after)  # every consumer holds back, not only this one
             raise NorthcaThrottledError(message, status, retry_after)
         if status == 401:
             raise NorthcaAuthError(message, status)
