@@ -202,7 +202,10 @@ def test_alarms_a_refused_erlc_key_is_watched(template: dict[str, Any]) -> None:
 
     props = metric_filter(template, "ErlcKeyRefused")
     assert props["LogGroupName"] == {"Ref": "ScheduledLogGroup"}
-    assert pattern_messages(props["FilterPattern"]) == {"roster poll"}
+    # With it, the quiet sources (relay.watch): one alarm metric for "a source is not heard".
+    quiet = "SOURCE QUIET: nothing heard for longer than expect_every"
+    assert pattern_messages(props["FilterPattern"]) == {"roster poll", quiet}
+    assert quiet in logged("error")
     [result] = re.findall(r'\$\.result = "([^"]+)"', props["FilterPattern"])
     assert result == "auth-failed" and result in get_args(PollResult)
     [name] = watching(template, CUSTOM, "ErlcKeyRefused")

@@ -26,6 +26,7 @@ DYNAMODB_GRANTS: dict[str, set[tuple[str, tuple[str, ...], tuple[str, ...] | Non
         ("UnitStateTable", ("dynamodb:GetItem",), ("cache#*", "roster#*")),
         ("UnitStateTable", ("dynamodb:DeleteItem", "dynamodb:PutItem"), ("cache#*", "roster#*")),
         ("ArchiveTable", ("dynamodb:BatchWriteItem",), None),
+        ("UnitStateTable", ("dynamodb:PutItem",), ("seen#*",)),
     },
     # Batched writes later: parallel UpdateItem needs nothing new; TransactWriteItems is authorised per
     # item as UpdateItem (plus dynamodb:ConditionCheckItem for ConditionCheck entries).
@@ -35,6 +36,7 @@ DYNAMODB_GRANTS: dict[str, set[tuple[str, tuple[str, ...], tuple[str, ...] | Non
     },
     "ScheduledFunction": {
         ("UnitStateTable", ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"), ("roster#*",)),
+        ("UnitStateTable", ("dynamodb:GetItem", "dynamodb:PutItem"), ("seen#*",)),
     },
 }
 

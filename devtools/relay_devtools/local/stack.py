@@ -303,8 +303,10 @@ class LocalStack:
         os.environ["ERLC_BASE_URL"] = self.erlc_url
 
     def _start_schedules(self) -> None:
-        """The template's ScheduleV2 task: `{"task": "erlc-roster"}` every RosterPollSchedule period."""
-        if not self.config.erlc.servers:
+        """The template's ScheduleV2 task: `{"task": "erlc-roster"}` every RosterPollSchedule period (the
+        ER:LC polls and the quiet sources' watch), when there is either."""
+        watched = any(source.expect_every is not None for source in self.config.sources.values())
+        if not self.config.erlc.servers and not watched:
             return
         from relay.handlers import scheduled
 

@@ -40,6 +40,7 @@ from relay.ports.secrets import SecretsSource
 from relay.ports.stores import ReplayGuard, SourceStateStore
 from relay.sources import Adapter, AdapterContext, AdapterKind, DeliveryNotes
 from relay.sources.registry import normalise
+from relay.watch import note_heard
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class IngressDeps:
     _adapters: dict[str, tuple[Adapter, AdapterKind]] = field(default_factory=dict)
     _warned: bool = False
     _refetched: dict[str, datetime] = field(default_factory=dict)
+    _heard: dict[str, float] = field(default_factory=dict)  # relay.watch: when this container last noted
 
     def may_refetch(self, secret: str, now: datetime) -> bool:
         """Whether `secret` may be fetched again now (REFETCH_AFTER_MISMATCH_SECONDS since the last)."""
@@ -306,6 +308,7 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
         )
         archive.keep_or_log(deps.archive, record, deps.config.archive.days)
         raise
+    note_heard(deps.source_state, request.source, source, request.received_at, deps._heard)
     webhook_id, key = _identify(request, source, verified, payload)
     if payload is None:
         return Accepted(request.source, webhook_id, 0, 0)  # authentic, but no event in it
