@@ -102,7 +102,7 @@ class InMemoryArchive:
         return sorted(found, key=lambda d: d.name)
 
     def find(self, webhook_id: str) -> list[ArchivedDelivery]:
-        return sorted((d for d in self._live() if d.webhook_id == webhook_id), key=lambda d: d.received_at)
+        return sorted((d for d in self._live() if d.lookup_id == webhook_id), key=lambda d: d.received_at)
 
 
 class InMemorySlotStore:

@@ -90,8 +90,9 @@ def test_archive_a_refused_delivery_is_kept_without_an_id(stores: Stores) -> Non
         None, 5, reason="mismatch: no signature matches", body=b"{}", secret_digest="sha256:ab"
     )
     stores.store.keep(refused, days=7)
-    # Then the window finds it, no id does
+    # Then the window finds it, and so does the trail's name for it (its request id)
     assert stores.store.window("cad", NOW, NOW + timedelta(minutes=10)) == [refused]
+    assert stores.store.find("request:req-5") == [refused]
     assert stores.store.find("None") == []
 
 

@@ -90,10 +90,12 @@ def test_pacer_a_429_holds_every_consumer_back_for_its_retry_after() -> None:
     other, other_clock = pacer(store=store)
     # When the partner answers one consumer 429 with Retry-After 30
     one.after_throttle(30.0)
-    # Then the other consumer's next call waits those 30 s
-    other.before_call()
-    assert other_clock.slept == [30.0]
-    # and without a Retry-After, the default hold
+    # Then the other consumer does not call for those 30 s: too long to wait in the function (billed
+    # while it waits), its call fails as throttled with nothing sent, its messages back after 30 s
+    with pytest.raises(NorthcaPacedError) as raised:
+        other.before_call()
+    assert raised.value.retry_after == pytest.approx(30.0) and other_clock.slept == []
+    # and without a Retry-After, the default hold (short: waited for in the function)
     store2 = InMemorySlotStore()
     a, _ = pacer(store=store2)
     b, b_clock = pacer(store=store2)
@@ -137,11 +139,19 @@ def test_pacer_a_failing_store_paces_nothing_and_stops_no_call() -> None:
     ]
 
 
-def test_pacer_rate_zero_paces_nothing() -> None:
-    p, clock = pacer(rate=0)
+def test_pacer_rate_zero_paces_nothing_but_still_says_a_storm() -> None:
+    p, clock = pacer(rate=0, alarm_after=2)
     for _ in range(100):
         p.before_call()
     assert clock.slept == []
+    with captured_logs() as logs:
+        p.after_throttle(30.0)
+        p.after_throttle(30.0)
+        p.before_call()  # no cap: not held either
+    assert clock.slept == []
+    assert [r["message"] for r in log_records(logs)] == [
+        "PARTNER THROTTLES THE RELAY: lower [northca] max_requests_per_second"
+    ]
 
 
 class Answers:

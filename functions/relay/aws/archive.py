@@ -5,8 +5,9 @@ Two items per delivery, written together in one BatchWriteItem (one round trip f
 - the record: `pk = src#<source>`, `sk = <received at, ms>#<webhook id>` (a refused delivery:
   `refused:<request id>`), `record` the delivery as compressed JSON (bodies and messages repeat
   themselves: a few KB become under one);
-- a pointer: `pk = id#<webhook id>`, `sk = <source>#<the record's sk>`, for `relay inspect` and `relay
-  replay WEBHOOK_ID` (no index to pay for: a Query of its own key).
+- a pointer: `pk = id#<webhook id>` (`id#request:<request id>` without one), `sk = <source>#<the
+  record's sk>`, for `relay inspect` and `relay replay WEBHOOK_ID` (no index to pay for: a Query of its
+  own key).
 A source's records in a window are one Query on its key. DynamoDB keeps an item of at most 400 KB: a
 record over ARCHIVE_ITEM_LIMIT is kept without its body (`body_omitted`), never refused.
 """
@@ -101,9 +102,9 @@ class DynamoArchive:
                 }
             }
         ]
-        if delivery.webhook_id:
+        if delivery.lookup_id:
             pointer = {
-                "pk": {"S": f"{POINTER_PREFIX}{delivery.webhook_id}"},
+                "pk": {"S": f"{POINTER_PREFIX}{delivery.lookup_id}"},
                 "sk": {"S": f"{delivery.source}#{delivery.name}"},
                 "expires_at": expires,
             }

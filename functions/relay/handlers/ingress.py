@@ -119,11 +119,14 @@ def handle(
     return answers.ok(data)
 
 
-def on_relay_error(exc: RelayError) -> dict[str, Any]:
+def on_relay_error(exc: RelayError, request: str | None = None) -> dict[str, Any]:
     metrics.add_metric(name=exc.metric(), unit=MetricUnit.Count, value=1)
     if isinstance(exc, VerificationError):
+        # Named as a delivery without an id is (`request:<API Gateway's id>`): the archive keeps a refused
+        # delivery of a source with archive_body under that name (relay inspect, relay replay).
+        named = {"webhook_id": f"request:{request}"} if request else {}
         logger.warning(
-            "webhook rejected", extra={"status": exc.status, "kind": exc.kind, "reason": exc.reason}
+            "webhook rejected", extra={"status": exc.status, "kind": exc.kind, "reason": exc.reason, **named}
         )
     elif exc.status >= 500:
         # The detail is for operators only: the answer carries the class's public text (answers.py).
@@ -188,7 +191,7 @@ def lambda_handler(
             return on_not_found(event, deps.config.sources)
         return handle(event, *target, deps, now or utc_now)
     except RelayError as exc:
-        return on_relay_error(exc)
+        return on_relay_error(exc, request_id(event))
     except Exception:  # noqa: BLE001 - a bug, not bad input: logged with its stack, 500 so the sender retries
         logger.exception("unexpected error")
         return answers.error(500, "Internal error")

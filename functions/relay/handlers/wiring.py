@@ -132,15 +132,16 @@ def ingress_deps() -> IngressDeps:
 
 @functools.cache
 def partner_pacer() -> PartnerPacer | None:
-    """The partner's rate shared by every consumer invocation, on the state table (None: no cap, or no
-    table). Its calls are best effort: a store that fails paces nothing (relay.northca.pacing)."""
+    """The partner's rate shared by every consumer invocation, on the state table (None: no table). With
+    no cap (max_requests_per_second = 0) it paces nothing but still counts 429s for the storm alarm. Its
+    calls are best effort: a store that fails paces nothing (relay.northca.pacing)."""
     from relay.aws.pacing import DynamoSlotStore
     from relay.config.environment import ConsumerEnvironment
     from relay.northca.pacing import PartnerPacer
 
     env = ConsumerEnvironment.model_validate(os.environ)
     northca = env.relay_config().northca
-    if northca.max_requests_per_second <= 0 or not env.STATE_TABLE:
+    if not env.STATE_TABLE:
         return None
     store = DynamoSlotStore(env.STATE_TABLE, _client("dynamodb", best_effort=True))
     return PartnerPacer(store, northca.max_requests_per_second, northca.burst, northca.throttle_alarm_after)

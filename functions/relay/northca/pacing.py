@@ -4,8 +4,9 @@ concurrent consumer invocations (their shared schedule: relay.ports.pacing).
 - Before each call (the client's one place where requests leave: relay.northca.client), a slot is
   reserved; the call waits for it with the invocation's sleep, and the wait counts against the
   invocation's time (relay.consumer.invocation.Budget): a slot further away than the invocation can
-  wait is not taken, and the call fails as throttled (NorthcaPacedError, nothing sent): its messages
-  come back after that wait, as after a partner's Retry-After.
+  wait (or than MAX_SLOT_WAIT_SECONDS) is not taken, and the call fails as throttled
+  (NorthcaPacedError, nothing sent): its messages come back after that wait, as after a partner's
+  Retry-After.
 - A 429/503 from the partner holds every invocation back until its Retry-After (else
   `HOLD_WITHOUT_RETRY_AFTER`), and is counted: `alarm_after` of them within THROTTLE_WINDOW_SECONDS
   log the line the partner-refuses-setup alarm counts, once per window.
@@ -23,10 +24,14 @@ from relay.ports.pacing import SlotStore
 
 THROTTLE_WINDOW_SECONDS = 300
 HOLD_WITHOUT_RETRY_AFTER = 5.0
+# A slot further away than this (a partner's long Retry-After, a crowd of consumers) is not waited for in
+# the function, which is billed while it waits: the messages come back after the wait instead (a
+# visibility delay costs nothing). Paced calls of one invocation each wait about an interval.
+MAX_SLOT_WAIT_SECONDS = 10.0
 
 
 class PartnerPacer:
-    """relay.ports.pacing.Pacing on a shared SlotStore; `rate` 0 paces nothing."""
+    """relay.ports.pacing.Pacing on a shared SlotStore; `rate` 0 paces nothing (429s are still counted)."""
 
     def __init__(
         self,
@@ -56,7 +61,7 @@ class PartnerPacer:
     def before_call(self) -> None:
         if self.rate <= 0:
             return
-        allowed = max(0.0, self.spare_seconds())
+        allowed = max(0.0, min(self.spare_seconds(), MAX_SLOT_WAIT_SECONDS))
         try:
             wait = self.store.reserve(self.clock(), self.interval, self.tolerance, allowed)
         except PacingUnavailableError as exc:

@@ -39,6 +39,12 @@ class ArchivedDelivery:
     secret_digest: str | None = None
 
     @property
+    def lookup_id(self) -> str | None:
+        """What `relay inspect` finds it by: its webhook id, else `request:<API Gateway's request id>`
+        (the trail's name for a delivery without one, a refused one's included)."""
+        return self.webhook_id or (f"request:{self.request_id}" if self.request_id else None)
+
+    @property
     def name(self) -> str:
         """The record's name within its source: time first, so a source's records sort by time."""
         ms = self.received_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -61,5 +67,6 @@ class ArchiveReader(Protocol):
         ...
 
     def find(self, webhook_id: str) -> list[ArchivedDelivery]:
-        """Every record of deliveries with this id (any source), oldest first."""
+        """Every record of deliveries with this id (any source; `request:<id>` for one without a webhook
+        id, a refused one's included), oldest first."""
         ...

@@ -5,7 +5,8 @@ partner itself is `partner.Partner`), with faults. Routes, all answering `{"ok":
 - `PUT|GET /v1/mdts/{mdtId}/units/active`: the partner's (partner.py says how it answers);
 - `GET|DELETE /_emulator/requests`: the log of API requests (partner key redacted) / clear it;
 - `GET|POST|DELETE /_emulator/faults`: pending faults and per-kind counters / add a JSON list / clear;
-- `PATCH /_emulator/units/{mdtId}/{unitId}`: another writer's edit;
+- `PATCH /_emulator/units/{mdtId}/{unitId}`: another writer's edit; `DELETE` of it: another writer
+  removes the unit; `DELETE /_emulator/units/{mdtId}`: the MDT lost or reset (every active unit gone);
 - `GET /_emulator/health`.
 
 Faults (see `Fault`) apply only to upserts (PUT on the units path) and are checked before anything else,
@@ -183,6 +184,10 @@ class NorthcaEmulator:
         """Another writer (a dispatcher in Northca's UI): see `Partner.edit`."""
         return self._partner.edit(mdt_id, unit_id, fields)
 
+    def remove(self, mdt_id: str, unit_id: str | None = None) -> int:
+        """Another writer removes a unit, or (no id) the MDT is wiped: see `Partner.remove`."""
+        return self._partner.remove(mdt_id, unit_id)
+
     def link(self, mdt_id: str, guild_id: str) -> None:
         self._partner.link(mdt_id, guild_id)
 
@@ -323,10 +328,13 @@ class NorthcaEmulator:
         return error(404, MSG_NOT_FOUND)
 
     def _control_edit(self, method: str, rest: str, body: bytes) -> Reply:
-        """`PATCH /_emulator/units/{mdtId}/{unitId}` with `{"status": "10-6"}`: another writer's edit."""
-        if method != "PATCH":
-            return not_allowed(("PATCH",))
+        """`PATCH /_emulator/units/{mdtId}/{unitId}` with `{"status": "10-6"}`: another writer's edit;
+        `DELETE` of a unit, or of `/_emulator/units/{mdtId}` (the MDT wiped)."""
         mdt_id, _, unit_id = rest.partition("/")
+        if method == "DELETE" and mdt_id:
+            return ok({"removed": self.remove(unquote(mdt_id), unquote(unit_id) if unit_id else None)})
+        if method != "PATCH":
+            return not_allowed(("PATCH", "DELETE"))
         try:
             fields = json.loads(body or b"null")
             if not isinstance(fields, dict) or not mdt_id or not unit_id:
