@@ -104,6 +104,6 @@ def test_pacing_two_consumers_together_stay_within_the_cap(table: Any) -> None:
     # The slots never let more than the cap through: n calls in any span t take burst + rate * t
     for i in range(calls):
         for j in range(i + 1, calls):
-            assert j - i + 1 <= BURST + RATE * (slots[j] - slots[i]) + 1e-6, (i, j)
+            assert j - i + 1 <= BURST + RATE * (slots[j] - slots[i]) + 1e-4, (i, j)  # floats of epoch seconds
     # so the last call arrives no sooner than the cap allows
     assert arrivals[-1] - start >= (calls - BURST) / RATE - 0.002
