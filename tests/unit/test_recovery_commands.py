@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -75,3 +76,27 @@ def test_recovery_replay_needs_an_id_or_a_source_and_since() -> None:
         assert main(["replay", "--source", "cad", "--since", "yesterday"]) == 2
     assert "name a webhook id, or --source and --since" in err.getvalue()
     assert "'yesterday' is not a duration (30m, 2h, 1d) nor a time" in err.getvalue()
+
+
+def test_recovery_a_replay_takes_an_archived_messages_unit_changes_only() -> None:
+    from relay.messages import QueueMessage
+    from relay.models import UnitChange
+    from relay_devtools.recovery.replay import unit_changes_of
+
+    message = QueueMessage(
+        source="cad",
+        mdt_id=MDT,
+        guild_id=GUILD,
+        webhook_id="w1",
+        received_at=NOW,
+        changes=[UnitChange(id="ADAM-12", at=NOW, fields={"status": "10-8"})],
+    )
+    data = json.loads(message.body())
+    # Another signal beside the changes (a panic) is never sent again; a message of only that is skipped
+    assert unit_changes_of(json.dumps(data | {"panics": [{"unit": "ADAM-12"}]})) == message
+    assert (
+        unit_changes_of(json.dumps({k: v for k, v in data.items() if k != "changes"} | {"calls": [{}]}))
+        is None
+    )
+    with pytest.raises(ValueError):
+        unit_changes_of("[1]")

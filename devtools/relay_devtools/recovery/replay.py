@@ -53,6 +53,32 @@ class Replay:
     unreadable: list[tuple[ArchivedDelivery, str]] = field(default_factory=list)
 
 
+# What a replay re-queues of an archived message: its unit changes and their envelope. Any other signal
+# a message may carry is left out: a call, and above all a panic, is an event of its moment, never to be
+# sent again days later (the merge makes only unit changes safe to repeat).
+UNIT_MESSAGE_KEYS = (
+    "v",
+    "source",
+    "mdt_id",
+    "guild_id",
+    "actor",
+    "webhook_id",
+    "received_at",
+    "changes",
+    "offset",
+)
+
+
+def unit_changes_of(body: str) -> QueueMessage | None:
+    """An archived message's unit changes as a message, or None when it holds none."""
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ValueError("not a queue message")
+    if not data.get("changes"):
+        return None
+    return QueueMessage.model_validate({key: data[key] for key in UNIT_MESSAGE_KEYS if key in data})
+
+
 def select(
     archive: ArchiveReader,
     *,
@@ -160,10 +186,11 @@ def build(
     for record in records:
         if record.outcome == "accepted":
             try:
-                replay.messages += [QueueMessage.model_validate_json(body) for body in record.messages]
-            except ValidationError as exc:
+                messages = [unit_changes_of(body) for body in record.messages]
+            except (ValidationError, ValueError) as exc:
                 replay.unreadable.append((record, str(exc).splitlines()[0]))
                 continue
+            replay.messages += [m for m in messages if m is not None]
             replay.taken.append(record)
             continue
         request = _request_now(record, config, secrets)
