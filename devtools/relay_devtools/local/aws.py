@@ -50,6 +50,9 @@ class LocalAws:
                 "POWERTOOLS_METRICS_NAMESPACE": "NorthcaRelayLocal",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "RELAY_CONFIG": str(config.resolve()),
+                # The archive's and the pacing's calls are best effort, with Lambda's short timeouts;
+                # moto on a busy laptop is slower than DynamoDB (relay.handlers.wiring).
+                "RELAY_BEST_EFFORT_TIMEOUT": "5",
             }
         )
         return aws

@@ -68,6 +68,11 @@ def client(
 ) -> Any:
     """One boto3 client per service, cold start, endpoint, connection pool size and call bounds."""
     calls = ARCHIVE_CALLS if best_effort else INGRESS_CALLS if ingress else WORKER_CALLS
+    # relay local's moto answers over loopback at its own pace (a busy laptop): it gives the best-effort
+    # calls more time, so that they are not lost there for a reason Lambda does not have.
+    override = os.environ.get("RELAY_BEST_EFFORT_TIMEOUT") if best_effort else None
+    if override:
+        calls = calls | {"connect_timeout": float(override), "read_timeout": float(override)}
     return boto3.client(service, config=Config(**calls, max_pool_connections=pool))  # type: ignore[call-overload]
 
 
