@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 SLOTS = "slots"
 # Reservations lost to another consumer's in a row before the call goes unpaced (fail open).
-RACES = 5
+RACES = 8
 CONDITION_FAILED = "ConditionalCheckFailedException"
 EXPIRES_AFTER_SECONDS = 86400
 
