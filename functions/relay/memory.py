@@ -114,8 +114,11 @@ class InMemorySlotStore:
         self.throttles: dict[int, int] = {}
         self._lock = threading.Lock()
 
-    def reserve(self, now: float, interval: float, tolerance: float, max_wait: float) -> float:
+    def reserve(
+        self, clock: Callable[[], float], interval: float, tolerance: float, max_wait: float
+    ) -> float:
         with self._lock:
+            now = clock()
             tat = self.tat if self.tat is not None and self.tat > now else now
             wait = max(0.0, tat - tolerance - now)
             if wait <= max_wait:

@@ -10,7 +10,7 @@ through. A loaded machine only makes calls later, which none of these forbid."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -41,11 +41,19 @@ class RecordingStore(DynamoSlotStore):
     slots: list[float] = []
     lock = threading.Lock()
 
-    def reserve(self, now: float, interval: float, tolerance: float, max_wait: float) -> float:
-        wait = super().reserve(now, interval, tolerance, max_wait)
+    def reserve(
+        self, clock: Callable[[], float], interval: float, tolerance: float, max_wait: float
+    ) -> float:
+        read: list[float] = []
+
+        def noting() -> float:
+            read.append(clock())
+            return read[-1]
+
+        wait = super().reserve(noting, interval, tolerance, max_wait)
         if wait <= max_wait:
             with self.lock:
-                self.slots.append(now + wait)
+                self.slots.append(read[-1] + wait)  # the instant of the attempt that was written
         return wait
 
 

@@ -45,7 +45,7 @@ def stores(request: pytest.FixtureRequest) -> tuple[SlotStore, SlotStore]:
 def test_pacing_a_burst_goes_at_once_then_one_each_interval(stores: tuple[SlotStore, SlotStore]) -> None:
     a, b = stores
     # When six calls at one instant reserve, alternately from two containers
-    waits = [(a if i % 2 else b).reserve(T0, INTERVAL, TOLERANCE, max_wait=60) for i in range(6)]
+    waits = [(a if i % 2 else b).reserve(lambda: T0, INTERVAL, TOLERANCE, max_wait=60) for i in range(6)]
     # Then the burst of three goes now, and each next one an interval later
     assert waits == [0.0, 0.0, 0.0, 0.5, 1.0, 1.5]
 
@@ -53,19 +53,19 @@ def test_pacing_a_burst_goes_at_once_then_one_each_interval(stores: tuple[SlotSt
 def test_pacing_an_idle_schedule_refills(stores: tuple[SlotStore, SlotStore]) -> None:
     a, b = stores
     for _ in range(4):
-        a.reserve(T0, INTERVAL, TOLERANCE, max_wait=60)
+        a.reserve(lambda: T0, INTERVAL, TOLERANCE, max_wait=60)
     # Ten seconds later the schedule is in the past: the next burst goes at once
-    assert [b.reserve(T0 + 10, INTERVAL, TOLERANCE, max_wait=60) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert [b.reserve(lambda: T0 + 10, INTERVAL, TOLERANCE, max_wait=60) for _ in range(3)] == [0.0, 0.0, 0.0]
 
 
 def test_pacing_a_wait_past_the_budget_takes_no_slot(stores: tuple[SlotStore, SlotStore]) -> None:
     a, b = stores
     for _ in range(5):
-        a.reserve(T0, INTERVAL, TOLERANCE, max_wait=60)  # the schedule is now 1.5 s past the burst
+        a.reserve(lambda: T0, INTERVAL, TOLERANCE, max_wait=60)  # the schedule is now 1.5 s past the burst
     # When a caller that can wait 0.5 s asks, it is told the wait, and takes nothing
-    assert b.reserve(T0, INTERVAL, TOLERANCE, max_wait=0.5) == pytest.approx(1.5)
+    assert b.reserve(lambda: T0, INTERVAL, TOLERANCE, max_wait=0.5) == pytest.approx(1.5)
     # Then the next caller gets that slot
-    assert a.reserve(T0, INTERVAL, TOLERANCE, max_wait=60) == pytest.approx(1.5)
+    assert a.reserve(lambda: T0, INTERVAL, TOLERANCE, max_wait=60) == pytest.approx(1.5)
 
 
 def test_pacing_a_hold_pushes_every_caller_back(stores: tuple[SlotStore, SlotStore]) -> None:
@@ -73,10 +73,10 @@ def test_pacing_a_hold_pushes_every_caller_back(stores: tuple[SlotStore, SlotSto
     # Given a partner that said to wait 30 s (the hold adds the burst's tolerance)
     a.hold_until(T0 + 30 + TOLERANCE)
     # Then the first calls wait the 30 s, then pace on from there
-    assert b.reserve(T0, INTERVAL, TOLERANCE, max_wait=60) == pytest.approx(30.0)
+    assert b.reserve(lambda: T0, INTERVAL, TOLERANCE, max_wait=60) == pytest.approx(30.0)
     # and a shorter hold never pulls the schedule back
     a.hold_until(T0 + 1)
-    assert b.reserve(T0, INTERVAL, TOLERANCE, max_wait=60) == pytest.approx(30.5)
+    assert b.reserve(lambda: T0, INTERVAL, TOLERANCE, max_wait=60) == pytest.approx(30.5)
 
 
 def test_pacing_throttled_answers_are_counted_per_window(stores: tuple[SlotStore, SlotStore]) -> None:
@@ -90,7 +90,7 @@ def test_pacing_throttled_answers_are_counted_per_window(stores: tuple[SlotStore
 
 
 def test_pacing_dynamodb_item_layout(dynamodb: Any) -> None:
-    DynamoSlotStore(TABLE, dynamodb).reserve(T0, INTERVAL, TOLERANCE, max_wait=60)
+    DynamoSlotStore(TABLE, dynamodb).reserve(lambda: T0, INTERVAL, TOLERANCE, max_wait=60)
     [item] = dynamodb.scan(TableName=TABLE)["Items"]
     assert (item["pk"]["S"], item["sk"]["S"]) == ("pace#northca", "slots")
     assert float(item["tat"]["N"]) == T0 + INTERVAL and int(item["expires_at"]["N"]) == int(T0) + 86400
@@ -100,4 +100,4 @@ def test_pacing_dynamodb_outage_is_a_typed_error() -> None:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")  # no table
         with pytest.raises(PacingUnavailableError, match="ResourceNotFoundException"):
-            DynamoSlotStore("missing", client).reserve(T0, INTERVAL, TOLERANCE, max_wait=60)
+            DynamoSlotStore("missing", client).reserve(lambda: T0, INTERVAL, TOLERANCE, max_wait=60)

@@ -10,6 +10,7 @@ further than the caller can wait is not written at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from relay.aws import aws_error_code
@@ -54,9 +55,12 @@ class DynamoSlotStore:
         tat = item.get("Item", {}).get("tat", {}).get("N")
         return str(tat) if tat is not None else None
 
-    def reserve(self, now: float, interval: float, tolerance: float, max_wait: float) -> float:
+    def reserve(
+        self, clock: Callable[[], float], interval: float, tolerance: float, max_wait: float
+    ) -> float:
         for _ in range(RACES):
             seen = self._current()
+            now = clock()  # after the read: a reservation written later never has an earlier instant
             tat = float(seen) if seen is not None else now
             wait = max(0.0, tat - tolerance - now)
             if wait > max_wait:

@@ -63,7 +63,7 @@ class PartnerPacer:
             return
         allowed = max(0.0, min(self.spare_seconds(), MAX_SLOT_WAIT_SECONDS))
         try:
-            wait = self.store.reserve(self.clock(), self.interval, self.tolerance, allowed)
+            wait = self.store.reserve(self.clock, self.interval, self.tolerance, allowed)
         except PacingUnavailableError as exc:
             logger.warning("partner pacing unavailable: calling unpaced", extra={"error": str(exc)})
             return

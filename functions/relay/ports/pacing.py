@@ -15,9 +15,13 @@ from typing import Protocol
 class SlotStore(Protocol):
     """Where the schedule lives (relay.aws.pacing on the state table; the twin in relay.memory)."""
 
-    def reserve(self, now: float, interval: float, tolerance: float, max_wait: float) -> float:
+    def reserve(
+        self, clock: Callable[[], float], interval: float, tolerance: float, max_wait: float
+    ) -> float:
         """Take the next slot: seconds to wait before using it (0: now). A wait longer than `max_wait`
-        is returned without taking the slot. Raises PacingUnavailableError."""
+        is returned without taking the slot. `clock` is read after the schedule is, at each attempt: the
+        instants of the reservations then follow the order of their writes, which the GCRA's bound
+        needs. Raises PacingUnavailableError."""
         ...
 
     def hold_until(self, until: float) -> None:
