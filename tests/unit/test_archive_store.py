@@ -141,3 +141,18 @@ def test_archive_dynamodb_outage_is_a_typed_error() -> None:
         client = boto3.client("dynamodb", region_name="us-east-1")  # no table
         with pytest.raises(ArchiveUnavailableError, match="BatchWriteItem: ResourceNotFoundException"):
             DynamoArchive("missing", client).keep(delivery("msg_1"), days=7)
+
+
+def test_archive_a_window_given_in_another_zone_is_the_same_window(stores: Stores) -> None:
+    # `relay replay --until 2026-11-28T14:30:00+02:00` names 12:30 UTC
+    from datetime import timezone
+
+    for minute in (0, 30, 60):
+        stores.store.keep(delivery(f"cad-{minute}", minute), days=7)
+    plus_two = timezone(timedelta(hours=2))
+    found = stores.store.window(
+        "cad",
+        (NOW + timedelta(minutes=15)).astimezone(plus_two),
+        NOW.astimezone(plus_two) + timedelta(minutes=45),
+    )
+    assert [d.webhook_id for d in found] == ["cad-30"]

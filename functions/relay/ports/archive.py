@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 ArchiveOutcome = Literal["accepted", "refused"]
@@ -47,7 +47,7 @@ class ArchivedDelivery:
     @property
     def name(self) -> str:
         """The record's name within its source: time first, so a source's records sort by time."""
-        ms = self.received_at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        ms = self.received_at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         return f"{ms}#{self.webhook_id or f'refused:{self.request_id or ms}'}"
 
 
