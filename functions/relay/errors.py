@@ -148,6 +148,14 @@ class ReplayStoreUnavailableError(Exception):
     """The replay store could not be read or written. The ingress decides what that means."""
 
 
+class ArchiveUnavailableError(Exception):
+    """The archive could not be written or read. The ingress answers all the same (fail open, counted)."""
+
+
+class PacingUnavailableError(Exception):
+    """The shared token bucket of partner calls could not be read or written (the pacer decides)."""
+
+
 # ------------------------------------------------------------------------------ the Northca Partner API
 
 
@@ -198,6 +206,14 @@ class NorthcaThrottledError(NorthcaError):
     def __init__(self, message: str, status: int, retry_after: float | None) -> None:
         super().__init__(message, status)
         self.retry_after = retry_after
+
+
+class NorthcaPacedError(NorthcaThrottledError):
+    """No token of the partner's shared rate within what the invocation can wait: nothing was sent; come
+    back after `retry_after` seconds (relay.northca.pacing)."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"paced: the next partner call is {retry_after:.1f}s away", 429, retry_after)
 
 
 class NorthcaServerError(NorthcaError):

@@ -1,4 +1,5 @@
-"""The in-memory twins of the ingress's and the sources' ports (replay guard, source state, secrets).
+"""The in-memory twins of the ingress's and the sources' ports (replay guard, source state, secrets,
+the archive) and of the partner's shared pacing.
 
 Same contracts as the AWS adapters (relay.aws), held in dicts: for tests, the bench, `relay map` and a
 stack without tables. The contract tests (tests/unit/test_state.py) run the same cases over both. The
@@ -9,11 +10,13 @@ these, never loads the consumer.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from relay.models import SOURCE_STATE_TTL_SECONDS, bundled_value, parse_secret_value, utc_now
+from relay.ports.archive import ArchivedDelivery
 
 # The in-memory replay guard sweeps expired records once it holds this many, so memory stays bounded.
 REPLAY_SWEEP_AT = 10_000
@@ -76,3 +79,59 @@ class StaticSecrets:
         if value is None:
             return []
         return list(value) if isinstance(value, list) else parse_secret_value(value)
+
+
+class InMemoryArchive:
+    """relay.ports.archive's writer and reader in a list: tests, the bench, and a stack without a table.
+    The contract tests run the same cases over it and the DynamoDB archive (relay.aws.archive)."""
+
+    def __init__(self, clock: Callable[[], datetime] = utc_now) -> None:
+        self.records: dict[tuple[str, str], tuple[ArchivedDelivery, float]] = {}
+        self.clock = clock
+
+    def keep(self, delivery: ArchivedDelivery, days: int) -> None:
+        expires_at = delivery.received_at.timestamp() + days * 86400
+        self.records[(delivery.source, delivery.name)] = (delivery, expires_at)
+
+    def _live(self) -> list[ArchivedDelivery]:
+        now = self.clock().timestamp()
+        return [d for (_, name), (d, expires) in sorted(self.records.items()) if expires > now]
+
+    def window(self, source: str, since: datetime, until: datetime) -> list[ArchivedDelivery]:
+        found = [d for d in self._live() if d.source == source and since <= d.received_at <= until]
+        return sorted(found, key=lambda d: d.name)
+
+    def find(self, webhook_id: str) -> list[ArchivedDelivery]:
+        return sorted((d for d in self._live() if d.lookup_id == webhook_id), key=lambda d: d.received_at)
+
+
+class InMemorySlotStore:
+    """relay.ports.pacing.SlotStore under a lock: tests, the bench, tools. The contract tests run the same
+    cases over it and the DynamoDB store (relay.aws.pacing)."""
+
+    def __init__(self) -> None:
+        self.tat: float | None = None
+        self.throttles: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def reserve(
+        self, clock: Callable[[], float], interval: float, tolerance: float, max_wait: float
+    ) -> float:
+        with self._lock:
+            now = clock()
+            tat = self.tat if self.tat is not None and self.tat > now else now
+            wait = max(0.0, tat - tolerance - now)
+            if wait <= max_wait:
+                self.tat = tat + interval
+            return wait
+
+    def hold_until(self, until: float) -> None:
+        with self._lock:
+            if self.tat is None or self.tat < until:
+                self.tat = until
+
+    def count_throttle(self, now: float, window_seconds: int) -> int:
+        with self._lock:
+            window = int(now // window_seconds)
+            self.throttles[window] = self.throttles.get(window, 0) + 1
+            return self.throttles[window]

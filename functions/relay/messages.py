@@ -45,6 +45,11 @@ from relay.models import CallChange, Instant, Panic, UnitChange
 # Each message stays well under SQS's 1 MiB so a batch holds several and the consumer's 6 MB invoke fits.
 MAX_MESSAGE_BYTES = 128 * 1024
 
+# The source of `relay resync`'s messages: each an empty change of a unit the relay knows, which asks the
+# consumer to put the unit back with every value it knows when the partner no longer lists it (a wiped
+# MDT). A unit the partner lists is planned as any other: its fields keep other writers' newer edits.
+RESYNC_SOURCE = "relay:resync"
+
 
 class QueueMessage(BaseModel):
     """The versioned body of every SQS message."""

@@ -251,6 +251,15 @@ def cache_key(source: str) -> str:
     return f"cache#{source}"
 
 
+# The partner calls' shared token bucket (relay.aws.pacing), in the state table.
+PACE_KEY = "pace#northca"
+
+
+def seen_key(source: str) -> str:
+    """When a source was last heard (relay.watch): its quiet alarm reads it."""
+    return f"seen#{source}"
+
+
 # ------------------------------------------------------------------------------ secrets
 
 

@@ -38,7 +38,7 @@ options = {{ server = "main" }}
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProcess]:
     local = start_relay_local(
-        tmp_path_factory.mktemp("emergencies"), "--erlc-emulator-port", "0", more_config=SONORAN
+        tmp_path_factory.mktemp("emergencies"), "--erlc-emulator-port", "0", config_text=SONORAN
     )
     try:
         yield local

@@ -1396,6 +1396,21 @@ def test_emulator_another_writer_over_http(api: Api, emulator: NorthcaEmulator) 
     assert refused.status == 400
 
 
+def test_emulator_another_writer_removes_a_unit_and_the_mdt_is_wiped_over_http(
+    api: Api, emulator: NorthcaEmulator
+) -> None:
+    # Given two units
+    api.upsert([ADAM, {**ADAM, "id": "T-1"}])
+    # When another writer removes one, then the MDT is wiped (relay resync's bad day)
+    assert api.control("DELETE", f"units/{MDT}/T-1").json == {"ok": True, "data": {"removed": 1}}
+    assert set(emulator.units(MDT)) == {"ADAM-12"}
+    assert api.control("DELETE", f"units/{MDT}").json == {"ok": True, "data": {"removed": 1}}
+    # Then the list is empty, and removing again removes nothing
+    assert emulator.units(MDT) == {}
+    assert api.control("DELETE", f"units/{MDT}/T-1").json["data"] == {"removed": 0}
+    assert api.control("GET", f"units/{MDT}/T-1").status == 405
+
+
 def test_emulator_apply_late_lands_after_the_puts_sent_after_it(api: Api, emulator: NorthcaEmulator) -> None:
     # Given a PUT held back by an apply_late fault (its client sees the connection close)
     emulator.add_faults([{"kind": "apply_late"}])

@@ -30,6 +30,10 @@ def create_replay_table(client: Any, name: str = "relay-replay") -> None:
     create_table(client, _template(), "ReplayTable", name)
 
 
+def create_archive_table(client: Any, name: str = "relay-archive") -> None:
+    create_table(client, _template(), "ArchiveTable", name)
+
+
 @contextmanager
 def queue_and_secrets() -> Iterator[dict[str, Any]]:
     """A queue with its DLQ and the base config's secrets, in a moto context of their own."""
@@ -71,10 +75,13 @@ def drain(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
     return messages
 
 
-def create_plain_stack(name: str, parameters: dict[str, str] | None = None) -> dict[str, Any]:
+def create_plain_stack(
+    name: str, parameters: dict[str, str] | None = None, *, tables: bool = False
+) -> dict[str, Any]:
     """A stack shaped like the relay's where the operator's commands look (in moto, which cannot run
-    SAM transforms): its parameters, log groups, queue and DLQ, and outputs. Returns its clients."""
-    template = {
+    SAM transforms): its parameters, log groups, queue and DLQ, and outputs; with `tables`, the unit-state
+    table and the archive too (relay inspect, replay, resync). Returns its clients."""
+    template: dict[str, Any] = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Parameters": {
             "PartnerKeySecretName": {"Type": "String", "Default": "northca/partner-key"},
@@ -99,6 +106,22 @@ def create_plain_stack(name: str, parameters: dict[str, str] | None = None) -> d
             "WebhookDlqUrl": {"Value": {"Ref": "WebhookDLQ"}},
         },
     }
+    if tables:
+        for logical_id, output in (
+            ("UnitStateTable", "UnitStateTableName"),
+            ("ArchiveTable", "ArchiveTableName"),
+        ):
+            props = _template()["Resources"][logical_id]["Properties"]
+            template["Resources"][logical_id] = {
+                "Type": "AWS::DynamoDB::Table",
+                "Properties": {
+                    "TableName": f"{name}-{logical_id}",
+                    "BillingMode": "PAY_PER_REQUEST",
+                    "KeySchema": props["KeySchema"],
+                    "AttributeDefinitions": props["AttributeDefinitions"],
+                },
+            }
+            template["Outputs"][output] = {"Value": {"Ref": logical_id}}
     cloudformation = boto3.client("cloudformation", region_name="us-east-1")
     cloudformation.create_stack(
         StackName=name,
@@ -107,6 +130,7 @@ def create_plain_stack(name: str, parameters: dict[str, str] | None = None) -> d
     )
     return {
         "cloudformation": cloudformation,
+        "dynamodb": boto3.client("dynamodb", region_name="us-east-1"),
         "logs": boto3.client("logs", region_name="us-east-1"),
         "sqs": boto3.client("sqs", region_name="us-east-1"),
         "secretsmanager": boto3.client("secretsmanager", region_name="us-east-1"),

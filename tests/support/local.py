@@ -53,13 +53,13 @@ class LocalProcess:
             self.process.kill()
 
 
-def start_relay_local(workdir: Path, *extra: str, timeout: float = 60, more_config: str = "") -> LocalProcess:
+def start_relay_local(workdir: Path, *extra: str, timeout: float = 60, config_text: str = "") -> LocalProcess:
     """relay local in `workdir` (its state file lands there) with the repository's relay.toml (and
-    `more_config` after it), on free ports, read until it has printed what to do next."""
+    `config_text` after it), on free ports, read until it has printed what to do next."""
     config = workdir / "relay.toml"
     shutil.copy(ROOT / "relay.toml", config)
-    if more_config:
-        config.write_text(config.read_text(encoding="utf-8") + more_config, encoding="utf-8")
+    if config_text:
+        config.write_text(config.read_text(encoding="utf-8") + config_text, encoding="utf-8")
     secrets = workdir / "relay.secrets.toml"
     command = [
         relay_executable(),

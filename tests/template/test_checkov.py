@@ -59,7 +59,7 @@ def test_the_skipped_checks_are_answered_in_the_template(template: dict[str, Any
             elif check == "CKV_AWS_119":  # DynamoDB: AWS owned key, never the AWS managed one
                 assert props.get("SSESpecification", {}).get("SSEEnabled", False) is False, name
             elif check == "CKV_AWS_28":  # no point-in-time recovery: only where nothing is to recover
-                assert name == "ReplayTable" and "TimeToLiveSpecification" in props, name
+                assert name in ("ReplayTable", "ArchiveTable") and "TimeToLiveSpecification" in props, name
             elif check == "CKV_AWS_115":  # no reserved concurrency: never the ingress, whose is a parameter
                 assert name != "IngressFunction"
                 assert "ReservedConcurrentExecutions" not in function_properties(template, name), name

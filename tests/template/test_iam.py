@@ -25,15 +25,19 @@ DYNAMODB_GRANTS: dict[str, set[tuple[str, tuple[str, ...], tuple[str, ...] | Non
         ("ReplayTable", ("dynamodb:GetItem", "dynamodb:PutItem"), None),
         ("UnitStateTable", ("dynamodb:GetItem",), ("cache#*", "roster#*")),
         ("UnitStateTable", ("dynamodb:DeleteItem", "dynamodb:PutItem"), ("cache#*", "roster#*")),
+        ("ArchiveTable", ("dynamodb:PutItem",), None),
+        ("UnitStateTable", ("dynamodb:PutItem",), ("seen#*",)),
     },
     # Batched writes later: parallel UpdateItem needs nothing new; TransactWriteItems is authorised per
     # item as UpdateItem (plus dynamodb:ConditionCheckItem for ConditionCheck entries).
     "ConsumerFunction": {
         ("UnitStateTable", ("dynamodb:BatchGetItem", "dynamodb:UpdateItem"), ("unit#*",)),
         ("UnitStateTable", ("dynamodb:BatchGetItem", "dynamodb:UpdateItem"), ("call#*", "panic#*")),
+        ("UnitStateTable", ("dynamodb:GetItem", "dynamodb:UpdateItem"), ("pace#*",)),
     },
     "ScheduledFunction": {
         ("UnitStateTable", ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"), ("roster#*",)),
+        ("UnitStateTable", ("dynamodb:GetItem", "dynamodb:PutItem"), ("seen#*",)),
     },
 }
 
@@ -80,14 +84,16 @@ def test_iam_no_function_gets_a_dynamodb_policy_template(template: dict[str, Any
 def test_iam_the_shared_table_is_reached_only_through_key_prefixes_the_code_uses(
     template: dict[str, Any],
 ) -> None:
-    from relay.models import CALL_PREFIX, PANIC_PREFIX, UNIT_PREFIX, cache_key, roster_key
+    from relay.models import CALL_PREFIX, PACE_KEY, PANIC_PREFIX, UNIT_PREFIX, cache_key, roster_key, seen_key
 
     prefixes = {
         UNIT_PREFIX + "*",
         roster_key("") + "*",
         cache_key("") + "*",
+        seen_key("") + "*",
         CALL_PREFIX + "*",
         PANIC_PREFIX + "*",
+        PACE_KEY.partition("#")[0] + "#*",
     }
     for owner in function_names(template):
         for table, actions, keys in dynamodb_grants(template, owner):
@@ -133,7 +139,9 @@ def _all(calls: dict[str, set[str]]) -> set[str]:
 def test_iam_the_consumer_may_make_every_call_of_the_unit_state_store(template: dict[str, Any]) -> None:
     calls = _all(client_calls("DynamoUnitStateStore", "unit_state"))
     assert calls == {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"}
-    assert actions_on(template, "ConsumerFunction", "UnitStateTable") == calls
+    pacing = _all(client_calls("DynamoSlotStore", "pacing"))
+    assert pacing == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    assert actions_on(template, "ConsumerFunction", "UnitStateTable") == calls | pacing
 
 
 def test_iam_the_consumer_may_make_every_call_of_the_emergency_store(template: dict[str, Any]) -> None:
@@ -147,6 +155,11 @@ def test_iam_the_ingress_may_make_every_call_of_its_stores(template: dict[str, A
     assert actions_on(template, "IngressFunction", "ReplayTable") == _all(client_calls("DynamoReplayGuard"))
     assert actions_on(template, "IngressFunction", "UnitStateTable") == _all(
         client_calls("DynamoSourceStateStore")
+    )
+    # The archive: the ingress only keeps (the operator's commands read it with their own credentials).
+    assert (
+        actions_on(template, "IngressFunction", "ArchiveTable")
+        == client_calls("DynamoArchive", "archive")["keep"]
     )
 
 

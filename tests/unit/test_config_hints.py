@@ -25,8 +25,8 @@ def test_config_hints_a_misspelt_table_gets_the_top_level_keys_and_the_nearest()
     # Then the error names the allowed keys and suggests `sources`
     assert error_of(data) == (
         "relay.toml: source: Extra inputs are not permitted\n"
-        "    allowed in the top level: consumer, emergencies, erlc, ingress, mdts, northca, secrets, "
-        "sources, units; "
+        "    allowed in the top level: archive, consumer, emergencies, erlc, ingress, mdts, northca, "
+        "secrets, sources, units; "
         "did you mean 'sources'?"
     )
 
@@ -36,8 +36,8 @@ def test_config_hints_a_misspelt_key_in_a_source() -> None:
     data["sources"]["cad"]["adaptor"] = data["sources"]["cad"].pop("adapter")
     text = error_of(data)
     assert (
-        "allowed in sources.cad: actor, adapter, delivery_id_path, guild_id, mdt_id, options, "
-        "replay_protection, signature" in text
+        "allowed in sources.cad: actor, adapter, archive_body, delivery_id_path, expect_every, guild_id, "
+        "mdt_id, options, replay_protection, signature" in text
     )
     assert "did you mean 'sources.cad.adapter'?" in text
 
@@ -67,8 +67,11 @@ def test_config_hints_free_form_tables_have_no_allowed_list() -> None:
     assert allowed_keys(["sources", "cad", "options"]) is None
     assert allowed_keys(["northca"]) == [
         "base_url",
+        "burst",
         "connect_timeout",
+        "max_requests_per_second",
         "max_units_per_request",
         "partner_key_secret",
         "read_timeout",
+        "throttle_alarm_after",
     ]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.config.schema import read_toml
+from relay.config.loader import read_toml
 from relay.errors import ConfigError
 from relay_devtools.cli import main
 from relay_devtools.files.secrets_file import SecretsFileError, load_secrets_file

@@ -194,6 +194,13 @@ def test_preflight_switches_the_roster_poll_off_without_an_erlc_server() -> None
     assert derived_parameters(config(erlc_servers=True), None)["RosterPollState"] == "ENABLED"
 
 
+def test_preflight_keeps_the_schedule_on_for_a_source_with_expect_every() -> None:
+    # The same tick looks for quiet sources (relay.watch): a watched source needs it without ER:LC
+    data = base_config_data()
+    data["sources"]["cad"]["expect_every"] = "2h"
+    assert derived_parameters(parse_config(data), None)["RosterPollState"] == "ENABLED"
+
+
 @pytest.mark.parametrize(
     ("status", "protected"),
     [(None, False), ("ROLLBACK_COMPLETE", False), ("CREATE_COMPLETE", True), ("UPDATE_COMPLETE", True)],

@@ -99,7 +99,7 @@ class Run:
             "secretsmanager": boto3.client("secretsmanager"),
         }
         template = load_template(TEMPLATE)
-        for logical_id in ("UnitStateTable", "ReplayTable"):
+        for logical_id in ("UnitStateTable", "ReplayTable", "ArchiveTable"):
             create_table(self.aws["dynamodb"], template, logical_id, f"counted-{logical_id}")
         settings = queue_settings(TEMPLATE)
         self.queue_url, self.dlq_url = create_queue_with_dlq(
@@ -142,6 +142,7 @@ class Run:
             "DLQ_URL": self.dlq_url,
             "STATE_TABLE": "counted-UnitStateTable",
             "REPLAY_TABLE": "counted-ReplayTable",
+            "ARCHIVE_TABLE": "counted-ArchiveTable",
             "RELAY_CONFIG": str(self.folder / "relay.toml"),
             "NORTHCA_BASE_URL": northca_url,
             "ERLC_BASE_URL": erlc_url,

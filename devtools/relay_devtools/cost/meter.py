@@ -116,7 +116,7 @@ class Meter:
             for table, items in parsed.get("Responses", {}).items():
                 consistent = params["RequestItems"][table].get("ConsistentRead", False)
                 count.read_units += read_units(items, consistent)
-        elif model.name in ("PutItem", "UpdateItem", "DeleteItem"):
+        elif model.name in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"):
             # A refused conditional write is billed too: on the item as it is.
             after = self._written_item_sizes(model.name, params)
             count.write_units += sum(
@@ -126,11 +126,24 @@ class Meter:
             raise CountingError(f"DynamoDB {model.name}: not priced by relay cost yet")
 
     def _written_item_sizes(self, operation: str, params: dict[str, Any]) -> list[int]:
+        """Each written item's size as it is now (before the call, or after it): a BatchWriteItem is
+        billed per item it writes, as that many PutItems."""
+        if operation == "BatchWriteItem":
+            return [
+                self._item_size(
+                    table, (request.get("PutRequest") or {}).get("Item") or request["DeleteRequest"]["Key"]
+                )
+                for table, requests in params["RequestItems"].items()
+                for request in requests
+            ]
         if operation not in ("PutItem", "UpdateItem", "DeleteItem"):
             return []
-        key = params.get("Key") or {k: v for k, v in params["Item"].items() if k in self.KEYS}
-        item = self.inspect.get_item(TableName=params["TableName"], Key=key, ConsistentRead=True).get("Item")
-        return [item_size(item) if item else 0]
+        return [self._item_size(params["TableName"], params.get("Key") or params["Item"])]
+
+    def _item_size(self, table: str, item_or_key: dict[str, Any]) -> int:
+        key = {k: v for k, v in item_or_key.items() if k in self.KEYS}
+        item = self.inspect.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+        return item_size(item) if item else 0
 
 
 def read_units(items: list[dict[str, Any]], consistent: bool) -> float:
@@ -164,6 +177,8 @@ def item_size(item: dict[str, Any]) -> int:
 
     def size(value: dict[str, Any]) -> int:
         [(kind, inner)] = value.items()
+        if kind == "B" and isinstance(inner, bytes | bytearray):
+            return len(inner)  # binary is billed by its bytes (boto hands them over raw)
         if kind in ("S", "N", "B"):
             return len(str(inner).encode())
         if kind == "M":

@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from relay.config.schema import RelayConfig, read_toml
+from relay.config.loader import read_toml
+from relay.config.schema import RelayConfig
 from relay.errors import ConfigError
 from relay_devtools.webhooks.signing import new_secret
 

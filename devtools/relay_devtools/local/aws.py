@@ -26,7 +26,7 @@ from relay_devtools.local.moto_tuning import speed_up_routing, speed_up_sqs
 
 REGION = "us-east-1"
 # Env var each table's name goes to, by the table's logical id in template.yaml.
-TABLE_ENV = {"UnitStateTable": "STATE_TABLE", "ReplayTable": "REPLAY_TABLE"}
+TABLE_ENV = {"UnitStateTable": "STATE_TABLE", "ReplayTable": "REPLAY_TABLE", "ArchiveTable": "ARCHIVE_TABLE"}
 
 
 @dataclass
@@ -58,6 +58,9 @@ class LocalAws:
                 "POWERTOOLS_METRICS_NAMESPACE": "NorthcaRelayLocal",
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "RELAY_CONFIG": str(config.resolve()),
+                # The archive's and the pacing's calls are best effort, with Lambda's short timeouts;
+                # moto on a busy laptop is slower than DynamoDB (relay.handlers.wiring).
+                "RELAY_BEST_EFFORT_TIMEOUT": "5",
             }
         )
         return aws

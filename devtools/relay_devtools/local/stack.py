@@ -209,6 +209,9 @@ class LocalStack:
             "queue_url": self.queue_url,
             "emergency_queue_url": self.emergency_queue_url,
             "dlq_url": self.dlq_url,
+            # relay inspect, replay and resync read these (their tables, as the handlers name them).
+            "state_table": os.environ.get("STATE_TABLE"),
+            "archive_table": os.environ.get("ARCHIVE_TABLE"),
             "config": str(self.options.config.resolve()),
             "secrets": str(self.options.secrets.resolve()),
         }
@@ -327,8 +330,10 @@ class LocalStack:
         os.environ["ERLC_BASE_URL"] = self.erlc_url
 
     def _start_schedules(self) -> None:
-        """The template's ScheduleV2 task: `{"task": "erlc-roster"}` every RosterPollSchedule period."""
-        if not self.config.erlc.servers:
+        """The template's ScheduleV2 task: `{"task": "erlc-roster"}` every RosterPollSchedule period (the
+        ER:LC polls and the quiet sources' watch), when there is either."""
+        watched = any(source.expect_every is not None for source in self.config.sources.values())
+        if not self.config.erlc.servers and not watched:
             return
         from relay.handlers import scheduled
 

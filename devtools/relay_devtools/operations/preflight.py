@@ -207,7 +207,9 @@ def certificate_check(arn: str, region: str | None, certificate: Mapping[str, st
 def derived_parameters(config: RelayConfig, status: str | None) -> dict[str, str]:
     """RosterPollState from the config that ships; StateTableDeletionProtection once the stack exists (a
     protected table could not be deleted by a rolled-back first create)."""
-    derived = {"RosterPollState": "ENABLED" if config.erlc.servers else "DISABLED"}
+    # The schedule polls the ER:LC servers and looks for quiet sources (relay.watch): off when neither.
+    watched = any(source.expect_every is not None for source in config.sources.values())
+    derived = {"RosterPollState": "ENABLED" if config.erlc.servers or watched else "DISABLED"}
     if status in STABLE:
         derived["StateTableDeletionProtection"] = "true"
     return derived

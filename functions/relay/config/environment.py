@@ -41,6 +41,8 @@ class IngressEnvironment(FunctionEnvironment):
     STATE_TABLE: str | None = None
     # Overrides every ER:LC server's base_url for on-demand lookups (the local ER:LC emulator).
     ERLC_BASE_URL: str | None = None
+    # Where accepted deliveries are kept (relay.toml's [archive] days: how long; 0: not kept).
+    ARCHIVE_TABLE: str | None = None
 
 
 class ConsumerEnvironment(FunctionEnvironment):

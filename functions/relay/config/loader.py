@@ -5,12 +5,14 @@ and tool reads its config through `load_config`; an error names the file, the ke
 
 from __future__ import annotations
 
+import stat
+import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from relay.config.schema import RelayConfig, SourceConfig, parse_schema, read_toml
+from relay.config.schema import RelayConfig, SourceConfig
 from relay.errors import ConfigError, describe_validation_error
 from relay.sources import Adapter, AdapterKind
 from relay.sources.fields import FieldRules
@@ -105,3 +107,40 @@ def parse_config(data: dict[str, Any], origin: str = "relay.toml") -> RelayConfi
 def load_config(path: str | Path) -> RelayConfig:
     """relay.toml read, its schema validated and checked against the adapters: the one loader."""
     return parse_config(read_toml(path), origin=str(path))
+
+
+def parse_schema(data: dict[str, Any], origin: str = "relay.toml") -> RelayConfig:
+    """The config's shape checked; adapter options and cross-checks are relay.sources.registry's."""
+    try:
+        return RelayConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            describe_validation_error(exc, origin=origin, top="(top level)", limit=None)
+        ) from None
+
+
+# No config or secrets file comes near this: a larger one is a wrong path, not a file to read.
+MAX_TOML_BYTES = 1024 * 1024
+
+
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """A TOML file's table; a ConfigError naming the file for anything unreadable (`what` it should be).
+    Only a regular file is read: a FIFO or a device would be read forever."""
+    path = Path(path)
+    try:
+        status = path.stat()
+        if stat.S_ISDIR(status.st_mode):
+            raise IsADirectoryError
+        if not stat.S_ISREG(status.st_mode):
+            raise ConfigError(f"{path}: not a regular file (a pipe or a device is never a {what})")
+        if status.st_size > MAX_TOML_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_TOML_BYTES // 1024} KiB: not a {what}")
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: a folder, not a {what}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None

@@ -9,16 +9,13 @@ loader everything uses. An error names the file, the key and what was expected, 
 from __future__ import annotations
 
 import re
-import stat
-import tomllib
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import jmespath
 import jmespath.exceptions
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
-from relay.errors import ConfigError, describe_validation_error
+from relay.config.durations import Duration
 
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -34,6 +31,12 @@ class NorthcaConfig(Strict):
     read_timeout: float = Field(default=10.0, gt=0, le=60)
     # The partner documents no bulk limit; keep each PUT small enough to be quick and cheap to retry.
     max_units_per_request: int = Field(default=100, ge=1, le=1000)
+    # Every partner call (reads, writes, and any other) takes a token of one bucket shared by every
+    # consumer invocation (relay.northca.pacing): this many a second on average, `burst` at once; 0: no
+    # cap. `throttle_alarm_after` 429/503 answers within 5 minutes page (docs/consumer.md, "Pacing").
+    max_requests_per_second: float = Field(default=5.0, ge=0, le=1000)
+    burst: int = Field(default=10, ge=1, le=1000)
+    throttle_alarm_after: int = Field(default=10, ge=1, le=100_000)
 
 
 class IngressConfig(Strict):
@@ -156,6 +159,11 @@ class SourceConfig(Strict):
     # "none": the operator acknowledges that the sender signs no timestamp and names no delivery (SnailyCAD,
     # Sonoran, Discord-format senders), so a captured delivery sent again is queued again; no warning.
     replay_protection: Literal["none"] | None = None
+    # Keep each delivery's body (its secrets removed) in the archive, and a refused one's too, so `relay
+    # inspect` shows it and `relay replay` can take it once the key is fixed (docs/operations.md).
+    archive_body: bool = False
+    # Alarm when the source has sent nothing for this long ("2h"; docs/alarms.md).
+    expect_every: Duration = None
 
     @field_validator("delivery_id_path")
     @classmethod
@@ -249,6 +257,8 @@ class ErlcServerConfig(Strict):
     lookup_spacing_seconds: int = Field(default=5, ge=1, le=300)
     lookup_connect_timeout: float = Field(default=0.5, gt=0, le=3)
     lookup_read_timeout: float = Field(default=1.5, gt=0, le=3)
+    # Alarm when no poll of the server has succeeded for this long ("offline" answers succeed); "off".
+    expect_every: Duration = 600
 
 
 class ErlcConfig(Strict):
@@ -282,8 +292,16 @@ class SecretsConfig(Strict):
         return self.bundle.rpartition("/")[0] + "/" if self.bundle else None
 
 
+class ArchiveConfig(Strict):
+    """What the ingress keeps of each accepted webhook, for `relay inspect` and `relay replay`."""
+
+    # Kept this many days (DynamoDB TTL); 0: nothing is kept.
+    days: int = Field(default=7, ge=0, le=365)
+
+
 class RelayConfig(Strict):
     northca: NorthcaConfig
+    archive: ArchiveConfig = ArchiveConfig()
     ingress: IngressConfig = IngressConfig()
     consumer: ConsumerConfig = ConsumerConfig()
     emergencies: EmergenciesConfig = EmergenciesConfig()
@@ -353,40 +371,3 @@ class RelayConfig(Strict):
     def secret_ids(self) -> set[str]:
         """The Secrets Manager secrets the relay reads (each billed by the month)."""
         return {self.secret_id(name) for name in self.secret_names()}
-
-
-def parse_schema(data: dict[str, Any], origin: str = "relay.toml") -> RelayConfig:
-    """The config's shape checked; adapter options and cross-checks are relay.sources.registry's."""
-    try:
-        return RelayConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(
-            describe_validation_error(exc, origin=origin, top="(top level)", limit=None)
-        ) from None
-
-
-# No config or secrets file comes near this: a larger one is a wrong path, not a file to read.
-MAX_TOML_BYTES = 1024 * 1024
-
-
-def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
-    """A TOML file's table; a ConfigError naming the file for anything unreadable (`what` it should be).
-    Only a regular file is read: a FIFO or a device would be read forever."""
-    path = Path(path)
-    try:
-        status = path.stat()
-        if stat.S_ISDIR(status.st_mode):
-            raise IsADirectoryError
-        if not stat.S_ISREG(status.st_mode):
-            raise ConfigError(f"{path}: not a regular file (a pipe or a device is never a {what})")
-        if status.st_size > MAX_TOML_BYTES:
-            raise ConfigError(f"{path}: larger than {MAX_TOML_BYTES // 1024} KiB: not a {what}")
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: a folder, not a {what}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None

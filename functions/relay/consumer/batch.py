@@ -17,8 +17,8 @@ from typing import NamedTuple
 
 from relay.consumer.invocation import Delivery, Invocation
 from relay.consumer.merge import MdtBatch, MergedUnit, merge_messages
-from relay.consumer.plan import UnitPlan, plan_unit
-from relay.consumer.resolve import resolve
+from relay.consumer.plan import UnitPlan
+from relay.consumer.preview import partner_by_key, plan_merged_unit
 from relay.consumer.session import PartnerSession, chunks
 from relay.consumer.unit_state import FieldState, StateWrite, StateWrites, UnitKey, UnitState
 from relay.errors import NorthcaError, PartnerStoppedError, UnitStateUnavailableError
@@ -155,37 +155,21 @@ class UnitBatch:
         writes: list[StateWrite] = []
         to_put: dict[UnitKey, UnitRecord] = {}
         now = self.deps.clock()  # one instant per round: the plans are made from one read
-        held_by_key = self._partner_by_key(group, partner)
-        policy, mdt_id = self.policy, group.mdt_id
-
-        def rank(source: str, name: str) -> int:
-            return policy.rank(mdt_id, source, name)
-
+        held_by_key = partner_by_key(self.policy, group.mdt_id, partner)
         for key in keys:
             state = self.states[key]
             unit = self.units[key]
             found = held_by_key.get(key.unit_id)
-            resolved = resolve(unit, state, policy, mdt_id, now)
-            heard = UnitState(
-                key,
-                {n: FieldState(f.base, f.sent, resolved.heard.get(n, f.heard)) for n, f in _every(state)},
-                state.version,
-            )
-            plan = plan_unit(
-                heard,
-                resolved.changes,
+            plan, resolved = plan_merged_unit(
+                unit,
+                state,
                 found[1] if found is not None else None,
                 listed=partner is not None,
+                policy=self.policy,
+                mdt_id=group.mdt_id,
                 window=self.window,
                 now=now,
-                rank=rank,
             )
-            for name, outcome in resolved.held.items():
-                plan.outcomes.setdefault(name, outcome)
-            # What each source said is kept once the unit is resolved: a PUT that fails is news again.
-            plan.intent = {
-                n: FieldState(f.base, f.sent, state.field(n).heard) for n, f in plan.intent.items()
-            }
             self._count(plan)
             self.plans[key] = plan
             self.held[key] = resolved.why
@@ -214,19 +198,6 @@ class UnitBatch:
                     self.failed.add(key)
         again |= self._write_many(confirmed).conflicts
         return sorted(again)
-
-    def _partner_by_key(
-        self, group: MdtBatch, partner: dict[str, PartnerUnit] | None
-    ) -> dict[str, tuple[str, PartnerUnit]]:
-        """The partner's units by the key ids compare by, each with the id the partner spells it with. Two
-        of the partner's ids with one key (written before ids were compared so): the one written last."""
-        found: dict[str, tuple[str, PartnerUnit]] = {}
-        for unit_id, unit in (partner or {}).items():
-            key = self.policy.canonical(group.mdt_id, unit_id)
-            other = found.get(key)
-            if other is None or _written_later(unit, other[1]):
-                found[key] = (unit_id, unit)
-        return found
 
     def _count(self, plan: UnitPlan) -> None:
         for outcome in plan.outcomes.values():
@@ -304,7 +275,3 @@ class UnitBatch:
 
 def _every(state: UnitState) -> list[tuple[str, FieldState]]:
     return [(name, state.field(name)) for name in UNIT_FIELDS]
-
-
-def _written_later(a: PartnerUnit, b: PartnerUnit) -> bool:
-    return a.updated_at is not None and (b.updated_at is None or a.updated_at > b.updated_at)

@@ -17,6 +17,7 @@ from relay.consumer.policy import UnitPolicy
 from relay.consumer.unit_state import UnitKey, UnitStateStore
 from relay.messages import Publisher, QueueMessage
 from relay.models import utc_now
+from relay.ports.pacing import Pacing
 from relay.ports.partner import EmergencyWriter, UnitWriter
 from relay.ports.queue import DeadLetterPort, VisibilityPort
 
@@ -55,6 +56,9 @@ class ConsumerDeps:
     # The queue's maxReceiveCount: a call or panic not delivered at its last receive is dead-lettered by
     # the consumer with its reason, rather than moved there by SQS without one.
     max_receive_count: int | None = None
+    # The partner's shared rate (the writer's client waits on it before every call); its waits count
+    # against this invocation's budget. None: no pacing.
+    pacer: Pacing | None = None
     # Milliseconds left in the invocation; no PUT starts, and no backoff sleeps, past the budget.
     remaining_ms: Callable[[], int] = lambda: 60_000
     sleep: Callable[[float], None] = time.sleep
@@ -81,6 +85,10 @@ class Budget:
     def can_wait(self, seconds: float) -> bool:
         """Whether a call may still start after waiting `seconds` (a backoff, a short Retry-After)."""
         return self.remaining_ms() - seconds * 1000 >= self.reserve_ms
+
+    def spare_seconds(self) -> float:
+        """How long the invocation can still wait before a call (a slot of the partner's rate)."""
+        return (self.remaining_ms() - self.reserve_ms) / 1000
 
     def stop(self, reason: str) -> None:
         """Stop calling out for the rest of the invocation; the first reason is the one reported."""
@@ -162,4 +170,7 @@ class Invocation:
 
     @classmethod
     def start(cls, deps: ConsumerDeps) -> Invocation:
-        return cls(deps, BatchOutcome(), Budget(deps.remaining_ms, deps.settings.min_remaining_ms))
+        budget = Budget(deps.remaining_ms, deps.settings.min_remaining_ms)
+        if deps.pacer is not None:
+            deps.pacer.bind(budget.spare_seconds, deps.sleep)  # waiting for the partner's rate is time spent
+        return cls(deps, BatchOutcome(), budget)

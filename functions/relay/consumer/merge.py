@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from json.encoder import encode_basestring_ascii
 
-from relay.messages import QueueMessage
+from relay.messages import RESYNC_SOURCE, QueueMessage
 from relay.models import UnitChange, format_instant
 
 
@@ -152,6 +152,8 @@ class MergedUnit:
     message_ids: set[str] = field(default_factory=set)
     spelling: str = ""
     spelled_at: datetime | None = None
+    # A resync asked for it (relay.messages.RESYNC_SOURCE): put back whole if the partner no longer lists it.
+    reassert: bool = False
 
     def apply(self, name: str, candidate: FieldStamp) -> bool:
         newest = self.sources.setdefault(candidate.source, {})
@@ -221,6 +223,9 @@ class MdtBatch:
             elif unit.spelled_at is None or at > unit.spelled_at:
                 unit.spelling, unit.spelled_at = change.id, at
             unit.message_ids.add(message_id)
+            if source == RESYNC_SOURCE:
+                unit.reassert = True
+                continue  # it changes no field: what the relay knows of the unit is its state's
             newest = unit.sources.get(source)
             if newest is None:
                 newest = unit.sources[source] = {}

@@ -132,10 +132,13 @@ def plan_unit(
     window: timedelta,
     now: datetime,
     rank: Ranking = None,
+    reassert: bool = False,
 ) -> UnitPlan:
-    """The plan for one unit. `listed`: whether the partner's list was read (False when degraded)."""
+    """The plan for one unit. `listed`: whether the partner's list was read (False when degraded).
+    `reassert`: a resync asks for the unit: one the list leaves out is put back with every value the
+    relay knows, as if a change were newer (the operator says the MDT lost it; docs/operations.md)."""
     if not listed or partner is None:
-        return _plan_unseen(state, changes, now, listed=listed, rank=rank)
+        return _plan_unseen(state, changes, now, listed=listed, rank=rank, reassert=reassert and listed)
     # A partner's clock far ahead (or a bogus updated_at) must not pin every field against the relay.
     updated_at = min(partner.updated_at, now + window) if partner.updated_at is not None else None
     held_fields = partner.fields
@@ -185,13 +188,20 @@ def later(change: FieldStamp, base: Baseline | None, name: str = "", rank: Ranki
 
 
 def _plan_unseen(
-    state: UnitState, changes: Mapping[str, FieldStamp], now: datetime, *, listed: bool, rank: Ranking
+    state: UnitState,
+    changes: Mapping[str, FieldStamp],
+    now: datetime,
+    *,
+    listed: bool,
+    rank: Ranking,
+    reassert: bool = False,
 ) -> UnitPlan:
     """A unit the partner does not hold (`listed`), or one the relay cannot read (degraded)."""
     newer = {
         name: change for name, change in changes.items() if later(change, state.field(name).base, name, rank)
     }
-    if not newer:
+    known = [n for n in UNIT_FIELDS if (b := state.field(n).base) is not None and not b.is_blank]
+    if not newer and not (reassert and known):
         return UnitPlan(state.key, None, dict(state.fields))
     targets: dict[str, Baseline] = {}
     fields: dict[str, str] = {}
@@ -209,7 +219,10 @@ def _plan_unseen(
             # Left out: the partner stores "" for it (a create has nothing else to say).
             targets[name] = BLANK
     body = UnitRecord(state.key.unit_id, fields)
-    return _with_intent(state, body, targets, dict.fromkeys(newer, "written"), now)
+    outcomes: dict[str, FieldOutcome] = dict.fromkeys(newer, "written")
+    if reassert:
+        outcomes |= {name: "reasserted" for name in known if name not in newer}
+    return _with_intent(state, body, targets, outcomes, now)
 
 
 def _with_intent(

@@ -29,6 +29,7 @@ from relay.errors import (
     NorthcaForbiddenError,
     NorthcaInvalidRequestError,
     NorthcaNotFoundError,
+    NorthcaPacedError,
     NorthcaPayloadTooLargeError,
     NorthcaThrottledError,
     NorthcaUnexpectedStatusError,
@@ -199,7 +200,11 @@ class PartnerSession:
                 and self.budget.can_wait(wait)
             ):
                 return wait
-            logger.warning("partner throttles", extra={"status": exc.status, "retry_after": wait})
+            if isinstance(exc, NorthcaPacedError):
+                # Nothing was sent: the partner's shared rate has no slot within this invocation's time.
+                logger.info("partner calls paced past this invocation", extra={"retry_after": wait})
+            else:
+                logger.warning("partner throttles", extra={"status": exc.status, "retry_after": wait})
             self._stop("throttled", wait)
             raise exc
         if isinstance(exc, NorthcaAuthError):

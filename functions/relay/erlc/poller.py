@@ -47,6 +47,7 @@ from relay.observability import logger
 from relay.ports.erlc import PlayersAnswer
 from relay.ports.secrets import SecretsSource
 from relay.ports.stores import SourceStateStore
+from relay.watch import check_server
 
 # Held commands looked for in one poll, at most (one read each): the units that came on duty lately.
 MAX_HELD_READS = 100
@@ -312,6 +313,16 @@ def _messages(
     return urgent, messages, count
 
 
+def _check_quiet(name: str, server: ErlcServerConfig, deps: RosterPollDeps) -> None:
+    """A poll that failed: has none succeeded for longer than the server's expect_every? (relay.watch;
+    one read of the stored roster, only when a poll fails.)"""
+    try:
+        polled_at = load_stored(deps.store.get(roster_key(name), ROSTER_SK)).polled_at
+    except SourceStateUnavailableError:
+        return  # the poll's own failure is logged; the next tick looks again
+    check_server(name, server, polled_at, deps.clock())
+
+
 def poll_servers(servers: Mapping[str, ErlcServerConfig], deps: RosterPollDeps) -> list[PollOutcome]:
     """Every server in turn; one server's failure never stops the others."""
     outcomes = []
@@ -320,6 +331,8 @@ def poll_servers(servers: Mapping[str, ErlcServerConfig], deps: RosterPollDeps) 
             outcome = poll_server(name, server, deps)
         except (QueueUnavailableError, SourceStateUnavailableError) as exc:
             outcome = PollOutcome(name, "failed", detail=exc.message)
+        if outcome.result not in ("changed", "unchanged", "offline"):
+            _check_quiet(name, server, deps)
         quiet = ("changed", "unchanged", "held")
         log = logger.info if outcome.result in quiet else logger.warning
         log(

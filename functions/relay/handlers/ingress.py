@@ -95,6 +95,10 @@ def handle(
         # Fail open: the delivery is queued; a replay in this window may be queued twice (idempotent merge).
         logger.warning("replay store unavailable", extra={"error": accepted.replay_store_error})
         metrics.add_metric(name="ReplayStoreUnavailable", unit=MetricUnit.Count, value=1)
+    if accepted.archive_error:
+        # Fail open too: answered and queued, only `relay inspect`/`relay replay` will not find it. Counted
+        # from this line (template.yaml: ReplayProtectionLostFilter), not as a metric of its own.
+        logger.warning("archive not written", extra={"error": accepted.archive_error})
     data: dict[str, Any] = {"source": source, "webhook_id": accepted.webhook_id, "changes": accepted.changes}
     if accepted.calls or accepted.panics:
         data |= {"calls": accepted.calls, "panics": accepted.panics}
@@ -123,11 +127,14 @@ def handle(
     return answers.ok(data)
 
 
-def on_relay_error(exc: RelayError) -> dict[str, Any]:
+def on_relay_error(exc: RelayError, request: str | None = None) -> dict[str, Any]:
     metrics.add_metric(name=exc.metric(), unit=MetricUnit.Count, value=1)
     if isinstance(exc, VerificationError):
+        # Named as a delivery without an id is (`request:<API Gateway's id>`): the archive keeps a refused
+        # delivery of a source with archive_body under that name (relay inspect, relay replay).
+        named = {"webhook_id": f"request:{request}"} if request else {}
         logger.warning(
-            "webhook rejected", extra={"status": exc.status, "kind": exc.kind, "reason": exc.reason}
+            "webhook rejected", extra={"status": exc.status, "kind": exc.kind, "reason": exc.reason, **named}
         )
     elif exc.status >= 500:
         # The detail is for operators only: the answer carries the class's public text (answers.py).
@@ -192,7 +199,7 @@ def lambda_handler(
             return on_not_found(event, deps.config.sources)
         return handle(event, *target, deps, now or utc_now)
     except RelayError as exc:
-        return on_relay_error(exc)
+        return on_relay_error(exc, request_id(event))
     except Exception:  # noqa: BLE001 - a bug, not bad input: logged with its stack, 500 so the sender retries
         logger.exception("unexpected error")
         return answers.error(500, "Internal error")

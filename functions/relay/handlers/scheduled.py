@@ -1,4 +1,5 @@
-"""EventBridge Scheduler -> the scheduled tasks. Input `{"task": "erlc-roster"}` polls every ER:LC server."""
+"""EventBridge Scheduler -> the scheduled tasks. Input `{"task": "erlc-roster"}` polls every ER:LC server
+and looks for sources gone quiet (relay.watch)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from relay.erlc.poller import RosterPollDeps, poll_servers
 from relay.errors import UnknownTaskError
 from relay.handlers import wiring
 from relay.observability import logger, metrics
+from relay.watch import check_sources
 
 
 class ScheduledTask(BaseModel):
@@ -35,7 +37,10 @@ def lambda_handler(
     event: dict[str, Any], context: LambdaContext, deps: RosterPollDeps | None = None
 ) -> dict[str, Any]:
     task = parse_task(event)
-    outcomes = poll_servers(wiring.scheduled_servers(), deps or wiring.roster_poll_deps())
+    deps = deps or wiring.roster_poll_deps()
+    outcomes = poll_servers(wiring.scheduled_servers(), deps)
+    # Each tick also looks for sources gone quiet (relay.watch): a few reads, only for watched sources.
+    check_sources(deps.sources, deps.store, deps.clock())
     for outcome in outcomes:
         name = "RosterPoll" + outcome.result.title().replace("-", "")  # e.g. RosterPollRateLimited
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)

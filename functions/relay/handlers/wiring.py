@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from relay.consumer.invocation import ConsumerDeps
     from relay.erlc.poller import RosterPollDeps
     from relay.ingress.pipeline import IngressDeps
+    from relay.northca.pacing import PartnerPacer
     from relay.northca.writer import PartnerWriter
 
 # Each function imports only its own parts, inside its builder: the ingress never loads the
@@ -42,6 +43,13 @@ INGRESS_CALLS: dict[str, Any] = {
     "read_timeout": 1,
     "retries": {"mode": "standard", "max_attempts": 2},
 }
+# The archive is kept after the webhook is queued, best effort: one attempt, well inside the 5 s (a
+# record not kept is logged and counted; the webhook is answered all the same).
+ARCHIVE_CALLS: dict[str, Any] = {
+    "connect_timeout": 0.3,
+    "read_timeout": 0.5,
+    "retries": {"mode": "standard", "max_attempts": 1},
+}
 
 
 def io_workers() -> int:
@@ -55,14 +63,21 @@ def io_workers() -> int:
 
 
 @functools.cache
-def client(service: str, endpoint_url: str | None, pool: int = 10, ingress: bool = False) -> Any:
+def client(
+    service: str, endpoint_url: str | None, pool: int = 10, ingress: bool = False, best_effort: bool = False
+) -> Any:
     """One boto3 client per service, cold start, endpoint, connection pool size and call bounds."""
-    calls = INGRESS_CALLS if ingress else WORKER_CALLS
+    calls = ARCHIVE_CALLS if best_effort else INGRESS_CALLS if ingress else WORKER_CALLS
+    # relay local's moto answers over loopback at its own pace (a busy laptop): it gives the best-effort
+    # calls more time, so that they are not lost there for a reason Lambda does not have.
+    override = os.environ.get("RELAY_BEST_EFFORT_TIMEOUT") if best_effort else None
+    if override:
+        calls = calls | {"connect_timeout": float(override), "read_timeout": float(override)}
     return boto3.client(service, config=Config(**calls, max_pool_connections=pool))  # type: ignore[call-overload]
 
 
-def _client(service: str, pool: int = 10, *, ingress: bool = False) -> Any:
-    return client(service, os.environ.get("AWS_ENDPOINT_URL"), pool, ingress)
+def _client(service: str, pool: int = 10, *, ingress: bool = False, best_effort: bool = False) -> Any:
+    return client(service, os.environ.get("AWS_ENDPOINT_URL"), pool, ingress, best_effort)
 
 
 @functools.cache
@@ -97,6 +112,11 @@ def ingress_deps() -> IngressDeps:
         if env.STATE_TABLE
         else None
     )
+    archive = None
+    if env.ARCHIVE_TABLE and config.archive.days > 0:
+        from relay.aws.archive import DynamoArchive
+
+        archive = DynamoArchive(env.ARCHIVE_TABLE, _client("dynamodb", best_effort=True))
     lookup = None
     if state is not None and any(s.adapter == "erlc-events" for s in config.sources.values()):
         from relay.erlc.client import client_factory
@@ -113,7 +133,25 @@ def ingress_deps() -> IngressDeps:
         source_state=state,
         replay=replay,
         lookup=lookup,
+        archive=archive,
     )
+
+
+@functools.cache
+def partner_pacer() -> PartnerPacer | None:
+    """The partner's rate shared by every consumer invocation, on the state table (None: no table). With
+    no cap (max_requests_per_second = 0) it paces nothing but still counts 429s for the storm alarm. Its
+    calls are best effort: a store that fails paces nothing (relay.northca.pacing)."""
+    from relay.aws.pacing import DynamoSlotStore
+    from relay.config.environment import ConsumerEnvironment
+    from relay.northca.pacing import PartnerPacer
+
+    env = ConsumerEnvironment.model_validate(os.environ)
+    northca = env.relay_config().northca
+    if not env.STATE_TABLE:
+        return None
+    store = DynamoSlotStore(env.STATE_TABLE, _client("dynamodb", best_effort=True))
+    return PartnerPacer(store, northca.max_requests_per_second, northca.burst, northca.throttle_alarm_after)
 
 
 @functools.cache
@@ -127,6 +165,7 @@ def partner_writer() -> PartnerWriter:
     config = env.relay_config()
     northca = config.northca
     base_url = env.NORTHCA_BASE_URL or str(northca.base_url)
+    pacer = partner_pacer()
     return PartnerWriter(
         secrets=PowertoolsSecrets(bundle=config.secrets.bundle),
         secret_name=northca.partner_key_secret,
@@ -135,6 +174,7 @@ def partner_writer() -> PartnerWriter:
             key,
             connect_timeout=northca.connect_timeout,
             read_timeout=northca.read_timeout,
+            pace=pacer,
         ),
     )
 
@@ -196,6 +236,7 @@ def _consumer_deps() -> ConsumerDeps:
         emergency_state=DynamoEmergencyStore(env.STATE_TABLE, _client("dynamodb", pool=workers)),
         emergencies=config.emergencies,
         max_receive_count=env.MAX_RECEIVE_COUNT,
+        pacer=partner_pacer(),
     )
 
 
@@ -246,6 +287,7 @@ def reset() -> None:
     cached_parts = (
         client,
         ingress_deps,
+        partner_pacer,
         partner_writer,
         _consumer_deps,
         _emergency_visibility,

@@ -26,6 +26,7 @@ from relay.errors import (
     UnusableSecretError,
     VerificationError,
 )
+from relay.ingress import archive
 from relay.ingress.body import body_delivery_id, media_type, parse_json_object
 from relay.ingress.replay import replay_id, replay_key
 from relay.ingress.signatures import SignedRequest, Verified, verify_signature
@@ -33,11 +34,13 @@ from relay.ingress.staged import StagedSourceState
 from relay.memory import InMemoryReplayGuard
 from relay.messages import Publisher, QueueMessage, emergency_messages, queue_messages
 from relay.observability import logger
+from relay.ports.archive import ArchiveWriter
 from relay.ports.erlc import RosterLookup
 from relay.ports.secrets import SecretsSource
 from relay.ports.stores import ReplayGuard, SourceStateStore
 from relay.sources import Adapter, AdapterContext, AdapterKind, DeliveryNotes, partition
 from relay.sources.registry import normalise
+from relay.watch import note_heard
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,9 @@ class Accepted:
     def panics(self) -> int:
         return len(self.panic_units)
 
+    # Why the archive did not keep the delivery (fail open: it was answered all the same).
+    archive_error: str | None = None
+
 
 @dataclass
 class IngressDeps:
@@ -91,9 +97,12 @@ class IngressDeps:
     lookup: RosterLookup | None = None
     # The emergency queue (calls and panics, read with no batching window); None: the webhook queue.
     emergencies: Publisher | None = None
+    # Where accepted deliveries are kept for `relay inspect` and `relay replay`; None = nowhere.
+    archive: ArchiveWriter | None = None
     _adapters: dict[str, tuple[Adapter, AdapterKind]] = field(default_factory=dict)
     _warned: bool = False
     _refetched: dict[str, datetime] = field(default_factory=dict)
+    _heard: dict[str, float] = field(default_factory=dict)  # relay.watch: when this container last noted
 
     def may_refetch(self, secret: str, now: datetime) -> bool:
         """Whether `secret` may be fetched again now (REFETCH_AFTER_MISMATCH_SECONDS since the last)."""
@@ -229,6 +238,7 @@ class _Delivered:
     label: str | None
     call_keys: tuple[str, ...]
     panic_units: tuple[str, ...]
+    bodies: tuple[str, ...] = ()  # the messages as queued (the archive keeps them)
 
 
 def _deliver(
@@ -286,6 +296,8 @@ def _deliver(
         label=context.notes.label,
         call_keys=tuple(dict.fromkeys(call.key for call in all_calls)),
         panic_units=tuple(dict.fromkeys(panic.unit for panic in all_panics)),
+        # Calls and panics too: relay inspect shows them; relay replay never sends them again.
+        bodies=tuple(message.body() for message in [*urgent, *messages]),
     )
 
 
@@ -313,7 +325,23 @@ def relayed_messages(
 
 def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
     source, adapter, kind = _route(request, deps)
-    verified, payload = _authenticate(source, request, deps, kind)
+    try:
+        verified, payload = _authenticate(source, request, deps, kind)
+    except VerificationError as exc:
+        # A source that keeps bodies keeps a refused one too: `relay replay` takes it once the key is fixed.
+        record = archive.refused(
+            name=request.source,
+            source=source,
+            received_at=request.received_at,
+            body=request.body,
+            headers=request.headers,
+            token=request.token,
+            request_id=request.request_id,
+            error=exc,
+        )
+        archive.keep_or_log(deps.archive, record, deps.config.archive.days)
+        raise
+    note_heard(deps.source_state, request.source, source, request.received_at, deps._heard)
     webhook_id, key = _identify(request, source, verified, payload)
     if payload is None:
         return Accepted(request.source, webhook_id, 0, 0)  # authentic, but no event in it
@@ -339,6 +367,20 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
                 logger.info("a concurrent copy of this delivery was also queued (the merge is idempotent)")
         except ReplayStoreUnavailableError as exc:
             store_error = store_error or str(exc)
+    archive_error = archive.keep_accepted(
+        deps.archive,
+        deps.config.archive.days,
+        deps.secrets,
+        name=request.source,
+        source=source,
+        received_at=request.received_at,
+        body=request.body,
+        headers=request.headers,
+        webhook_id=webhook_id,
+        request_id=request.request_id,
+        messages=delivered.bodies,
+        label=delivered.label,
+    )
     return Accepted(
         request.source,
         webhook_id,
@@ -349,4 +391,5 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
         label=delivered.label,
         call_keys=delivered.call_keys,
         panic_units=delivered.panic_units,
+        archive_error=archive_error,
     )

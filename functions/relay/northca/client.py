@@ -42,6 +42,7 @@ from relay.northca.wire import (
     update_call_body,
     upsert_body,
 )
+from relay.ports.pacing import Pacing
 from relay.ports.partner import (
     CallRecord,
     CallValue,
@@ -63,8 +64,11 @@ class NorthcaClient:
         read_timeout: float = 10.0,
         pool: urllib3.PoolManager | None = None,
         clock: Callable[[], datetime] = utc_now,
+        pace: Pacing | None = None,
     ) -> None:
         self.clock = clock
+        # Every request waits for its slot of the partner's shared rate first (relay.northca.pacing).
+        self.pace = pace
         self.base_url = base_url.rstrip("/")
         self.partner_key = partner_key
         self.timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
@@ -135,6 +139,8 @@ class NorthcaClient:
         return read_panic(self._call("POST", url, self._headers(guild_id, actor), panic_body(address)))
 
     def _call(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Any:
+        if self.pace is not None:
+            self.pace.before_call()  # raises NorthcaPacedError (nothing sent) when the slot is too far
         try:
             response = self.pool.request(
                 method, url, body=body, headers=headers, timeout=self.timeout, retries=False, redirect=False
@@ -162,6 +168,8 @@ class NorthcaClient:
             raise NorthcaServerError(f"HTTP {status} without the ok envelope", status)
         if status in (429, 503):
             retry_after = parse_retry_after(response.headers.get("retry-after"), self.clock())
+            if self.pace is not None:
+                self.pace.after_throttle(retry_after)  # every consumer holds back, not only this one
             raise NorthcaThrottledError(message, status, retry_after)
         if status == 401:
             raise NorthcaAuthError(message, status)

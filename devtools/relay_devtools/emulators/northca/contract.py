@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, cast
@@ -122,3 +122,24 @@ def request_call_id(raw: bytes) -> frozenset[str]:
         return frozenset()
     call_id = body.get("id") if isinstance(body, dict) else None
     return frozenset({call_id}) if isinstance(call_id, str) else frozenset()
+
+
+# --- what the request log keeps ---
+
+REDACTED: Final = "***"
+SECRET_HEADERS: Final = frozenset({"x-partner-key"})
+
+
+def log_body(raw: bytes) -> Any:
+    """A request's body as the log shows it: its JSON, else its text."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return raw.decode("utf-8", errors="replace")
+
+
+def redacted_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A request's headers as the log shows them: the partner key written out."""
+    return {name: REDACTED if name in SECRET_HEADERS else value for name, value in headers.items()}

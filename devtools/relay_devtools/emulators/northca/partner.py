@@ -119,6 +119,17 @@ class Partner:
             unit = {"id": unit_id, **{name: previous[name] for name in WRITABLE_FIELDS}, **fields}
             return self._store(stored, mdt_id, unit, previous.get("created_by_discord_id"), now)
 
+    def remove(self, mdt_id: str, unit_id: str | None = None) -> int:
+        """Another writer removes a unit, or (no id) Northca loses or resets the MDT: every active unit
+        gone. Returns how many were removed."""
+        with self._lock:
+            stored = self._units.get(mdt_id, {})
+            if unit_id is None:
+                removed = len(stored)
+                stored.clear()
+                return removed
+            return 1 if stored.pop(unit_id, None) is not None else 0
+
     def link(self, mdt_id: str, guild_id: str) -> None:
         with self._lock:
             self._links.setdefault(mdt_id, set()).add(guild_id)

@@ -5,15 +5,16 @@ partner itself is `partner.Partner`), with faults. Routes, all answering `{"ok":
 - `PUT|GET /v1/mdts/{mdtId}/units/active`: the partner's (partner.py says how it answers);
 - `GET|DELETE /_emulator/requests`: the log of API requests (partner key redacted) / clear it;
 - `GET|POST|DELETE /_emulator/faults`: pending faults and per-kind counters / add a JSON list / clear;
-- `PATCH /_emulator/units/{mdtId}/{unitId}`: another writer's edit;
+- `PATCH /_emulator/units/{mdtId}/{unitId}`: another writer's edit; `DELETE` of it: another writer
+  removes the unit; `DELETE /_emulator/units/{mdtId}`: the MDT lost or reset (every active unit gone);
 - `GET|POST /_emulator/modes`: the answers chosen where Northca documents none (desk.py);
 - `GET /_emulator/calls/{mdtId}`, `GET /_emulator/panics/{mdtId}`: the calls and panics it holds;
   `PATCH|DELETE /_emulator/calls/{mdtId}/{callId}`: a dispatcher's edit of a call, or its deletion;
 - `GET /_emulator/health`.
 
 Faults (see `Fault`) apply to upserts (PUT on the units path), or with their `target` to calls and
-panics, and are checked before anything else,
-as a proxy or overloaded partner in front of the API would be. Control routes are never logged or faulted.
+panics, and are checked before anything else, as a proxy or overloaded partner in front of the API
+would be. Control routes are never logged or faulted.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from relay_devtools.emulators.northca.contract import (
     Reply,
     error,
     iso_utc,
+    log_body,
     not_allowed,
     ok,
+    redacted_headers,
     request_call_id,
     request_unit_ids,
 )
@@ -47,25 +50,10 @@ from relay_devtools.emulators.northca.partner import Partner, route_of
 API_PREFIX: Final = "/v1"
 CONTROL_PREFIX: Final = "/_emulator"
 MAX_LOGGED_REQUESTS: Final = 10_000
-REDACTED: Final = "***"
-SECRET_HEADERS: Final = frozenset({"x-partner-key"})
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _log_body(raw: bytes) -> Any:
-    if not raw:
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        return raw.decode("utf-8", errors="replace")
-
-
-def _redacted(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name: REDACTED if name in SECRET_HEADERS else value for name, value in headers.items()}
 
 
 def _error_reply(status: int, message: str) -> LoopbackReply:
@@ -189,6 +177,10 @@ class NorthcaEmulator:
         """Another writer (a dispatcher in Northca's UI): see `Partner.edit`."""
         return self._partner.edit(mdt_id, unit_id, fields)
 
+    def remove(self, mdt_id: str, unit_id: str | None = None) -> int:
+        """Another writer removes a unit, or (no id) the MDT is wiped: see `Partner.remove`."""
+        return self._partner.remove(mdt_id, unit_id)
+
     def link(self, mdt_id: str, guild_id: str) -> None:
         self._partner.link(mdt_id, guild_id)
 
@@ -230,8 +222,8 @@ class NorthcaEmulator:
         entry = {
             "method": method,
             "path": raw_path,
-            "headers": _redacted(headers),
-            "body": _log_body(body),
+            "headers": redacted_headers(headers),
+            "body": log_body(body),
             "status": None,
             "fault": fault.kind if fault else None,
             "at": iso_utc(self._clock()),
@@ -317,8 +309,8 @@ class NorthcaEmulator:
             {
                 "method": method,
                 "path": match.string if match else "",
-                "headers": _redacted(headers),
-                "body": _log_body(body),
+                "headers": redacted_headers(headers),
+                "body": log_body(body),
                 "status": reply.status,
                 "fault": "landed_late",
                 "at": iso_utc(self._clock()),
@@ -363,10 +355,13 @@ class NorthcaEmulator:
         return error(404, MSG_NOT_FOUND)
 
     def _control_edit(self, method: str, rest: str, body: bytes) -> Reply:
-        """`PATCH /_emulator/units/{mdtId}/{unitId}` with `{"status": "10-6"}`: another writer's edit."""
-        if method != "PATCH":
-            return not_allowed(("PATCH",))
+        """`PATCH /_emulator/units/{mdtId}/{unitId}` with `{"status": "10-6"}`: another writer's edit;
+        `DELETE` of a unit, or of `/_emulator/units/{mdtId}` (the MDT wiped)."""
         mdt_id, _, unit_id = rest.partition("/")
+        if method == "DELETE" and mdt_id:
+            return ok({"removed": self.remove(unquote(mdt_id), unquote(unit_id) if unit_id else None)})
+        if method != "PATCH":
+            return not_allowed(("PATCH", "DELETE"))
         try:
             fields = json.loads(body or b"null")
             if not isinstance(fields, dict) or not mdt_id or not unit_id:
