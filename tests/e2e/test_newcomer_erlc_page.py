@@ -2,7 +2,9 @@
 commented ER:LC blocks uncommented (the page's options, value_maps included), relay local polling
 often (`--poll-every`), then the page's own commands, taken from the page: the player joins through
 the emulator, the unit appears, the sample command and `;status available` change its status, and
-the player's leave sends it off duty."""
+the player's leave sends it off duty; back in game, a 911 call opened, answered and ended in the
+emulator is opened, assigned and closed in the MDT, and the Event Webhook's call and `;panic` samples
+reach it too."""
 
 from __future__ import annotations
 
@@ -102,13 +104,29 @@ def units(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     return {unit["id"]: unit for unit in listed}
 
 
-def until(check: Any, capsys: pytest.CaptureFixture[str], seconds: float = 60) -> dict[str, Any]:
+def calls(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """`relay calls erlc`: {"calls": [...], "panics": [...]} (its JSON starts at a line "{")."""
+    assert main(["calls", "erlc"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("{")
+    end = next(i for i, line in enumerate(lines) if i >= start and line == "}")
+    held: dict[str, Any] = json.loads("\n".join(lines[start : end + 1]))
+    return held
+
+
+def until(
+    check: Any, capsys: pytest.CaptureFixture[str], seconds: float = 60, read: Any = units
+) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
-    found = units(capsys)
+    found: dict[str, Any] = read(capsys)
     while not check(found) and time.monotonic() < deadline:
         time.sleep(0.3)
-        found = units(capsys)
+        found = read(capsys)
     return found
+
+
+def the_call(held: dict[str, Any], description: str) -> dict[str, Any]:
+    return next((c for c in held["calls"] if c.get("description") == description), {})
 
 
 def test_the_erlc_page_works_as_written(
@@ -125,7 +143,7 @@ def test_the_erlc_page_works_as_written(
     found = until(lambda u: "1A-12" in u, capsys)
     assert (found["1A-12"]["department"], found["1A-12"]["status"]) == ("Patrol", "10-8")
     # The sample command sets 10-6; `;status available` sets 10-8 through relay.toml's value_maps
-    for words, status in zip(signs, ("10-6", "10-8"), strict=True):
+    for words, status in zip(signs[:2], ("10-6", "10-8"), strict=True):
         assert main(words[1:]) == 0, capsys.readouterr()
         assert "\nwritten\n" in capsys.readouterr().out
         assert units(capsys)["1A-12"]["status"] == status
@@ -133,3 +151,24 @@ def test_the_erlc_page_works_as_written(
     curl(leave, stack.erlc_url)
     found = until(lambda u: u["1A-12"]["status"] == "10-7", capsys)
     assert found["1A-12"]["status"] == "10-7"
+    # Back in game, the page's 911 call: opened in the game, it is a call in the MDT; a responder is
+    # their unit; ended, the call is closed
+    curl(joins, stack.erlc_url)
+    until(lambda u: u["1A-12"]["status"] == "10-8", capsys)
+    call_lines = [c for c in commands if c[0] == "curl" and any("/_emulator/calls" in w for w in c)]
+    opened, responds, ends = call_lines[:3]
+    curl(opened, stack.erlc_url)
+    held = until(lambda h: the_call(h, "Shots fired"), capsys, read=calls)
+    assert the_call(held, "Shots fired")["location"] == "Bank"
+    curl(responds, stack.erlc_url)
+    held = until(lambda h: the_call(h, "Shots fired")["units_assigned"] == ["1A-12"], capsys, read=calls)
+    assert the_call(held, "Shots fired")["units_assigned"] == ["1A-12"]
+    curl(ends, stack.erlc_url)
+    held = until(lambda h: the_call(h, "Shots fired")["status"] == "closed", capsys, read=calls)
+    assert the_call(held, "Shots fired")["status"] == "closed"
+    # The Event Webhook's samples: a 911 call, and B_Bubbleton's ;panic
+    call_sample, panic_sample = signs[2:]
+    assert main(call_sample[1:]) == 0, capsys.readouterr()
+    assert the_call(calls(capsys), "Shots fired near the bank")["location"] == "Springfield Bank"
+    assert main(panic_sample[1:]) == 0, capsys.readouterr()
+    assert [panic["unit_id"] for panic in calls(capsys)["panics"]] == ["1A-12"]

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from relay.config.loader import load_config
-from relay_devtools.options import Subparsers, chosen_source
+from relay_devtools.options import Subparsers, beside_local, chosen_source
 
 
 def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -25,8 +25,14 @@ def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> 
         "calls", parents=parents, help="list the calls and panics the emulated MDT of a source holds"
     )
     calls.add_argument("source")
-    calls.add_argument("--northca-url", default="http://127.0.0.1:4010/v1", help="the Northca emulator")
+    calls.add_argument(
+        "--northca-url",
+        help="the Northca emulator (default: the relay local running here, else http://127.0.0.1:4010/v1)",
+    )
     return calls
+
+
+LOCAL_NORTHCA = "http://127.0.0.1:4010/v1"
 
 
 def _control(root: str, path: str) -> Any:
@@ -35,6 +41,9 @@ def _control(root: str, path: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    local = beside_local(args)  # its config and its Northca, as relay units finds them
+    if not args.northca_url:
+        args.northca_url = str(local["northca"]) if local else LOCAL_NORTHCA
     config = load_config(args.config)
     source = chosen_source(config, args.source, "calls")
     root = args.northca_url.rstrip("/").removesuffix("/v1")
