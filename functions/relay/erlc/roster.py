@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -22,10 +22,7 @@ from relay.erlc.call_sync import StoredCall, dump_calls, load_calls
 from relay.erlc.calls import clean_text
 from relay.errors import ErlcResponseError
 from relay.models import MAX_FIELD_LENGTH, MAX_UNIT_ID_LENGTH
-from relay.ports.erlc import ErlcPlayer
-
-if TYPE_CHECKING:
-    from relay.config.schema import ErlcServerConfig
+from relay.ports.erlc import ErlcPlayer, ServerRules
 
 # Where the roster lives in the state store: pk `roster#<server>`, this sk.
 ROSTER_SK = "players"
@@ -129,7 +126,7 @@ class StoredRoster(BaseModel):
     keyless: int = Field(default=0, ge=0)
 
 
-def unit_id_for(player: ErlcPlayer, server: ErlcServerConfig) -> str | None:
+def unit_id_for(player: ErlcPlayer, server: ServerRules) -> str | None:
     callsign = player.callsign
     if callsign is None:
         if server.callsign_fallback is None:
@@ -139,7 +136,7 @@ def unit_id_for(player: ErlcPlayer, server: ErlcServerConfig) -> str | None:
     return unit_id[:MAX_UNIT_ID_LENGTH]
 
 
-def build_roster(players: Iterable[ErlcPlayer], server: ErlcServerConfig) -> Roster:
+def build_roster(players: Iterable[ErlcPlayer], server: ServerRules) -> Roster:
     """The players who are units now. Two players claiming one callsign: the first listed keeps it."""
     departments = {team.casefold(): department for team, department in server.departments.items()}
     roster: Roster = {}

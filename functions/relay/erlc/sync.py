@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from relay.erlc.roster import Roster, RosterUnit, StoredRoster, build_roster
 from relay.models import UnitChange, UnitField
-from relay.ports.erlc import ErlcPlayer
+from relay.ports.erlc import ErlcPlayer, ServerRules
 
 if TYPE_CHECKING:
     from relay.config.schema import ErlcServerConfig
@@ -165,7 +165,7 @@ def lookup_sync(
     stored: StoredRoster,
     seen: Seen | None,
     players: Sequence[ErlcPlayer],
-    server: ErlcServerConfig,
+    server: ServerRules,
     now: datetime,
 ) -> tuple[Seen, list[RosterUnit]]:
     """An on-demand lookup's answer: the units it finds that the MDT was not told about (a unit id some
@@ -183,7 +183,7 @@ def lookup_sync(
     return Seen(looked_at=now.timestamp(), players=found), joins
 
 
-def join_changes(joins: Iterable[RosterUnit], server: ErlcServerConfig) -> list[UnitChange]:
+def join_changes(joins: Iterable[RosterUnit], server: ServerRules) -> list[UnitChange]:
     """Each join as the MDT hears it, dated at the unit's `since`: name, department, on-duty status."""
     changes = []
     for unit in joins:

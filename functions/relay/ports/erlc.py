@@ -4,11 +4,10 @@ in relay.erlc.roster, emergency calls in relay.erlc.calls), and the lookup the i
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
-
-from relay.config.schema import ErlcServerConfig
 
 
 @dataclass(frozen=True)
@@ -69,12 +68,33 @@ class PlayersApi(Protocol):
     def players(self) -> PlayersAnswer: ...
 
 
+class ServerRules(Protocol):
+    """What makes a server's player a unit, and where the unit goes: the part of a server's settings
+    (relay.toml's `[erlc.servers.NAME]`, relay.config.schema.ErlcServerConfig) the roster's pure rules
+    read. A port of its own so that the lookup's answer names no config type."""
+
+    @property
+    def mdt_id(self) -> str: ...
+    @property
+    def guild_id(self) -> str: ...
+    @property
+    def actor(self) -> str | None: ...
+    @property
+    def departments(self) -> Mapping[str, str]: ...
+    @property
+    def on_duty_status(self) -> str: ...
+    @property
+    def callsign_fallback(self) -> str | None: ...
+    @property
+    def uppercase_callsigns(self) -> bool: ...
+
+
 @dataclass(frozen=True)
 class ServerNow:
     """A server's players as an on-demand lookup found them at `at`, with the server's settings (its
     departments, statuses and MDT: what makes a player a unit)."""
 
-    settings: ErlcServerConfig
+    settings: ServerRules
     players: list[ErlcPlayer]
     at: datetime
 
