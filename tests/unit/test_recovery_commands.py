@@ -100,3 +100,31 @@ def test_recovery_a_replay_takes_an_archived_messages_unit_changes_only() -> Non
     )
     with pytest.raises(ValueError):
         unit_changes_of("[1]")
+
+
+def test_recovery_inspect_shows_the_calls_and_panics_a_webhook_became() -> None:
+    from relay.messages import QueueMessage
+    from relay.models import CallChange, Panic
+    from relay.ports.archive import ArchivedDelivery
+    from relay_devtools.recovery.inspect import message_lines
+
+    # Given a Sonoran 911 call and a panic, archived as the ingress queued them
+    call = QueueMessage(
+        source="sonoran",
+        mdt_id=MDT,
+        guild_id=GUILD,
+        webhook_id="request:r1",
+        received_at=NOW,
+        calls=[CallChange(key="1234", at=NOW, fields={"description": "Two cars on fire"})],
+    )
+    panic = call.model_copy(
+        update={"calls": [], "panics": [Panic(unit="A-10", at=NOW, address="Sandy Shores")]}
+    )
+    record = ArchivedDelivery(
+        "sonoran", NOW, "accepted", webhook_id="request:r1", messages=(call.body(), panic.body())
+    )
+    # When relay inspect shows what it became
+    lines = message_lines(record)
+    # Then the call and the panic are named, not just counted
+    assert f"      call 1234  at {NOW.isoformat()}  description='Two cars on fire'" in lines
+    assert f"      panic A-10  at {NOW.isoformat()}  address='Sandy Shores'" in lines
