@@ -2,9 +2,9 @@
 the archive) and of the partner's shared pacing.
 
 Same contracts as the AWS adapters (relay.aws), held in dicts: for tests, the bench, `relay map` and a
-stack without tables. The contract tests (tests/unit/test_state.py) run the same cases over both. The
-unit-state store's twin lives with the unit state (relay.consumer.unit_state): the ingress, which uses
-these, never loads the consumer.
+stack without tables. The contract tests (tests/unit/relay/ports/test_state.py) run the same cases over
+both. The unit-state store's twin lives with the unit state (relay.consumer.unit_state): the ingress,
+which uses these, never loads the consumer.
 """
 
 from __future__ import annotations

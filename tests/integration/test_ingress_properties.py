@@ -1,7 +1,7 @@
 """Hypothesis through the real handler (1,000 examples each, with moto): arbitrary requests never give
 a 5xx, nothing is queued unless the request is authentic, and authentic arbitrary JSON sent to a
 source of every adapter kind is queued, ignored or refused with a 422, never a 5xx. The pure
-verify + parse path has its own properties in tests/unit/test_signatures_properties.py."""
+verify + parse path has its own properties in tests/unit/relay/ingress/test_signatures_properties.py."""
 
 from __future__ import annotations
 

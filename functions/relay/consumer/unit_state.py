@@ -221,7 +221,7 @@ class UnitStateStore(Protocol):
 
 class InMemoryUnitStateStore:
     """UnitStateStore in a dict (atomic under a lock): for tests, the bench and tools. The contract tests
-    (tests/unit/test_state.py) run the same cases over it and the DynamoDB store."""
+    (tests/unit/relay/ports/test_state.py) run the same cases over it and the DynamoDB store."""
 
     def __init__(self) -> None:
         self.items: dict[UnitKey, UnitState] = {}

@@ -1,5 +1,5 @@
 """ER:LC players -> units -> the roster as stored (pure: relay.erlc.roster). What a poll changes is
-tests/unit/test_erlc_sync.py's."""
+tests/unit/relay/erlc/test_erlc_sync.py's."""
 
 from __future__ import annotations
 

@@ -140,7 +140,7 @@ def listed(**fields: Any) -> list[dict[str, Any]]:
     ids=["null-and-garbage-time", "dawn-of-time", "end-of-time", "naive-time"],
 )
 def test_consumer_a_list_answer_with_odd_times_never_fails_the_invocation(answer: Any) -> None:
-    # (A list the relay cannot read, junk or wrong types, is tests/unit/test_partner_list.py's.)
+    # (A list the relay cannot read, junk or wrong types: tests/unit/relay/northca/test_partner_list.py.)
     partner, letters = OddPartner(answer), RecordingDeadLetters()
     outcome = process_batch([record("m1", GOOD)], deps(partner, letters))
     assert outcome.failed_message_ids == set()

@@ -314,7 +314,7 @@ def test_architecture_nothing_cites_a_file_the_repository_does_not_hold(pattern:
             "*.md",
             "*.toml",
             "*.yaml",
-            ":!tests/unit/test_architecture.py",
+            ":!tests/unit/repo/test_architecture.py",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -402,3 +402,76 @@ def test_architecture_no_devtools_module_is_over_the_size_limit() -> None:
 def test_architecture_devtools_has_few_loose_modules_at_the_top() -> None:
     loose = sorted(path.name for path in DEVTOOLS.glob("*.py") if path.name != "__init__.py")
     assert len(loose) <= MAX_DEVTOOLS_LOOSE_MODULES, loose
+
+
+# ------------------------------------------------------------------ the unit tests' layout
+
+UNIT = TESTS / "unit"
+# The folders of tests/unit that mirror no package: the rules over the whole repository (these imports,
+# the docs' pages, relay.toml's examples, the version).
+WHOLE_REPOSITORY_FOLDERS = ("repo",)
+
+
+def package_names() -> set[str]:
+    """Every package of relay and relay_devtools by its dotted name ("relay.consumer", ...)."""
+    return {
+        module_name(init, root.parent) for root in (RELAY, DEVTOOLS) for init in root.rglob("__init__.py")
+    }
+
+
+def misplaced_unit_tests(unit: Path, packages: set[str]) -> list[str]:
+    """What breaks the mirror under `unit`: a test module outside the folder of an existing package (or a
+    whole-repository folder), a module that is no test, conftest or __init__ (shared code lives in
+    tests/support), and a folder without __init__.py (pytest would import its files by their base name,
+    and two folders' test_x.py would collide)."""
+    found = []
+    for path in sorted(unit.rglob("*.py")):
+        relative = path.relative_to(unit)
+        folder = ".".join(relative.parent.parts)
+        if path.name in ("__init__.py", "conftest.py"):
+            continue
+        if not path.name.startswith("test_"):
+            found.append(f"{relative}: not a test module")
+        elif folder not in packages and folder not in WHOLE_REPOSITORY_FOLDERS:
+            found.append(f"{relative}: {folder or 'tests/unit'} is no package's folder")
+    # Every folder from a module up to tests/unit is a package: one without __init__.py anywhere above a
+    # test would give pytest a shorter name for it.
+    folders = {folder for path in unit.rglob("*.py") for folder in path.relative_to(unit).parents}
+    found += [
+        f"{folder}/: no __init__.py"
+        for folder in sorted(folders)
+        if not (unit / folder / "__init__.py").exists()
+    ]
+    return found
+
+
+def test_architecture_the_layout_checker_finds_each_way_out_of_the_mirror(tmp_path: Path) -> None:
+    # Given a tests/unit with a test in its package's folder and one in the whole-repository folder
+    for folder in ("", "relay", "relay/consumer", "repo", "relay/consumers", "relay/sources"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder / "__init__.py").touch()
+    for good in ("conftest.py", "relay/consumer/test_merge.py", "repo/test_rules.py", "relay/test_top.py"):
+        (tmp_path / good).touch()
+    # And each way a new file drifts: flat again, a misspelt package, helpers beside the tests,
+    # and a package's folder that pytest would not import as a package
+    for bad in ("test_flat.py", "relay/consumers/test_typo.py", "relay/sources/helpers.py"):
+        (tmp_path / bad).touch()
+    (tmp_path / "relay_devtools" / "local").mkdir(parents=True)
+    (tmp_path / "relay_devtools" / "local" / "test_esm.py").touch()
+    # When the checker reads it against the packages that exist
+    packages = {"relay", "relay.consumer", "relay.sources", "relay_devtools", "relay_devtools.local"}
+    # Then it names every drifted file, and nothing that is in place
+    assert misplaced_unit_tests(tmp_path, packages) == [
+        "relay/consumers/test_typo.py: relay.consumers is no package's folder",
+        "relay/sources/helpers.py: not a test module",
+        "test_flat.py: tests/unit is no package's folder",
+        "relay_devtools/: no __init__.py",
+        "relay_devtools/local/: no __init__.py",
+    ]
+
+
+def test_architecture_every_unit_test_lives_in_the_folder_of_the_package_it_tests() -> None:
+    # tests/unit mirrors functions/relay and devtools/relay_devtools (relay/consumer/, relay_devtools/local/,
+    # ...); a file that fits no package goes where its main subject is, not back to tests/unit's top.
+    assert {"relay.consumer", "relay_devtools.local"} <= package_names()
+    assert misplaced_unit_tests(UNIT, package_names()) == []

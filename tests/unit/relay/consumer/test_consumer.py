@@ -3,7 +3,7 @@
 The fakes keep the contracts of the real ports: `MemoryPartner` stores "" for any field an upsert
 leaves out (as Northca does), keeps `updated_at`, refuses a body with a repeated id, and `edit`s units
 as another writer would; `InMemoryUnitStateStore` is the conditional-write contract DynamoDB keeps
-(tests/unit/test_state.py runs both).
+(tests/unit/relay/ports/test_state.py runs both).
 """
 
 from __future__ import annotations

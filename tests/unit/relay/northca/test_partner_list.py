@@ -82,7 +82,8 @@ def test_a_good_list_is_read_with_nulls_as_unset_and_unknown_keys_ignored() -> N
 )
 def test_an_updated_at_the_relay_cannot_read_is_no_time_and_the_read_stands(updated_at: Any) -> None:
     # The one key read leniently: without a time, another writer's value is dated by the read itself,
-    # which never lets an older change revert it (tests/unit/test_consumer_hostile.py shows it).
+    # which never lets an older change revert it (tests/unit/relay/consumer/test_consumer_hostile.py
+    # shows it).
     [(unit_id, listed)] = read_unit_list([unit("U-1", status="10-8", updated_at=updated_at)]).items()
     assert (unit_id, listed.fields["status"], listed.updated_at) == ("U-1", "10-8", None)
     record_without_time = unit("U-2")

@@ -1,6 +1,7 @@
 """A sender is one module and one registry line: its kind carries what the tools and the suites need,
 and these tests fail when a registered sender lacks any of it (docs page, samples, example source,
-signature, delivery id). Mapping every sample with its example source is test_sources_docs.py's."""
+signature, delivery id). Mapping every sample with its example source is
+tests/unit/repo/test_sources_docs.py's."""
 
 from __future__ import annotations
 
