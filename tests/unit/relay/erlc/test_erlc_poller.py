@@ -1,4 +1,4 @@
-"""The roster poll (relay.sources.erlc_roster) with fakes for the API, the queue and the secrets."""
+"""The roster poll (relay.erlc.poller) with fakes for the API, the queue and the secrets."""
 
 from __future__ import annotations
 
