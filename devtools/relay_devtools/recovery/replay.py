@@ -51,6 +51,20 @@ class Replay:
     verified: list[ArchivedDelivery] = field(default_factory=list)  # refused then, verified now
     still_refused: list[tuple[ArchivedDelivery, str]] = field(default_factory=list)
     unreadable: list[tuple[ArchivedDelivery, str]] = field(default_factory=list)
+    # The calls and panics the records carried, never queued again (UNIT_MESSAGE_KEYS says why).
+    calls_left_out: int = 0
+    panics_left_out: int = 0
+
+    def take_units_of(self, bodies: Sequence[str]) -> None:
+        """Queue the unit changes of these messages and count (leaving them out) their calls and panics;
+        raises ValueError or ValidationError, taking nothing, when one of them cannot be read."""
+        messages = [unit_changes_of(body) for body in bodies]
+        for body in bodies:
+            data = json.loads(body)
+            calls, panics = data.get("calls"), data.get("panics")
+            self.calls_left_out += len(calls) if isinstance(calls, list) else 0
+            self.panics_left_out += len(panics) if isinstance(panics, list) else 0
+        self.messages += [message for message in messages if message is not None]
 
 
 # What a replay re-queues of an archived message: its unit changes and their envelope. Any other signal
@@ -186,11 +200,10 @@ def build(
     for record in records:
         if record.outcome == "accepted":
             try:
-                messages = [unit_changes_of(body) for body in record.messages]
+                replay.take_units_of(record.messages)
             except (ValidationError, ValueError) as exc:
                 replay.unreadable.append((record, str(exc).splitlines()[0]))
                 continue
-            replay.messages += [m for m in messages if m is not None]
             replay.taken.append(record)
             continue
         request = _request_now(record, config, secrets)
@@ -210,7 +223,9 @@ def build(
             )
             continue
         replay.verified.append(record)
-        replay.messages += queue.messages
+        # A refused delivery's call or panic was never sent: hours late, it would be news of another
+        # moment (a unit panicking now), so it is left out as an accepted one's is.
+        replay.take_units_of([message.body() for message in queue.messages])
     return replay
 
 

@@ -1,0 +1,98 @@
+"""`relay replay` with calls and panics in what it replays: only unit changes are queued again, whether the
+delivery was accepted then or refused then and verified now (docs/operations.md: "an event of its moment
+is never sent again"). A SnailyCAD panic refused for a wrong token, the token then fixed: the replay puts
+the unit's fields back, it never panics the unit hours later."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+
+import pytest
+
+from relay.config.schema import RelayConfig
+from relay.errors import VerificationError
+from relay.ingress.pipeline import InboundRequest, IngressDeps, accept_webhook
+from relay.memory import InMemoryArchive, InMemorySourceStateStore, StaticSecrets
+from relay.messages import QueueMessage
+from relay_devtools.recovery import replay as recovery
+from relay_devtools.recovery.render import replay_lines
+from tests.support.clocks import FixedClock
+from tests.support.constants import NOW
+from tests.support.data import load_event
+from tests.support.payloads import examples_config
+
+SECRET = "relay/sources/snailycad"
+
+
+class Queue:
+    def __init__(self) -> None:
+        self.sent: list[QueueMessage] = []
+
+    def send(self, messages: Sequence[QueueMessage], delay_seconds: int = 0) -> int:
+        self.sent += messages
+        return len(messages)
+
+
+def config_keeping_bodies(name: str) -> RelayConfig:
+    config = examples_config()
+    source = config.sources[name].model_copy(update={"archive_body": True})
+    return config.model_copy(update={"sources": {**config.sources, name: source}})
+
+
+def deliver(config: RelayConfig, name: str, event: str, token: str, archive: InMemoryArchive) -> None:
+    deps = IngressDeps(
+        config=config,
+        secrets=StaticSecrets({SECRET: "the-right-token"}),
+        publisher=Queue(),
+        archive=archive,
+        source_state=InMemorySourceStateStore(FixedClock()),
+    )
+    body = json.dumps(load_event(event)).encode()
+    accept_webhook(InboundRequest(name, {"content-type": "application/json"}, body, NOW, token=token), deps)
+
+
+@pytest.mark.parametrize(
+    ("name", "event", "calls", "panics"),
+    [
+        ("snailycad-panic", "snailycad_panic_button.json", 0, 1),
+        ("snailycad-911", "snailycad_call_911.json", 1, 0),
+    ],
+)
+def test_replay_of_a_refused_call_or_panic_verified_now_queues_no_call_nor_panic(
+    name: str, event: str, calls: int, panics: int
+) -> None:
+    # Given a source keeping bodies whose call or panic was refused (the sender's token was a wrong one)
+    config = config_keeping_bodies(name)
+    archive = InMemoryArchive(clock=lambda: NOW)
+    with pytest.raises(VerificationError):
+        deliver(config, name, event, "a-wrong-token", archive)
+    # ... and the token the sender presented is the source's secret now (the operator fixed it)
+    records = recovery.select(archive, source=name, since=NOW - timedelta(hours=2), until=NOW)
+    fixed = StaticSecrets({SECRET: "a-wrong-token"})
+    # When it is replayed
+    built = recovery.build(records, config, fixed, InMemorySourceStateStore(FixedClock()), dry_run=False)
+    # Then it verifies now, and what is queued holds unit changes only: the call or panic is left out
+    assert [record.outcome for record in built.verified] == ["refused"]
+    assert all(not message.calls and not message.panics for message in built.messages)
+    # ... and the operator is told what was left out
+    assert (built.calls_left_out, built.panics_left_out) == (calls, panics)
+    assert any("left out" in line for line in replay_lines(built))
+
+
+def test_replay_of_an_accepted_panic_counts_what_it_leaves_out() -> None:
+    # Given a panic accepted (and archived) with its unit's fields
+    config = config_keeping_bodies("snailycad-panic")
+    archive = InMemoryArchive(clock=lambda: NOW)
+    deliver(config, "snailycad-panic", "snailycad_panic_button.json", "the-right-token", archive)
+    records = recovery.select(archive, source="snailycad-panic", since=NOW - timedelta(hours=2), until=NOW)
+    # When it is replayed
+    built = recovery.build(
+        records, config, StaticSecrets({}), InMemorySourceStateStore(FixedClock()), dry_run=False
+    )
+    # Then its unit changes are queued again, its panic is not, and the count says so
+    assert [record.outcome for record in built.taken] == ["accepted"]
+    assert [len(message.changes) for message in built.messages] == [1]
+    assert all(not message.panics for message in built.messages)
+    assert (built.calls_left_out, built.panics_left_out) == (0, 1)
