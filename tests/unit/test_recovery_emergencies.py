@@ -17,6 +17,7 @@ from relay.ingress.pipeline import InboundRequest, IngressDeps, accept_webhook
 from relay.memory import InMemoryArchive, InMemorySourceStateStore, StaticSecrets
 from relay.messages import QueueMessage
 from relay_devtools.recovery import replay as recovery
+from relay_devtools.recovery.inspect import message_lines
 from relay_devtools.recovery.render import replay_lines
 from tests.support.clocks import FixedClock
 from tests.support.constants import NOW
@@ -96,3 +97,19 @@ def test_replay_of_an_accepted_panic_counts_what_it_leaves_out() -> None:
     assert [len(message.changes) for message in built.messages] == [1]
     assert all(not message.panics for message in built.messages)
     assert (built.calls_left_out, built.panics_left_out) == (0, 1)
+
+
+def test_inspect_says_what_a_delivery_became_calls_and_panics_too() -> None:
+    # Given an accepted SnailyCAD panic (its unit's fields and the panic) and a 911 call, archived
+    config = config_keeping_bodies("snailycad-panic")
+    archive = InMemoryArchive(clock=lambda: NOW)
+    deliver(config, "snailycad-panic", "snailycad_panic_button.json", "the-right-token", archive)
+    deliver(config, "snailycad-911", "snailycad_call_911.json", "the-right-token", archive)
+    since = NOW - timedelta(hours=2)
+    [panicked] = recovery.select(archive, source="snailycad-panic", since=since, until=NOW)
+    [called] = recovery.select(archive, source="snailycad-911", since=since, until=NOW)
+    # When relay inspect renders what each became / Then the panic and the call are named, not only counted
+    panic_lines = message_lines(panicked)
+    assert any(line.strip().startswith("panic A1 - 12  at ") for line in panic_lines), panic_lines
+    call_lines = message_lines(called)
+    assert any(line.strip().startswith("call ") and "location=" in line for line in call_lines), call_lines

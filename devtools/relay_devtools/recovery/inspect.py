@@ -77,7 +77,7 @@ def _body_lines(record: ArchivedDelivery, keeps: bool) -> list[str]:
     return lines + ([cut.strip("\n")] if cut else [])
 
 
-def _message_lines(record: ArchivedDelivery) -> list[str]:
+def message_lines(record: ArchivedDelivery) -> list[str]:
     if record.outcome == "refused":
         return ["  became: nothing (refused); `relay replay` takes it once it verifies with the source's key"]
     lines = [f"  became: {len(record.messages)} message(s)"]
@@ -94,6 +94,13 @@ def _message_lines(record: ArchivedDelivery) -> list[str]:
         for change in message.changes:
             fields = ", ".join(f"{n}={v!r}" for n, v in change.fields.items()) or "(no field)"
             lines.append(f"      {change.id}  at {change.at.isoformat()}  {fields}")
+        for call in message.calls:
+            fields = ", ".join(f"{n}={v!r}" for n, v in call.fields.items()) or "(no field)"
+            closes = " (may not create it)" if not call.opens else ""
+            lines.append(f"      call {call.key}  at {call.at.isoformat()}  {fields}{closes}")
+        for panic in message.panics:
+            address = f"  address={panic.address!r}" if panic.address is not None else ""
+            lines.append(f"      panic {panic.unit}  at {panic.at.isoformat()}{address}")
     return lines
 
 
@@ -136,7 +143,7 @@ def render(found: Inspection, target: Target) -> list[str]:
         if record.reason:
             lines.append(f"  refused: {record.reason}")
         lines += _body_lines(record, keeps)
-        lines += _message_lines(record)
+        lines += message_lines(record)
     lines.append("  written (the delivery trail):")
     if found.trail_error:
         lines.append(f"    not read: {found.trail_error}")
