@@ -16,6 +16,8 @@ from relay.errors import VerificationError
 from relay.ingress.pipeline import InboundRequest, IngressDeps, accept_webhook
 from relay.memory import InMemoryArchive, InMemorySourceStateStore, StaticSecrets
 from relay.messages import QueueMessage
+from relay.models import seen_key
+from relay.watch import SEEN_SK
 from relay_devtools.recovery import replay as recovery
 from relay_devtools.recovery.inspect import message_lines
 from relay_devtools.recovery.render import replay_lines
@@ -113,3 +115,24 @@ def test_inspect_says_what_a_delivery_became_calls_and_panics_too() -> None:
     assert any(line.strip().startswith("panic A1 - 12  at ") for line in panic_lines), panic_lines
     call_lines = message_lines(called)
     assert any(line.strip().startswith("call ") and "location=" in line for line in call_lines), call_lines
+
+
+def test_a_replay_is_not_the_sender_heard_again() -> None:
+    # Given a source watched for quiet (expect_every) whose deliveries were refused an hour ago, and which
+    # the ingress heard from just now, once its key was fixed
+    config = config_keeping_bodies("snailycad-panic")
+    watched = config.sources["snailycad-panic"].model_copy(update={"expect_every": 7200})
+    config = config.model_copy(update={"sources": {**config.sources, "snailycad-panic": watched}})
+    archive = InMemoryArchive(clock=lambda: NOW)
+    with pytest.raises(VerificationError):
+        deliver(config, "snailycad-panic", "snailycad_panic_button.json", "a-wrong-token", archive)
+    state = InMemorySourceStateStore(FixedClock())
+    heard_now = NOW + timedelta(hours=1)
+    state.put(seen_key("snailycad-panic"), SEEN_SK, {"at": heard_now.timestamp()})
+    records = recovery.select(archive, source="snailycad-panic", since=NOW - timedelta(hours=2), until=NOW)
+    # When the refused deliveries are replayed (not a dry run: they verify now and are queued)
+    built = recovery.build(records, config, StaticSecrets({SECRET: "a-wrong-token"}), state, dry_run=False)
+    assert len(built.verified) == 1
+    # Then the source is still heard when the ingress last heard it, not when the replayed one arrived
+    # (an hour earlier: the quiet alarm would then fire for a source that sends)
+    assert state.get(seen_key("snailycad-panic"), SEEN_SK) == {"at": heard_now.timestamp()}

@@ -212,7 +212,12 @@ def build(
             continue
         queue = _Captured()
         deps = IngressDeps(
-            config=config, secrets=secrets, publisher=queue, source_state=state, replay=InMemoryReplayGuard()
+            config=config,
+            secrets=secrets,
+            publisher=queue,
+            source_state=state,
+            replay=InMemoryReplayGuard(),
+            notes_heard=False,  # a delivery of hours ago: the sender is not heard now
         )
         try:
             with _quiet():
