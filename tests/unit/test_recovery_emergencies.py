@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from relay.errors import VerificationError
 from relay.ingress.pipeline import InboundRequest, IngressDeps, accept_webhook
 from relay.memory import InMemoryArchive, InMemorySourceStateStore, StaticSecrets
 from relay.messages import QueueMessage
-from relay.models import seen_key
+from relay.models import cache_key, seen_key
 from relay.watch import SEEN_SK
 from relay_devtools.recovery import replay as recovery
 from relay_devtools.recovery.inspect import message_lines
@@ -136,3 +137,68 @@ def test_a_replay_is_not_the_sender_heard_again() -> None:
     # Then the source is still heard when the ingress last heard it, not when the replayed one arrived
     # (an hour earlier: the quiet alarm would then fire for a source that sends)
     assert state.get(seen_key("snailycad-panic"), SEEN_SK) == {"at": heard_now.timestamp()}
+
+
+def sonoran_login(unit_number: str, key: str) -> dict[str, Any]:
+    body = load_event("sonoran_unit_login.json")
+    body["key"] = key
+    body["data"][0]["unit"]["data"]["unitNum"] = unit_number
+    return body
+
+
+def test_a_replayed_login_never_undoes_what_the_relay_learned_since() -> None:
+    # Given Sonoran's key changed at Sonoran before the relay's: identId 17's login as A-10 was refused
+    # (kept: archive_body), then the relay got the new key and identId 17 logged in again, as B-20
+    config = config_keeping_bodies("sonoran")
+    archive = InMemoryArchive(clock=lambda: NOW)
+    state = InMemorySourceStateStore(FixedClock())
+
+    def send(body: dict[str, Any], secret: str, at: datetime) -> Queue:
+        queue = Queue()
+        deps = IngressDeps(
+            config=config,
+            secrets=StaticSecrets({"relay/sources/sonoran": secret}),
+            publisher=queue,
+            archive=archive,
+            source_state=state,
+        )
+        raw = json.dumps(body).encode()
+        accept_webhook(InboundRequest("sonoran", {"content-type": "application/json"}, raw, at), deps)
+        return queue
+
+    with pytest.raises(VerificationError):
+        send(sonoran_login("A-10", "new-key"), "old-key", NOW)
+    send(sonoran_login("B-20", "new-key"), "new-key", NOW + timedelta(minutes=30))
+    # When the operator replays the source's refused hour with the key fixed
+    records = recovery.select(archive, source="sonoran", since=NOW - timedelta(hours=1), until=NOW)
+    built = recovery.build(
+        records, config, StaticSecrets({"relay/sources/sonoran": "new-key"}), state, dry_run=False
+    )
+    assert len(built.verified) == 1
+    # Then its unit changes are queued (the consumer dates them), but identId 17 is still B-20:
+    # a panic from identId 17 now panics B-20, not the unit it was an hour ago
+    panic = {"key": "new-key", "type": "EVENT_UNIT_PANIC", "data": [{"identIds": [17], "isPanic": True}]}
+    queued = send(panic, "new-key", NOW + timedelta(minutes=40))
+    assert [p.unit for message in queued.sent for p in message.panics] == ["B-20"]
+
+
+def test_a_replay_teaches_the_relay_a_login_it_never_learned() -> None:
+    # Given identId 17's only login was refused (a wrong key), and nothing of it was learned since
+    config = config_keeping_bodies("sonoran")
+    archive = InMemoryArchive(clock=lambda: NOW)
+    state = InMemorySourceStateStore(FixedClock())
+    deps = IngressDeps(
+        config=config,
+        secrets=StaticSecrets({"relay/sources/sonoran": "old-key"}),
+        publisher=Queue(),
+        archive=archive,
+        source_state=state,
+    )
+    raw = json.dumps(sonoran_login("A-10", "new-key")).encode()
+    with pytest.raises(VerificationError):
+        accept_webhook(InboundRequest("sonoran", {"content-type": "application/json"}, raw, NOW), deps)
+    # When it is replayed with the key fixed
+    records = recovery.select(archive, source="sonoran", since=NOW - timedelta(hours=1), until=NOW)
+    recovery.build(records, config, StaticSecrets({"relay/sources/sonoran": "new-key"}), state, dry_run=False)
+    # Then the relay knows identId 17 as A-10 (its later statuses and panics name the unit)
+    assert state.get(cache_key("sonoran"), "ident#17") == {"id": "A-10", "location": "Sandy Shores"}

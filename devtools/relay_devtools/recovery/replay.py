@@ -142,6 +142,29 @@ class _Overlay:
         self.deleted.add((pk, sk))
 
 
+class _FillOnly:
+    """The source state a replay writes: it may teach the relay what it never learned (a refused login's
+    identId), never undo what it learned since (a newer login of that identId, a logout): a key that
+    holds a value is left alone, unless this replay wrote it. The store keeps no dates, and a replayed
+    delivery is older than anything written since it was refused."""
+
+    def __init__(self, under: SourceStateStore) -> None:
+        self.under = under
+        self.mine: set[tuple[str, str]] = set()
+
+    def get(self, pk: str, sk: str) -> Any | None:
+        return self.under.get(pk, sk)
+
+    def put(self, pk: str, sk: str, value: Any, ttl_seconds: int = SOURCE_STATE_TTL_SECONDS) -> None:
+        if (pk, sk) in self.mine or self.under.get(pk, sk) is None:
+            self.mine.add((pk, sk))
+            self.under.put(pk, sk, value, ttl_seconds)
+
+    def delete(self, pk: str, sk: str) -> None:
+        if (pk, sk) in self.mine:
+            self.under.delete(pk, sk)
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """The pipeline's own log lines stay out of the command's output (its result says what happened)."""
@@ -196,7 +219,9 @@ def build(
     """The messages the records become now (refused ones through the ingress pipeline)."""
     replay = Replay()
     # A dry run's state writes (Sonoran's identIds of a login it replays) stay in memory, for every record.
-    state = _Overlay(source_state) if dry_run else source_state
+    state: SourceStateStore | None = _Overlay(source_state) if dry_run else source_state
+    if state is not None and not dry_run:
+        state = _FillOnly(state)
     for record in records:
         if record.outcome == "accepted":
             try:
