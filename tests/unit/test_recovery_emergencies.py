@@ -202,3 +202,23 @@ def test_a_replay_teaches_the_relay_a_login_it_never_learned() -> None:
     recovery.build(records, config, StaticSecrets({"relay/sources/sonoran": "new-key"}), state, dry_run=False)
     # Then the relay knows identId 17 as A-10 (its later statuses and panics name the unit)
     assert state.get(cache_key("sonoran"), "ident#17") == {"id": "A-10", "location": "Sandy Shores"}
+
+
+def test_a_replays_state_guards_only_the_adapters_blind_caches() -> None:
+    # Given source state an adapter's cache holds and ER:LC state its adapter reads, merges and writes
+    under = InMemorySourceStateStore(FixedClock())
+    under.put(cache_key("sonoran"), "ident#17", {"id": "B-20"})
+    under.put("roster#main", "held", {"held": ["newer"]})
+    state = recovery.ReplayState(under)
+    # When a replay writes over both, and deletes both
+    state.put(cache_key("sonoran"), "ident#17", {"id": "A-10"})
+    state.put("roster#main", "held", {"held": ["newer", "replayed"]})
+    # Then the cache keeps what the relay learned since, the merged item takes the merge
+    assert under.get(cache_key("sonoran"), "ident#17") == {"id": "B-20"}
+    assert under.get("roster#main", "held") == {"held": ["newer", "replayed"]}
+    state.delete(cache_key("sonoran"), "ident#17")
+    assert under.get(cache_key("sonoran"), "ident#17") == {"id": "B-20"}
+    # ... and what the replay itself put in the cache, it may change again (a login, then its logout)
+    state.put(cache_key("sonoran"), "ident#18", {"id": "C-30"})
+    state.delete(cache_key("sonoran"), "ident#18")
+    assert under.get(cache_key("sonoran"), "ident#18") is None

@@ -34,7 +34,7 @@ from relay.ingress.archive import secret_digest
 from relay.ingress.pipeline import InboundRequest, IngressDeps, accept_webhook
 from relay.memory import InMemoryReplayGuard, InMemorySourceStateStore
 from relay.messages import QueueMessage
-from relay.models import SOURCE_STATE_TTL_SECONDS, utc_now
+from relay.models import SOURCE_STATE_TTL_SECONDS, cache_key, utc_now
 from relay.observability import logger
 from relay.ports.archive import ArchivedDelivery, ArchiveReader
 from relay.ports.partner import PartnerUnit
@@ -142,26 +142,34 @@ class _Overlay:
         self.deleted.add((pk, sk))
 
 
-class _FillOnly:
-    """The source state a replay writes: it may teach the relay what it never learned (a refused login's
-    identId), never undo what it learned since (a newer login of that identId, a logout): a key that
-    holds a value is left alone, unless this replay wrote it. The store keeps no dates, and a replayed
-    delivery is older than anything written since it was refused."""
+# The adapters' own caches (Sonoran's identId -> unit): written blind, one key at a time, by the newest
+# delivery. The other source state (ER:LC's held commands, reports, lookups) is read, merged and written.
+CACHE_PARTITION = cache_key("")
+
+
+class ReplayState:
+    """The source state a replay writes: in an adapter's cache it may teach the relay what it never
+    learned (a refused login's identId), never undo what it learned since (a newer login of that
+    identId, a logout): a cache key that holds a value is left alone, unless this replay wrote it. The
+    cache keeps no dates, and a replayed delivery is older than anything written since it was refused."""
 
     def __init__(self, under: SourceStateStore) -> None:
         self.under = under
         self.mine: set[tuple[str, str]] = set()
 
+    def _free(self, pk: str, sk: str) -> bool:
+        return not pk.startswith(CACHE_PARTITION) or (pk, sk) in self.mine
+
     def get(self, pk: str, sk: str) -> Any | None:
         return self.under.get(pk, sk)
 
     def put(self, pk: str, sk: str, value: Any, ttl_seconds: int = SOURCE_STATE_TTL_SECONDS) -> None:
-        if (pk, sk) in self.mine or self.under.get(pk, sk) is None:
+        if self._free(pk, sk) or self.under.get(pk, sk) is None:
             self.mine.add((pk, sk))
             self.under.put(pk, sk, value, ttl_seconds)
 
     def delete(self, pk: str, sk: str) -> None:
-        if (pk, sk) in self.mine:
+        if self._free(pk, sk):
             self.under.delete(pk, sk)
 
 
@@ -221,7 +229,7 @@ def build(
     # A dry run's state writes (Sonoran's identIds of a login it replays) stay in memory, for every record.
     state: SourceStateStore | None = _Overlay(source_state) if dry_run else source_state
     if state is not None and not dry_run:
-        state = _FillOnly(state)
+        state = ReplayState(state)
     for record in records:
         if record.outcome == "accepted":
             try:
