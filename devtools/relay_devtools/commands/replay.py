@@ -40,6 +40,8 @@ def instant(text: str, now: datetime) -> datetime:
     """`30m` ago, or an ISO 8601 time (UTC when it names no zone)."""
     try:
         return now - parse_since(text)
+    except OverflowError:
+        raise ValueError(f"{text!r} reaches back before any date") from None
     except ValueError:
         pass
     try:
@@ -59,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
         until = instant(args.until, now) if args.until else now
     except ValueError as exc:
         print(f"relay replay: {exc}", file=sys.stderr)
+        return 2
+    if since is not None and until < since:
+        print(
+            f"relay replay: --until {args.until} is before --since {args.since}: the window is empty",
+            file=sys.stderr,
+        )
         return 2
     try:
         target = resolve(args)
@@ -88,6 +96,9 @@ def _replay(args: argparse.Namespace, target: Target, records: list[ArchivedDeli
     )
     for line in replay_lines(built):
         print(line)
+    if not records and args.source and args.source not in target.config.sources:
+        known = ", ".join(sorted(target.config.sources))
+        print(f"relay replay: no source {args.source!r} in {target.name}'s config (sources: {known})")
     if args.dry_run:
         keys = recovery.unit_keys(built.messages, UnitPolicy.from_config(target.config))
         try:

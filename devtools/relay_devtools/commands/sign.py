@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from relay.config.loader import load_config
-from relay.config.schema import RelayConfig, SourceConfig
+from relay.config.schema import BodyKeySignature, RelayConfig, SourceConfig
 from relay_devtools.options import DEFAULTS, Subparsers, beside_local, chosen_source, printable
 from relay_devtools.webhooks.samples import default_body, stamped
 
@@ -158,6 +158,8 @@ def _signed(
             print(f"relay sign: body from {origin}, as a new event (its times set to now)", file=sys.stderr)
         elif origin.startswith("events/"):
             print(f"relay sign: body from {origin} (its event times as the file has them)", file=sys.stderr)
+    if isinstance(source.signature, BodyKeySignature):
+        _check_body_key_body(body, source.signature.field)
     try:
         delivery = sign(source.signature, body, secret, private_key=private_key)
     except ValueError as exc:  # a value the scheme cannot use (decode_whsec's words): name the secret
@@ -169,6 +171,21 @@ def _signed(
         f"/{delivery.path_token}" if delivery.path_token else ""
     )
     return url, delivery.headers, delivery.body
+
+
+def _check_body_key_body(body: bytes, field: str) -> None:
+    """A body-key sender puts its key in a field of the JSON object it sends: a body that is none cannot
+    be signed (said as the body's fault, not the secret's)."""
+    try:
+        payload = json.loads(body)
+    except ValueError as exc:
+        raise SystemExit(
+            f"relay sign: the body is not JSON ({exc}); a body-key source's key goes in it"
+        ) from None
+    if not isinstance(payload, dict):
+        raise SystemExit(
+            f"relay sign: the body is JSON but not an object; a body-key source's key goes in its {field!r}"
+        )
 
 
 def _why_rejected(args: argparse.Namespace) -> str:

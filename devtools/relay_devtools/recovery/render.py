@@ -42,4 +42,9 @@ def replay_lines(replay: Replay) -> list[str]:
         )
     for record, why in replay.unreadable:
         lines.append(printable(f"  {record.received_at.isoformat()}  {record.lookup_id}  not read: {why}"))
+    if replay.calls_left_out or replay.panics_left_out:
+        lines.append(
+            f"  left out: {replay.calls_left_out} calls, {replay.panics_left_out} panics "
+            "(an event of its moment is never sent again; only unit changes are replayed)"
+        )
     return lines

@@ -34,7 +34,7 @@ from relay.ingress.archive import secret_digest
 from relay.ingress.pipeline import InboundRequest, IngressDeps, accept_webhook
 from relay.memory import InMemoryReplayGuard, InMemorySourceStateStore
 from relay.messages import QueueMessage
-from relay.models import SOURCE_STATE_TTL_SECONDS, utc_now
+from relay.models import SOURCE_STATE_TTL_SECONDS, cache_key, utc_now
 from relay.observability import logger
 from relay.ports.archive import ArchivedDelivery, ArchiveReader
 from relay.ports.partner import PartnerUnit
@@ -51,6 +51,20 @@ class Replay:
     verified: list[ArchivedDelivery] = field(default_factory=list)  # refused then, verified now
     still_refused: list[tuple[ArchivedDelivery, str]] = field(default_factory=list)
     unreadable: list[tuple[ArchivedDelivery, str]] = field(default_factory=list)
+    # The calls and panics the records carried, never queued again (UNIT_MESSAGE_KEYS says why).
+    calls_left_out: int = 0
+    panics_left_out: int = 0
+
+    def take_units_of(self, bodies: Sequence[str]) -> None:
+        """Queue the unit changes of these messages and count (leaving them out) their calls and panics;
+        raises ValueError or ValidationError, taking nothing, when one of them cannot be read."""
+        messages = [unit_changes_of(body) for body in bodies]
+        for body in bodies:
+            data = json.loads(body)
+            calls, panics = data.get("calls"), data.get("panics")
+            self.calls_left_out += len(calls) if isinstance(calls, list) else 0
+            self.panics_left_out += len(panics) if isinstance(panics, list) else 0
+        self.messages += [message for message in messages if message is not None]
 
 
 # What a replay re-queues of an archived message: its unit changes and their envelope. Any other signal
@@ -128,6 +142,37 @@ class _Overlay:
         self.deleted.add((pk, sk))
 
 
+# The adapters' own caches (Sonoran's identId -> unit): written blind, one key at a time, by the newest
+# delivery. The other source state (ER:LC's held commands, reports, lookups) is read, merged and written.
+CACHE_PARTITION = cache_key("")
+
+
+class ReplayState:
+    """The source state a replay writes: in an adapter's cache it may teach the relay what it never
+    learned (a refused login's identId), never undo what it learned since (a newer login of that
+    identId, a logout): a cache key that holds a value is left alone, unless this replay wrote it. The
+    cache keeps no dates, and a replayed delivery is older than anything written since it was refused."""
+
+    def __init__(self, under: SourceStateStore) -> None:
+        self.under = under
+        self.mine: set[tuple[str, str]] = set()
+
+    def _free(self, pk: str, sk: str) -> bool:
+        return not pk.startswith(CACHE_PARTITION) or (pk, sk) in self.mine
+
+    def get(self, pk: str, sk: str) -> Any | None:
+        return self.under.get(pk, sk)
+
+    def put(self, pk: str, sk: str, value: Any, ttl_seconds: int = SOURCE_STATE_TTL_SECONDS) -> None:
+        if self._free(pk, sk) or self.under.get(pk, sk) is None:
+            self.mine.add((pk, sk))
+            self.under.put(pk, sk, value, ttl_seconds)
+
+    def delete(self, pk: str, sk: str) -> None:
+        if self._free(pk, sk):
+            self.under.delete(pk, sk)
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """The pipeline's own log lines stay out of the command's output (its result says what happened)."""
@@ -182,15 +227,16 @@ def build(
     """The messages the records become now (refused ones through the ingress pipeline)."""
     replay = Replay()
     # A dry run's state writes (Sonoran's identIds of a login it replays) stay in memory, for every record.
-    state = _Overlay(source_state) if dry_run else source_state
+    state: SourceStateStore | None = _Overlay(source_state) if dry_run else source_state
+    if state is not None and not dry_run:
+        state = ReplayState(state)
     for record in records:
         if record.outcome == "accepted":
             try:
-                messages = [unit_changes_of(body) for body in record.messages]
+                replay.take_units_of(record.messages)
             except (ValidationError, ValueError) as exc:
                 replay.unreadable.append((record, str(exc).splitlines()[0]))
                 continue
-            replay.messages += [m for m in messages if m is not None]
             replay.taken.append(record)
             continue
         request = _request_now(record, config, secrets)
@@ -199,7 +245,12 @@ def build(
             continue
         queue = _Captured()
         deps = IngressDeps(
-            config=config, secrets=secrets, publisher=queue, source_state=state, replay=InMemoryReplayGuard()
+            config=config,
+            secrets=secrets,
+            publisher=queue,
+            source_state=state,
+            replay=InMemoryReplayGuard(),
+            notes_heard=False,  # a delivery of hours ago: the sender is not heard now
         )
         try:
             with _quiet():
@@ -210,7 +261,9 @@ def build(
             )
             continue
         replay.verified.append(record)
-        replay.messages += queue.messages
+        # A refused delivery's call or panic was never sent: hours late, it would be news of another
+        # moment (a unit panicking now), so it is left out as an accepted one's is.
+        replay.take_units_of([message.body() for message in queue.messages])
     return replay
 
 

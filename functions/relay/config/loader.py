@@ -135,7 +135,8 @@ def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
             raise ConfigError(f"{path}: not a regular file (a pipe or a device is never a {what})")
         if status.st_size > MAX_TOML_BYTES:
             raise ConfigError(f"{path}: larger than {MAX_TOML_BYTES // 1024} KiB: not a {what}")
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark (Windows Notepad saves one) is not TOML, but is no reason to refuse
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except IsADirectoryError:

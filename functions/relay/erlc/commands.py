@@ -62,6 +62,29 @@ class ErlcEventsOptions(FieldRules):
         return value
 
     @model_validator(mode="after")
+    def _panic_commands_can_be_typed(self) -> ErlcEventsOptions:
+        """A panic command a player can type, and only a panic: one written with the prefix (`;panic`)
+        or with a space would never match (players' panics silently ignored), one that is also a status
+        command or an alias would turn every `;status 10-8` into a panic."""
+        others = {_fold(name) for name in [*self.status_commands, *self.aliases]}
+        for name in self.panic_commands:
+            if name.startswith(self.prefix):
+                raise ValueError(
+                    f"panic_commands: {name!r} starts with the prefix {self.prefix!r}: "
+                    f"write it without it ({name[len(self.prefix) :]!r})"
+                )
+            if len(name.split()) != 1:
+                raise ValueError(
+                    f"panic_commands: {name!r} is not one word (a command's name is its first word)"
+                )
+            if _fold(name) in others:
+                raise ValueError(
+                    f"panic_commands: {name!r} is also a status command or an alias: "
+                    "every status typed with it would be a panic"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _keys_differ_in_more_than_case(self) -> ErlcEventsOptions:
         for where, keys in (
             ("value_maps.status", list(self.value_maps.get("status", {}))),

@@ -99,6 +99,9 @@ class IngressDeps:
     emergencies: Publisher | None = None
     # Where accepted deliveries are kept for `relay inspect` and `relay replay`; None = nowhere.
     archive: ArchiveWriter | None = None
+    # Whether an authentic delivery notes its source as heard (relay.watch); `relay replay` runs the
+    # pipeline on deliveries of hours ago, which say nothing of whether the sender sends now.
+    notes_heard: bool = True
     _adapters: dict[str, tuple[Adapter, AdapterKind]] = field(default_factory=dict)
     _warned: bool = False
     _refetched: dict[str, datetime] = field(default_factory=dict)
@@ -341,7 +344,8 @@ def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:
         )
         archive.keep_or_log(deps.archive, record, deps.config.archive.days)
         raise
-    note_heard(deps.source_state, request.source, source, request.received_at, deps._heard)
+    if deps.notes_heard:
+        note_heard(deps.source_state, request.source, source, request.received_at, deps._heard)
     webhook_id, key = _identify(request, source, verified, payload)
     if payload is None:
         return Accepted(request.source, webhook_id, 0, 0)  # authentic, but no event in it
