@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import platform
 import sys
@@ -21,8 +22,15 @@ def main() -> int:
         module = importlib.import_module(f"{package.__name__}.{module_info.name}")
         print(f"\n## {module_info.name}: {(module.__doc__ or '').strip().splitlines()[0]}")
         print(f"{'measured':48} {'value':>14}   {'baseline':44} {'value':>14} {'ratio':>8}")
-        with package.quiet():  # the relay's log lines and metrics are written, to /dev/null
-            rows = module.run()
+        # A bench that runs relay local leaves its environment behind (RELAY_CONFIG names a file it
+        # has deleted since): each starts from the environment the command was given.
+        given = dict(os.environ)
+        try:
+            with package.quiet():  # the relay's log lines and metrics are written, to /dev/null
+                rows = module.run()
+        finally:
+            os.environ.clear()
+            os.environ.update(given)
         for row in rows:
             print(
                 f"{row.name:48} {row.value:>11.3f} {row.unit:<3}  {row.baseline_name:44} "
