@@ -25,6 +25,19 @@ delivered holds back no other. Such a message carries `calls` or `panics` instea
 The consumer reads any message on either queue (a redriven one may come back on the other). A list
 that is empty is left out of the body, so a unit message is what it always was.
 
+An emergency the relay acknowledged but can deliver to no unit (a Sonoran panic of an identId no login
+made known, an ER:LC panic held for a player no poll found in time) is written straight to the DLQ, its
+reason in the `relay-reason` attribute, as a message that carries `undelivered` (`undelivered_letters`):
+
+```json
+{"v": 1, "source": "cad", ..., "undelivered": [{"kind": "panic", "who": "Sonoran identId 17",
+  "at": "...", "reason": "no login made identId 17 known: the unit must log in (or be updated) again"}]}
+```
+
+`relay redrive` may send it back: the consumer acknowledges it and writes nothing (a panic pressed
+minutes or hours ago is not sent late; the player presses again), logging "undelivered emergency
+redriven".
+
 Bodies are ASCII JSON (every other character escaped): SQS refuses some characters a JSON string may
 hold (U+FFFE, U+FFFF), and a sender's valid payload must never become a queue error. ASCII also makes
 a body's length its size in bytes.
@@ -40,7 +53,10 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from relay.models import CallChange, Instant, Panic, UnitChange
+from relay.errors import QueueUnavailableError
+from relay.models import CallChange, Instant, Panic, Undelivered, UnitChange, format_instant
+from relay.observability import logger
+from relay.ports.queue import DeadLetter, DeadLetterPort
 
 # Each message stays well under SQS's 1 MiB so a batch holds several and the consumer's 6 MB invoke fits.
 MAX_MESSAGE_BYTES = 128 * 1024
@@ -66,11 +82,13 @@ class QueueMessage(BaseModel):
     changes: list[UnitChange] = Field(default_factory=list)
     calls: list[CallChange] = Field(default_factory=list)
     panics: list[Panic] = Field(default_factory=list)
+    # Emergencies that could not be delivered: only ever in the DLQ (written there by whoever found it).
+    undelivered: list[Undelivered] = Field(default_factory=list)
     offset: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _carries_something(self) -> QueueMessage:
-        if not (self.changes or self.calls or self.panics):
+        if not (self.changes or self.calls or self.panics or self.undelivered):
             raise ValueError("changes: a message carries at least one unit change, call or panic")
         return self
 
@@ -81,7 +99,7 @@ class QueueMessage(BaseModel):
     def body(self) -> str:
         """The SQS body of this message: its JSON, ASCII only (`offset` and empty lists left out)."""
         data = self.model_dump(mode="json")
-        for name in ("offset", "changes", "calls", "panics"):
+        for name in ("offset", "changes", "calls", "panics", "undelivered"):
             if not data[name]:
                 del data[name]
         return _ascii_json(data)
@@ -145,6 +163,48 @@ def emergency_messages(
     return [QueueMessage(**common, panics=[panic]) for panic in panics] + [
         QueueMessage(**common, calls=[call], offset=index) for index, call in enumerate(calls)
     ]
+
+
+def undelivered_letters(
+    *,
+    source: str,
+    mdt_id: str,
+    guild_id: str,
+    actor: str | None,
+    webhook_id: str | None,
+    received_at: datetime,
+    undelivered: Sequence[Undelivered],
+) -> list[DeadLetter]:
+    """One dead letter per undelivered emergency, with its reason (DeadLetterPort.send takes them)."""
+    letters = []
+    for index, item in enumerate(undelivered):
+        message = QueueMessage(
+            source=source,
+            mdt_id=mdt_id,
+            guild_id=guild_id,
+            actor=actor,
+            webhook_id=webhook_id,
+            received_at=received_at,
+            undelivered=[item],
+        )
+        name = f"undelivered:{webhook_id or format_instant(received_at)}:{index}"
+        letters.append(DeadLetter(name, message.body(), item.describe(source)))
+    return letters
+
+
+def send_undelivered(port: DeadLetterPort | None, letters: Sequence[DeadLetter]) -> None:
+    """Dead-letter every letter, or raise QueueUnavailableError: a sender's request is then answered 503
+    and retried (what it already queued comes again: the merge and the panic window absorb the copies);
+    the poll is tried again at its next run. No port (`relay replay`, a stack without a DLQ): logged."""
+    if not letters:
+        return
+    if port is None:
+        logger.warning("no DLQ here: undelivered emergencies only logged", extra={"count": len(letters)})
+        return
+    missing = {letter.message_id for letter in letters} - port.send(letters)
+    if missing:
+        logger.error("undelivered emergencies not dead-lettered", extra={"count": len(missing)})
+        raise QueueUnavailableError()
 
 
 def split_messages(template: QueueMessage, max_bytes: int = MAX_MESSAGE_BYTES) -> list[QueueMessage]:

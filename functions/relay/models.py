@@ -218,6 +218,29 @@ class Panic(BaseModel):
     address: Annotated[str, StringConstraints(max_length=MAX_FIELD_LENGTH)] | None = None
 
 
+# SQS's message attributes (the reason) are bounded: a reason's parts are cut to fit (relay.aws.sqs).
+MAX_UNDELIVERED_TEXT = 300
+
+
+class Undelivered(BaseModel):
+    """An acknowledged emergency no unit could be found for: what, who, when it was pressed, and why
+    it could not be delivered with how to fix it (the DLQ's reason)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["panic"] = "panic"
+    who: str = Field(min_length=1, max_length=MAX_UNDELIVERED_TEXT)
+    at: Instant
+    reason: str = Field(min_length=1, max_length=MAX_UNDELIVERED_TEXT)
+
+    def describe(self, source: str) -> str:
+        """The DLQ's reason: `panic of Sonoran identId 17 (source cad) pressed 2026-...Z: <reason>`."""
+        return (
+            f"{self.kind} of {self.who} (source {source}) pressed {format_instant(self.at)}: not delivered: "
+            f"{self.reason}. Redriven, it is acknowledged and changes nothing (a panic is never sent late)"
+        )
+
+
 def encodable(text: str) -> bool:
     """Whether a str can be UTF-8 encoded: a JSON `\\ud800` escape or a hand-made event can hold lone
     surrogates, which no queue, table or partner will take."""

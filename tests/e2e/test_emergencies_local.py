@@ -111,3 +111,23 @@ def test_relay_calls_without_a_stack_says_what_to_do(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "is `relay local` (its Northca emulator) running?" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_sonoran_panic_of_an_unknown_identid_is_in_the_dlq_with_its_reason(
+    stack: LocalProcess, tmp_path: Path
+) -> None:
+    # Given a panic of an identId no login made known
+    body = tmp_path / "panic.json"
+    panic = {"type": "EVENT_UNIT_PANIC", "data": [{"identIds": [4242], "isPanic": True}]}
+    body.write_text(json.dumps({"key": "sonoran-community-api-key", **panic}))
+    common = ["--config", str(stack.config), "--secrets", str(stack.secrets)]
+    # When Sonoran sends it
+    sent = relay_cli(
+        *common, "sign", "sonoran", "--file", str(body), "--send", "--url", stack.base, cwd=stack.workdir
+    )
+    # Then it is acknowledged, and the admin's `relay redrive --list` shows it with who, when and the fix
+    assert sent.returncode == 0 and sent.stdout.startswith("202 "), sent.stdout + sent.stderr
+    listed = relay_cli("redrive", "--list", cwd=stack.workdir)
+    assert listed.returncode == 0, listed.stderr
+    assert "panic of Sonoran identId 4242 (source sonoran) pressed" in listed.stdout, listed.stdout
+    assert "the unit must log in (or be updated) in Sonoran again" in listed.stdout

@@ -201,11 +201,13 @@ def test_iam_the_ingress_may_read_the_erlc_server_keys_for_its_lookups(template:
 
 # function -> the queues it may send to (SAM's SQSSendMessagePolicy), and nothing else of SQS's sends.
 SQS_SENDS: dict[str, set[str]] = {
-    "IngressFunction": {"WebhookQueue", "EmergencyQueue"},
+    # Its queues, and the DLQ for a panic no unit could be found for (with its reason).
+    "IngressFunction": {"WebhookQueue", "EmergencyQueue", "WebhookDLQ"},
     # Its rechecks (the webhook queue) and its dead letters, with their reasons.
     "ConsumerFunction": {"WebhookQueue", "WebhookDLQ"},
     # The roster poll's unit changes, and its emergency calls (and released panics) on their own queue.
-    "ScheduledFunction": {"WebhookQueue", "EmergencyQueue"},
+    # ... and the DLQ for a held panic that expired (with its reason).
+    "ScheduledFunction": {"WebhookQueue", "EmergencyQueue", "WebhookDLQ"},
 }
 
 

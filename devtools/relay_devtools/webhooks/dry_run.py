@@ -21,7 +21,7 @@ from relay.config.schema import RelayConfig, SourceConfig
 from relay.erlc.roster import ROSTER_SK, build_roster, dump_roster, parse_players
 from relay.errors import ErlcResponseError
 from relay.ingress.body import parse_json_object
-from relay.ingress.pipeline import relayed_messages
+from relay.ingress.relayed import relayed_messages
 from relay.memory import InMemorySourceStateStore
 from relay.messages import QueueMessage, emergency_messages, queue_messages
 from relay.models import roster_key

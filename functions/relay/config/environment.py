@@ -43,6 +43,8 @@ class IngressEnvironment(FunctionEnvironment):
     ERLC_BASE_URL: str | None = None
     # Where accepted deliveries are kept (relay.toml's [archive] days: how long; 0: not kept).
     ARCHIVE_TABLE: str | None = None
+    # A panic no unit could be found for (Sonoran's unknown identId) goes here with its reason.
+    DLQ_URL: str | None = None
 
 
 class ConsumerEnvironment(FunctionEnvironment):
@@ -68,6 +70,8 @@ class ScheduledEnvironment(FunctionEnvironment):
     STATE_TABLE: str = Field(min_length=1)
     # Overrides every ER:LC server's base_url (the local ER:LC emulator).
     ERLC_BASE_URL: str | None = None
+    # A held panic whose player's unit was found too late goes here with its reason.
+    DLQ_URL: str | None = None
 
 
 class NotifierEnvironment(BaseModel):

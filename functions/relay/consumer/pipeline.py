@@ -77,6 +77,15 @@ def parse_records(records: Iterable[Mapping[str, Any]], outcome: BatchOutcome) -
         if reason is None:
             receipt = str(record.get("receiptHandle") or "")
             parsed.append(Delivery(message_id, receipt, _receive_count(record), message))
+            if message.undelivered:
+                # Redriven from the DLQ (relay.messages): acknowledged, nothing written, never sent late.
+                logger.warning(
+                    "undelivered emergency redriven: acknowledged, nothing written",
+                    extra={
+                        "message_id": message_id,
+                        "reason": message.undelivered[0].describe(message.source),
+                    },
+                )
             continue
         # Dead-lettered with its reason, or reported failed (to the DLQ after maxReceiveCount).
         outcome.poison[message_id] = reason

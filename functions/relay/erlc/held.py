@@ -16,18 +16,24 @@ player's unit is found; a player's panics are kept before their status commands 
 
 Bounded: at most `MAX_HELD_PER_PLAYER` commands per player (the newest), each for at most the source's
 `hold_seconds` (the item's TTL too); a command whose player is not found as a unit by then is dropped
-(a panic is logged as not delivered when it is held: relay.erlc.newcomers).
+(a panic is logged as not delivered when it is held: relay.erlc.newcomers). A held panic found expired
+(its player's unit found too late, or a newer command held over it) is not dropped: it goes to the DLQ
+with its reason (`expired_panic_letters`). One whose player is never found again leaves with the
+item's TTL: only the EMERGENCY NOT DELIVERED line of its hold tells of it (docs/sources/erlc.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from relay.models import Panic, UnitChange
+from relay.config.schema import SourceConfig
+from relay.messages import undelivered_letters
+from relay.models import Panic, Undelivered, UnitChange
+from relay.ports.queue import DeadLetter
 
 # The longest a source may hold a command (ErlcEventsOptions.hold_seconds's bound).
 MAX_HELD_SECONDS = 900
@@ -111,3 +117,42 @@ def releasable(held: Iterable[HeldCommand], now: float) -> tuple[list[HeldComman
     for command in held:
         (expired if command.expires_at <= now else released).append(command)
     return released, expired
+
+
+def expired_panic(command: HeldCommand, player_id: str, server: str) -> Undelivered | None:
+    """What an expired held command was, if it was a panic: never delivered, with why and how to fix it."""
+    if command.panic is None:
+        return None
+    held_for = round(command.expires_at - command.received_at)
+    return Undelivered(
+        who=f"ER:LC player {player_id[:32]} (server {server[:64]})",
+        at=_instant(command.at),
+        reason=(
+            f"held {held_for} s for a player not on the roster yet, and no poll or lookup found their unit "
+            "in that time (not on duty, or PRC listed them late), so it is not sent late: the player "
+            "presses ;panic again once on duty (the source's hold_seconds, up to 900, waits longer)"
+        ),
+    )
+
+
+def expired_panic_letters(
+    expired: Iterable[HeldCommand], player_id: str, server: str, sources: Mapping[str, SourceConfig]
+) -> list[DeadLetter]:
+    """The dead letters of the panics among a player's expired held commands, each in its delivery's name."""
+    letters: list[DeadLetter] = []
+    for command in expired:
+        item = expired_panic(command, player_id, server)
+        if item is None:
+            continue
+        source = sources.get(command.source)
+        letters += undelivered_letters(
+            source=command.source,
+            # A source relay.toml no longer names has no MDT to name: the reason still says it all.
+            mdt_id=source.mdt_id if source else "-",
+            guild_id=source.guild_id if source else "-",
+            actor=source.actor if source else None,
+            webhook_id=command.webhook_id,
+            received_at=command.received(),
+            undelivered=[item],
+        )
+    return letters

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from relay.erlc.held import HeldCommand, dump_held, held_key, hold, load_held, releasable
+from relay.erlc.held import HeldCommand, dump_held, expired_panic, held_key, hold, load_held, releasable
 from relay.erlc.roster import ROSTER_SK, RosterUnit, build_roster, load_stored
 from relay.erlc.sync import SEEN_SK, dump_seen, join_changes, known_units, load_seen, lookup_sync
 from relay.errors import ErlcLookupSkippedError
@@ -79,7 +79,12 @@ def newcomer(typed: Typed, server: str, hold_seconds: int, context: AdapterConte
         expires_at=now + hold_seconds,
         panic=typed.panic,
     )
-    state.put(pk, item, dump_held(hold(load_held(state.get(pk, item)), command, now)), hold_seconds + 60)
+    before = load_held(state.get(pk, item))
+    # hold() drops what expired: a panic among them goes to the DLQ with its reason (the ingress's notes).
+    for expired in releasable(before, now)[1]:
+        if (undelivered := expired_panic(expired, typed.player_id, server)) is not None:
+            context.notes.undelivered.append(undelivered)
+    state.put(pk, item, dump_held(hold(before, command, now)), hold_seconds + 60)
     if context.lookup is None:
         return _held(typed, "no lookup here", context, hold_seconds)
     try:

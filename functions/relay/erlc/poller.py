@@ -29,7 +29,7 @@ from relay.erlc.call_sync import (
 )
 from relay.erlc.calls import source_of
 from relay.erlc.fetch import DEFAULT_HOLD_SECONDS, MakeClient, fetch_players, held_until, hold, hold_after
-from relay.erlc.held import HeldCommand, held_key, load_held, releasable
+from relay.erlc.held import HeldCommand, expired_panic_letters, held_key, load_held, releasable
 from relay.erlc.roster import ROSTER_SK, StoredRoster, dump_stored, load_stored
 from relay.erlc.sync import SEEN_SK, Sync, join_changes, load_seen, offline_sync, poll_sync
 from relay.errors import (
@@ -41,10 +41,11 @@ from relay.errors import (
     QueueUnavailableError,
     SourceStateUnavailableError,
 )
-from relay.messages import Publisher, QueueMessage, emergency_messages, queue_messages
+from relay.messages import Publisher, QueueMessage, emergency_messages, queue_messages, send_undelivered
 from relay.models import Panic, UnitChange, roster_key, utc_now
 from relay.observability import logger
 from relay.ports.erlc import PlayersAnswer
+from relay.ports.queue import DeadLetter, DeadLetterPort
 from relay.ports.secrets import SecretsSource
 from relay.ports.stores import SourceStateStore
 from relay.watch import check_server
@@ -81,6 +82,8 @@ class RosterPollDeps:
     sources: Mapping[str, SourceConfig] = field(default_factory=dict)
     # The emergency queue (calls, held panics: no batching window); None: `publisher`.
     emergencies: Publisher | None = None
+    # A held panic whose player's unit was found after its hold ran out goes here, with its reason.
+    dead_letters: DeadLetterPort | None = None
 
 
 class _Offline:
@@ -134,7 +137,7 @@ def poll_server(name: str, server: ErlcServerConfig, deps: RosterPollDeps) -> Po
     roster = sync.roster.model_copy(
         update={"calls": calls.calls, "keyless": calls.keyless, "polled_at": read_until}
     )
-    urgent, messages, changes = _messages(name, server, sync, held, deps, now)
+    urgent, messages, changes, letters = _messages(name, server, sync, held, deps, now)
     urgent = _call_messages(name, server, calls, now) + urgent
     if urgent:
         # Calls and panics first, on their own queue: they must not wait for the units' window.
@@ -142,6 +145,8 @@ def poll_server(name: str, server: ErlcServerConfig, deps: RosterPollDeps) -> Po
     if messages:
         # Enqueue first: if this fails nothing is stored, and the next poll sends the changes again.
         deps.publisher.send(messages)
+    # Before the held commands are deleted: if the DLQ fails, the next poll finds them again.
+    send_undelivered(deps.dead_letters, letters)
     for player_id in held:
         deps.store.delete(roster_key(name), held_key(player_id))
     if roster != stored:
@@ -257,12 +262,15 @@ def _messages(
     held: Mapping[str, list[HeldCommand]],
     deps: RosterPollDeps,
     now: datetime,
-) -> tuple[list[QueueMessage], list[QueueMessage], int]:
+) -> tuple[list[QueueMessage], list[QueueMessage], int, list[DeadLetter]]:
     """The roster's changes as `erlc:<server>`'s, and each released command as its own delivery's: (the
-    panics, for the emergency queue; the unit changes; how many changes and panics)."""
+    panics, for the emergency queue; the unit changes; how many changes and panics; the dead letters
+    of the held panics that expired)."""
     released: dict[str, list[HeldCommand]] = {}
+    letters: list[DeadLetter] = []
     for player_id, commands in held.items():
         released[player_id], expired = releasable(commands, now.timestamp())
+        letters += expired_panic_letters(expired, player_id, name, deps.sources)
         if expired:
             log = logger.warning if any(c.panic is not None for c in expired) else logger.info
             log(
@@ -310,7 +318,7 @@ def _messages(
             elif isinstance(signal, UnitChange):
                 messages += queue_messages(**envelope, changes=[signal])
             count += 1
-    return urgent, messages, count
+    return urgent, messages, count, letters
 
 
 def _check_quiet(name: str, server: ErlcServerConfig, deps: RosterPollDeps) -> None:

@@ -84,7 +84,7 @@ def _client(service: str, pool: int = 10, *, ingress: bool = False, best_effort:
 def ingress_deps() -> IngressDeps:
     from relay.aws.dynamodb import DynamoReplayGuard, DynamoSourceStateStore
     from relay.aws.secrets import PowertoolsSecrets
-    from relay.aws.sqs import SqsPublisher
+    from relay.aws.sqs import SqsDeadLetters, SqsPublisher
     from relay.config.environment import IngressEnvironment
     from relay.config.loader import stateful_sources
     from relay.ingress.pipeline import IngressDeps
@@ -134,6 +134,7 @@ def ingress_deps() -> IngressDeps:
         replay=replay,
         lookup=lookup,
         archive=archive,
+        dead_letters=SqsDeadLetters(sqs, env.DLQ_URL) if env.DLQ_URL else None,
     )
 
 
@@ -244,7 +245,7 @@ def _consumer_deps() -> ConsumerDeps:
 def roster_poll_deps() -> RosterPollDeps:
     from relay.aws.dynamodb import DynamoSourceStateStore
     from relay.aws.secrets import PowertoolsSecrets
-    from relay.aws.sqs import SqsPublisher
+    from relay.aws.sqs import SqsDeadLetters, SqsPublisher
     from relay.config.environment import ScheduledEnvironment
     from relay.erlc.client import client_factory
     from relay.erlc.poller import RosterPollDeps
@@ -258,6 +259,7 @@ def roster_poll_deps() -> RosterPollDeps:
         secrets=PowertoolsSecrets(bundle=env.relay_config().secrets.bundle),
         make_client=client_factory(env.ERLC_BASE_URL),
         sources=env.relay_config().sources,
+        dead_letters=SqsDeadLetters(sqs, env.DLQ_URL) if env.DLQ_URL else None,
     )
 
 

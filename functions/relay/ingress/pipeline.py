@@ -28,17 +28,25 @@ from relay.errors import (
 )
 from relay.ingress import archive
 from relay.ingress.body import body_delivery_id, media_type, parse_json_object
+from relay.ingress.relayed import relayed_messages
 from relay.ingress.replay import replay_id, replay_key
 from relay.ingress.signatures import SignedRequest, Verified, verify_signature
 from relay.ingress.staged import StagedSourceState
 from relay.memory import InMemoryReplayGuard
-from relay.messages import Publisher, QueueMessage, emergency_messages, queue_messages
+from relay.messages import (
+    Publisher,
+    emergency_messages,
+    queue_messages,
+    send_undelivered,
+    undelivered_letters,
+)
 from relay.observability import logger
 from relay.ports.archive import ArchiveWriter
 from relay.ports.erlc import RosterLookup
+from relay.ports.queue import DeadLetterPort
 from relay.ports.secrets import SecretsSource
 from relay.ports.stores import ReplayGuard, SourceStateStore
-from relay.sources import Adapter, AdapterContext, AdapterKind, DeliveryNotes, partition
+from relay.sources import Adapter, AdapterContext, AdapterKind, partition
 from relay.sources.registry import normalise
 from relay.watch import note_heard
 
@@ -97,6 +105,8 @@ class IngressDeps:
     lookup: RosterLookup | None = None
     # The emergency queue (calls and panics, read with no batching window); None: the webhook queue.
     emergencies: Publisher | None = None
+    # Emergencies acknowledged that no unit could be found for go here, with their reason.
+    dead_letters: DeadLetterPort | None = None
     # Where accepted deliveries are kept for `relay inspect` and `relay replay`; None = nowhere.
     archive: ArchiveWriter | None = None
     # Whether an authentic delivery notes its source as heard (relay.watch); `relay replay` runs the
@@ -284,6 +294,10 @@ def _deliver(
         (deps.emergencies or deps.publisher).send(urgent)
     if messages:
         deps.publisher.send(messages)
+    # A panic no unit could be found for: in the DLQ with its reason, or 503 (relay.messages).
+    send_undelivered(
+        deps.dead_letters, undelivered_letters(**envelope, undelivered=context.notes.undelivered)
+    )
     if state is not None:
         # Raises SourceStateUnavailableError (503): the delivery is not remembered, so the sender's
         # retry runs the adapter again and writes the state (its messages again: the merge absorbs them).
@@ -302,28 +316,6 @@ def _deliver(
         # Calls and panics too: relay inspect shows them; relay replay never sends them again.
         bodies=tuple(message.body() for message in [*urgent, *messages]),
     )
-
-
-def relayed_messages(
-    notes: DeliveryNotes, name: str, source: SourceConfig, webhook_id: str | None, received_at: datetime
-) -> tuple[list[QueueMessage], list[QueueMessage]]:
-    """The signals the adapter relays, each batch as its own source's and delivery's messages: (those
-    for the emergency queue, the unit changes)."""
-    urgent: list[QueueMessage] = []
-    messages: list[QueueMessage] = []
-    for batch in notes.relayed:
-        where = batch.destination
-        envelope: dict[str, Any] = {
-            "source": batch.source or name,
-            "mdt_id": where.mdt_id if where else source.mdt_id,
-            "guild_id": where.guild_id if where else source.guild_id,
-            "actor": where.actor if where else source.actor,
-            "webhook_id": batch.webhook_id or webhook_id,
-            "received_at": batch.received_at or received_at,
-        }
-        urgent += emergency_messages(**envelope, calls=batch.calls, panics=batch.panics)
-        messages += queue_messages(**envelope, changes=batch.changes)
-    return urgent, messages
 
 
 def accept_webhook(request: InboundRequest, deps: IngressDeps) -> Accepted:

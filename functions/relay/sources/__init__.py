@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from relay.errors import StateNotWiredError
-from relay.models import CallChange, Panic, UnitChange
+from relay.models import CallChange, Panic, Undelivered, UnitChange
 from relay.ports.erlc import RosterLookup
 from relay.ports.stores import SourceStateStore
 
@@ -72,6 +72,8 @@ class DeliveryNotes:
     def __init__(self) -> None:
         self.label: str | None = None
         self.relayed: list[Relayed] = []
+        # Emergencies acknowledged that no unit could be found for: the ingress dead-letters each.
+        self.undelivered: list[Undelivered] = []
 
     def name(self, text: str) -> None:
         """A short label for the delivery trail (`main: Lindqvist_30 ;10-6 -> 1A-07`), bounded."""

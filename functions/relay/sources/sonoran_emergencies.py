@@ -13,7 +13,9 @@
   Sonoran sends no id of a press, so copies within the repeat window are one panic. `isPanic: false`
   clears the panic in Sonoran; Northca has no clear endpoint, so it is only the unit's status
   `panic_cleared_status` when that option is set (else nothing). An identId nobody remembers names no
-  unit: that panic is logged as EMERGENCY NOT DELIVERED (the alarm's line), with how to fix it.
+  unit: that panic is logged as EMERGENCY NOT DELIVERED (the alarm's line) and dead-lettered by the
+  ingress with its reason (who, when pressed, how to fix it: `context.notes.undelivered`), so `relay
+  redrive --list`, the dlq-not-empty alarm and `relay doctor` show it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from relay.errors import InvalidPayloadError
-from relay.models import CLOSED, CallField, UnitChange, UnitField
+from relay.models import CLOSED, CallField, Undelivered, UnitChange, UnitField
 from relay.observability import logger
 from relay.sources import AdapterContext, Signal
 from relay.sources.emergency_rules import call_change, panic
@@ -108,15 +110,28 @@ def _panics(
         for ident in dict.fromkeys(found):
             unit = remembered(ident)
             if unit is None:
-                unknown.append(ident)
+                if pressed:  # a cleared panic of an unknown unit has nothing to clear
+                    unknown.append(ident)
             elif pressed:
                 address = unit.get("location") if isinstance(unit.get("location"), str) else None
                 signals.append(panic(unit["id"], context.received_at, "", address, where))
             elif options.panic_cleared_status is not None:
                 fields: dict[UnitField, str | None] = {"status": options.panic_cleared_status}
                 signals.append(UnitChange(id=unit["id"], at=context.received_at, fields=fields))
-    if unknown and any(item.get("isPanic") is True for item, _ in items):
+    if unknown:
         # A panic nobody can name: never dropped silently (docs/sources/sonoran.md says how to fix it).
+        # The ingress dead-letters each with its reason; the line below is the alarm's, at once.
+        for ident in dict.fromkeys(unknown):
+            context.notes.undelivered.append(
+                Undelivered(
+                    who=f"Sonoran identId {ident[:64]}",
+                    at=context.received_at,
+                    reason=(
+                        f"no login or units update made identId {ident[:64]} known to the relay, so it names "
+                        "no unit: the unit must log in (or be updated) in Sonoran again"
+                    ),
+                )
+            )
         logger.error(
             "EMERGENCY NOT DELIVERED",
             extra={
