@@ -18,7 +18,8 @@ Bounded: at most `MAX_HELD_PER_PLAYER` commands per player (the newest), each fo
 `hold_seconds` (the item's TTL too); a command whose player is not found as a unit by then is dropped
 (a panic is logged as not delivered when it is held: relay.erlc.newcomers). A held panic found expired
 (its player's unit found too late, or a newer command held over it) is not dropped: it goes to the DLQ
-with its reason (`expired_panic_letters`). One whose player is never found again leaves with the
+with its reason (`expired_panic_letters`); so does one whose player a lookup then finds listed as no
+unit (a civilian: `civilian_panic`). One whose player is never found again leaves with the
 item's TTL: only the EMERGENCY NOT DELIVERED line of its hold tells of it (docs/sources/erlc.md).
 """
 
@@ -121,17 +122,35 @@ def releasable(held: Iterable[HeldCommand], now: float) -> tuple[list[HeldComman
 
 def expired_panic(command: HeldCommand, player_id: str, server: str) -> Undelivered | None:
     """What an expired held command was, if it was a panic: never delivered, with why and how to fix it."""
+    held_for = round(command.expires_at - command.received_at)
+    return undelivered_panic(
+        command,
+        player_id,
+        server,
+        f"held {held_for} s for a player not on the roster yet, and no poll or lookup found their unit "
+        "in that time (not on duty, or PRC listed them late), so it is not sent late: the player "
+        "presses ;panic again once on duty (the source's hold_seconds, up to 900, waits longer)",
+    )
+
+
+def civilian_panic(command: HeldCommand, player_id: str, server: str, why: str) -> Undelivered | None:
+    """What a held command was, if it was a panic, once PRC lists its player but not as a unit (a
+    civilian): never delivered, as a civilian's `;panic` is refused when the lookup sees them at once."""
+    return undelivered_panic(
+        command,
+        player_id,
+        server,
+        f"held for a player not on the roster yet, whom PRC then listed as {why[:120]}: no unit to "
+        "press it for, so it is not sent: the player presses ;panic again once on duty",
+    )
+
+
+def undelivered_panic(command: HeldCommand, player_id: str, server: str, reason: str) -> Undelivered | None:
+    """A held panic as an undelivered emergency with its reason (None for a status command)."""
     if command.panic is None:
         return None
-    held_for = round(command.expires_at - command.received_at)
     return Undelivered(
-        who=f"ER:LC player {player_id[:32]} (server {server[:64]})",
-        at=_instant(command.at),
-        reason=(
-            f"held {held_for} s for a player not on the roster yet, and no poll or lookup found their unit "
-            "in that time (not on duty, or PRC listed them late), so it is not sent late: the player "
-            "presses ;panic again once on duty (the source's hold_seconds, up to 900, waits longer)"
-        ),
+        who=f"ER:LC player {player_id[:32]} (server {server[:64]})", at=_instant(command.at), reason=reason
     )
 
 

@@ -11,7 +11,8 @@ written only once it is (the ingress's staged state).
 
 When PRC may not be asked (or does not answer), the command stays held: the next poll, or the next
 lookup, that finds the player as a unit sends it. A player PRC lists but who is not a unit (a
-civilian) has their held commands dropped; one PRC does not list yet keeps them until they expire.
+civilian) has their held commands dropped (a panic among them goes to the DLQ with that reason: the
+ingress's notes); one PRC does not list yet keeps them until they expire.
 
 A `;panic` takes the same path (`Typed.panic`, the press's key). Found, it is the unit's panic, with the
 player's location from the lookup's answer as its address. Held, it waits for the next poll (up to a
@@ -24,7 +25,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from relay.erlc.held import HeldCommand, dump_held, expired_panic, held_key, hold, load_held, releasable
+from relay.erlc.held import (
+    HeldCommand,
+    civilian_panic,
+    dump_held,
+    expired_panic,
+    held_key,
+    hold,
+    load_held,
+    releasable,
+)
 from relay.erlc.roster import ROSTER_SK, RosterUnit, build_roster, load_stored
 from relay.erlc.sync import SEEN_SK, dump_seen, join_changes, known_units, load_seen, lookup_sync
 from relay.errors import ErlcLookupSkippedError
@@ -84,7 +94,8 @@ def newcomer(typed: Typed, server: str, hold_seconds: int, context: AdapterConte
     for expired in releasable(before, now)[1]:
         if (undelivered := expired_panic(expired, typed.player_id, server)) is not None:
             context.notes.undelivered.append(undelivered)
-    state.put(pk, item, dump_held(hold(before, command, now)), hold_seconds + 60)
+    holding = hold(before, command, now)
+    state.put(pk, item, dump_held(holding), hold_seconds + 60)
     if context.lookup is None:
         return _held(typed, "no lookup here", context, hold_seconds)
     try:
@@ -110,12 +121,7 @@ def newcomer(typed: Typed, server: str, hold_seconds: int, context: AdapterConte
         player = listed.get(typed.player_id)
         if player is not None and typed.player_id not in build_roster(found.players, settings):
             state.delete(pk, item)
-            why = f"not an on-duty unit (team {player.team or 'none'})"
-            logger.info(
-                "erlc event: player is not an on-duty unit, command skipped",
-                extra={"player": typed.player_id, "team": player.team[:32], "panic": typed.panic is not None},
-            )
-            return Found([], why)
+            return _not_a_unit(typed, player.team, server, [c for c in holding if c != command], context)
         return _held(typed, "the lookup did not find the player's unit yet", context, hold_seconds)
 
     released, _ = releasable(load_held(state.get(pk, item)), now)
@@ -139,6 +145,22 @@ def newcomer(typed: Typed, server: str, hold_seconds: int, context: AdapterConte
         extra={"player": typed.player_id, "unit": unit.unit_id, "joins": len(joins)},
     )
     return Found(own)
+
+
+def _not_a_unit(
+    typed: Typed, team: str, server: str, earlier: list[HeldCommand], context: AdapterContext
+) -> Found:
+    """A player PRC lists but not as a unit: the command is skipped (a panic refused), and the player's
+    earlier held panics end the same way, in the DLQ with why (the ingress's notes)."""
+    why = f"not an on-duty unit (team {team or 'none'})"
+    for command in earlier:
+        if (undelivered := civilian_panic(command, typed.player_id, server, why)) is not None:
+            context.notes.undelivered.append(undelivered)
+    logger.info(
+        "erlc event: player is not an on-duty unit, command skipped",
+        extra={"player": typed.player_id, "team": team[:32], "panic": typed.panic is not None},
+    )
+    return Found([], why)
 
 
 def _held(typed: Typed, reason: str, context: AdapterContext, hold_seconds: int) -> Found:

@@ -99,3 +99,62 @@ def test_held_a_status_command_that_expires_is_dropped_as_before() -> None:
 
 def _webhooks(night: Night) -> list[str]:
     return [c.webhook_id or "" for c in load_held(night.store.get("roster#main", "held#33"))]
+
+
+def held_civilian(command: str) -> tuple[Night, RecordingDeadLetters]:
+    """A night where PRC's rate limit holds the lookups a while, and a civilian who just joined types
+    `command` (held: the lookup may not ask PRC who they are)."""
+    night = Night()
+    night.prc.join("30", "1A-07", "Lindqvist_30")
+    night.poll()
+    dlq = RecordingDeadLetters()
+    night.poller.dead_letters = dlq
+    night.ingress.dead_letters = dlq
+    night.prc.faults.append(ErlcRateLimitedError("rate limited", retry_after=30, bucket="global"))
+    night.wait(60)
+    night.poll()
+    civilian = night.prc.join("50", "", "Civ", team="Civilian")
+    held = night.command(civilian, command)
+    assert (held.panics, held.messages) == (0, 0)
+    assert load_held(night.store.get("roster#main", "held#50"))
+    return night, dlq
+
+
+def test_held_a_panic_whose_player_a_later_lookup_sees_as_a_civilian_is_dead_lettered_at_once() -> None:
+    # Given a civilian's ;panic held while PRC could not be asked
+    night, dlq = held_civilian(";panic")
+    # When, the rate limit over, their next command's lookup sees them as a Civilian
+    night.wait(31)
+    night.command(night.prc.players[-1], ";10-8")
+    # Then the held panic is not dropped with the held list: the DLQ holds it with that reason
+    [letter] = dlq.letters
+    assert letter.reason.startswith("panic of ER:LC player 50 (server main) (source erlc) pressed 2026-")
+    assert "not an on-duty unit (team Civilian)" in letter.reason
+    assert "presses ;panic again" in letter.reason
+    # And nothing is held any more, nothing was sent to the MDT, and no poll dead-letters it twice
+    assert night.store.get("roster#main", "held#50") is None
+    night.consume()
+    assert night.northca.panics == []
+    night.wait(60)
+    night.poll()
+    assert len(dlq.letters) == 1
+
+
+def test_held_a_civilians_second_panic_is_refused_and_the_held_one_dead_lettered() -> None:
+    # Given a civilian's ;panic held while PRC could not be asked
+    night, dlq = held_civilian(";panic")
+    # When they press ;panic again once the lookup can see them
+    night.wait(31)
+    accepted = night.command(night.prc.players[-1], ";panic")
+    # Then the new press is refused (as ever), and the held one is in the DLQ: one letter, none lost
+    assert accepted.label.endswith("(refused: not an on-duty unit (team Civilian))")
+    [letter] = dlq.letters
+    assert "not an on-duty unit (team Civilian)" in letter.reason
+
+
+def test_held_a_civilians_held_status_command_is_dropped_as_before() -> None:
+    night, dlq = held_civilian(";10-6")
+    night.wait(31)
+    night.command(night.prc.players[-1], ";10-8")
+    assert night.store.get("roster#main", "held#50") is None
+    assert dlq.letters == []
