@@ -32,8 +32,17 @@ from relay_devtools.gamenight.records import (
 )
 from relay_devtools.webhooks.signing import SignedDelivery
 
-POLL_PATHS = ("/v2/server?Players=true", "/v1/server/players")
+ROSTER_PATH_V1 = "/v1/server/players"
 RATE_LIMIT_SECONDS = 40.0
+
+
+def reads_roster(path: str) -> bool:
+    """A request of the relay that reads the server's players: v1's list, or v2's server with
+    `Players=true` whatever else it asks for (the poll also reads `EmergencyCalls`, in any order)."""
+    route, _, query = path.partition("?")
+    if route == ROSTER_PATH_V1:
+        return True
+    return route == "/v2/server" and "Players=true" in query.split("&")
 
 
 class Game:
@@ -205,7 +214,7 @@ class Driver:
         return [
             float(r.get("at", 0))
             for r in self.client.erlc_requests()
-            if str(r.get("path", "")) in POLL_PATHS and r.get("key_sent")
+            if reads_roster(str(r.get("path", ""))) and r.get("key_sent")
         ]
 
     def poll_count(self) -> int:

@@ -5,7 +5,8 @@
 - an HTTP server turns each request into an HTTP API v2 event for the real ingress handler (ingress.py);
 - the consumer is driven like Lambda's SQS event source mappings, with the template's settings (esm.py):
   one on the webhook queue (its batching window), one on the calls' and panics' queue (none);
-- the ER:LC roster poll runs on the template's schedule, against the ER:LC emulator unless --erlc-url.
+- the ER:LC roster poll runs on the template's schedule, against the ER:LC emulator unless --erlc-url;
+- the three functions run side by side as in Lambda, each one invocation at a time (isolation.py).
 
 The real handlers build their clients from the environment exactly as in Lambda; aws.py only sets
 that environment (endpoint, queue URLs, table names) before their first call.
@@ -31,7 +32,7 @@ import boto3
 
 from relay.config.loader import load_config
 from relay.config.schema import ErlcServerConfig, RelayConfig, SourceConfig
-from relay.observability import logger
+from relay.observability import logger, metrics
 from relay_devtools.deliveries.feed import RecordBuffer
 from relay_devtools.emulators.erlc import ErlcEmulator
 from relay_devtools.emulators.loopback import LoopbackServer
@@ -41,6 +42,7 @@ from relay_devtools.files.template import QueueSettings, queue_settings
 from relay_devtools.local.aws import REGION, LocalAws, put_secrets
 from relay_devtools.local.esm import MappingSettings, SqsEventSourceMapping
 from relay_devtools.local.ingress import feed_pages, make_ingress_server
+from relay_devtools.local.isolation import FunctionLocks, isolate_powertools, release_powertools
 from relay_devtools.local.lambda_context import LocalLambdaContext
 
 
@@ -96,9 +98,9 @@ class LocalStack:
     _aws: LocalAws | None = field(init=False, default=None)
     _log_level: int | None = field(init=False, default=None)
     _serializer: Callable[..., str] | None = field(init=False, default=None)
-    # One handler invocation at a time: Powertools keeps the logger's keys and the metrics
-    # per process, and Lambda never runs two invocations in one process (they would mix their lines).
-    _invocation: threading.Lock = field(init=False, default_factory=threading.Lock)
+    # One invocation of each function at a time, the functions side by side as in Lambda (isolation.py);
+    # what replaces the config or secrets holds `functions.exclusive()`, between invocations.
+    functions: FunctionLocks = field(init=False, default_factory=FunctionLocks)
     _wrote_state: bool = field(init=False, default=False)
     _ingress: LoopbackServer | None = field(init=False, default=None)
     _stop: threading.Event = field(init=False, default_factory=threading.Event)
@@ -177,8 +179,10 @@ class LocalStack:
                     handler.setLevel(python_logger.getEffectiveLevel())
             python_logger.setLevel(logging.INFO)
         python_logger.addHandler(self.records)
+        isolate_powertools(logger, metrics)
 
     def _release_logs(self) -> None:
+        release_powertools(logger, metrics)
         if self._serializer is not None:
             logger.registered_formatter.json_serializer = self._serializer  # type: ignore[attr-defined]
             self._serializer = None
@@ -215,11 +219,6 @@ class LocalStack:
             "config": str(self.options.config.resolve()),
             "secrets": str(self.options.secrets.resolve()),
         }
-
-    @property
-    def invocation_lock(self) -> threading.Lock:
-        """Held while a handler runs: what replaces the config or secrets takes it first."""
-        return self._invocation
 
     def put_secrets(self, secrets: SecretsFile, bundle: str | None) -> None:
         put_secrets(secrets, bundle)
@@ -260,7 +259,7 @@ class LocalStack:
         from relay.handlers import ingress
 
         def invoke(event: dict[str, Any]) -> dict[str, Any]:
-            with self._invocation:
+            with self.functions.invocation("ingress"):
                 answer: dict[str, Any] = ingress.lambda_handler(
                     event, LocalLambdaContext(function_name="ingress", timeout_seconds=10)
                 )
@@ -286,7 +285,7 @@ class LocalStack:
         )
 
         def handler(event: dict[str, Any], context: Any) -> Any:
-            with self._invocation:
+            with self.functions.invocation("consumer"):
                 return consumer.lambda_handler(event, context)
 
         self.mapping = SqsEventSourceMapping(boto3.client("sqs"), self.queue_url, handler, settings)
@@ -342,7 +341,7 @@ class LocalStack:
         def poll() -> None:
             context = LocalLambdaContext(function_name="scheduled", timeout_seconds=30)
             try:
-                with self._invocation:
+                with self.functions.invocation("scheduled"):
                     scheduled.lambda_handler({"task": "erlc-roster"}, context)
             except Exception as exc:  # noqa: BLE001 - like Lambda: log it, the next tick runs anyway
                 print(f"relay local: roster poll failed: {exc!r}", file=sys.stderr, flush=True)

@@ -123,7 +123,7 @@ class FileWatch:
         from relay.handlers import wiring
 
         stack = self.stack
-        with stack.invocation_lock:
+        with stack.functions.exclusive():
             stack.put_secrets(secrets, config.secrets.bundle)
             if stack.emulator is not None and not stack.options.northca_url:  # its own emulated MDT
                 for mdt_id, guild_id in sorted(_targets(config) - _targets(stack.config)):

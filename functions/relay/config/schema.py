@@ -59,12 +59,14 @@ class ConsumerConfig(Strict):
     # Visibility delay of throttled messages when the partner gave no usable Retry-After.
     throttle_delay_seconds: int = Field(default=5, ge=0, le=900)
     max_visibility_delay_seconds: int = Field(default=900, ge=0, le=43200)
-    # A unit not written this time (a partner blip) is tried again this long after (20 s), then four
-    # times longer at each receive (80 s, 320 s, then the maximum delay), so a long outage still takes
-    # as many minutes to reach the DLQ as before. A PUT that may land late is checked again by a
-    # delayed "recheck" message once the late-write window has passed (docs/consumer.md).
-    retry_delay_seconds: int = Field(default=20, ge=0, le=900)
-    retry_backoff: float = Field(default=4.0, ge=1, le=10)
+    # A unit not written this time (a partner blip) is tried again this long after (2 s: a player's
+    # command reaches the MDT within seconds), then eight times longer at each receive (16 s, 128 s,
+    # then the maximum delay), so a long outage still takes no less time to reach the DLQ than the
+    # queue's own visibility timeout would (2 + 16 + 128 + 900 + 900 s >= 5 x 370 s). A PUT that may
+    # land late is checked again by a delayed "recheck" message once the late-write window has passed
+    # (docs/consumer.md), so the quick retry costs none of the late-write protection.
+    retry_delay_seconds: int = Field(default=2, ge=0, le=900)
+    retry_backoff: float = Field(default=8.0, ge=1, le=10)
     # No PUT starts with less than this left in the invocation (connect + read timeout + margin).
     min_remaining_ms: int = Field(default=15_000, ge=0, le=900_000)
     # Rounds of read-plan-write for a unit another consumer wrote meanwhile, before giving it back.

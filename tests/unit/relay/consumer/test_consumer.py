@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from relay.consumer.pipeline import retry_delay
 from relay.consumer.unit_state import FieldState, InMemoryUnitStateStore, UnitKey
 from relay.errors import (
     NorthcaAuthError,
@@ -29,7 +30,8 @@ from relay.memory import StaticSecrets
 from relay.models import UNIT_FIELDS
 from relay.northca.writer import PartnerWriter
 from relay.ports.partner import PartnerUnit, UpsertAnswer
-from tests.support.constants import GUILD, MDT, NOW, OTHER_MDT
+from relay_devtools.files.template import queue_settings
+from tests.support.constants import GUILD, MDT, NOW, OTHER_MDT, ROOT
 from tests.support.consumer import (
     CONSUMER_START,
     FULL,
@@ -393,15 +395,15 @@ def test_consumer_after_a_blip_the_unit_is_written_again_within_seconds_and_a_re
     first = message("w1", change("A", 1, status="10-8"))
     h.partner.script = [NorthcaServerError("HTTP 500", 500), NorthcaTimeoutError("PUT timed out")] * 2
     assert h.run(record("m1", first)) == {"m1"}
-    # Then the message comes back in 20 s (not after the window), and a recheck of A is due after it
-    assert h.visibility.calls == [(["rh-m1"], 20)]
+    # Then the message comes back in 2 s (not after the window), and a recheck of A is due after it
+    assert h.visibility.calls == [(["rh-m1"], 2)]
     assert h.outcome.recheck_message_ids == set()
     assert h.outcome.counts(1)["RechecksScheduled"] == 1
     [(rechecks, delay)] = h.rechecks.sent
     assert delay == 125
     assert [(c.id, c.fields) for m in rechecks for c in m.changes] == [("A", {})]
     # When the retry goes through, and a newer change is written after it
-    h.clock.advance(20)
+    h.clock.advance(2)
     assert h.run(record("m1", first, receive_count=2)) == set()
     assert h.run(record("m2", message("w2", change("A", 30, status="10-6", rank="PO"), received=30))) == set()
     # And the first PUT lands late over them, then the recheck comes
@@ -422,14 +424,62 @@ def test_consumer_when_a_recheck_cannot_be_sent_the_message_waits_out_the_window
     assert h.visibility.calls == [(["rh-m1"], 120)]
 
 
-@pytest.mark.parametrize(("receives", "seconds"), [(1, 20), (2, 80), (3, 320), (4, 900), (5, 900)])
+@pytest.mark.parametrize(("receives", "seconds"), [(1, 2), (2, 16), (3, 128), (4, 900), (5, 900)])
 def test_consumer_a_unit_not_written_is_tried_again_soon_then_less_often(receives: int, seconds: int) -> None:
-    # A partner outage still takes about as long to reach the DLQ (maxReceiveCount 5) as the queue's own
-    # visibility timeout did (5 x 370 s): 20 + 80 + 320 + 900 + 900 s.
+    # A dispatcher waits seconds, not 20 s, after a partner blip; a partner outage still takes at least as
+    # long to reach the DLQ (maxReceiveCount 5) as the queue's own visibility timeout did (5 x 370 s):
+    # 2 + 16 + 128 + 900 + 900 s (test_consumer_retries_reach_the_dlq_no_sooner_than_the_queue_would).
     h = Harness()
     h.partner.script = [NorthcaUnreachableError("PUT could not connect")] * 3
     assert h.run(record("m1", message("w1", change("A", 1, status="10-8")), receive_count=receives)) == {"m1"}
     assert h.visibility.calls == [(["rh-m1"], seconds)]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [NorthcaServerError("HTTP 500", 500), NorthcaTimeoutError("PUT timed out")],
+    ids=["5xx", "timeout"],
+)
+def test_consumer_a_unit_given_back_after_a_failure_is_tried_again_within_seconds(
+    error: NorthcaError,
+) -> None:
+    # Given a partner that fails every attempt of this invocation (a 500, or a timeout: a PUT that may
+    # still land, so a recheck is also scheduled after the late-write window)
+    h = Harness()
+    h.rechecks = RecordingPublisher()
+    h.partner.script = [error] * 3
+    # When the unit's message is given back the first time
+    assert h.run(record("m1", message("w1", change("A", 1, status="10-8")))) == {"m1"}
+    # Then it is back within a few seconds (a player's command must reach the MDT within 10 s), and the
+    # late-write protection is the recheck's, not a long delay of the message itself
+    [(handles, seconds)] = h.visibility.calls
+    assert handles == ["rh-m1"] and seconds <= 5
+    if isinstance(error, NorthcaTimeoutError):
+        assert [delay for _, delay in h.rechecks.sent] == [h.settings.late_write_window_seconds + 5]
+
+
+@pytest.mark.parametrize("receives", [1, 3, 5])
+def test_consumer_a_throttled_unit_waits_the_retry_after_not_the_failure_schedule(receives: int) -> None:
+    # Given a partner that answers 429 with Retry-After 45 on a message already received several times
+    h = Harness()
+    h.partner.script = [NorthcaThrottledError("Too Many Requests", 429, 45.0)]
+    assert h.run(record("m1", message("w1", change("A", 1, status="10-8")), receive_count=receives)) == {"m1"}
+    # Then it comes back after the partner's Retry-After, never sooner (nor the failure schedule's 2 s)
+    assert h.visibility.calls == [(["rh-m1"], 45)]
+
+
+def test_consumer_retries_reach_the_dlq_no_sooner_than_the_queue_would() -> None:
+    # Given the template's queue (maxReceiveCount, visibility timeout) and the default retry schedule
+    queue = queue_settings(ROOT / "template.yaml")
+    settings = Harness().settings
+    # When a message fails at every receive until SQS dead-letters it
+    waited = [retry_delay(settings, receive) for receive in range(1, queue.max_receive_count + 1)]
+    # Then the first retry is within seconds, each later one waits longer, and the whole outage takes at
+    # least as long as maxReceiveCount visibility timeouts (an outage of a few minutes never dead-letters)
+    assert waited[0] <= 5
+    assert waited == sorted(waited)
+    assert sum(waited) >= queue.max_receive_count * queue.visibility_timeout
+    assert max(waited) <= settings.max_visibility_delay_seconds
 
 
 def test_consumer_a_connection_never_made_is_no_reason_to_look_again() -> None:
