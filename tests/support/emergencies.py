@@ -44,6 +44,7 @@ class MemoryNorthca(MemoryPartner):
         repeated: Repeated = "conflict",
         empty_patch: Literal["record", "refused"] = "record",
         panic_inactive: PanicInactive = "not-found",
+        late_window: timedelta = timedelta(seconds=60),
     ) -> None:
         super().__init__(clock)
         self.repeated, self.empty_patch, self.panic_inactive = repeated, empty_patch, panic_inactive
@@ -51,7 +52,10 @@ class MemoryNorthca(MemoryPartner):
         self.panics: list[dict[str, Any]] = []
         self.call_requests: list[tuple[str, str, dict[str, Any]]] = []  # (method, call id / unit, body)
         self.call_script: list[Fault] = []
-        self.late: list[Callable[[], Any]] = []
+        # Requests held to land later, with when they came: each lands by `late_window` after that at
+        # the latest (the contract, `late_request_window_seconds`: within the window, or never).
+        self.late: list[tuple[datetime, Callable[[], Any]]] = []
+        self.late_window = late_window
         # Requests whose answer was lost (applied, or held to land later): (method, call id or unit).
         self.lost: list[tuple[str, str]] = []
         self.generated = 0
@@ -62,6 +66,7 @@ class MemoryNorthca(MemoryPartner):
         return self.call_script.pop(0) if self.call_script else None
 
     def _run(self, apply: Callable[[], Any]) -> Any:
+        self._land_expired()
         fault = self._next_fault()
         if isinstance(fault, NorthcaError):
             raise fault
@@ -69,7 +74,7 @@ class MemoryNorthca(MemoryPartner):
             method, target, _ = self.call_requests[-1]
             self.lost.append((method, target))
         if fault == "late":
-            self.late.append(apply)
+            self.late.append((self.clock(), apply))
             raise NorthcaTimeoutError("PATCH timed out: ReadTimeoutError")
         answer = apply()
         if fault == "applied-then-timeout":
@@ -77,11 +82,23 @@ class MemoryNorthca(MemoryPartner):
         return answer
 
     def land_late(self) -> int:
+        """Every held request lands now, oldest first; how many."""
         held, self.late = self.late, []
-        for apply in held:
+        for _, apply in held:
             with contextlib.suppress(NorthcaError):  # a late request the partner refuses changes nothing
                 apply()
         return len(held)
+
+    def _land_expired(self) -> None:
+        """Held requests whose window has passed land before anything that comes after it (at the last
+        moment the contract allows): a harness that landed one later would model a partner the relay
+        does not promise to handle."""
+        now = self.clock()
+        due = [apply for came, apply in self.late if now >= came + self.late_window]
+        self.late = [(came, apply) for came, apply in self.late if now < came + self.late_window]
+        for apply in due:
+            with contextlib.suppress(NorthcaError):
+                apply()
 
     def stored_calls(self, mdt_id: str, call_id: str) -> list[dict[str, Any]]:
         return [c for c in self.calls if c["mdt"] == mdt_id and c["id"] == call_id]
@@ -130,6 +147,7 @@ class MemoryNorthca(MemoryPartner):
         actor: str | None = None,
     ) -> CallRecord | None:
         body = call_json(fields)
+        self._land_expired()
         self.call_requests.append(("PATCH", call_id, body))
         if not body and self.empty_patch == "refused":
             raise NorthcaInvalidRequestError("Nothing to update", 400)
@@ -166,6 +184,7 @@ class MemoryNorthca(MemoryPartner):
 
     def edit_call(self, call_id: str, mdt_id: str = MDT, **fields: Any) -> None:
         """A dispatcher edits a call in Northca's UI (every record under that id)."""
+        self._land_expired()
         for record in self.stored_calls(mdt_id, call_id):
             record.update(fields | {"updated_at": format_instant(self.clock())})
 

@@ -20,6 +20,7 @@ from typing import Literal
 
 from relay.consumer.calls import (
     CallState,
+    Lease,
     Stamp,
     accept,
     call_id,
@@ -27,6 +28,7 @@ from relay.consumer.calls import (
     create_stamps,
     created,
     delivered,
+    looked_again,
     observe,
     sending,
     superseded,
@@ -121,10 +123,7 @@ class CallDesk:
         lease = state.busy(now)
         if lease is not None and now < lease.deadline:
             # Back when that consumer is done at the latest (a copy waits; a wait must not use up receives).
-            delay = max(1, math.ceil((lease.deadline - now).total_seconds()))
-            return CallResult(
-                state.call_id, "waiting", "wait", "another consumer is sending this call", delay
-            )
+            return _waiting(state, "another consumer is sending this call", lease.deadline, now)
         if state.phase == "held":
             if not state.opens:
                 saved = self._save(group, state, version)
@@ -134,7 +133,7 @@ class CallDesk:
         return self._look(group, state, version, now, lease)
 
     def _look(
-        self, group: CallGroup, state: CallState, version: int, now: datetime, lease: object
+        self, group: CallGroup, state: CallState, version: int, now: datetime, lease: Lease | None
     ) -> CallResult | None:
         """Read the call (posting: is it there? created: what does it hold?), then update it."""
         if state.phase == "created" and lease is None and not updates(state, state.held):
@@ -153,21 +152,38 @@ class CallDesk:
                 return self._gone(group, state, version)
             if state.lease is not None and now < state.lease.until:
                 # A create may still land: no second POST before the late-request window has passed.
-                delay = max(1, math.ceil((state.lease.until - now).total_seconds()))
-                return CallResult(state.call_id, "waiting", "wait", "a create may still land", delay)
+                return _waiting(state, "a create may still land", state.lease.until, now)
             return self._create(group, state, version, now)
         except (NorthcaError, PartnerStoppedError) as exc:
             return self._failed(state, exc)
         unseen = self._unseen(state, record)
+        if lease is not None and self.session.reads_refused and looked_again(state):
+            return self._found_while_a_look_may_land(group, state, record, version, now, lease)
         if record is not None:
             state = observe(state, record, now)
         state = replace(state, phase="created")
         if lease is not None and unseen:
             # An update whose answer was lost is not visible: it may still land over a newer one.
             until = state.lease.until if state.lease else now
-            delay = max(1, math.ceil((until - now).total_seconds()))
-            return CallResult(state.call_id, "waiting", "wait", "an earlier update may still land", delay)
+            return _waiting(state, "an earlier update may still land", until, now)
         return self._update(group, replace(state, lease=None, sent={}), version, now)
+
+    def _found_while_a_look_may_land(
+        self,
+        group: CallGroup,
+        state: CallState,
+        record: CallRecord | None,
+        version: int,
+        now: datetime,
+        lease: Lease,
+    ) -> CallResult | None:
+        """Created, but an earlier look may still land with the create's values: nothing newer goes out
+        before the window has passed; the values stay unconfirmed, so a round before then waits too."""
+        found = replace(observe(state, record, now) if record is not None else state, phase="created")
+        waiting = replace(found, lease=lease._replace(deadline=now), sent=state.sent, first_post=None)
+        if self._save(group, waiting, version) is None:
+            return None
+        return _waiting(state, "an earlier look may still land", lease.until, now)
 
     @staticmethod
     def _unseen(state: CallState, record: CallRecord | None) -> bool:
@@ -197,7 +213,8 @@ class CallDesk:
             return None, version
         carried = {n: s[-1] for n, s in state.sent.items() if s}
         now = self.clock()
-        leased = self._save(group, sending(state, carried, now, self.request_budget, self.window), version)
+        looking = sending(state, carried, now, self.request_budget, self.window)
+        leased = self._save(group, looking, version)
         if leased is None:
             raise _Conflict
         try:
@@ -205,6 +222,10 @@ class CallDesk:
         except NorthcaNotFoundError as exc:
             if exc.status == 404:
                 raise _Absent(leased) from None
+            raise
+        except NorthcaError as exc:
+            if exc.maybe_applied and not answered(exc):
+                self._end_lease(group, looking, leased, now)  # it may land: the lease's window stands
             raise
 
     def _patch(
@@ -216,7 +237,8 @@ class CallDesk:
             group.mdt_id,
             group.guild_id,
             lambda: writer.update_call(group.mdt_id, group.guild_id, state.target, body, group.actor),
-            repeatable=True,
+            # A read carries nothing; values whose answer was lost are not sent again here (the lease)
+            repeat="if-over" if body else "always",
         )
 
     # ------------------------------------------------------------------ create
@@ -243,7 +265,7 @@ class CallDesk:
                 group.mdt_id,
                 group.guild_id,
                 lambda: writer.create_call(group.mdt_id, group.guild_id, call, group.actor),
-                repeatable=False,
+                repeat="never",
             )
         except NorthcaUnexpectedStatusError as exc:
             if exc.status != 409 or self.posts >= MAX_POSTS:
@@ -365,6 +387,11 @@ class _Absent(Exception):
     def __init__(self, version: int) -> None:
         super().__init__(version)
         self.version = version
+
+
+def _waiting(state: CallState, detail: str, until: datetime, now: datetime) -> CallResult:
+    seconds = max(1, math.ceil((until - now).total_seconds()))  # back then: a wait, not a failure
+    return CallResult(state.call_id, "waiting", "wait", detail, seconds)
 
 
 def _shown(stamps: Mapping[str, Stamp]) -> dict[str, str]:

@@ -201,6 +201,12 @@ def accept(state: CallState, wanted: Mapping[str, Stamp], opens: bool, created_b
     )
 
 
+def looked_again(state: CallState) -> bool:
+    """A lost create looked for by a PATCH of its values more than once (the create and each look add
+    them to `sent`): an earlier look's answer may have been lost, and it may still land."""
+    return state.phase == "posting" and any(len(stamps) > 1 for stamps in state.sent.values())
+
+
 def create_fields(posted: Mapping[str, Stamp]) -> dict[str, CallValue]:
     """The fields a create carries: every value that is set (a cleared one is the partner's default)."""
     return {

@@ -4,8 +4,11 @@ when that is safe, and when to stop calling.
 - 429/503 with a short Retry-After: wait and retry; otherwise stop calling the partner for this
   invocation (the messages come back after the delay).
 - 5xx, timeouts, dropped connections: back off and retry, `attempts` times, but only a request that is
-  safe to repeat (a panic: at least once; a PATCH: the same values again). A create is never repeated
-  here: the caller first looks for the call (relay.consumer.call_desk).
+  safe to repeat (`Repeat`): a panic (at least once) and a read (`PATCH {}`) always; a PATCH carrying
+  values only after an answer that ended it (a 500 of Northca's own): one whose answer was lost may
+  still land, and a copy of it would be a second request that may land after a newer one of the call
+  (the caller keeps the call's lease instead). A create is never repeated here: the caller first looks
+  for the call (relay.consumer.call_desk).
 - 401 after a fresh key fetch: stop. 403: that MDT and guild only. Both are logged in the words the
   partner-refuses-setup alarm counts.
 - 400, 404, 405, 409, 413, 422: the caller's to read (a refused call, a unit not active, a call gone).
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from relay.consumer.invocation import OUT_OF_TIME, Invocation
 from relay.errors import (
@@ -34,6 +37,9 @@ from relay.observability import logger
 from relay.ports.partner import EmergencyWriter
 
 T = TypeVar("T")
+# When a failed request is sent again here: "always"; "if-over" (only after a failure that ended it:
+# nothing was sent, or Northca itself answered); "never" after a failure that may have applied it.
+Repeat = Literal["always", "if-over", "never"]
 
 # The partner's answers that a caller reads itself.
 ANSWERS = (
@@ -63,7 +69,7 @@ class EmergencySession:
         # The partner refused an empty PATCH (a read) once: calls are patched without reading first.
         self.reads_refused = False
 
-    def attempt(self, mdt_id: str, guild_id: str, call: Callable[[], T], *, repeatable: bool) -> T:
+    def attempt(self, mdt_id: str, guild_id: str, call: Callable[[], T], *, repeat: Repeat) -> T:
         """The request, retried as the policy says; raises the last error, or PartnerStoppedError."""
         attempt = 0
         while True:
@@ -74,7 +80,7 @@ class EmergencySession:
             except ANSWERS:
                 raise
             except NorthcaError as exc:
-                wait = self._wait_before_retry(exc, mdt_id, guild_id, attempt, repeatable)
+                wait = self._wait_before_retry(exc, mdt_id, guild_id, attempt, repeat)
             except Exception as exc:  # noqa: BLE001 - e.g. the secret could not be read: as unavailable
                 logger.exception("partner client failed", extra={"error": type(exc).__name__})
                 self.budget.stop("partner client error")
@@ -98,7 +104,7 @@ class EmergencySession:
             raise PartnerStoppedError(OUT_OF_TIME)
 
     def _wait_before_retry(
-        self, exc: NorthcaError, mdt_id: str, guild_id: str, attempt: int, repeatable: bool
+        self, exc: NorthcaError, mdt_id: str, guild_id: str, attempt: int, repeat: Repeat
     ) -> float:
         if isinstance(exc, NorthcaThrottledError):
             wait = exc.retry_after
@@ -127,7 +133,7 @@ class EmergencySession:
             self.forbidden.add((mdt_id, guild_id))
             self.outcome.misconfigured += 1
             raise exc
-        if exc.maybe_applied and not repeatable:
+        if exc.maybe_applied and (repeat == "never" or (repeat == "if-over" and not answered(exc))):
             raise exc
         backoff = min(self.settings.max_backoff_seconds, self.settings.backoff_seconds * 2.0 ** (attempt - 1))
         logger.warning(

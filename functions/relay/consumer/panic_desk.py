@@ -156,7 +156,7 @@ class PanicDesk:
             m.mdt_id,
             m.guild_id,
             lambda: writer.trigger_panic(m.mdt_id, m.guild_id, unit, panic.address, m.actor),
-            repeatable=True,
+            repeat="always",
         )
         self.run.outcome.panics_sent += 1
         written = {"unit": unit} | ({"address": panic.address} if panic.address else {})
