@@ -338,9 +338,8 @@ class CallDesk:
 
     def _setup(self, group: CallGroup, state: CallState, exc: NorthcaError) -> CallResult:
         self.session.setup_problem(group.mdt_id, exc, "an answer the contract does not give for a call")
-        return CallResult(
-            state.call_id, "given back", "retry", f"partner: {exc.message}"
-        )  # a record's own id
+        # The record's own id: a call opened before ids had a dot keeps its old one.
+        return CallResult(state.call_id, "given back", "retry", f"partner: {exc.message}")
 
     def _failed(self, state: CallState, exc: Exception) -> CallResult:
         message = exc.message if isinstance(exc, NorthcaError) else str(exc)
