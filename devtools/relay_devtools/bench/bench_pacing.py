@@ -95,15 +95,15 @@ def burst(paced: bool) -> tuple[float, int, int]:
 
 def panic_rows() -> list[Row]:
     rows = []
-    for consumers, calls, what in ((10, 1, "a panic"), (10, 4, "a panic for an inactive unit (4 calls)")):
+    for consumers, calls, what in ((10, 1, "panic"), (10, 4, "panic, inactive unit (4 calls)")):
         urgent, single = simulate(consumers, calls=calls), simulate(consumers, calls=calls, urgent_burst=0)
         if urgent.delay is None or single.delay is None:
             raise RuntimeError(f"{what}: a call was given back")
         rows.append(
             Row(
-                f"{what} behind {consumers} busy unit consumers: wait (simulated)",
+                f"{what}, {consumers} consumers: wait",
                 urgent.delay,
-                "one schedule for all",
+                "one schedule for all (urgent_burst 0)",
                 single.delay,
                 "s",
             )
