@@ -10,7 +10,8 @@ The schedule is the in-memory twin (the DynamoDB store adds one conditional Upda
 
 Then a panic against busy unit consumers at the default cap (5/s, bursts of 10), in simulated time
 (relay_devtools.bench.pacing_simulation): its wait for slots, urgent (calls and panics go ahead of the
-units' waiting slots) against one schedule for all (`urgent_burst = 0`, as before).
+units' waiting slots) against one schedule for all (`urgent_burst = 0`, as before): one call for a
+panic, four for a panic for a unit the MDT does not hold as active.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def burst(paced: bool) -> tuple[float, int, int]:
 
 def panic_rows() -> list[Row]:
     rows = []
-    for consumers, calls, what in ((10, 1, "panic"), (10, 4, "panic, inactive unit (4 calls)")):
+    for consumers, calls, what in ((10, 1, "panic"), (10, 4, "panic, inactive unit")):
         urgent, single = simulate(consumers, calls=calls), simulate(consumers, calls=calls, urgent_burst=0)
         if urgent.delay is None or single.delay is None:
             raise RuntimeError(f"{what}: a call was given back")
