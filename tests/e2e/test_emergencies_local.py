@@ -72,13 +72,13 @@ def test_a_sonoran_panic_and_a_911_call_reach_the_emulated_mdt_and_the_page(stac
     removed = sign(stack, "--file", str(EVENTS / "sonoran_remove_911.json"))
     # Then each says what became of it
     assert "panic A-10: written (panic sent for A-10)" in panic
-    assert "call 1234: written (created Northca call sonoran-1234)" in call
-    assert "call 1234: written (updated Northca call sonoran-1234)" in removed
+    assert "call 1234: written (created Northca call sonoran.1234)" in call
+    assert "call 1234: written (updated Northca call sonoran.1234)" in removed
     # And the MDT holds one closed call and the panic, at the unit's last known location
     mdt = held(stack)
     [record] = mdt["calls"]
     assert (record["id"], record["status"], record["location"]) == (
-        "sonoran-1234",
+        "sonoran.1234",
         "closed",
         "1234 E Hawick Ave",
     )
@@ -94,8 +94,8 @@ def test_an_erlc_emergency_call_signed_as_prc_becomes_the_servers_call(stack: Lo
     # When the Event Webhook's emergency-call sample is signed and sent (call 42 of server main)
     sent = sign(stack, "--file", str(EVENTS / "erlc_event_emergency_call.json"), source="erlc")
     # Then it is created as the server's call, under the roster's voice (the poll names the same one)
-    assert "call 42-1795867185: written (created Northca call erlc:main-42-1795867185)" in sent, sent
-    [record] = [c for c in held(stack)["calls"] if c["id"] == "erlc:main-42-1795867185"]
+    assert "call 42-1795867185: written (created Northca call erlc:main.42-1795867185)" in sent, sent
+    [record] = [c for c in held(stack)["calls"] if c["id"] == "erlc:main.42-1795867185"]
     assert (record["status"], record["location"], record["call_type"]) == (
         "open",
         "Springfield Bank",

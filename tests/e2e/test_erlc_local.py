@@ -210,7 +210,7 @@ def test_erlc_local_an_emergency_call_becomes_a_northca_call_and_closes_when_it_
         "calls",
         {"Team": "Police", "Caller": 5656565656, "Description": "Shots fired", "PositionDescriptor": "Bank"},
     )
-    call_id = f"erlc:main-{opened['CallNumber']}-{opened['StartedAt']}"
+    call_id = f"erlc:main.{opened['CallNumber']}-{opened['StartedAt']}"
 
     def the_call() -> dict[str, Any] | None:
         return next((c for c in northca_held(stack, "calls") if c["id"] == call_id), None)

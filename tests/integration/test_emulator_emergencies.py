@@ -195,7 +195,7 @@ def test_a_create_the_partner_made_before_its_answer_was_lost_is_one_call_over_h
     msg = call_message("wh-1", "7", location="1 Main St")
     assert h.run(record("m1", msg), writer=writer) == {"m1"}
     assert h.run(record("m1", msg, 2), record("m2", msg), writer=writer) == set()
-    assert [c["id"] for c in emulator.calls(MDT)] == ["cad-7"]
+    assert [c["id"] for c in emulator.calls(MDT)] == ["cad.7"]
 
 
 @pytest.mark.parametrize("mode", ["not-found", "bad-request", "accept"])

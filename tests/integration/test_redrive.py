@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -9,7 +11,7 @@ import pytest
 from botocore.stub import Stubber
 
 from relay_devtools.cli import main
-from relay_devtools.operations.redrive import RedriveError, move_messages, redrive
+from relay_devtools.operations.redrive import RedriveError, list_dead_letters, move_messages, redrive
 
 DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:relay-dlq"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:relay-queue"
@@ -76,6 +78,8 @@ def stubbed() -> tuple[Any, Stubber]:
         {"QueueUrl": DLQ_URL, "AttributeNames": ["QueueArn"]},
     )
     stub.add_response("list_dead_letter_source_queues", {"queueUrls": [QUEUE_URL]}, {"QueueUrl": DLQ_URL})
+    # The DLQ read for old panics (a move task moves everything): none here
+    stub.add_response("receive_message", {"Messages": []})
     return sqs, stub
 
 
@@ -153,3 +157,120 @@ def test_redrive_list_prints_each_dead_letter_and_why_and_moves_nothing(
         '{"source": "cad", "webhook_id": "msg_1"}',
     ]
     assert bodies(sqs, aws["queue_url"]) == []
+
+
+def panic_body(webhook: str, received: datetime | None) -> str:
+    body: dict[str, Any] = {
+        "source": "cad",
+        "mdt_id": "m",
+        "guild_id": "1",
+        "webhook_id": webhook,
+        "panics": [{"unit": "ADAM-12", "at": "2026-11-28T12:00:00Z"}],
+    }
+    if received is not None:
+        body["received_at"] = received.isoformat()
+    return json.dumps(body)
+
+
+def unit_body(webhook: str) -> str:
+    return json.dumps({"source": "cad", "webhook_id": webhook, "received_at": "2026-11-28T12:00:00Z"})
+
+
+class MoveTasks:
+    """moto's SQS with the message move task API, recorded (moto lacks it)."""
+
+    def __init__(self, sqs: Any) -> None:
+        self.sqs = sqs
+        self.started: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sqs, name)
+
+    def list_message_move_tasks(self, **_: Any) -> dict[str, Any]:
+        return {"Results": []}
+
+    def start_message_move_task(self, SourceArn: str, DestinationArn: str) -> dict[str, Any]:
+        self.started.append(DestinationArn)
+        return {"TaskHandle": "task-1"}
+
+
+def test_redrive_leaves_old_panics_in_the_dlq_and_says_which(aws: dict[str, Any]) -> None:
+    # Given a panic received 2 h ago, one 3 min ago, and a unit change, all in the DLQ
+    sqs, now = aws["sqs"], datetime.now(UTC)
+    sqs.send_message(QueueUrl=aws["dlq_url"], MessageBody=panic_body("old", now - timedelta(hours=2)))
+    sqs.send_message(QueueUrl=aws["dlq_url"], MessageBody=panic_body("young", now - timedelta(minutes=3)))
+    sqs.send_message(QueueUrl=aws["dlq_url"], MessageBody=unit_body("unit"))
+    # When redriven where SQS has move tasks
+    wrapped = MoveTasks(sqs)
+    result = redrive(wrapped, aws["dlq_url"], aws["queue_url"], now=lambda: now)
+    # Then no move task was started (it would move the old panic too): the young panic and the unit
+    # change were moved here, the old panic stays in the DLQ, visible at once, and the result names it
+    assert wrapped.started == [] and (result.mode, result.moved) == ("fallback", 2)
+    assert sorted(json.loads(b)["webhook_id"] for b in bodies(sqs, aws["queue_url"])) == ["unit", "young"]
+    [(message_id, age)] = result.left_out
+    assert timedelta(hours=2) <= age < timedelta(hours=2, minutes=1)
+    [letter] = list_dead_letters(sqs, aws["dlq_url"], now=lambda: now)
+    assert letter.message_id == message_id and letter.webhook_id == "old"
+
+
+def test_redrive_with_no_old_panic_still_starts_a_move_task(aws: dict[str, Any]) -> None:
+    sqs, now = aws["sqs"], datetime.now(UTC)
+    sqs.send_message(QueueUrl=aws["dlq_url"], MessageBody=panic_body("young", now - timedelta(minutes=3)))
+    sqs.send_message(QueueUrl=aws["dlq_url"], MessageBody="not json")
+    wrapped = MoveTasks(sqs)
+    result = redrive(wrapped, aws["dlq_url"], aws["queue_url"], now=lambda: now)
+    assert result.mode == "move-task" and len(wrapped.started) == 1
+    assert len(bodies(sqs, aws["dlq_url"])) == 2  # read for their age, and visible again for the task
+
+
+def test_redrive_sends_old_panics_when_asked(aws: dict[str, Any]) -> None:
+    sqs, now = aws["sqs"], datetime.now(UTC)
+    sqs.send_message(QueueUrl=aws["dlq_url"], MessageBody=panic_body("old", now - timedelta(days=1)))
+    result = redrive(sqs, aws["dlq_url"], aws["queue_url"], max_panic_age=None)
+    assert (result.moved, result.left_out) == (1, [])
+    assert bodies(sqs, aws["dlq_url"]) == []
+
+
+def test_redrive_a_panic_without_a_receive_time_is_dated_by_the_dlq(aws: dict[str, Any]) -> None:
+    # Given a panic whose body has no received_at (another writer's dead letter), sent to the DLQ now
+    sqs, now = aws["sqs"], datetime.now(UTC)
+    sqs.send_message(QueueUrl=aws["dlq_url"], MessageBody=panic_body("undated", None))
+    # Then it is as old as its time in the DLQ: young now, old an hour later
+    assert redrive(sqs, aws["dlq_url"], aws["queue_url"], now=lambda: now + timedelta(hours=1)).moved == 0
+    assert redrive(sqs, aws["dlq_url"], aws["queue_url"], now=lambda: now).moved == 1
+
+
+def test_redrive_cli_lists_each_panics_age_and_says_what_it_left_out(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sqs, now = aws["sqs"], datetime.now(UTC)
+    sqs.send_message(
+        QueueUrl=aws["dlq_url"], MessageBody=panic_body("old", now - timedelta(hours=3, minutes=5))
+    )
+    sqs.send_message(QueueUrl=aws["dlq_url"], MessageBody=panic_body("young", now - timedelta(seconds=90)))
+    args = ["redrive", "--dlq-url", aws["dlq_url"], "--queue-url", aws["queue_url"]]
+    # When listed
+    assert main([*args, "--list"]) == 0
+    out = capsys.readouterr().out
+    # Then each panic says its age, and the old one that a redrive leaves it out
+    assert "a panic received 3h 5m ago: older than 10m, redrive leaves it out" in out
+    assert "a panic received 1m ago\n" in out
+    assert "a redrive would leave out 1 old panics (--old-panics sends them)" in out
+    # When redriven
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    # Then the young panic went and the old one is named as left in the DLQ
+    assert "1 messages moved to" in out and "left 1 panics older than 10m in the DLQ" in out
+    assert "received 3h 5m ago" in out
+    # and a wider age, or --old-panics, sends it
+    assert main([*args, "--panic-max-age", "4h"]) == 0
+    assert "1 messages moved to" in capsys.readouterr().out
+    assert bodies(sqs, aws["dlq_url"]) == []
+
+
+def test_redrive_cli_refuses_a_panic_age_that_is_no_duration(
+    aws: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["redrive", "--dlq-url", aws["dlq_url"], "--panic-max-age", "an hour"])
+    assert "is not a duration like 30m" in capsys.readouterr().err

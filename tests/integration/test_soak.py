@@ -806,7 +806,7 @@ def emergency_outcome(
 ) -> tuple[int, int, list[str]]:
     """(duplicate calls, requests that reopened a closed call, closed calls not closed at the end)."""
     by_id: Counter[str] = Counter(r["id"] for r in records)
-    duplicates = sum(n - 1 for n in by_id.values()) + sum(1 for i in by_id if not i.startswith("soak-"))
+    duplicates = sum(n - 1 for n in by_id.values()) + sum(1 for i in by_id if not i.startswith("soak."))
     closed = {
         call_id("soak", k)
         for k, events in calls.items()

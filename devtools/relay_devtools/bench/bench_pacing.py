@@ -7,6 +7,11 @@ max_requests_per_second`, `burst`), against the same two consumers unpaced. Rows
 emulator's request log holds in any one second (the cap allows `burst` + `rate` in any second: 30); the
 burst's wall time (the cap's least: (110 - 10) / 20 = 5 s); calls a second over the burst.
 The schedule is the in-memory twin (the DynamoDB store adds one conditional UpdateItem per call).
+
+Then a panic against busy unit consumers at the default cap (5/s, bursts of 10), in simulated time
+(relay_devtools.bench.pacing_simulation): its wait for slots, urgent (calls and panics go ahead of the
+units' waiting slots) against one schedule for all (`urgent_burst = 0`, as before): one call for a
+panic, four for a panic for a unit the MDT does not hold as active.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from relay.northca.client import NorthcaClient
 from relay.northca.pacing import PartnerPacer
 from relay.northca.writer import PartnerWriter
 from relay_devtools.bench import Row
+from relay_devtools.bench.pacing_simulation import simulate
 from relay_devtools.emulators.northca import NorthcaEmulator
 
 RATE, BURST = 20.0, 10
@@ -88,6 +94,24 @@ def burst(paced: bool) -> tuple[float, int, int]:
     return wall, len(arrivals), peak
 
 
+def panic_rows() -> list[Row]:
+    rows = []
+    for consumers, calls, what in ((10, 1, "panic"), (10, 4, "panic, inactive unit")):
+        urgent, single = simulate(consumers, calls=calls), simulate(consumers, calls=calls, urgent_burst=0)
+        if urgent.delay is None or single.delay is None:
+            raise RuntimeError(f"{what}: a call was given back")
+        rows.append(
+            Row(
+                f"{what}, {consumers} consumers: wait",
+                urgent.delay,
+                "one schedule for all (urgent_burst 0)",
+                single.delay,
+                "s",
+            )
+        )
+    return rows
+
+
 def run() -> list[Row]:
     unpaced_wall, unpaced_calls, unpaced_peak = burst(paced=False)
     paced_wall, paced_calls, paced_peak = burst(paced=True)
@@ -115,4 +139,5 @@ def run() -> list[Row]:
             RATE,
             "n/s",
         ),
+        *panic_rows(),
     ]

@@ -8,14 +8,22 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
 
+from relay_devtools.deliveries.cloudwatch import parse_since
 from relay_devtools.local.state import DEFAULT_STATE_FILE, read_local_state
-from relay_devtools.operations.redrive import RedriveError, list_dead_letters, redrive
+from relay_devtools.operations.redrive import (
+    MAX_PANIC_AGE,
+    RedriveError,
+    age_text,
+    list_dead_letters,
+    redrive,
+)
 from relay_devtools.options import Subparsers, aws_hint, printable, region_of_url
 
 
@@ -32,6 +40,16 @@ def register(subparsers: Subparsers, parents: list[argparse.ArgumentParser]) -> 
     )
     parser.add_argument(
         "--list", action="store_true", help="print each dead letter and why it is there; move nothing"
+    )
+    parser.add_argument(
+        "--panic-max-age",
+        type=duration,
+        default=MAX_PANIC_AGE,
+        help=f"leave in the DLQ each panic received longer ago than this (default {age_text(MAX_PANIC_AGE)}):"
+        " sent late it alarms a dispatcher for nothing",
+    )
+    parser.add_argument(
+        "--old-panics", action="store_true", help="send every panic whatever its age (see --list)"
     )
     parser.add_argument("--endpoint-url", help="an SQS endpoint other than AWS's (e.g. relay local's moto)")
     parser.add_argument(
@@ -101,15 +119,32 @@ def run(args: argparse.Namespace) -> int:
 def redrive_or_list(args: argparse.Namespace, sqs: Any, found: Target) -> int:
     if args.list:
         letters = list_dead_letters(sqs, found.dlq_url, args.max)
+        old = 0
         for letter in letters:
             print(printable(f"{letter.sent_at}  {letter.source}  {letter.webhook_id}  {letter.message_id}"))
             print(f"    {printable(letter.reason)}")
+            if letter.panic_age is not None:
+                stale = not args.old_panics and letter.panic_age > args.panic_max_age
+                old += stale
+                print(
+                    f"    a panic received {age_text(letter.panic_age)} ago"
+                    + (f": older than {age_text(args.panic_max_age)}, redrive leaves it out" if stale else "")
+                )
         print(f"relay redrive: {len(letters)} messages in the DLQ; nothing moved")
+        if old:
+            print(f"relay redrive: a redrive would leave out {old} old panics (--old-panics sends them)")
         return 0
     try:
         # relay local's moto has no message move tasks: move the messages here, as the fallback does.
         use_move_task = not args.fallback and not found.local
-        result = redrive(sqs, found.dlq_url, found.queue_url, limit=args.max, use_move_task=use_move_task)
+        result = redrive(
+            sqs,
+            found.dlq_url,
+            found.queue_url,
+            limit=args.max,
+            use_move_task=use_move_task,
+            max_panic_age=None if args.old_panics else args.panic_max_age,
+        )
     except RedriveError as exc:
         print(f"relay redrive: {exc}")
         return 1
@@ -119,7 +154,22 @@ def redrive_or_list(args: argparse.Namespace, sqs: Any, found: Target) -> int:
         print(f"relay redrive: started message move task {result.task_handle}")
     else:
         print(f"relay redrive: {result.moved} messages {result.detail}")
+    if result.left_out:
+        print(
+            f"relay redrive: left {len(result.left_out)} panics older than {age_text(args.panic_max_age)}"
+            " in the DLQ (sent now, each would alarm a dispatcher long after the unit needed help):"
+        )
+        for message_id, age in result.left_out:
+            print(f"    {message_id}  received {age_text(age)} ago")
+        print("relay redrive: --old-panics sends them anyway; --list shows them")
     return 0
+
+
+def duration(text: str) -> timedelta:
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive_int(text: str) -> int:

@@ -147,7 +147,7 @@ class CallDesk:
             if isinstance(exc, _Absent):
                 version = exc.version
             elif exc.status != 404:
-                return self._setup(group, exc)
+                return self._setup(group, state, exc)
             if state.phase == "created":
                 return self._gone(group, state, version)
             if state.lease is not None and now < state.lease.until:
@@ -269,7 +269,7 @@ class CallDesk:
             )
         except NorthcaUnexpectedStatusError as exc:
             if exc.status != 409 or self.posts >= MAX_POSTS:
-                return self._released(group, state, claimed_version, self._setup(group, exc))
+                return self._released(group, state, claimed_version, self._setup(group, state, exc))
             # The id is taken: an earlier create landed. Read it, then patch what is newer.
             self.posts = MAX_POSTS  # a call the partner says exists is never created again here
             return self._resume(group, claimed, claimed_version, now)
@@ -279,7 +279,7 @@ class CallDesk:
             )
             return self._released(group, state, claimed_version, refused)
         except NorthcaNotFoundError as exc:
-            return self._released(group, state, claimed_version, self._setup(group, exc))
+            return self._released(group, state, claimed_version, self._setup(group, state, exc))
         except (NorthcaError, PartnerStoppedError) as exc:
             if not (isinstance(exc, NorthcaError) and exc.maybe_applied):
                 return self._released(group, state, claimed_version, self._failed(claimed, exc))
@@ -317,7 +317,7 @@ class CallDesk:
             self._patch(group, claimed, body)
         except NorthcaNotFoundError as exc:
             if exc.status != 404:
-                return self._released(group, state, claimed_version, self._setup(group, exc))
+                return self._released(group, state, claimed_version, self._setup(group, state, exc))
             return self._gone(group, claimed, claimed_version)
         except NorthcaInvalidRequestError as exc:
             refused = CallResult(
@@ -358,9 +358,10 @@ class CallDesk:
         self._save(group, replace(state, lease=None), version)
         return result
 
-    def _setup(self, group: CallGroup, exc: NorthcaError) -> CallResult:
+    def _setup(self, group: CallGroup, state: CallState, exc: NorthcaError) -> CallResult:
         self.session.setup_problem(group.mdt_id, exc, "an answer the contract does not give for a call")
-        return CallResult(call_id(group.source, group.key), "given back", "retry", f"partner: {exc.message}")
+        # The record's own id: a call opened before ids had a dot keeps its old one.
+        return CallResult(state.call_id, "given back", "retry", f"partner: {exc.message}")
 
     def _failed(self, state: CallState, exc: Exception) -> CallResult:
         message = exc.message if isinstance(exc, NorthcaError) else str(exc)

@@ -41,9 +41,14 @@ Value = CallValue | None  # None: the field cleared
 
 
 def call_id(source: str, key: str) -> str:
-    """The Northca id of a sender's call: `<source>-<key>` when that is short and plain (a dispatcher
-    reads it), else the source and a digest of both (always the same for the same call)."""
-    candidate = f"{source}-{key}"
+    """The Northca id of a sender's call: `<source>.<key>` when that is short and plain (a dispatcher
+    reads it), else the source and a digest of both (always the same for the same call).
+
+    Source names (`^[a-z0-9][a-z0-9_-]{0,62}$`, ER:LC's `erlc:<server>`) never hold a `.`, so the first
+    one ends the source: two sources never share an id (with `-`, ("dispatch", "bot-7") and
+    ("dispatch-bot", "7") did). A digest id holds no `.`, so it never equals a plain one. A call opened
+    before ids had a `.` keeps its id: the call's record holds it (relay.consumer.call_desk)."""
+    candidate = f"{source}.{key}"
     if SAFE_ID.match(candidate):
         return candidate
     digest = hashlib.sha256(f"{source}\0{key}".encode()).hexdigest()[:20]

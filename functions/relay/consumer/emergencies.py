@@ -14,6 +14,7 @@ trail reads it: `relay deliveries`, relay local's page).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -21,7 +22,7 @@ from datetime import timedelta
 from relay.consumer.call_desk import CallDesk, CallGroup, CallResult, CallStateError
 from relay.consumer.calls import Stamp, change_stamps, newest
 from relay.consumer.emergency_session import EmergencySession
-from relay.consumer.emergency_state import RecordKey, StoredRecord
+from relay.consumer.emergency_state import EmergencyStore, RecordKey, StoredRecord
 from relay.consumer.invocation import Delivery, Invocation
 from relay.consumer.panic_desk import PanicDesk, PanicItem, PanicResult
 from relay.errors import UnitStateUnavailableError
@@ -96,9 +97,24 @@ def deliver_emergencies(deliveries: Sequence[Delivery], run: Invocation) -> Emer
             _, copies = presses.setdefault(press.record_key(panics.canonical(press)), (press, []))
             copies.append(d.message_id)
     groups = _call_groups(urgent, timedelta(seconds=deps.settings.max_event_skew_seconds))
+    # Every partner call from here on (a panic, its unit's activation, a call's read and write) goes ahead
+    # of the units' waiting slots (relay.northca.pacing).
+    with deps.pacer.urgent() if deps.pacer is not None else contextlib.nullcontext():
+        _deliver(items, presses, groups, panics, calls, deps.emergency_state)
+    return _conclude(urgent, items, run)
+
+
+def _deliver(
+    items: list[_Item],
+    presses: dict[RecordKey, tuple[PanicItem, list[str]]],
+    groups: list[tuple[CallGroup, list[str]]],
+    panics: PanicDesk,
+    calls: CallDesk,
+    state: EmergencyStore,
+) -> None:
     keys = list(presses) + [g.record_key for g, _ in groups]
     try:
-        stored = deps.emergency_state.read_many(keys) if keys else {}
+        stored = state.read_many(keys) if keys else {}
     except UnitStateUnavailableError as exc:
         stored = {}
         problem = f"state table unavailable: {exc}"
@@ -112,7 +128,6 @@ def deliver_emergencies(deliveries: Sequence[Delivery], run: Invocation) -> Emer
         item = _Item("call", group.key, group.source, group.mdt_id, message_ids)
         item.result = _call(calls, group, stored.get(group.record_key), problem)
         items.append(item)
-    return _conclude(urgent, items, run)
 
 
 def _panic(desk: PanicDesk, item: PanicItem, stored: StoredRecord | None, problem: str) -> PanicResult:

@@ -7,6 +7,11 @@ concurrent consumer invocations (their shared schedule: relay.ports.pacing).
   wait (or than MAX_SLOT_WAIT_SECONDS) is not taken, and the call fails as throttled
   (NorthcaPacedError, nothing sent): its messages come back after that wait, as after a partner's
   Retry-After.
+- Calls and panics go first (`urgent()`: the consumer's emergency step): their calls may run `urgent_burst`
+  slots further ahead of the schedule than units' (in GCRA terms a larger tolerance), so a panic does
+  not queue behind the slots units already hold, while it still pushes the schedule one interval for
+  the units after it. In any window the partner gets at most the cap (rate x window + burst) plus
+  `urgent_burst`, and never more beyond the cap than the urgent calls sent in that window.
 - A 429/503 from the partner holds every invocation back until its Retry-After (else
   `HOLD_WITHOUT_RETRY_AFTER`), and is counted: `alarm_after` of them within THROTTLE_WINDOW_SECONDS
   log the line the partner-refuses-setup alarm counts, once per window.
@@ -16,7 +21,8 @@ concurrent consumer invocations (their shared schedule: relay.ports.pacing).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from relay.errors import NorthcaPacedError, PacingUnavailableError
 from relay.observability import logger
@@ -41,12 +47,18 @@ class PartnerPacer:
         alarm_after: int = 10,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        urgent_burst: int | None = None,
     ) -> None:
         self.store = store
         self.rate = rate
         self.interval = 1.0 / rate if rate > 0 else 0.0
         # A burst of `burst` calls goes at once: the schedule may run this far ahead of now.
         self.tolerance = (burst - 1) * self.interval
+        # Calls and panics may go this many slots further ahead (None: `burst`, a second burst of theirs).
+        self.urgent_tolerance = (
+            self.tolerance + (burst if urgent_burst is None else urgent_burst) * self.interval
+        )
+        self._urgent = 0
         self.alarm_after = alarm_after
         self.clock = clock
         self.sleep = sleep
@@ -58,12 +70,21 @@ class PartnerPacer:
         self.spare_seconds, self.sleep = spare_seconds, sleep
         self.waited, self.paced_calls = 0.0, 0
 
+    @contextmanager
+    def urgent(self) -> Iterator[None]:
+        self._urgent += 1
+        try:
+            yield
+        finally:
+            self._urgent -= 1
+
     def before_call(self) -> None:
         if self.rate <= 0:
             return
         allowed = max(0.0, min(self.spare_seconds(), MAX_SLOT_WAIT_SECONDS))
+        tolerance = self.urgent_tolerance if self._urgent else self.tolerance
         try:
-            wait = self.store.reserve(self.clock, self.interval, self.tolerance, allowed)
+            wait = self.store.reserve(self.clock, self.interval, tolerance, allowed)
         except PacingUnavailableError as exc:
             logger.warning("partner pacing unavailable: calling unpaced", extra={"error": str(exc)})
             return
@@ -78,8 +99,9 @@ class PartnerPacer:
         now = self.clock()
         hold = retry_after if retry_after is not None and retry_after >= 0 else HOLD_WITHOUT_RETRY_AFTER
         try:
-            # The first call after the hold goes at its end: the burst's tolerance is added to it.
-            self.store.hold_until(now + hold + self.tolerance)
+            # The first call after the hold goes at its end: the largest tolerance (urgent calls') is added
+            # to it, so a panic waits out the partner's hold too; units then wait `urgent_burst` slots more.
+            self.store.hold_until(now + hold + self.urgent_tolerance)
             count = self.store.count_throttle(now, THROTTLE_WINDOW_SECONDS)
         except PacingUnavailableError as exc:
             logger.warning("partner pacing unavailable: throttle not shared", extra={"error": str(exc)})

@@ -9,6 +9,7 @@ caller can wait (nothing is taken then), so a slot is never held by a call that 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 
@@ -42,6 +43,10 @@ class Pacing(Protocol):
 
     def after_throttle(self, retry_after: float | None) -> None:
         """The partner answered 429/503: hold every caller back, count it."""
+        ...
+
+    def urgent(self) -> AbstractContextManager[None]:
+        """Calls made within are calls and panics: they go ahead of the units' waiting slots."""
         ...
 
     def bind(self, spare_seconds: Callable[[], float], sleep: Callable[[float], None]) -> None:

@@ -13,6 +13,7 @@ from moto import mock_aws
 from relay_devtools.cli import main
 from relay_devtools.commands.redrive import Target, redrive_or_list
 from relay_devtools.files.secrets_file import SecretsFileError, load_secrets_file
+from relay_devtools.operations.redrive import MAX_PANIC_AGE
 from tests.support.constants import ROOT
 
 
@@ -138,7 +139,9 @@ def test_redrive_against_relay_local_moves_the_messages_itself(capsys: pytest.Ca
         queue = sqs.create_queue(QueueName="q")["QueueUrl"]
         dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
         sqs.send_message(QueueUrl=dlq, MessageBody='{"webhook_id": "w"}')
-        args = argparse.Namespace(list=False, max=None, fallback=False)
+        args = argparse.Namespace(
+            list=False, max=None, fallback=False, old_panics=False, panic_max_age=MAX_PANIC_AGE
+        )
         found = Target(dlq, queue, {}, local=True)
         assert redrive_or_list(args, NoMoveTasks(sqs), found) == 0
         assert "1 messages moved to" in capsys.readouterr().out

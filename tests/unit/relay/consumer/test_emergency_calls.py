@@ -27,10 +27,61 @@ def posts(h: EmergencyHarness) -> list[dict[str, object]]:
 
 
 def test_call_id_is_the_source_and_the_key_or_a_digest_when_that_is_not_plain() -> None:
-    assert call_id("sonoran", "1234") == "sonoran-1234"
+    assert call_id("sonoran", "1234") == "sonoran.1234"
+    assert call_id("erlc:main", "42-1795867185") == "erlc:main.42-1795867185"
     odd = call_id("board", "call #7 / night")
     assert odd.startswith("board-") and len(odd) <= 64 and odd == call_id("board", "call #7 / night")
     assert call_id("board", "a" * 200) != call_id("board", "a" * 199)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (("dispatch", "bot-7"), ("dispatch-bot", "7")),  # a hyphen in the source or in the key
+        (("erlc:main", "42-1"), ("erlc:main-42", "1")),
+        (("a", "b.c"), ("a-b", "c")),  # a dot in the key: the first dot still ends the source
+        (("board", "x" * 70), ("board", "x" * 71)),  # both digests
+        (("board", "x" * 70), ("board-x", "x" * 20)),  # a digest and a plain id
+    ],
+)
+def test_two_sources_calls_never_share_an_id(one: tuple[str, str], other: tuple[str, str]) -> None:
+    assert call_id(*one) != call_id(*other)
+
+
+def test_a_plain_id_and_a_digest_id_never_meet() -> None:
+    # A digest id holds no dot; a plain one always does (right after its source).
+    digest = call_id("board", "call #7 / night")
+    assert "." not in digest
+    assert "." in call_id("board", digest)
+
+
+def test_two_sources_whose_old_ids_met_each_make_their_own_call() -> None:
+    # Given two sources whose calls' ids were both `dispatch-bot-7` (the second's create got a 409 and then
+    # PATCHed the first source's call)
+    h = harness("conflict")
+    first = call_message("wh-1", "bot-7", source="dispatch", description="Fire at the docks")
+    second = call_message("wh-2", "7", source="dispatch-bot", description="Traffic stop", seconds=1)
+    # When both arrive
+    assert h.run(record("m1", first), record("m2", second)) == set()
+    # Then each is its own Northca call, and neither was patched by the other's event
+    assert [body["id"] for body in posts(h)] == ["dispatch.bot-7", "dispatch-bot.7"]
+    assert h.northca.call("dispatch.bot-7")["description"] == "Fire at the docks"
+    assert h.northca.call("dispatch-bot.7")["description"] == "Traffic stop"
+    assert [m for m, _, _ in h.northca.call_requests if m == "PATCH"] == []
+
+
+def test_a_call_opened_under_the_old_id_keeps_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a call the relay created before ids had a dot (its record holds `cad-1234`)
+    h = harness()
+    monkeypatch.setattr("relay.consumer.call_desk.call_id", lambda source, key: f"{source}-{key}")
+    assert h.run(record("m1", call_message("wh-1", "1234", location="1 Main St"))) == set()
+    monkeypatch.undo()
+    # When a later event of that sender call arrives
+    assert h.run(record("m2", call_message("wh-2", "1234", 5, location="2 Oak Ave"))) == set()
+    # Then it updates that call: no second call under the new id
+    assert [body["id"] for body in posts(h)] == ["cad-1234"]
+    assert h.northca.call("cad-1234")["location"] == "2 Oak Ave"
+    assert h.northca.stored_calls(MDT, "cad.1234") == []
 
 
 def test_a_new_call_is_created_once_with_its_fields_and_the_message_is_done() -> None:
@@ -43,14 +94,14 @@ def test_a_new_call_is_created_once_with_its_fields_and_the_message_is_done() ->
     assert failed == set()
     assert posts(h) == [
         {
-            "id": "cad-1234",
+            "id": "cad.1234",
             "description": "Fire",
             "location": "1 Main St",
             "status": "open",  # Northca's default, sent: the relay's own first status
             "created_by": "John Doe",
         }
     ]
-    assert h.northca.call("cad-1234")["location"] == "1 Main St"
+    assert h.northca.call("cad.1234")["location"] == "1 Main St"
     assert h.outcome.calls_created == 1
 
 
@@ -79,7 +130,7 @@ def test_a_create_whose_answer_was_lost_is_found_not_made_twice(mode: Repeated) 
     assert h.run(record("m1", msg, receive_count=2)) == set()
     # Then the relay looked for it (an empty PATCH) instead of creating it again: one call
     assert len(posts(h)) == 1
-    assert ("PATCH", "cad-1234", {}) in h.northca.call_requests
+    assert ("PATCH", "cad.1234", {}) in h.northca.call_requests
     assert len(h.northca.calls) == 1
 
 
@@ -130,7 +181,7 @@ def test_a_close_before_its_create_is_kept_and_the_call_is_created_closed() -> N
     assert h.northca.calls == []
     assert h.run(record("m2", call_message("wh-1", "1234", 0, location="1 Main St"))) == set()
     # Then one call, created closed
-    assert h.northca.call("cad-1234")["status"] == "closed"
+    assert h.northca.call("cad.1234")["status"] == "closed"
     assert len(posts(h)) == 1
 
 
@@ -144,8 +195,8 @@ def test_a_close_is_never_reopened_by_an_older_event_nor_by_a_late_copy_of_the_c
     late_copy = call_message("wh-1", "1234", 0, received=60, location="1 Main St", status="open")
     assert h.run(record("m3", older), record("m4", late_copy)) == set()
     # Then the call stays closed, the older description is still newer than nothing: it is written
-    assert h.northca.call("cad-1234")["status"] == "closed"
-    assert h.northca.call("cad-1234")["description"] == "more"
+    assert h.northca.call("cad.1234")["status"] == "closed"
+    assert h.northca.call("cad.1234")["description"] == "more"
     assert len(posts(h)) == 1
 
 
@@ -153,14 +204,14 @@ def test_a_dispatchers_edit_is_not_reverted_by_an_older_change_but_a_newer_one_w
     h = harness()
     assert h.run(record("m1", call_message("wh-1", "1234", 0, priority="low"))) == set()
     # Given a dispatcher raising the priority in Northca (the clock is past every event so far)
-    h.northca.edit_call("cad-1234", priority="high")
+    h.northca.edit_call("cad.1234", priority="high")
     # When an older event of the sender changes the priority / Then the dispatcher's value stays
     assert h.run(record("m2", call_message("wh-2", "1234", 30, priority="medium"))) == set()
-    assert h.northca.call("cad-1234")["priority"] == "high"
+    assert h.northca.call("cad.1234")["priority"] == "high"
     # When a newer one does / Then it is written
     h.clock.advance(100)
     assert h.run(record("m3", call_message("wh-3", "1234", 200, priority="critical"))) == set()
-    assert h.northca.call("cad-1234")["priority"] == "critical"
+    assert h.northca.call("cad.1234")["priority"] == "critical"
 
 
 def test_later_events_become_patches_of_only_what_changed() -> None:
@@ -194,9 +245,9 @@ def test_without_the_empty_patch_read_updates_still_go_out_from_what_the_relay_k
     h = harness(empty_patch="refused")
     assert h.run(record("m1", call_message("wh-1", "1234", 0, location="A"))) == set()
     assert h.run(record("m2", call_message("wh-2", "1234", 5, location="B", status="closed"))) == set()
-    assert h.northca.call("cad-1234") | {} == h.northca.call("cad-1234")
-    assert h.northca.call("cad-1234")["location"] == "B"
-    assert h.northca.call("cad-1234")["status"] == "closed"
+    assert h.northca.call("cad.1234") | {} == h.northca.call("cad.1234")
+    assert h.northca.call("cad.1234")["location"] == "B"
+    assert h.northca.call("cad.1234")["status"] == "closed"
 
 
 def test_a_consumer_that_loses_the_record_to_another_reads_again_and_sends_nothing_twice() -> None:
@@ -251,7 +302,7 @@ def test_a_close_outranks_a_newer_status_of_the_sender_in_any_order() -> None:
         assert h.run(record("m1", events[first])) == set()
         assert h.run(record("m2", events[second])) == set()
         # Then the call is closed
-        assert h.northca.call(f"cad-{key}")["status"] == "closed", first
+        assert h.northca.call(f"cad.{key}")["status"] == "closed", first
 
 
 def test_a_degraded_look_for_a_lost_create_takes_the_lease_so_a_stale_consumer_cannot_reopen_it() -> None:
@@ -277,7 +328,7 @@ def test_a_degraded_look_for_a_lost_create_takes_the_lease_so_a_stale_consumer_c
     assert h.run(record("m3", other), record("m1", create, 2)) == set()
     # Then the first consumer, going on from what it read, did not send the create's values again
     assert fired
-    assert h.northca.call("cad-7")["status"] == "closed"
+    assert h.northca.call("cad.7")["status"] == "closed"
 
 
 def test_a_copy_that_finds_a_create_in_flight_waits_until_that_consumer_is_done_not_a_few_seconds() -> None:

@@ -4,14 +4,21 @@ partner answers for it), and a panic that cannot land in the DLQ with the partne
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from relay.consumer.pipeline import process_batch
 from relay.errors import NorthcaServerError, NorthcaTimeoutError
+from relay.memory import InMemorySlotStore
 from relay.messages import QueueMessage, emergency_messages
 from relay.models import CallChange, Panic
+from relay.northca.pacing import PartnerPacer
 from tests.support.constants import ACTOR, GUILD, MDT, NOW
 from tests.support.consumer import RecordingDeadLetters, change, message, record
 from tests.support.emergencies import EmergencyHarness, MemoryNorthca, PanicInactive, panic_message
+
+T0 = NOW.timestamp()
 
 
 def harness(panic_inactive: PanicInactive = "not-found") -> EmergencyHarness:
@@ -188,3 +195,53 @@ def test_emergency_messages_are_one_per_panic_and_per_call_event_and_unit_messag
     unit = message("wh-0", change("ADAM-12", 1, status="10-6"))
     assert '"calls"' not in unit.body() and '"panics"' not in unit.body()
     assert QueueMessage.model_validate_json(messages[2].body()) == messages[2]
+
+
+class PacedNorthca:
+    """The emulated partner behind the pacer: every call takes its slot first, as NorthcaClient's do."""
+
+    def __init__(self, northca: MemoryNorthca, pacer: PartnerPacer) -> None:
+        self.northca, self.pacer = northca, pacer
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self.northca, name)
+
+        def paced(*args: Any, **kwargs: Any) -> Any:
+            self.pacer.before_call()
+            self.calls.append(name)
+            return call(*args, **kwargs)
+
+        return paced
+
+
+@pytest.mark.parametrize("inactive", [False, True])
+def test_a_panic_goes_ahead_of_the_units_waiting_for_the_partners_rate(inactive: bool) -> None:
+    # Given units of other consumers that hold the partner's next slots (2 a second, bursts of 2: a call
+    # now waits 1 s), and a batch with a unit change and a panic
+    h = harness()
+    if not inactive:
+        active(h)
+    store = InMemorySlotStore()
+    backlog = PartnerPacer(store, 2.0, 2, clock=lambda: T0, sleep=lambda seconds: None)
+    for _ in range(3):
+        backlog.before_call()
+    deps = h.deps(writer=PacedNorthca(h.northca, PartnerPacer(store, 2.0, 2, clock=lambda: T0)))
+    deps.pacer = deps.emergency_writer.pacer  # type: ignore[union-attr]
+    batch = [
+        record("m1", message("w1", change("BAKER-1", 1, status="10-8"))),
+        record("m2", panic_message("wh-1", "ADAM-12")),
+    ]
+    # When the consumer takes the batch
+    outcome = process_batch(batch, deps)
+    # Then the panic's calls (the panic; for an inactive unit, its activation's read and write through the
+    # unit path and the panic again) took the
+    # slots ahead of the units' (no wait for the first, an interval for each next), and the unit change's
+    # calls waited behind them
+    assert outcome.panics_sent == 1
+    urgent_calls = 4 if inactive else 1
+    assert deps.emergency_writer.calls[:urgent_calls] == (  # type: ignore[union-attr]
+        ["trigger_panic", "list_units", "upsert_units", "trigger_panic"] if inactive else ["trigger_panic"]
+    )
+    assert h.sleeps[: urgent_calls - 1] == [pytest.approx(0.5 * i) for i in range(1, urgent_calls)]
+    assert h.sleeps[urgent_calls - 1] == pytest.approx(1.0 + 0.5 * urgent_calls)

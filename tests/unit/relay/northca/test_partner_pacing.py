@@ -91,17 +91,64 @@ def test_pacer_a_429_holds_every_consumer_back_for_its_retry_after() -> None:
     # When the partner answers one consumer 429 with Retry-After 30
     one.after_throttle(30.0)
     # Then the other consumer does not call for those 30 s: too long to wait in the function (billed
-    # while it waits), its call fails as throttled with nothing sent, its messages back after 30 s
+    # while it waits), its call fails as throttled with nothing sent, its messages back after 30 s and
+    # the slots kept for calls and panics (`urgent_burst`: 2 at 2 a second, 1 s)
     with pytest.raises(NorthcaPacedError) as raised:
         other.before_call()
-    assert raised.value.retry_after == pytest.approx(30.0) and other_clock.slept == []
+    assert raised.value.retry_after == pytest.approx(31.0) and other_clock.slept == []
+    # and a panic waits the Retry-After too: the partner said to wait, urgent or not
+    with pytest.raises(NorthcaPacedError) as raised, other.urgent():
+        other.before_call()
+    assert raised.value.retry_after == pytest.approx(30.0)
     # and without a Retry-After, the default hold (short: waited for in the function)
     store2 = InMemorySlotStore()
     a, _ = pacer(store=store2)
     b, b_clock = pacer(store=store2)
     a.after_throttle(None)
-    b.before_call()
-    assert b_clock.slept == [HOLD_WITHOUT_RETRY_AFTER]
+    with b.urgent():
+        b.before_call()
+    b.before_call()  # a unit's: the kept slots' second (1 s of them) after the panic's
+    assert b_clock.slept == [HOLD_WITHOUT_RETRY_AFTER, pytest.approx(1.5)]
+
+
+def test_pacer_calls_and_panics_go_ahead_of_the_units_waiting_slots() -> None:
+    # Given units that have taken the burst and a slot more (2 a second, bursts of 2): a call now waits 1 s
+    store = InMemorySlotStore()
+    units, units_clock = pacer(rate=2, burst=2, store=store)
+    units.bind(lambda: 30.0, lambda seconds: None)  # their calls sleep elsewhere: only their slots count
+    for _ in range(3):
+        units.before_call()
+    # When another consumer's panic calls, twice (a panic, then its unit's activation)
+    emergency, clock = pacer(rate=2, burst=2, store=store)
+    with emergency.urgent():
+        emergency.before_call()
+        emergency.before_call()
+    # Then the first goes now, not 1 s later behind the units, and the second an interval later
+    assert clock.slept == [pytest.approx(0.5)] and emergency.paced_calls == 1
+    # and a unit after them waits for both (the schedule moved on two slots: 2 s, not 1 s)
+    units.bind(lambda: 30.0, units_clock.sleep)
+    units.before_call()
+    assert units_clock.slept == [pytest.approx(2.0)]
+    # and outside the block the emergency consumer's calls queue as units' do
+    emergency.before_call()
+    assert clock.slept[-1] == pytest.approx(2.0)
+
+
+def test_pacer_urgent_ends_with_its_block_even_when_it_raises() -> None:
+    p, _ = pacer(rate=2, burst=2)
+    with pytest.raises(RuntimeError), p.urgent(), p.urgent():
+        raise RuntimeError("a call failed")
+    assert p.urgent_tolerance > p.tolerance
+    # No urgent slot is taken after the block: the burst then one an interval
+    for _ in range(3):
+        p.before_call()
+    assert p.waited == pytest.approx(0.5)
+
+
+def test_pacer_urgent_burst_zero_is_the_old_single_schedule() -> None:
+    p = PartnerPacer(InMemorySlotStore(), 5.0, 10, urgent_burst=0)
+    assert p.urgent_tolerance == p.tolerance
+    assert PartnerPacer(InMemorySlotStore(), 5.0, 10).urgent_tolerance == pytest.approx(p.tolerance + 2.0)
 
 
 def test_pacer_a_storm_of_429s_is_said_once_per_window() -> None:
@@ -180,8 +227,9 @@ def test_pacer_the_client_paces_every_request_and_shares_a_429() -> None:
         client.list_units("mdt", "123456789012345678")
     # When it calls again
     assert client.list_units("mdt", "123456789012345678") == {}
-    # Then that call waited the Retry-After first; a paced-out call sends nothing
-    assert clock.slept == [7.0]
+    # Then that call (a unit's) waited the Retry-After first and the slots kept for calls and panics (1 s);
+    # a paced-out call sends nothing
+    assert clock.slept == [8.0]
     p.bind(lambda: 0.0, clock.sleep)
     store.hold_until(clock() + 100)
     with pytest.raises(NorthcaPacedError):

@@ -101,3 +101,43 @@ def test_pacing_dynamodb_outage_is_a_typed_error() -> None:
         client = boto3.client("dynamodb", region_name="us-east-1")  # no table
         with pytest.raises(PacingUnavailableError, match="ResourceNotFoundException"):
             DynamoSlotStore("missing", client).reserve(lambda: T0, INTERVAL, TOLERANCE, max_wait=60)
+
+
+def test_pacing_a_wider_tolerance_goes_ahead_of_a_backlog_and_pushes_it(
+    stores: tuple[SlotStore, SlotStore],
+) -> None:
+    a, b = stores
+    # Given six unit calls at one instant: the burst of three, then 0.5, 1.0, 1.5 s
+    for _ in range(6):
+        a.reserve(lambda: T0, INTERVAL, TOLERANCE, max_wait=60)
+    # When a panic reserves with four slots more of tolerance (urgent: relay.northca.pacing)
+    urgent = TOLERANCE + 4 * INTERVAL
+    assert b.reserve(lambda: T0, INTERVAL, urgent, max_wait=60) == 0.0
+    # Then the next unit waits behind it too: the schedule moved one slot (2.5 s, not 2.0 s)
+    assert a.reserve(lambda: T0, INTERVAL, TOLERANCE, max_wait=60) == pytest.approx(2.5)
+    # and urgent calls wait once the schedule runs past their four slots (4.0 s ahead, 3.0 s of tolerance)
+    assert [b.reserve(lambda: T0, INTERVAL, urgent, max_wait=60) for _ in range(3)] == pytest.approx(
+        [1.0, 1.5, 2.0]
+    )
+
+
+def test_pacing_mixed_tolerances_keep_the_cap_plus_the_urgent_calls(
+    stores: tuple[SlotStore, SlotStore],
+) -> None:
+    # Given units and urgent calls reserving over 20 s (2 a second, bursts of 3, urgent 4 slots more),
+    # each sent when its wait is over
+    a, b = stores
+    urgent_slots, sends, urgent_sends = 4, [], []
+    for step in range(80):
+        now = T0 + step * 0.25
+        is_urgent = step % 7 == 3
+        tolerance = TOLERANCE + urgent_slots * INTERVAL if is_urgent else TOLERANCE
+        wait = (b if is_urgent else a).reserve(lambda now=now: now, INTERVAL, tolerance, max_wait=60)
+        (urgent_sends if is_urgent else sends).append(now + wait)
+    # Then in every one-second window the calls sent are at most the cap (rate + burst) plus the urgent
+    # calls sent in it, and never more than the cap plus the urgent slots
+    every = sorted(sends + urgent_sends)
+    for start in every:
+        inside = sum(start <= s < start + 1.0 for s in every)
+        urgent_inside = sum(start <= s < start + 1.0 for s in urgent_sends)
+        assert inside <= 2 + 3 + min(urgent_inside, urgent_slots), start

@@ -52,7 +52,7 @@ def test_a_panic_queued_then_sent_shows_where_it_went() -> None:
 def test_a_call_created_then_a_copy_skipped_and_a_refusal_say_why() -> None:
     records = [
         accepted(1, "wh-1", calls=("1234",)),
-        emergency(2, "wh-1", "call", "1234", "created", target="sonoran-1234"),
+        emergency(2, "wh-1", "call", "1234", "created", target="sonoran.1234"),
         accepted(3, "wh-2", calls=("1234",)),
         emergency(4, "wh-2", "call", "1234", "unchanged", detail="the call already holds these changes"),
         accepted(5, "wh-3", calls=("99",)),
@@ -61,7 +61,7 @@ def test_a_call_created_then_a_copy_skipped_and_a_refusal_say_why() -> None:
     refused, copy, created = build_deliveries(records)
     assert (created.outcome, created.why) == (
         "written",
-        "call 1234: written (created Northca call sonoran-1234)",
+        "call 1234: written (created Northca call sonoran.1234)",
     )
     assert copy.outcome == "skipped" and "the call already holds these changes" in copy.why
     assert refused.outcome == "dead-lettered" and "too long" in refused.why
