@@ -360,8 +360,7 @@ class CallDesk:
 
     def _setup(self, group: CallGroup, state: CallState, exc: NorthcaError) -> CallResult:
         self.session.setup_problem(group.mdt_id, exc, "an answer the contract does not give for a call")
-        # The record's own id: a call opened before ids had a dot keeps its old one.
-        return CallResult(state.call_id, "given back", "retry", f"partner: {exc.message}")
+        return CallResult(state.call_id, "given back", "retry", f"partner: {exc.message}")  # its own id
 
     def _failed(self, state: CallState, exc: Exception) -> CallResult:
         message = exc.message if isinstance(exc, NorthcaError) else str(exc)

@@ -4,7 +4,7 @@ little, and the roster saying again what it said (tests/support/night.py)."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from relay.erlc.lookup import claim_key
@@ -318,6 +318,7 @@ STEP = st.one_of(
     st.tuples(st.just("glitch"), st.integers(0, 2)),  # PRC's next answer leaves out a player in game
     st.tuples(st.sampled_from(["poll", "offline", "failed", "429", "lose-roster", "consume"])),
 )
+OFFLINE_POLLS = 3  # [erlc.servers] offline_polls' default
 FAULTS = {
     "offline": lambda: ErlcOfflineError("server offline", 422, 3002),
     "failed": lambda: ErlcUnavailableError("timeout"),
@@ -337,6 +338,10 @@ class Model:
         self.edited: dict[tuple[int, str], str] = {}
         self.glitch: int | None = None  # the player the next poll's answer leaves out
         self.missed: dict[int, int] = {}  # answers in a row that left a player in game out
+        # "server offline" answers in a row, and whether the stored roster names anyone: offline_polls
+        # of them (3) with someone known end the night (the server shut down: every unit off duty)
+        self.offline_run = 0
+        self.roster_names_someone = False
 
     def step(self, step: tuple) -> None:
         night, kind = self.night, step[0]
@@ -363,6 +368,7 @@ class Model:
             self.poll(FAULTS[kind]() if kind in FAULTS else None)
         elif kind == "lose-roster":
             night.store.put("roster#main", "players", "garbage")
+            self.offline_run, self.roster_names_someone = 0, False  # read back as a new, empty roster
         elif kind == "consume":
             self.consume()
 
@@ -376,7 +382,17 @@ class Model:
         night.prc.players = [p for p in game if p.player_id != left_out]
         result = night.poll().result
         night.prc.players = game
+        if result == "offline":
+            self.offline_run += 1
+            if self.offline_run >= OFFLINE_POLLS and self.roster_names_someone:
+                # The night is over: whoever the game lists when it is back joins anew
+                self.roster_names_someone = False
+                self.steady = set()
+                for index in self.present:
+                    self.earlier.setdefault(index, set()).update(self.typed.pop(index, []))
         if result in ("changed", "unchanged"):
+            self.offline_run = 0
+            self.roster_names_someone = bool(night.prc.players)
             self.glitch = None
             for index in self.present:
                 self.missed[index] = self.missed.get(index, 0) + 1 if CAST[index][0] == left_out else 0
@@ -413,6 +429,8 @@ class Model:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(STEP, min_size=1, max_size=30))
+# Found by Hypothesis: three "offline" answers end the night (the model said the player was still in game)
+@example(steps=[("join", 0), ("poll",), ("offline",), ("offline",), ("offline",)])
 def test_night_property_the_game_says_again_and_the_dispatcher_and_players_stand(steps: list[tuple]) -> None:
     model = Model()
     for step in steps:
