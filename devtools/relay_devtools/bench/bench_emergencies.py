@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from relay.config.schema import StandardWebhooksSignature
+from relay.consumer.calls import call_id
 from relay_devtools.bench import Row
 from relay_devtools.local.stack import LocalOptions, LocalStack
 from relay_devtools.webhooks.signing import sign
@@ -142,7 +143,7 @@ def duplicated_calls(stack: LocalStack, sender: Sender) -> tuple[list[float], in
     firsts: list[float] = []
     for n in range(CALLS):
         answered = sender.post({"units": [], "panics": [], "calls": [{"key": f"c{n}", "location": f"L{n}"}]})
-        firsts.append(wait_for(holds_call(emulator, f"{SOURCE}-c{n}")) - answered)
+        firsts.append(wait_for(holds_call(emulator, call_id(SOURCE, f"c{n}"))) - answered)
     faulted = COPIES * CALLS // 10
     emulator.add_faults(
         [
