@@ -4,6 +4,8 @@ little, and the roster saying again what it said (tests/support/night.py)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -319,6 +321,8 @@ STEP = st.one_of(
     st.tuples(st.sampled_from(["poll", "offline", "failed", "429", "lose-roster", "consume"])),
 )
 OFFLINE_POLLS = 3  # [erlc.servers] offline_polls' default
+ABSENT_POLLS = 2  # [erlc.servers] absent_polls' default
+HOLD_SECONDS = 300  # [sources.erlc.options] hold_seconds' default
 FAULTS = {
     "offline": lambda: ErlcOfflineError("server offline", 422, 3002),
     "failed": lambda: ErlcUnavailableError("timeout"),
@@ -334,14 +338,16 @@ class Model:
         self.present: set[int] = set()
         self.steady: set[int] = set()  # listed by the last poll that answered, and in game since
         self.typed: dict[int, list[str]] = {}  # the statuses typed since the player last joined
+        # when each player's first command not yet answered by a poll listing them was typed: held past
+        # the source's hold_seconds, a command whose player no poll has listed yet may be dropped
+        self.waiting_since: dict[int, datetime] = {}
         self.earlier: dict[int, set[str]] = {}  # those typed in an earlier stay
         self.edited: dict[tuple[int, str], str] = {}
         self.glitch: int | None = None  # the player the next poll's answer leaves out
         self.missed: dict[int, int] = {}  # answers in a row that left a player in game out
-        # "server offline" answers in a row, and whether the stored roster names anyone: offline_polls
-        # of them (3) with someone known end the night (the server shut down: every unit off duty)
+        # "server offline" answers in a row: offline_polls of them (3) end the night when the relay
+        # knows anyone (from a poll or a lookup): the server shut down, every unit goes off duty
         self.offline_run = 0
-        self.roster_names_someone = False
 
     def step(self, step: tuple) -> None:
         night, kind = self.night, step[0]
@@ -350,7 +356,9 @@ class Model:
             night.prc.join(*CAST[step[1]])
             self.present.add(step[1])
             self.earlier.setdefault(step[1], set()).update(self.typed.pop(step[1], []))
+            self.waiting_since.pop(step[1], None)
         elif kind == "leave" and step[1] in self.present:
+            self.waiting_since.pop(step[1], None)
             night.prc.leave(CAST[step[1]][0])
             self.present.discard(step[1])
             self.steady.discard(step[1])
@@ -358,6 +366,8 @@ class Model:
             player_id, _, name = CAST[step[1]]
             night.command(ErlcPlayer(name=name, player_id=player_id, team="Police"), f";{step[2]}")
             self.typed.setdefault(step[1], []).append(step[2])
+            if step[1] not in self.steady:
+                self.waiting_since.setdefault(step[1], night.clock())
         elif kind == "edit" and (MDT, CAST[step[1]][1]) in night.consumer.partner.units:
             value = f"Dispatcher's {step[2]} {len(self.edited)}"
             night.edit(CAST[step[1]][1], **{step[2]: value})
@@ -368,7 +378,7 @@ class Model:
             self.poll(FAULTS[kind]() if kind in FAULTS else None)
         elif kind == "lose-roster":
             night.store.put("roster#main", "players", "garbage")
-            self.offline_run, self.roster_names_someone = 0, False  # read back as a new, empty roster
+            self.offline_run = 0  # read back as a new, empty roster: its count starts again
         elif kind == "consume":
             self.consume()
 
@@ -380,23 +390,33 @@ class Model:
         game = list(night.prc.players)
         left_out = CAST[self.glitch][0] if self.glitch is not None and fault is None else None
         night.prc.players = [p for p in game if p.player_id != left_out]
-        result = night.poll().result
+        outcome = night.poll()
+        result = outcome.result
         night.prc.players = game
         if result == "offline":
             self.offline_run += 1
-            if self.offline_run >= OFFLINE_POLLS and self.roster_names_someone:
+            if outcome.changes:
+                # The relay ended the night (units off duty): only ever at offline_polls in a row
+                assert self.offline_run >= OFFLINE_POLLS, (self.offline_run, "the night ended too soon")
                 # The night is over: whoever the game lists when it is back joins anew
-                self.roster_names_someone = False
                 self.steady = set()
                 for index in self.present:
                     self.earlier.setdefault(index, set()).update(self.typed.pop(index, []))
         if result in ("changed", "unchanged"):
             self.offline_run = 0
-            self.roster_names_someone = bool(night.prc.players)
             self.glitch = None
             for index in self.present:
                 self.missed[index] = self.missed.get(index, 0) + 1 if CAST[index][0] == left_out else 0
+            for index in self.present:
+                if self.missed[index] >= ABSENT_POLLS:
+                    # Left out of absent_polls answers in a row: gone by the game's word; back, a new stay
+                    self.earlier.setdefault(index, set()).update(self.typed.pop(index, []))
             listed = {index for index in self.present if CAST[index][0] != left_out}
+            for index in listed:
+                typed_at = self.waiting_since.pop(index, None)
+                if typed_at is not None and (night.clock() - typed_at).total_seconds() >= HOLD_SECONDS:
+                    # Held longer than hold_seconds (a lookup that could not ask PRC): it may be gone
+                    self.earlier.setdefault(index, set()).update(self.typed.pop(index, []))
             # Left out of one answer, a player listed before is still in game: kept on duty
             self.steady = listed | {i for i in self.steady & self.present if self.missed[i] < 2}
         # The consumer runs all along: what a poll queues is written within seconds, not a minute later
@@ -431,6 +451,9 @@ class Model:
 @given(steps=st.lists(STEP, min_size=1, max_size=30))
 # Found by Hypothesis: three "offline" answers end the night (the model said the player was still in game)
 @example(steps=[("join", 0), ("poll",), ("offline",), ("offline",), ("offline",)])
+@example(steps=[("join", 0), ("type", 0, "10-6"), ("offline",), ("offline",), ("offline",)])  # a lookup's
+@example(steps=[("join", 0), ("glitch", 0), ("type", 0, "10-6"), ("poll",), ("glitch", 0)])  # left out twice
+@example(steps=[("join", 2), ("glitch", 2), ("429",), ("type", 2, "10-6"), *[("offline",)] * 3])  # held 5 min
 def test_night_property_the_game_says_again_and_the_dispatcher_and_players_stand(steps: list[tuple]) -> None:
     model = Model()
     for step in steps:
