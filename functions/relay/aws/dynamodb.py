@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from relay.aws import aws_error_code
+from relay.aws import CONDITION_FAILED, aws_error_code
 from relay.errors import ReplayStoreUnavailableError, SourceStateUnavailableError
 from relay.models import SOURCE_STATE_TTL_SECONDS, utc_now
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 DEFAULT_TTL_DAYS = 7
 BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem limit
 BATCH_GET_ATTEMPTS = 5
-CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 # ------------------------------------------------------------------------------ source state

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from relay.aws import aws_error_code
+from relay.aws import aws_error_code, unless_condition_failed
 from relay.consumer.emergency_state import RecordKey, StoredRecord, dump
 from relay.errors import UnitStateUnavailableError
 from relay.models import utc_now
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 BATCH_GET_LIMIT = 100
 BATCH_GET_ATTEMPTS = 5
-CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class DynamoEmergencyStore:
@@ -93,18 +92,15 @@ class DynamoEmergencyStore:
         else:
             condition = "version = :expected"
             values[":expected"] = {"N": str(expected_version)}
-        try:
-            self.client.update_item(
+        answer = unless_condition_failed(
+            lambda: self.client.update_item(
                 TableName=self.table_name,
                 Key=self._key(key),
                 UpdateExpression="SET #value = :value, version = :new, expires_at = :expires",
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#value": "value"},
                 ExpressionAttributeValues=values,
-            )
-        except Exception as exc:  # noqa: BLE001 - a lost race is an answer; anything else is an outage
-            code = aws_error_code(exc)
-            if code == CONDITION_FAILED:
-                return None
-            raise UnitStateUnavailableError(f"UpdateItem {key.pk}/{key.sk}: {code}") from None
-        return new_version
+            ),
+            lambda code: UnitStateUnavailableError(f"UpdateItem {key.pk}/{key.sk}: {code}"),
+        )
+        return None if answer is None else new_version

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from relay.aws import aws_error_code
+from relay.aws import aws_error_code, unless_condition_failed
 from relay.errors import PacingUnavailableError
 from relay.models import PACE_KEY
 
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 SLOTS = "slots"
 # Reservations lost to another consumer's in a row before the call goes unpaced (fail open).
 RACES = 8
-CONDITION_FAILED = "ConditionalCheckFailedException"
 EXPIRES_AFTER_SECONDS = 86400
 
 
@@ -37,14 +36,11 @@ class DynamoSlotStore:
 
     def _update(self, **params: Any) -> dict[str, Any] | None:
         """The UpdateItem's answer, None when its condition failed."""
-        try:
-            answer: Any = self.client.update_item(TableName=self.table_name, **params)
-        except Exception as exc:  # noqa: BLE001 - a failed condition is an answer; anything else an outage
-            code = aws_error_code(exc)
-            if code == CONDITION_FAILED:
-                return None
-            raise PacingUnavailableError(f"UpdateItem {PACE_KEY}: {code}") from None
-        return dict(answer)
+        answer: Any = unless_condition_failed(
+            lambda: self.client.update_item(TableName=self.table_name, **params),
+            lambda code: PacingUnavailableError(f"UpdateItem {PACE_KEY}: {code}"),
+        )
+        return None if answer is None else dict(answer)
 
     def _current(self) -> str | None:
         """`tat` as stored (its number's text, which the write's condition compares), or None."""

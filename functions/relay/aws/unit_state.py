@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from relay.aws import aws_error_code
+from relay.aws import aws_error_code, unless_condition_failed
 from relay.consumer.unit_state import (
     FieldState,
     StateWrite,
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 DEFAULT_TTL_DAYS = 7
 BATCH_GET_LIMIT = 100  # DynamoDB's BatchGetItem limit
 BATCH_GET_ATTEMPTS = 5
-CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
 class DynamoUnitStateStore:
@@ -131,8 +130,8 @@ class DynamoUnitStateStore:
         else:
             condition = "version = :expected"
             values[":expected"] = {"N": str(expected_version)}
-        try:
-            self.client.update_item(
+        answer = unless_condition_failed(
+            lambda: self.client.update_item(
                 TableName=self.table_name,
                 Key=self._key(key),
                 UpdateExpression=(
@@ -142,13 +141,10 @@ class DynamoUnitStateStore:
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues=values,
-            )
-        except Exception as exc:  # noqa: BLE001 - a lost race is an answer; anything else is an outage
-            code = aws_error_code(exc)
-            if code == CONDITION_FAILED:
-                return None
-            raise UnitStateUnavailableError(f"UpdateItem {key.pk}/{key.sk}: {code}") from None
-        return new_version
+            ),
+            lambda code: UnitStateUnavailableError(f"UpdateItem {key.pk}/{key.sk}: {code}"),
+        )
+        return None if answer is None else new_version
 
     def write_many(self, writes: Sequence[StateWrite], can_start: Callable[[], bool]) -> StateWrites:
         return write_each(self.write, writes, can_start, run=self._run)
